@@ -1,0 +1,366 @@
+// TOML config parsing. Each accepted key has one setter that checks its type
+// and value; any other key is an error, so a typo never silently does nothing.
+#include "gac/config.h"
+
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "gac/error.h"
+#include "gac/philox.h"
+
+namespace gac {
+namespace {
+
+using Setter = std::function<void(RunConfig&, const toml::node&, const std::string& key)>;
+
+std::string type_name(const toml::node& v) {
+  switch (v.type()) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a number";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::table: return "a table";
+    default: return "a date/time";
+  }
+}
+
+[[noreturn]] void bad(const std::string& key, const std::string& what) { throw Error("config: " + key + ": " + what); }
+
+int64_t get_int(const toml::node& v, const std::string& key, int64_t lo, int64_t hi) {
+  if (!v.is_integer()) bad(key, "expected an integer, got " + type_name(v));
+  const int64_t x = v.as_integer()->get();
+  if (x < lo || x > hi) bad(key, std::to_string(x) + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return x;
+}
+
+double get_number(const toml::node& v, const std::string& key) {
+  double x;
+  if (v.is_integer()) x = static_cast<double>(v.as_integer()->get());
+  else if (v.is_floating_point()) x = v.as_floating_point()->get();
+  else bad(key, "expected a number, got " + type_name(v));
+  if (!std::isfinite(x)) bad(key, "must be finite");
+  return x;
+}
+
+double get_positive(const toml::node& v, const std::string& key) {
+  const double x = get_number(v, key);
+  if (!(x > 0)) bad(key, "must be positive, got " + std::to_string(x));
+  return x;
+}
+
+bool get_bool(const toml::node& v, const std::string& key) {
+  if (!v.is_boolean()) bad(key, "expected true or false, got " + type_name(v));
+  return v.as_boolean()->get();
+}
+
+std::string get_string(const toml::node& v, const std::string& key) {
+  if (!v.is_string()) bad(key, "expected a string, got " + type_name(v));
+  return v.as_string()->get();
+}
+
+std::string get_choice(const toml::node& v, const std::string& key, std::initializer_list<const char*> choices) {
+  const std::string s = get_string(v, key);
+  std::string list;
+  for (const char* c : choices) {
+    if (s == c) return s;
+    list += list.empty() ? c : std::string(", ") + c;
+  }
+  bad(key, "'" + s + "' is not one of " + list);
+}
+
+std::vector<int> get_int_list(const toml::node& v, const std::string& key, int lo, int hi) {
+  std::vector<int> out;
+  if (v.is_integer()) return {static_cast<int>(get_int(v, key, lo, hi))};
+  if (!v.is_array()) bad(key, "expected an integer or an array of integers, got " + type_name(v));
+  for (const auto& e : *v.as_array()) out.push_back(static_cast<int>(get_int(e, key, lo, hi)));
+  if (out.empty()) bad(key, "must not be empty");
+  return out;
+}
+
+std::vector<double> get_number_list(const toml::node& v, const std::string& key) {
+  if (!v.is_array()) bad(key, "expected an array of numbers, got " + type_name(v));
+  std::vector<double> out;
+  for (const auto& e : *v.as_array()) out.push_back(get_number(e, key));
+  return out;
+}
+
+const std::map<std::string, Setter>& setters() {
+  static const std::map<std::string, Setter> table = {
+      // [data]
+      {"data.kind", [](RunConfig& c, const toml::node& v, const std::string& k) {
+         c.data.kind = get_choice(v, k, {"idx", "cifar10", "npy", "csv", "kink", "slab"});
+       }},
+      {"data.path", [](RunConfig& c, const toml::node& v, const std::string& k) { c.data.path = get_string(v, k); }},
+      {"data.prefix", [](RunConfig& c, const toml::node& v, const std::string& k) { c.data.prefix = get_string(v, k); }},
+      {"data.classes", [](RunConfig& c, const toml::node& v, const std::string& k) {
+         if (v.is_string()) {
+           if (get_string(v, k) != "all") bad(k, "expected an array of labels, \"all\", or use data.random_classes");
+           c.data.classes.clear();
+         } else {
+           c.data.classes = get_int_list(v, k, 0, 1 << 30);
+         }
+       }},
+      {"data.random_classes", [](RunConfig& c, const toml::node& v, const std::string& k) {
+         c.data.random_classes = static_cast<int>(get_int(v, k, 0, 1 << 20));
+       }},
+      {"data.train_x", [](RunConfig& c, const toml::node& v, const std::string& k) { c.data.train_x = get_string(v, k); }},
+      {"data.train_y", [](RunConfig& c, const toml::node& v, const std::string& k) { c.data.train_y = get_string(v, k); }},
+      {"data.test_x", [](RunConfig& c, const toml::node& v, const std::string& k) { c.data.test_x = get_string(v, k); }},
+      {"data.test_y", [](RunConfig& c, const toml::node& v, const std::string& k) { c.data.test_y = get_string(v, k); }},
+      {"data.train_file", [](RunConfig& c, const toml::node& v, const std::string& k) { c.data.train_file = get_string(v, k); }},
+      {"data.test_file", [](RunConfig& c, const toml::node& v, const std::string& k) { c.data.test_file = get_string(v, k); }},
+      {"data.label_column", [](RunConfig& c, const toml::node& v, const std::string& k) {
+         c.data.label_column = static_cast<int>(get_int(v, k, -1, 1 << 20));
+       }},
+      {"data.shape", [](RunConfig& c, const toml::node& v, const std::string& k) {
+         c.data.shape = get_int_list(v, k, 1, 1 << 20);
+         if (c.data.shape.size() != 3) bad(k, "expected [channels, height, width]");
+       }},
+      {"data.standardize", [](RunConfig& c, const toml::node& v, const std::string& k) { c.data.standardize = get_bool(v, k); }},
+      {"data.test_size", [](RunConfig& c, const toml::node& v, const std::string& k) {
+         c.data.test_size = static_cast<int>(get_int(v, k, 0, 1 << 30));
+       }},
+      {"data.margin", [](RunConfig& c, const toml::node& v, const std::string& k) { c.data.margin = get_positive(v, k); }},
+      // [model]
+      {"model.arch", [](RunConfig& c, const toml::node& v, const std::string& k) {
+         c.model.arch = parse_arch(get_choice(v, k, {"linear", "mlp", "lenet"}));
+       }},
+      {"model.hidden", [](RunConfig& c, const toml::node& v, const std::string& k) { c.model.hidden = static_cast<int>(get_int(v, k, 1, 1 << 16)); }},
+      {"model.layers", [](RunConfig& c, const toml::node& v, const std::string& k) { c.model.layers = static_cast<int>(get_int(v, k, 1, 12)); }},
+      {"model.hidden_bias", [](RunConfig& c, const toml::node& v, const std::string& k) { c.model.hidden_bias = get_bool(v, k); }},
+      {"model.width", [](RunConfig& c, const toml::node& v, const std::string& k) { c.model.width = get_positive(v, k); }},
+      // [prior]
+      {"prior.kind", [](RunConfig& c, const toml::node& v, const std::string& k) {
+         const std::string s = get_choice(v, k, {"uniform", "normal", "kaiming", "sphere"});
+         c.prior.kind = s == "uniform" ? PriorKind::uniform : s == "normal" ? PriorKind::normal
+                        : s == "kaiming" ? PriorKind::kaiming : PriorKind::sphere;
+       }},
+      {"prior.radius", [](RunConfig& c, const toml::node& v, const std::string& k) { c.prior.radius = get_positive(v, k); }},
+      {"prior.sigma", [](RunConfig& c, const toml::node& v, const std::string& k) { c.prior.sigma = get_positive(v, k); }},
+      {"prior.sphere_radius", [](RunConfig& c, const toml::node& v, const std::string& k) { c.prior.sphere_radius = get_positive(v, k); }},
+      // [run]
+      {"run.seed", [](RunConfig& c, const toml::node& v, const std::string& k) {
+         c.seed = static_cast<uint64_t>(get_int(v, k, 0, INT64_MAX));
+       }},
+      {"run.n", [](RunConfig& c, const toml::node& v, const std::string& k) { c.ns = get_int_list(v, k, 1, 1 << 24); }},
+      {"run.repeats", [](RunConfig& c, const toml::node& v, const std::string& k) { c.repeats = static_cast<int>(get_int(v, k, 1, 1 << 20)); }},
+      {"run.bins", [](RunConfig& c, const toml::node& v, const std::string& k) { c.bins = get_number_list(v, k); }},
+      {"run.target", [](RunConfig& c, const toml::node& v, const std::string& k) { c.target = static_cast<int>(get_int(v, k, 1, 1 << 24)); }},
+      {"run.loss", [](RunConfig& c, const toml::node& v, const std::string& k) {
+         c.loss = get_choice(v, k, {"normalized", "raw"}) == "raw" ? LossKind::raw : LossKind::normalized;
+       }},
+      {"run.early_reject", [](RunConfig& c, const toml::node& v, const std::string& k) { c.early_reject = get_bool(v, k); }},
+      {"run.shard", [](RunConfig& c, const toml::node& v, const std::string& k) { c.shard = static_cast<int>(get_int(v, k, 0, 1 << 20)); }},
+      {"run.max_draws", [](RunConfig& c, const toml::node& v, const std::string& k) {
+         c.max_draws = static_cast<uint64_t>(get_int(v, k, 1, INT64_MAX));
+       }},
+      {"run.time_limit", [](RunConfig& c, const toml::node& v, const std::string& k) {
+         c.time_limit = get_number(v, k);
+         if (c.time_limit < 0) bad(k, "must be >= 0 (0 = no limit)");
+       }},
+      // [exec]
+      {"exec.backend", [](RunConfig& c, const toml::node& v, const std::string& k) { c.backend = get_choice(v, k, {"auto", "cpu", "cuda"}); }},
+      {"exec.threads", [](RunConfig& c, const toml::node& v, const std::string& k) { c.threads = static_cast<int>(get_int(v, k, 0, 4096)); }},
+      {"exec.batch", [](RunConfig& c, const toml::node& v, const std::string& k) {
+         c.batch = static_cast<uint64_t>(get_int(v, k, 1, int64_t{1} << 32));
+       }},
+      {"exec.output", [](RunConfig& c, const toml::node& v, const std::string& k) { c.output = get_string(v, k); }},
+  };
+  return table;
+}
+
+void apply(RunConfig& cfg, const std::string& key, const toml::node& value) {
+  const auto& table = setters();
+  const auto it = table.find(key);
+  if (it == table.end()) {
+    std::string known;
+    const std::string section = key.substr(0, key.find('.') + 1);
+    for (const auto& [k, _] : table)
+      if (k.rfind(section, 0) == 0) known += (known.empty() ? "" : ", ") + k;
+    throw Error("config: unknown key '" + key + "'" + (known.empty() ? " (sections: data, model, prior, run, exec)" : " (known: " + known + ")"));
+  }
+  it->second(cfg, value, key);
+}
+
+void apply_table(RunConfig& cfg, const toml::table& root) {
+  for (const auto& [section, node] : root) {
+    const std::string name(section.str());
+    if (!node.is_table()) throw Error("config: unknown key '" + name + "' (settings belong in [data], [model], [prior], [run] or [exec])");
+    for (const auto& [key, value] : *node.as_table()) apply(cfg, name + "." + std::string(key.str()), value);
+  }
+}
+
+void validate(const RunConfig& c) {
+  if (c.bins.size() < 2) bad("run.bins", "need at least two edges (one bin)");
+  for (size_t i = 1; i < c.bins.size(); ++i)
+    if (!(c.bins[i] > c.bins[i - 1]))
+      bad("run.bins", "edges must be strictly increasing, but edge " + std::to_string(i) + " (" +
+                          std::to_string(c.bins[i]) + ") <= edge " + std::to_string(i - 1) + " (" +
+                          std::to_string(c.bins[i - 1]) + ")");
+  if (c.bins.size() > 65) bad("run.bins", "at most 64 bins");
+  for (size_t i = 1; i < c.ns.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (c.ns[i] == c.ns[j]) bad("run.n", "size " + std::to_string(c.ns[i]) + " is listed twice");
+  const bool files = c.data.kind == "idx" || c.data.kind == "cifar10";
+  if (files && c.data.path.empty()) bad("data.path", "required for data.kind = \"" + c.data.kind + "\"");
+  if (c.data.kind == "npy" && (c.data.train_x.empty() || c.data.train_y.empty() || c.data.test_x.empty() || c.data.test_y.empty()))
+    bad("data", "kind \"npy\" needs train_x, train_y, test_x and test_y");
+  if (c.data.kind == "csv" && (c.data.train_file.empty() || c.data.test_file.empty()))
+    bad("data", "kind \"csv\" needs train_file and test_file");
+  if (!c.data.classes.empty() && c.data.random_classes > 0)
+    bad("data", "give either classes or random_classes, not both");
+}
+
+// Parses the value of a --set override as TOML; a bare word is a string.
+void apply_override(RunConfig& cfg, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) throw Error("--set: expected key=value, got '" + assignment + "'");
+  const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  if (key.find('.') == std::string::npos) throw Error("--set: key '" + key + "' must be section.name, e.g. run.target");
+  toml::table parsed;
+  try {
+    parsed = toml::parse("v = " + text);
+  } catch (const toml::parse_error&) {
+    parsed = toml::table{{"v", text}};
+  }
+  apply(cfg, key, *parsed.get("v"));
+}
+
+toml::array to_array(const auto& values) {
+  toml::array a;
+  for (const auto& v : values) a.push_back(v);
+  return a;
+}
+
+const char* prior_name(PriorKind k) {
+  switch (k) {
+    case PriorKind::uniform: return "uniform";
+    case PriorKind::normal: return "normal";
+    case PriorKind::kaiming: return "kaiming";
+    case PriorKind::sphere: return "sphere";
+  }
+  return "?";
+}
+
+toml::table identity_table(const RunConfig& c) {
+  toml::table data{{"kind", c.data.kind}};
+  if (c.data.kind == "kink" || c.data.kind == "slab") {
+    data.insert("test_size", c.data.test_size);
+    if (c.data.kind == "kink") data.insert("margin", c.data.margin);
+  } else {
+    if (c.data.kind == "idx" || c.data.kind == "cifar10") data.insert("path", c.data.path);
+    if (c.data.kind == "idx") data.insert("prefix", c.data.prefix);
+    if (c.data.kind == "npy") {
+      data.insert("train_x", c.data.train_x);
+      data.insert("train_y", c.data.train_y);
+      data.insert("test_x", c.data.test_x);
+      data.insert("test_y", c.data.test_y);
+    }
+    if (c.data.kind == "csv") {
+      data.insert("train_file", c.data.train_file);
+      data.insert("test_file", c.data.test_file);
+      data.insert("label_column", c.data.label_column);
+    }
+    if (c.data.kind == "npy" || c.data.kind == "csv") {
+      data.insert("standardize", c.data.standardize);
+      if (!c.data.shape.empty()) data.insert("shape", to_array(c.data.shape));
+    }
+    if (c.data.random_classes > 0) data.insert("random_classes", c.data.random_classes);
+    else if (!c.data.classes.empty()) data.insert("classes", to_array(c.data.classes));
+    else data.insert("classes", "all");
+  }
+  toml::table model{{"arch", arch_name(c.model.arch)}};
+  if (c.model.arch == Arch::mlp) {
+    model.insert("hidden", c.model.hidden);
+    model.insert("layers", c.model.layers);
+    model.insert("hidden_bias", c.model.hidden_bias);
+  }
+  if (c.model.arch == Arch::lenet) model.insert("width", c.model.width);
+  toml::table prior{{"kind", prior_name(c.prior.kind)}};
+  if (c.prior.kind == PriorKind::uniform) prior.insert("radius", c.prior.radius);
+  if (c.prior.kind == PriorKind::normal) prior.insert("sigma", c.prior.sigma);
+  if (c.prior.kind == PriorKind::sphere) prior.insert("sphere_radius", c.prior.sphere_radius);
+  toml::table run{{"seed", static_cast<int64_t>(c.seed)},
+                  {"n", to_array(c.ns)},
+                  {"repeats", c.repeats},
+                  {"bins", to_array(c.bins)},
+                  {"target", c.target},
+                  {"loss", c.loss == LossKind::raw ? "raw" : "normalized"},
+                  {"early_reject", c.early_reject},
+                  {"shard", c.shard}};
+  return toml::table{{"data", data}, {"model", model}, {"prior", prior}, {"run", run}};
+}
+
+std::string to_text(const toml::table& t) {
+  std::ostringstream out;
+  out << toml::toml_formatter(t, toml::format_flags::none) << "\n";
+  return out.str();
+}
+
+}  // namespace
+
+RunConfig parse_config(const std::string& text, const std::string& source, const std::vector<std::string>& overrides) {
+  RunConfig cfg;
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    throw Error("config: " + source + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": " +
+                std::string(e.description()));
+  }
+  apply_table(cfg, root);
+  for (const auto& o : overrides) apply_override(cfg, o);
+  validate(cfg);
+  return cfg;
+}
+
+RunConfig load_config(const std::filesystem::path& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("config: cannot read " + path.string() + ": " + std::strerror(errno));
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_config(text.str(), path.string(), overrides);
+}
+
+std::string identity_toml(const RunConfig& cfg) { return to_text(identity_table(cfg)); }
+
+std::string resolved_toml(const RunConfig& c) {
+  toml::table t = identity_table(c);
+  t["run"].as_table()->insert("max_draws", static_cast<int64_t>(c.max_draws));
+  t["run"].as_table()->insert("time_limit", c.time_limit);
+  t.insert("exec", toml::table{{"backend", c.backend}, {"threads", c.threads}, {"batch", static_cast<int64_t>(c.batch)}});
+  return to_text(t);
+}
+
+PriorSpec make_prior_spec(const PriorConfig& p, const Model& model) {
+  PriorSpec s;
+  s.kind = p.kind;
+  s.sphere_radius = p.sphere_radius;
+  if (model.tensors.size() > PriorSpec::kMaxTensors) throw Error("prior: model has too many tensors");
+  s.n_tensors = static_cast<int32_t>(model.tensors.size());
+  for (size_t i = 0; i < model.tensors.size(); ++i) {
+    const TensorInfo& t = model.tensors[i];
+    s.tensor_end[i] = t.offset + t.size;
+    switch (p.kind) {
+      case PriorKind::uniform: s.scale[i] = static_cast<float>(p.radius); break;
+      case PriorKind::normal: s.scale[i] = static_cast<float>(p.sigma); break;
+      case PriorKind::kaiming: s.scale[i] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(t.fan_in))); break;
+      case PriorKind::sphere: s.scale[i] = 1.0f; break;
+    }
+  }
+  return s;
+}
+
+uint64_t class_choice_seed(uint64_t seed) { return splitmix64(splitmix64(seed) ^ 0xC1A55E5ull); }
+
+uint64_t data_seed(uint64_t seed, int n, int repeat) {
+  return splitmix64(splitmix64(splitmix64(seed) ^ 0xDA7Aull) ^ (static_cast<uint64_t>(n) << 32 | static_cast<uint32_t>(repeat)));
+}
+
+}  // namespace gac

@@ -1,0 +1,316 @@
+// SIMD across draws for the CPU backend: lane l of every vector belongs to
+// draw first + l. Each lane performs exactly the operations of the scalar
+// reference (kernels/forward.h, include/gac/prior.h) in the same order, so
+// results are bit-identical to it — the backend suite checks that.
+//
+// Layout: parameters and activations are "lane-minor": value i of all lanes
+// is the W floats at [i * W, i * W + W). The example being evaluated is the
+// same for every lane, so the first layer reads it as a broadcast scalar.
+//
+// Included by one .cpp per instruction set (cpu_simd_avx512.cpp, ...), each
+// compiled for that ISA; cpu_backend.cpp picks one at run time.
+#pragma once
+
+#include <algorithm>
+#include <bit>
+#include <cstdlib>
+#include <memory>
+#include <vector>
+
+#include "gac/backend.h"
+#include "kernels/forward.h"
+
+namespace gac {
+
+// Entry point of one ISA's kernel: checks draws [first, first + count),
+// appends perfect draws to `hits` in order, returns example evaluations.
+using SimdEvaluateFn = uint64_t (*)(const StreamTask& task, uint64_t first, uint64_t count, std::vector<Hit>& hits);
+
+struct SimdKernel {
+  const char* name;
+  int lanes;
+  SimdEvaluateFn evaluate;
+};
+
+// Models the SIMD kernels handle: at most 64 classes (see lane_logits).
+inline bool simd_supports(const ModelSpec& m) { return m.n_classes <= 64; }
+
+namespace simd {
+
+struct FreeDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+
+// 64-byte aligned float buffer that only grows.
+class AlignedBuffer {
+ public:
+  float* get(size_t count) {
+    if (count > size_) {
+      ptr_.reset(static_cast<float*>(std::aligned_alloc(64, (count * sizeof(float) + 63) / 64 * 64)));
+      if (!ptr_) throw std::bad_alloc();
+      size_ = count;
+    }
+    return ptr_.get();
+  }
+
+ private:
+  std::unique_ptr<float, FreeDeleter> ptr_;
+  size_t size_ = 0;
+};
+
+template <class V>
+struct Kernel {
+  using F = typename V::F;
+  using I = typename V::I;
+  static constexpr int W = V::W;
+
+  // ---- parameters -------------------------------------------------------
+
+  // Philox4x32-10 on W counters at once (include/gac/philox.h, lane-wise).
+  static void philox(I c[4], uint32_t k0, uint32_t k1) {
+    const I m0 = V::iset1(0xD2511F53u), m1 = V::iset1(0xCD9E8D57u);
+    for (int round = 0; round < 10; ++round) {
+      I hi0, lo0, hi1, lo1;
+      V::mulhilo(c[0], m0, hi0, lo0);
+      V::mulhilo(c[2], m1, hi1, lo1);
+      const I n0 = V::ixor(V::ixor(hi1, c[1]), V::iset1(k0));
+      const I n2 = V::ixor(V::ixor(hi0, c[3]), V::iset1(k1));
+      c[0] = n0;
+      c[1] = lo1;
+      c[2] = n2;
+      c[3] = lo0;
+      k0 += 0x9E3779B9u;
+      k1 += 0xBB67AE85u;
+    }
+  }
+
+  // Lane-minor parameters of draws first .. first + W - 1.
+  static void generate(const StreamTask& t, uint64_t first, float* P) {
+    const PriorSpec& prior = t.prior;
+    const int n_params = t.model.n_params;
+    if (prior.kind != PriorKind::uniform && prior.kind != PriorKind::kaiming) {
+      // Normal and sphere priors: the scalar generator per lane, transposed.
+      thread_local std::vector<float> one;
+      one.resize(n_params);
+      for (int l = 0; l < W; ++l) {
+        generate_params(prior, t.key, first + l, n_params, one.data());
+        for (int i = 0; i < n_params; ++i) P[static_cast<size_t>(i) * W + l] = one[i];
+      }
+      return;
+    }
+    const I lo = V::draw_lo(first), hi = V::draw_hi(first);
+    float scale23[PriorSpec::kMaxTensors];
+    for (int i = 0; i < prior.n_tensors; ++i) scale23[i] = mul_rn(prior.scale[i], 0x1.0p-23f);
+    int tensor = 0;
+    for (int b = 0, blocks = (n_params + 3) / 4; b < blocks; ++b) {
+      I c[4] = {V::iset1(static_cast<uint32_t>(b)), V::iset1(kPurposeParams), lo, hi};
+      philox(c, t.key.k0, t.key.k1);
+      for (int j = 0; j < 4 && 4 * b + j < n_params; ++j) {
+        const int p = 4 * b + j;
+        while (tensor + 1 < prior.n_tensors && p >= prior.tensor_end[tensor]) ++tensor;
+        V::store(P + static_cast<size_t>(p) * W, V::uniform(c[j], scale23[tensor]));
+      }
+    }
+  }
+
+  // ---- layers -------------------------------------------------------------
+
+  // Input value i: a broadcast scalar for the example itself, else a lane vector.
+  template <bool Bcast>
+  static F in_at(const float* in, size_t i) {
+    if constexpr (Bcast) return V::set1(in[i]);
+    else return V::load(in + i * W);
+  }
+
+  template <bool Bcast, int B>
+  static void dense_rows(const Layer& L, const float* P, const float* in, float* out, int o) {
+    const int n_in = L.in_size();
+    F acc[B];
+    for (int k = 0; k < B; ++k) acc[k] = L.b_off >= 0 ? V::load(P + static_cast<size_t>(L.b_off + o + k) * W) : V::zero();
+    const float* w = P + static_cast<size_t>(L.w_off + o * n_in) * W;
+    for (int i = 0; i < n_in; ++i) {
+      const F x = in_at<Bcast>(in, i);
+      for (int k = 0; k < B; ++k) acc[k] = V::fma(V::load(w + (static_cast<size_t>(k) * n_in + i) * W), x, acc[k]);
+    }
+    for (int k = 0; k < B; ++k) V::store(out + static_cast<size_t>(o + k) * W, L.relu ? V::relu(acc[k]) : acc[k]);
+  }
+
+  template <bool Bcast>
+  static void dense(const Layer& L, const float* P, const float* in, float* out) {
+    int o = 0;
+    for (; o + 4 <= L.out_c; o += 4) dense_rows<Bcast, 4>(L, P, in, out, o);
+    for (; o < L.out_c; ++o) dense_rows<Bcast, 1>(L, P, in, out, o);
+  }
+
+  // OB output channels x XB output columns of one output row, accumulated in
+  // registers; each input row segment is loaded once for all kx.
+  template <bool Bcast, int OB, int XB>
+  static void conv_tile(const Layer& L, const float* P, const float* in, float* out, int oc, int oy, int ox) {
+    constexpr int K = 5;  // LeNet's kernel; other sizes use conv_tile_any
+    F acc[OB][XB];
+    for (int a = 0; a < OB; ++a) {
+      const F bias = L.b_off >= 0 ? V::load(P + static_cast<size_t>(L.b_off + oc + a) * W) : V::zero();
+      for (int j = 0; j < XB; ++j) acc[a][j] = bias;
+    }
+    for (int ic = 0; ic < L.in_c; ++ic)
+      for (int ky = 0; ky < K; ++ky) {
+        F x[XB + K - 1];
+        const size_t row = static_cast<size_t>(ic * L.in_h + oy + ky) * L.in_w + ox;
+        for (int j = 0; j < XB + K - 1; ++j) x[j] = in_at<Bcast>(in, row + j);
+        for (int kx = 0; kx < K; ++kx)
+          for (int a = 0; a < OB; ++a) {
+            const F w = V::load(P + static_cast<size_t>(L.w_off + (((oc + a) * L.in_c + ic) * K + ky) * K + kx) * W);
+            for (int j = 0; j < XB; ++j) acc[a][j] = V::fma(w, x[j + kx], acc[a][j]);
+          }
+      }
+    for (int a = 0; a < OB; ++a)
+      for (int j = 0; j < XB; ++j)
+        V::store(out + static_cast<size_t>(((oc + a) * L.out_h + oy) * L.out_w + ox + j) * W,
+                 L.relu ? V::relu(acc[a][j]) : acc[a][j]);
+  }
+
+  // One output value, any kernel size.
+  template <bool Bcast>
+  static void conv_one(const Layer& L, const float* P, const float* in, float* out, int oc, int oy, int ox) {
+    const int K = L.k;
+    F acc = L.b_off >= 0 ? V::load(P + static_cast<size_t>(L.b_off + oc) * W) : V::zero();
+    for (int ic = 0; ic < L.in_c; ++ic)
+      for (int ky = 0; ky < K; ++ky)
+        for (int kx = 0; kx < K; ++kx) {
+          const F w = V::load(P + static_cast<size_t>(L.w_off + ((oc * L.in_c + ic) * K + ky) * K + kx) * W);
+          acc = V::fma(w, in_at<Bcast>(in, static_cast<size_t>(ic * L.in_h + oy + ky) * L.in_w + ox + kx), acc);
+        }
+    V::store(out + static_cast<size_t>((oc * L.out_h + oy) * L.out_w + ox) * W, L.relu ? V::relu(acc) : acc);
+  }
+
+  template <bool Bcast, int OB>
+  static void conv_channels(const Layer& L, const float* P, const float* in, float* out, int oc) {
+    constexpr int XB = 4;
+    for (int oy = 0; oy < L.out_h; ++oy) {
+      int ox = 0;
+      if (L.k == 5)
+        for (; ox + XB <= L.out_w; ox += XB) conv_tile<Bcast, OB, XB>(L, P, in, out, oc, oy, ox);
+      for (; ox < L.out_w; ++ox)
+        for (int a = 0; a < OB; ++a) conv_one<Bcast>(L, P, in, out, oc + a, oy, ox);
+    }
+  }
+
+  template <bool Bcast>
+  static void conv(const Layer& L, const float* P, const float* in, float* out) {
+    int oc = 0;
+    for (; oc + 4 <= L.out_c; oc += 4) conv_channels<Bcast, 4>(L, P, in, out, oc);
+    for (; oc + 3 <= L.out_c; oc += 3) conv_channels<Bcast, 3>(L, P, in, out, oc);
+    for (; oc < L.out_c; ++oc) conv_channels<Bcast, 1>(L, P, in, out, oc);
+  }
+
+  static void maxpool2(const Layer& L, const float* in, float* out) {
+    for (int c = 0; c < L.out_c; ++c)
+      for (int y = 0; y < L.out_h; ++y)
+        for (int x = 0; x < L.out_w; ++x) {
+          const float* r0 = in + static_cast<size_t>((c * L.in_h + 2 * y) * L.in_w + 2 * x) * W;
+          const float* r1 = r0 + static_cast<size_t>(L.in_w) * W;
+          const F m = V::max2(V::max2(V::load(r0), V::load(r0 + W)), V::max2(V::load(r1), V::load(r1 + W)));
+          V::store(out + static_cast<size_t>((c * L.out_h + y) * L.out_w + x) * W, m);
+        }
+  }
+
+  // All layers on one example; returns the lane-minor logits.
+  static const float* forward(const ModelSpec& m, const float* P, const float* x, float* buf0, float* buf1) {
+    const float* in = x;
+    float* bufs[2] = {buf0, buf1};
+    for (int l = 0; l < m.n_layers; ++l) {
+      const Layer& L = m.layers[l];
+      float* out = bufs[l & 1];
+      if (L.kind == LayerKind::dense) l == 0 ? dense<true>(L, P, in, out) : dense<false>(L, P, in, out);
+      else if (L.kind == LayerKind::conv) l == 0 ? conv<true>(L, P, in, out) : conv<false>(L, P, in, out);
+      else maxpool2(L, in, out);
+      in = out;
+    }
+    return in;
+  }
+
+  // Lanes whose argmax (first maximum) is `label`.
+  static uint32_t argmax_is(const float* z, int n_classes, int label) {
+    F best = V::load(z);
+    F index = V::zero();
+    for (int c = 1; c < n_classes; ++c) {
+      const F v = V::load(z + static_cast<size_t>(c) * W);
+      const typename V::M greater = V::gt(v, best);
+      best = V::blend(greater, v, best);
+      index = V::blend(greater, V::set1(static_cast<float>(c)), index);
+    }
+    return V::eq_bits(index, V::set1(static_cast<float>(label)));
+  }
+
+  // Product of (weight norm / divisor) per lane, as weight_norm_product().
+  static void norm_products(const ModelSpec& m, const float* P, double out[W]) {
+    for (int l = 0; l < W; ++l) out[l] = 1.0;
+    for (int i = 0; i < m.n_layers; ++i) {
+      const Layer& L = m.layers[i];
+      if (L.w_off < 0) continue;
+      alignas(64) double sq[W];
+      V::sum_squares(P + static_cast<size_t>(L.w_off) * W, L.weight_count(), sq);
+      for (int l = 0; l < W; ++l) out[l] = out[l] * (std::sqrt(sq[l]) / static_cast<double>(m.norm_divisor));
+    }
+  }
+
+  // ---- one group of W draws -------------------------------------------------
+
+  struct Scratch {
+    AlignedBuffer params, buf0, buf1, logits;
+  };
+
+  static uint64_t evaluate_group(const StreamTask& t, uint64_t first, int count, Scratch& s, std::vector<Hit>& hits) {
+    const ModelSpec& m = t.model;
+    const int n = static_cast<int>(t.train.size()), C = m.n_classes, D = m.in_size();
+    float* P = s.params.get(static_cast<size_t>(m.n_params) * W);
+    float* b0 = s.buf0.get(static_cast<size_t>(m.max_activation) * W);
+    float* b1 = s.buf1.get(static_cast<size_t>(m.max_activation) * W);
+    float* logits = s.logits.get(static_cast<size_t>(n) * C * W);
+    generate(t, first, P);
+    const uint32_t valid = count >= 32 ? ~0u : (1u << count) - 1u;
+    uint32_t alive = valid & (W == 32 ? ~0u : (1u << W) - 1u);
+    uint64_t examples = 0;
+    for (int e = 0; e < n; ++e) {
+      examples += t.early_reject ? std::popcount(alive) : std::popcount(valid);
+      const float* z = forward(m, P, t.train.x.data() + static_cast<size_t>(e) * D, b0, b1);
+      std::copy(z, z + static_cast<size_t>(C) * W, logits + static_cast<size_t>(e) * C * W);
+      alive &= argmax_is(z, C, t.train.y[e]);
+      if (t.early_reject && !alive) break;
+    }
+    if (!alive) return examples;
+    alignas(64) double products[W];
+    if (t.loss == LossKind::normalized) norm_products(m, P, products);
+    float lane_logits[64];
+    for (uint32_t a = alive; a; a &= a - 1) {
+      const int l = std::countr_zero(a);
+      const float scale = t.loss == LossKind::raw ? 1.0f : static_cast<float>(1.0 / products[l]);
+      float sum = 0.0f;
+      for (int e = 0; e < n; ++e) {
+        for (int c = 0; c < C; ++c) lane_logits[c] = logits[(static_cast<size_t>(e) * C + c) * W + l];
+        sum = add_rn(sum, cross_entropy(lane_logits, C, t.train.y[e], scale));
+      }
+      const float loss = sum / static_cast<float>(n);
+      hits.push_back({first + l, loss, find_bin(t.bin_edges.data(), static_cast<int>(t.bin_edges.size()), loss)});
+    }
+    return examples;
+  }
+
+  static uint64_t evaluate(const StreamTask& t, uint64_t first, uint64_t count, std::vector<Hit>& hits) {
+    thread_local Scratch s;
+    uint64_t examples = 0;
+    for (uint64_t done = 0; done < count; done += W)
+      examples += evaluate_group(t, first + done, static_cast<int>(std::min<uint64_t>(W, count - done)), s, hits);
+    return examples;
+  }
+
+};
+
+}  // namespace simd
+
+// Each ISA's kernel, or nullptr when the build did not compile it (the
+// caller also checks that the CPU runs it).
+const SimdKernel* simd_kernel_avx512();
+const SimdKernel* simd_kernel_avx2();
+
+}  // namespace gac

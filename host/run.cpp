@@ -1,0 +1,258 @@
+// The orchestrator. Draws of a stream are consumed strictly in index order
+// and a stream stops at the exact draw that fills its last bin, so what is
+// stored depends only on the config: never on batch size, threads, backend
+// speed or where a killed run was resumed.
+#include "gac/run.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ostream>
+#include <sstream>
+
+#include "gac/error.h"
+#include "gac/npy.h"
+#include "gac/store.h"
+
+namespace gac {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string human(double v) {
+  char buf[32];
+  if (v >= 1e9) std::snprintf(buf, sizeof buf, "%.2fG", v / 1e9);
+  else if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
+  else if (v >= 1e3) std::snprintf(buf, sizeof buf, "%.1fk", v / 1e3);
+  else std::snprintf(buf, sizeof buf, "%.0f", v);
+  return buf;
+}
+
+std::string duration(double s) {
+  char buf[32];
+  if (!std::isfinite(s)) return "?";
+  if (s < 60) std::snprintf(buf, sizeof buf, "%.1fs", s);
+  else if (s < 3600) std::snprintf(buf, sizeof buf, "%.1fmin", s / 60);
+  else if (s < 86400 * 2) std::snprintf(buf, sizeof buf, "%.1fh", s / 3600);
+  else std::snprintf(buf, sizeof buf, "%.1fd", s / 86400);
+  return buf;
+}
+
+bool all_filled(const StreamState& st, int target) {
+  for (int s : st.stored)
+    if (s < target) return false;
+  return true;
+}
+
+// Progress of the current stream on stderr: rewritten in place on a
+// terminal, one line every 10 s in a log file (SLURM).
+class Progress {
+ public:
+  Progress(std::ostream& log, bool enabled) : log_(log), enabled_(enabled), tty_(isatty(STDERR_FILENO)) {}
+
+  void update(const StreamState& st, const RunConfig& cfg, double draws_per_s, bool final) {
+    if (!enabled_) return;
+    const double since_start = seconds_since(start_);
+    if (!final && (since_start < 1.0 || seconds_since(last_) < (tty_ ? 0.5 : 10.0))) return;
+    if (final && !printed_) return;  // runs under a second print nothing
+    last_ = Clock::now();
+    printed_ = true;
+    std::ostringstream line;
+    line << "[" << duration(since_start) << "] n=" << st.n << " repeat " << st.repeat + 1 << "/" << cfg.repeats << " | "
+         << human(static_cast<double>(st.draws)) << " draws, " << human(draws_per_s) << "/s | bins";
+    double eta = 0;
+    for (size_t j = 0; j < st.stored.size(); ++j) {
+      line << " " << st.stored[j] << "/" << cfg.target;
+      if (st.stored[j] >= cfg.target) continue;
+      // Expected draws to fill bin j at its observed rate (unknown without a hit).
+      const double need = cfg.target - st.stored[j];
+      eta = std::max(eta, st.hits[j] ? need * st.draws / st.hits[j] / std::max(draws_per_s, 1.0) : INFINITY);
+    }
+    const double budget_s = (static_cast<double>(cfg.max_draws) - st.draws) / std::max(draws_per_s, 1.0);
+    if (st.status == "running")
+      line << " | ETA " << (eta > budget_s ? "budget in " + duration(budget_s) : duration(eta));
+    else
+      line << " | " << st.status;
+    if (tty_) log_ << "\r\033[K" << line.str() << (final ? "\n" : "") << std::flush;
+    else log_ << line.str() << "\n" << std::flush;
+  }
+
+ private:
+  std::ostream& log_;
+  bool enabled_, tty_, printed_ = false;
+  Clock::time_point start_ = Clock::now(), last_ = Clock::now();
+};
+
+RunMeta run_meta(const Experiment& ex) {
+  RunMeta meta;
+  meta.bin_edges = ex.cfg.bins;
+  meta.target = ex.cfg.target;
+  meta.ns = ex.cfg.ns;
+  meta.repeats = ex.cfg.repeats;
+  meta.n_params = ex.model.spec.n_params;
+  return meta;
+}
+
+// Scores the newly accepted draws and commits them with the stream state.
+void commit(Store& store, Backend& backend, const StreamTask& task, const StreamState& st, const std::vector<Hit>& accepted) {
+  std::vector<uint64_t> draws;
+  for (const Hit& h : accepted) draws.push_back(h.draw);
+  const std::vector<TestScore> scores = backend.score_test(draws);
+  std::vector<StoredModel> models;
+  std::vector<std::vector<float>> weights;
+  for (size_t i = 0; i < accepted.size(); ++i) {
+    weights.emplace_back(task.model.n_params);
+    generate_params(task.prior, task.key, accepted[i].draw, task.model.n_params, weights.back().data());
+    StoredModel m;
+    m.n = st.n;
+    m.repeat = st.repeat;
+    m.shard = st.shard;
+    m.draw = accepted[i].draw;
+    m.bin = accepted[i].bin;
+    m.train_loss = accepted[i].loss;
+    m.train_acc = 1.0;
+    m.test_acc = scores[i].accuracy;
+    m.test_loss = scores[i].loss;
+    models.push_back(m);
+  }
+  store.commit(st, models, weights);
+}
+
+// DIR/data/n{n}_r{repeat}_train_{x,y}.npy: the exact examples each model
+// was accepted on, so anyone can re-check a model with numpy alone.
+void save_training_sets(const std::filesystem::path& dir, const RunConfig& cfg, const std::vector<StreamTask>& tasks,
+                        const Dataset& data) {
+  std::filesystem::create_directories(dir / "data");
+  size_t i = 0;
+  for (int n : cfg.ns)
+    for (int r = 0; r < cfg.repeats; ++r) {
+      const Examples& train = tasks[i++].train;
+      const std::string stem = "n" + std::to_string(n) + "_r" + std::to_string(r) + "_train_";
+      const auto rows = static_cast<int64_t>(train.size());
+      const std::vector<int64_t> shape = data.c == 1 && data.h == 1 ? std::vector<int64_t>{rows, data.w}
+                                                                    : std::vector<int64_t>{rows, data.c, data.h, data.w};
+      write_file_atomic(dir / "data" / (stem + "x.npy"), npy_bytes_f32(train.x.data(), shape));
+      write_file_atomic(dir / "data" / (stem + "y.npy"), npy_bytes_i32(train.y.data(), {rows}));
+    }
+}
+
+}  // namespace
+
+Experiment prepare_experiment(const RunConfig& cfg) {
+  Experiment ex;
+  ex.cfg = cfg;
+  DataConfig data_cfg = cfg.data;
+  data_cfg.seed = class_choice_seed(cfg.seed);
+  ex.data = load_dataset(data_cfg);
+  ex.model = build_model(cfg.model, ex.data.c, ex.data.h, ex.data.w, ex.data.n_classes);
+  ex.prior = make_prior_spec(cfg.prior, ex.model);
+  return ex;
+}
+
+StreamTask stream_task(const Experiment& ex, int n, int repeat) {
+  DataConfig data_cfg = ex.cfg.data;
+  data_cfg.seed = class_choice_seed(ex.cfg.seed);
+  TrainTest tt = make_train_test(ex.data, data_cfg, n, data_seed(ex.cfg.seed, n, repeat));
+  StreamTask task;
+  task.model = ex.model.spec;
+  task.prior = ex.prior;
+  task.key = make_stream_key(ex.cfg.seed, n, repeat, ex.cfg.shard);
+  task.loss = ex.cfg.loss;
+  task.early_reject = ex.cfg.early_reject;
+  task.bin_edges.assign(ex.cfg.bins.begin(), ex.cfg.bins.end());
+  task.train = std::move(tt.train);
+  task.test = std::move(tt.test);
+  return task;
+}
+
+RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ostream& log) {
+  const Clock::time_point start = Clock::now();
+  const Experiment ex = prepare_experiment(cfg);
+  // Every training set is drawn before any work, so a bad n fails at once.
+  std::vector<StreamTask> tasks;
+  for (int n : cfg.ns)
+    for (int r = 0; r < cfg.repeats; ++r) tasks.push_back(stream_task(ex, n, r));
+
+  Store store(opts.dir, identity_toml(cfg), layout_json(ex.model), run_meta(ex));
+  save_training_sets(opts.dir, cfg, tasks, ex.data);
+  RunOutcome outcome;
+  auto backend = make_backend(cfg.backend, cfg.threads, &outcome.backend_note);
+  if (!outcome.backend_note.empty()) log << "gac: " << outcome.backend_note << "\n";
+  log << "gac: " << ex.model.arch_name << " (" << ex.model.spec.n_params << " parameters) on " << ex.data.name << ", "
+      << ex.data.n_classes << " classes; backend " << backend->description() << "; output " << opts.dir.string() << "\n";
+
+  const int n_bins = static_cast<int>(cfg.bins.size()) - 1;
+  Progress progress(log, opts.progress);
+  size_t next_task = 0;
+  for (int n : cfg.ns)
+    for (int r = 0; r < cfg.repeats; ++r) {
+      const StreamTask& task = tasks[next_task++];
+      StreamState st = store.load_state(n, r, cfg.shard).value_or(StreamState{});
+      if (st.hits.empty()) {
+        st.n = n;
+        st.repeat = r;
+        st.shard = cfg.shard;
+        st.hits.assign(n_bins, 0);
+        st.stored.assign(n_bins, 0);
+      }
+      if (st.status == "filled") continue;
+      if (st.draws >= cfg.max_draws) {
+        if (st.status != "budget") {
+          st.status = "budget";
+          std::vector<StoredModel> none;
+          store.commit(st, none, {});
+        }
+        continue;
+      }
+      st.status = "running";
+      backend->begin_stream(task);
+      std::vector<Hit> hits, accepted;
+      Clock::time_point last_commit = Clock::now();
+      while (st.status == "running") {
+        const uint64_t count = std::min<uint64_t>(cfg.batch, cfg.max_draws - st.draws);
+        const Clock::time_point t0 = Clock::now();
+        hits.clear();
+        backend->evaluate(st.draws, count, hits);
+        uint64_t end = st.draws + count;
+        for (const Hit& h : hits) {
+          ++st.perfect;
+          if (h.bin < 0) continue;
+          ++st.hits[h.bin];
+          if (st.stored[h.bin] < cfg.target) {
+            ++st.stored[h.bin];
+            accepted.push_back(h);
+          }
+          if (all_filled(st, cfg.target)) {
+            end = h.draw + 1;  // the stream ends at the draw that fills it
+            break;
+          }
+        }
+        const double dt = seconds_since(t0);
+        const double rate = (end - st.draws) / std::max(dt, 1e-9);
+        st.seconds += dt;
+        st.draws = end;
+        if (all_filled(st, cfg.target)) st.status = "filled";
+        else if (st.draws >= cfg.max_draws) st.status = "budget";
+        else if (cfg.time_limit > 0 && seconds_since(start) >= cfg.time_limit) st.status = "time";
+        if (!accepted.empty() || st.status != "running" || seconds_since(last_commit) >= 1.0) {
+          commit(store, *backend, task, st, accepted);
+          accepted.clear();
+          last_commit = Clock::now();
+        }
+        progress.update(st, cfg, rate, st.status != "running");
+      }
+      if (st.status == "time") {
+        outcome.time_limit_hit = true;
+        log << "gac: time limit of " << cfg.time_limit << " s reached; run the same command again to continue\n";
+        return outcome;
+      }
+    }
+  outcome.complete = true;
+  return outcome;
+}
+
+}  // namespace gac

@@ -1,0 +1,59 @@
+// Interval estimates for the per-cell summary.
+#include "gac/stats.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+namespace gac {
+
+Interval wilson_interval(uint64_t successes, uint64_t trials, double z) {
+  if (trials == 0) return {0.0, 1.0};
+  const double n = static_cast<double>(trials);
+  const double p = static_cast<double>(successes) / n;
+  const double z2 = z * z;
+  const double denom = 1.0 + z2 / n;
+  const double center = (p + z2 / (2.0 * n)) / denom;
+  const double half = z * std::sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n)) / denom;
+  // At p = 0 or 1 the bound is exact; don't let rounding move it off 0 or 1.
+  const double lo = successes == 0 ? 0.0 : std::max(0.0, center - half);
+  const double hi = successes == trials ? 1.0 : std::min(1.0, center + half);
+  return {lo, hi};
+}
+
+double t_quantile_975(int df) {
+  static constexpr std::array<double, 30> table = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306,
+                                                   2.262,  2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120,
+                                                   2.110,  2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+                                                   2.060,  2.056, 2.052, 2.048, 2.045, 2.042};
+  if (df < 1) return std::numeric_limits<double>::quiet_NaN();
+  if (df <= 30) return table[df - 1];
+  // Cornish-Fisher expansion around the normal quantile; error < 1e-4 for df > 30.
+  const double z = 1.959963984540054, v = df;
+  const double z3 = z * z * z, z5 = z3 * z * z, z7 = z5 * z * z;
+  return z + (z3 + z) / (4 * v) + (5 * z5 + 16 * z3 + 3 * z) / (96 * v * v) +
+         (3 * z7 + 19 * z5 + 17 * z3 - 15 * z) / (384 * v * v * v);
+}
+
+Summary summarize(const std::vector<double>& values) {
+  Summary s;
+  if (values.empty()) return s;
+  s.count = static_cast<int>(values.size());
+  s.mean = std::accumulate(values.begin(), values.end(), 0.0) / s.count;
+  const auto [lo, hi] = std::minmax_element(values.begin(), values.end());
+  s.min = *lo;
+  s.max = *hi;
+  s.ci95 = {s.mean, s.mean};
+  if (s.count < 2) return s;
+
+  double squares = 0;  // two passes: no cancellation when the spread is tiny
+  for (double v : values) squares += (v - s.mean) * (v - s.mean);
+  s.std = std::sqrt(squares / (s.count - 1));
+  const double half = t_quantile_975(s.count - 1) * s.std / std::sqrt(static_cast<double>(s.count));
+  s.ci95 = {s.mean - half, s.mean + half};
+  return s;
+}
+
+}  // namespace gac

@@ -1,0 +1,80 @@
+// The backend contract: evaluate ranges of draws of one parameter stream on a
+// resident training set, and score accepted draws on the test set. The CPU
+// and CUDA backends implement it; the orchestrator and the backend test suite
+// only see this interface.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gac/dataset.h"
+#include "gac/model.h"
+#include "gac/philox.h"
+#include "gac/prior.h"
+#include "kernels/forward.h"
+
+namespace gac {
+
+// Everything fixed for one (seed, n, repeat, shard) stream.
+struct StreamTask {
+  ModelSpec model;
+  PriorSpec prior;
+  StreamKey key;
+  LossKind loss = LossKind::normalized;
+  bool early_reject = true;
+  std::vector<float> bin_edges;  // increasing; bin j is (edges[j], edges[j+1]]
+  Examples train;
+  Examples test;
+};
+
+// A draw that classifies every training example correctly.
+struct Hit {
+  uint64_t draw;
+  float loss;  // mean training loss
+  int32_t bin;  // -1: the loss is outside every bin
+};
+
+struct EvalCounts {
+  uint64_t draws = 0;
+  uint64_t examples = 0;  // example evaluations done (smaller with early rejection)
+};
+
+struct TestScore {
+  double accuracy = 0;
+  double loss = 0;  // mean over the test set, same loss kind as training
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;         // "cpu" or "cuda"
+  virtual std::string description() const = 0;  // threads, device, ...
+
+  // Makes `task` current; its data stays resident until the next call.
+  virtual void begin_stream(const StreamTask& task) = 0;
+
+  // Checks draws [first, first + count) and appends every perfect draw to
+  // `hits`, in increasing draw order.
+  virtual EvalCounts evaluate(uint64_t first, uint64_t count, std::vector<Hit>& hits) = 0;
+
+  // Test accuracy and loss of each given draw of the current stream.
+  virtual std::vector<TestScore> score_test(const std::vector<uint64_t>& draws) = 0;
+};
+
+// Picks a backend by name: "cpu", "cuda" or "auto" (CUDA when a usable
+// device exists, else the CPU). `note` explains an automatic choice.
+// Throws gac::Error for "cuda" without a usable device.
+std::unique_ptr<Backend> make_backend(const std::string& kind, int threads, std::string* note = nullptr);
+
+// kernel: "auto" (the widest SIMD this CPU runs), "avx512", "avx2" or "scalar".
+std::unique_ptr<Backend> make_cpu_backend(int threads, const std::string& kernel = "auto");
+#if defined(GAC_HAVE_CUDA)
+std::unique_ptr<Backend> make_cuda_backend(std::string* why_not);  // nullptr when no usable device
+std::vector<std::string> cuda_device_descriptions();
+// Parameters of `draws` generated on the device (tests: bit-identity with the host).
+std::vector<float> cuda_generate_params(const PriorSpec& prior, StreamKey key, const ModelSpec& m,
+                                        const std::vector<uint64_t>& draws);
+#endif
+
+}  // namespace gac

@@ -1,0 +1,65 @@
+// Run configuration: a TOML file plus `--set key=value` overrides, checked
+// strictly (unknown keys, wrong types and bad values are errors).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "gac/dataset.h"
+#include "gac/model.h"
+#include "gac/prior.h"
+#include "kernels/forward.h"
+
+namespace gac {
+
+struct PriorConfig {
+  PriorKind kind = PriorKind::uniform;
+  double radius = 1.0;         // uniform: U(-radius, radius)
+  double sigma = 1.0;          // normal: N(0, sigma^2)
+  double sphere_radius = 1.0;  // sphere: total L2 norm
+};
+
+struct RunConfig {
+  DataConfig data;
+  ModelConfig model;
+  PriorConfig prior;
+  // [run]: what defines the experiment
+  uint64_t seed = 0;                // keys the parameter streams and the data choices
+  std::vector<int> ns{16};          // training-set sizes
+  int repeats = 1;                  // training sets per n
+  std::vector<double> bins{0.0, 10.0};  // increasing loss-bin edges
+  int target = 10;                  // accepted models per (n, repeat, bin)
+  LossKind loss = LossKind::normalized;
+  bool early_reject = true;         // never changes which draws are accepted
+  int shard = 0;                    // this task's shard (SLURM arrays)
+  // [run] stopping rules: not part of the run's identity, so a stopped run can be extended
+  uint64_t max_draws = 100'000'000; // per (n, repeat, shard) stream
+  double time_limit = 0;            // seconds for the whole run; 0 = none
+  // [exec]: how to run; never changes results
+  std::string backend = "auto";     // auto | cpu | cuda
+  int threads = 0;                  // 0 = all cores
+  uint64_t batch = 65536;           // draws per backend call
+  std::string output;               // run directory (default: runs/<config name>)
+};
+
+// Parses `path`, then applies each "key=value" override (value in TOML
+// syntax; a bare word is taken as a string). Throws gac::Error naming the key.
+RunConfig load_config(const std::filesystem::path& path, const std::vector<std::string>& overrides = {});
+RunConfig parse_config(const std::string& toml_text, const std::string& source_name,
+                       const std::vector<std::string>& overrides = {});
+
+// Canonical TOML of everything that defines the run's results ([data],
+// [model], [prior], and [run] without the stopping rules).
+std::string identity_toml(const RunConfig& cfg);
+// identity_toml plus the stopping rules and [exec]: what was actually run.
+std::string resolved_toml(const RunConfig& cfg);
+
+PriorSpec make_prior_spec(const PriorConfig& prior, const Model& model);
+
+// Seeds derived from the run seed for data choices.
+uint64_t class_choice_seed(uint64_t seed);
+uint64_t data_seed(uint64_t seed, int n, int repeat);
+
+}  // namespace gac

@@ -1,0 +1,94 @@
+// Priors: the distribution of one draw's parameter vector, generated from
+// Philox so that parameter i of draw d is the same number on every backend.
+//
+//   uniform  U(-r, r) for every weight and bias (the paper's hypercube)
+//   normal   N(0, sigma^2)
+//   kaiming  U(-1/sqrt(fan_in), 1/sqrt(fan_in)) per layer (PyTorch's default init)
+//   sphere   Gaussian direction scaled to total L2 norm R
+//
+// Parameter i uses word i%4 of Philox block i/4. A uniform is built from the
+// top 24 bits exactly (an integer in [-2^23, 2^23) times a power of two) and
+// scaled with a single rounding. Normals use Box-Muller with the log and
+// sin/cos of gac/portable_math.h, which round identically on host and device.
+#pragma once
+
+#include "gac/hd.h"
+#include "gac/philox.h"
+#include "gac/portable_math.h"
+
+namespace gac {
+
+enum class PriorKind : int32_t { uniform, normal, kaiming, sphere };
+
+// Per-tensor scales resolved on the host (kaiming bounds depend on fan_in).
+struct PriorSpec {
+  static constexpr int kMaxTensors = 32;
+  PriorKind kind = PriorKind::uniform;
+  int32_t n_tensors = 0;
+  int32_t tensor_end[kMaxTensors];  // exclusive end offset of each tensor
+  float scale[kMaxTensors];         // r (uniform, kaiming) or sigma (normal)
+  double sphere_radius = 1.0;
+};
+
+// Uniform in [-scale, scale) from one 32-bit word.
+GAC_HD float uniform_from_bits(uint32_t bits, float scale) {
+  const float centered = static_cast<float>(static_cast<int32_t>(bits >> 8) - (1 << 23));
+  return mul_rn(centered, mul_rn(scale, 0x1.0p-23f));
+}
+
+// Two standard normals from two 32-bit words (Box-Muller).
+GAC_HD void normals_from_bits(uint32_t a, uint32_t b, float* z0, float* z1) {
+  const float u1 = mul_rn(static_cast<float>((a >> 8) + 1u), 0x1.0p-24f);  // (0, 1]
+  const float u2 = mul_rn(static_cast<float>(b >> 8), 0x1.0p-24f);         // [0, 1)
+  const float r = sqrt_rn(mul_rn(-2.0f, log_portable(u1)));
+  float c, s;
+  sincos_2pi_portable(u2, &c, &s);
+  *z0 = mul_rn(r, c);
+  *z1 = mul_rn(r, s);
+}
+
+// Writes the 4 parameters of block `block` (indices 4*block .. 4*block+3),
+// before any sphere scaling. `tensor` is the tensor holding index 4*block;
+// callers walking blocks in order advance it with tensor_of.
+GAC_HD void prior_block(const PriorSpec& prior, StreamKey key, uint64_t draw, uint32_t block, float out[4]) {
+  const U32x4 r = philox_block(key, draw, block);
+  if (prior.kind == PriorKind::uniform || prior.kind == PriorKind::kaiming) {
+    const uint32_t base = block * 4u;
+    int t = 0;
+    for (int j = 0; j < 4; ++j) {
+      while (t + 1 < prior.n_tensors && base + j >= static_cast<uint32_t>(prior.tensor_end[t])) ++t;
+      out[j] = uniform_from_bits(r.v[j], prior.scale[t]);
+    }
+  } else {
+    normals_from_bits(r.v[0], r.v[1], &out[0], &out[1]);
+    normals_from_bits(r.v[2], r.v[3], &out[2], &out[3]);
+    if (prior.kind == PriorKind::normal) {
+      const uint32_t base = block * 4u;
+      int t = 0;
+      for (int j = 0; j < 4; ++j) {
+        while (t + 1 < prior.n_tensors && base + j >= static_cast<uint32_t>(prior.tensor_end[t])) ++t;
+        out[j] = mul_rn(out[j], prior.scale[t]);
+      }
+    }
+  }
+}
+
+// All n_params parameters of one draw.
+GAC_HD void generate_params(const PriorSpec& prior, StreamKey key, uint64_t draw, int n_params, float* params) {
+  const int full = n_params / 4;
+  for (int b = 0; b < full; ++b) prior_block(prior, key, draw, static_cast<uint32_t>(b), params + 4 * b);
+  if (n_params % 4) {
+    float tail[4];
+    prior_block(prior, key, draw, static_cast<uint32_t>(full), tail);
+    for (int j = 0; j < n_params % 4; ++j) params[4 * full + j] = tail[j];
+  }
+  if (prior.kind == PriorKind::sphere) {
+    // Sequential sum in double: same order, same rounding, on every backend.
+    double sq = 0.0;
+    for (int i = 0; i < n_params; ++i) sq = dfma_rn(params[i], params[i], sq);
+    const double factor = ddiv_rn(prior.sphere_radius, dsqrt_rn(sq));
+    for (int i = 0; i < n_params; ++i) params[i] = static_cast<float>(dmul_rn(params[i], factor));
+  }
+}
+
+}  // namespace gac

@@ -1,0 +1,35 @@
+// Per-cell results of a run directory, as a table, CSV or JSON.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "gac/stats.h"
+#include "gac/store.h"
+
+namespace gac {
+
+// One cell (n, bin), aggregated over repeats and shards.
+struct CellReport {
+  int n = 0, bin = 0;
+  double loss_lo = 0, loss_hi = 0;  // the bin (loss_lo, loss_hi]
+  int models = 0;                   // stored models
+  int wanted = 0;                   // target * repeats
+  bool filled = false;              // every repeat reached the target
+  std::string status;               // filled | running | budget | time (worst over repeats)
+  Summary test_acc;                 // over stored models
+  Summary test_loss;
+  uint64_t draws = 0;               // draws checked
+  uint64_t hits = 0;                // perfect draws with loss in the bin
+  double rate = 0;                  // hits / draws
+  Interval rate_ci;                 // Wilson 95%; hi is the upper bound when hits = 0
+  double log10_rate = 0;            // log10(rate); log10(rate_ci.hi) when hits = 0
+};
+
+std::vector<CellReport> cell_reports(const Store& store);
+
+enum class ReportFormat { table, csv, json };
+std::string format_report(const Store& store, ReportFormat format);
+
+}  // namespace gac

@@ -1,0 +1,41 @@
+// The orchestrator: for each (n, repeat) stream, draws in index order until
+// every loss bin holds `target` models, the draw budget or the time limit.
+#pragma once
+
+#include <filesystem>
+#include <iosfwd>
+#include <string>
+
+#include "gac/backend.h"
+#include "gac/config.h"
+#include "gac/dataset.h"
+#include "gac/model.h"
+
+namespace gac {
+
+struct RunOptions {
+  std::filesystem::path dir;   // run directory
+  bool progress = true;        // progress lines on stderr
+};
+
+struct RunOutcome {
+  bool complete = false;       // every stream filled or out of budget
+  bool time_limit_hit = false;
+  std::string backend_note;    // e.g. why auto chose the CPU
+};
+
+// Everything derived from a config before any draw: data and model.
+struct Experiment {
+  RunConfig cfg;
+  Dataset data;
+  Model model;
+  PriorSpec prior;
+};
+Experiment prepare_experiment(const RunConfig& cfg);
+
+// The task of stream (n, repeat): training and test sets, key, bins.
+StreamTask stream_task(const Experiment& ex, int n, int repeat);
+
+RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ostream& log);
+
+}  // namespace gac

@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Interop: stored models load with numpy alone and reproduce the ledger.
+
+Runs gac on a small MLP (kink) and a small LeNet (random 1x28x28 images),
+then, for one stored model of each, loads the weights with numpy.load, names
+them through layout.json, recomputes the normalized training loss and
+accuracy in plain numpy from the stored training set, and compares with the
+SQLite ledger (loss to 1e-5 relative, accuracy exactly).
+Usage: interop_numpy.py GAC_BINARY SOURCE_DIR   (exit 77 = skipped)
+"""
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+
+try:
+    import numpy as np
+    from numpy.lib.stride_tricks import sliding_window_view
+except ImportError:
+    print("numpy not installed: skipped")
+    sys.exit(77)
+
+
+def state_dict(run, weights_file):
+    layout = json.load(open(os.path.join(run, "layout.json")))
+    flat = np.load(os.path.join(run, weights_file))
+    assert flat.dtype == np.float32 and flat.shape == (layout["n_params"],), (flat.dtype, flat.shape)
+    return {t["name"]: flat[t["offset"]:t["offset"] + t["size"]].reshape(t["shape"]) for t in layout["tensors"]}
+
+
+def conv2d(x, w, b):  # x [N, C, H, W], w [O, C, k, k]: PyTorch's conv2d, no padding
+    k = w.shape[-1]
+    win = sliding_window_view(x, (k, k), axis=(2, 3))  # N, C, H', W', k, k
+    return np.einsum("nchwij,ocij->nohw", win, w, dtype=np.float64) + b[None, :, None, None]
+
+
+def maxpool2(x):
+    n, c, h, w = x.shape
+    x = x[:, :, : h // 2 * 2, : w // 2 * 2]
+    return x.reshape(n, c, h // 2, 2, w // 2, 2).max(axis=(3, 5))
+
+
+def relu(x):
+    return np.maximum(x, 0)
+
+
+def forward(arch, sd, x):
+    """Logits and the product of layer norms (each /3 for LeNet)."""
+    x = x.astype(np.float64)
+    if arch == "lenet":
+        x = maxpool2(relu(conv2d(x, sd["conv1.weight"], sd["conv1.bias"])))
+        x = maxpool2(relu(conv2d(x, sd["conv2.weight"], sd["conv2.bias"])))
+        x = x.reshape(len(x), -1)
+        x = relu(x @ sd["fc1.weight"].T + sd["fc1.bias"])
+        x = relu(x @ sd["fc2.weight"].T + sd["fc2.bias"])
+        logits = x @ sd["fc3.weight"].T + sd["fc3.bias"]
+        names, div = ["conv1", "conv2", "fc1", "fc2", "fc3"], 3.0
+    else:
+        x = x.reshape(len(x), -1)
+        linear = sorted({k.rsplit(".", 1)[0] for k in sd}, key=lambda s: int(s.split(".")[1]))
+        for i, name in enumerate(linear):
+            x = x @ sd[name + ".weight"].T + (sd[name + ".bias"] if name + ".bias" in sd else 0)
+            if i + 1 < len(linear):
+                x = relu(x)
+        logits, names, div = x, linear, 1.0
+    norm = np.prod([np.linalg.norm(sd[n + ".weight"].astype(np.float64)) / div for n in names])
+    return logits, norm
+
+
+def cross_entropy(z, y):
+    z = z - z.max(axis=1, keepdims=True)
+    return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(y)), y]))
+
+
+def check_run(gac, config, run):
+    subprocess.run([gac, "run", config, "-o", run, "-q"], check=True, stdout=subprocess.DEVNULL)
+    db = sqlite3.connect(os.path.join(run, "ledger.sqlite"))
+    n, rep, shard, draw, loss, acc, wfile = db.execute(
+        "SELECT n, repeat, shard, draw, train_loss, train_acc, file FROM models ORDER BY n, repeat, draw LIMIT 1").fetchone()
+    layout = json.load(open(os.path.join(run, "layout.json")))
+    sd = state_dict(run, wfile)
+    x = np.load(os.path.join(run, "data", f"n{n}_r{rep}_train_x.npy"))
+    y = np.load(os.path.join(run, "data", f"n{n}_r{rep}_train_y.npy")).astype(np.int64)
+    assert len(x) == n and len(y) == n
+    logits, norm = forward(layout["arch"], sd, x.reshape([n] + layout["input_shape"]))
+    my_acc = float(np.mean(logits.argmax(axis=1) == y))
+    my_loss = cross_entropy(logits / norm, y)
+    print(f"{layout['arch']}: draw {draw}: numpy loss {my_loss:.8f} acc {my_acc} | ledger loss {loss:.8f} acc {acc}")
+    assert my_acc == acc, (my_acc, acc)
+    assert abs(my_loss - loss) <= 1e-5 * abs(loss), (my_loss, loss)
+
+
+def main():
+    gac = sys.argv[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        mlp = os.path.join(tmp, "mlp.toml")
+        open(mlp, "w").write('[data]\nkind = "kink"\n[model]\narch = "mlp"\nhidden = 10\n'
+                             '[run]\nn = [8]\nbins = [0.0, 0.6931]\ntarget = 3\n')
+        check_run(gac, mlp, os.path.join(tmp, "mlp_run"))
+
+        rng = np.random.default_rng(0)
+        for split, count in (("train", 40), ("test", 20)):
+            np.save(os.path.join(tmp, f"{split}_x.npy"), rng.standard_normal((count, 1, 28, 28)).astype(np.float32))
+            np.save(os.path.join(tmp, f"{split}_y.npy"), np.arange(count) % 2)
+        lenet = os.path.join(tmp, "lenet.toml")
+        open(lenet, "w").write(
+            '[data]\nkind = "npy"\n' + "".join(f'{k} = "{os.path.join(tmp, k)}.npy"\n'
+                                                 for k in ("train_x", "train_y", "test_x", "test_y")) +
+            '[model]\narch = "lenet"\nwidth = 0.5\n[run]\nn = [4]\nbins = [0.0, 0.6931]\ntarget = 2\n')
+        check_run(gac, lenet, os.path.join(tmp, "lenet_run"))
+    print("interop: numpy reproduces the ledger")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+// One suite, every backend (ggml's test-backend-ops idea): each backend's
+// evaluate() and score_test() against a plain loop over the reference
+// arithmetic, on fresh random data. The CUDA instance skips without a device.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "gac/backend.h"
+#include "gac/config.h"
+#include "gac/error.h"
+
+using namespace gac;
+
+namespace {
+
+std::unique_ptr<Backend> backend_or_null(const std::string& name) {
+  if (name == "cpu") return make_cpu_backend(2);
+  if (name.rfind("cpu_", 0) == 0) {
+    try {
+      return make_cpu_backend(2, name.substr(4));
+    } catch (const Error&) {
+      return nullptr;  // that SIMD kernel does not run on this CPU
+    }
+  }
+#if defined(GAC_HAVE_CUDA)
+  std::string why;
+  return make_cuda_backend(&why);
+#else
+  return nullptr;
+#endif
+}
+
+// A stream over random data with labels that some draws fit perfectly.
+StreamTask random_task(const ModelConfig& mc, int c, int h, int w, int n_train, int n_test, bool early, uint64_t seed) {
+  const Model model = build_model(mc, c, h, w, 2);
+  StreamTask t;
+  t.model = model.spec;
+  t.prior = make_prior_spec(PriorConfig{}, model);
+  t.key = make_stream_key(seed, n_train, 0, 0);
+  t.early_reject = early;
+  t.bin_edges = {0.0f, 0.6f, 0.68f, 0.69f, 10.0f};
+  SplitMix64 rng(seed);
+  auto fill = [&](Examples& ex, int count) {
+    for (int i = 0; i < count * c * h * w; ++i) ex.x.push_back(static_cast<float>(rng.uniform() * 2 - 1));
+    for (int i = 0; i < count; ++i) ex.y.push_back(static_cast<int32_t>(rng.below(2)));
+  };
+  fill(t.train, n_train);
+  fill(t.test, n_test);
+  return t;
+}
+
+std::vector<Hit> reference_hits(const StreamTask& t, uint64_t first, uint64_t count) {
+  const ModelSpec& m = t.model;
+  const int n = static_cast<int>(t.train.size());
+  std::vector<float> p(m.n_params), b0(m.max_activation), b1(m.max_activation), logits(n * m.n_classes);
+  std::vector<Hit> hits;
+  for (uint64_t d = first; d < first + count; ++d) {
+    generate_params(t.prior, t.key, d, m.n_params, p.data());
+    const DrawResult r = evaluate_draw(m, p.data(), t.train.x.data(), t.train.y.data(), n, t.loss, false, b0.data(),
+                                       b1.data(), logits.data());
+    if (r.correct == n) hits.push_back({d, r.loss, find_bin(t.bin_edges.data(), static_cast<int>(t.bin_edges.size()), r.loss)});
+  }
+  return hits;
+}
+
+class BackendSuite : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    backend_ = backend_or_null(GetParam());
+    if (!backend_) GTEST_SKIP() << "no usable " << GetParam() << " device";
+  }
+
+  // Hits must equal the reference: same draws, same bins, losses equal up to
+  // float rounding (exactly equal on the CPU, which runs the same code).
+  void expect_same_hits(const StreamTask& task, uint64_t first, uint64_t count) {
+    backend_->begin_stream(task);
+    std::vector<Hit> got;
+    const EvalCounts counts = backend_->evaluate(first, count, got);
+    EXPECT_EQ(counts.draws, count);
+    const std::vector<Hit> want = reference_hits(task, first, count);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      EXPECT_EQ(got[i].draw, want[i].draw);
+      if (GetParam() != "cuda") {
+        EXPECT_EQ(got[i].loss, want[i].loss);
+        EXPECT_EQ(got[i].bin, want[i].bin);
+      } else {
+        EXPECT_NEAR(got[i].loss, want[i].loss, 1e-5f * std::fabs(want[i].loss));
+        if (got[i].bin != want[i].bin) ADD_FAILURE() << "draw " << want[i].draw << " bin differs at loss " << want[i].loss;
+      }
+    }
+  }
+
+  std::unique_ptr<Backend> backend_;
+};
+
+}  // namespace
+
+TEST_P(BackendSuite, MlpHitsMatchTheReference) {
+  ModelConfig mc;
+  for (bool early : {true, false}) expect_same_hits(random_task(mc, 1, 1, 2, 4, 10, early, 1), 100, 3000);
+}
+
+TEST_P(BackendSuite, LinearHitsMatchTheReference) {
+  ModelConfig mc;
+  mc.arch = Arch::linear;
+  expect_same_hits(random_task(mc, 1, 1, 3, 3, 10, true, 2), 0, 2000);
+}
+
+TEST_P(BackendSuite, LeNetHitsMatchTheReference) {
+  ModelConfig mc;
+  mc.arch = Arch::lenet;
+  for (bool early : {true, false}) expect_same_hits(random_task(mc, 1, 28, 28, 2, 10, early, 3), 0, 400);
+}
+
+TEST_P(BackendSuite, LeNetCifarShapeHitsMatchTheReference) {
+  ModelConfig mc;
+  mc.arch = Arch::lenet;
+  expect_same_hits(random_task(mc, 3, 32, 32, 2, 10, true, 4), 0, 200);
+}
+
+TEST_P(BackendSuite, EarlyRejectionAcceptsExactlyWhatFullEvaluationAccepts) {
+  ModelConfig mc;
+  StreamTask task = random_task(mc, 1, 1, 2, 3, 10, true, 5);
+  std::vector<Hit> early, full;
+  backend_->begin_stream(task);
+  const EvalCounts e = backend_->evaluate(0, 5000, early);
+  task.early_reject = false;
+  backend_->begin_stream(task);
+  const EvalCounts f = backend_->evaluate(0, 5000, full);
+  ASSERT_EQ(early.size(), full.size());
+  ASSERT_GT(early.size(), 0u);
+  for (size_t i = 0; i < early.size(); ++i) {
+    EXPECT_EQ(early[i].draw, full[i].draw);
+    EXPECT_EQ(early[i].loss, full[i].loss);
+  }
+  if (GetParam() != "cuda") {
+    EXPECT_LT(e.examples, f.examples);
+  }
+}
+
+TEST_P(BackendSuite, RangesSplitAnywhereGiveTheSameHits) {
+  ModelConfig mc;
+  const StreamTask task = random_task(mc, 1, 1, 2, 4, 10, true, 6);
+  backend_->begin_stream(task);
+  std::vector<Hit> whole, parts;
+  backend_->evaluate(0, 3000, whole);
+  backend_->evaluate(0, 1234, parts);
+  backend_->evaluate(1234, 1766, parts);
+  ASSERT_EQ(whole.size(), parts.size());
+  for (size_t i = 0; i < whole.size(); ++i) EXPECT_EQ(whole[i].draw, parts[i].draw);
+}
+
+TEST_P(BackendSuite, TestScoresMatchTheReference) {
+  for (Arch arch : {Arch::mlp, Arch::lenet}) {
+    ModelConfig mc;
+    mc.arch = arch;
+    const bool image = arch == Arch::lenet;
+    const StreamTask t = random_task(mc, 1, image ? 28 : 1, image ? 28 : 2, 2, 50, true, 7);
+    backend_->begin_stream(t);
+    const std::vector<uint64_t> draws = {3, 17, 123456789012ull};
+    const std::vector<TestScore> got = backend_->score_test(draws);
+    ASSERT_EQ(got.size(), draws.size());
+    const ModelSpec& m = t.model;
+    std::vector<float> p(m.n_params), b0(m.max_activation), b1(m.max_activation);
+    for (size_t i = 0; i < draws.size(); ++i) {
+      generate_params(t.prior, t.key, draws[i], m.n_params, p.data());
+      const float scale = logit_scale(m, p.data(), t.loss);
+      int correct = 0;
+      double loss = 0;
+      for (size_t e = 0; e < t.test.size(); ++e) {
+        const float* z = forward_example(m, p.data(), t.test.x.data() + e * m.in_size(), b0.data(), b1.data());
+        correct += argmax(z, m.n_classes) == t.test.y[e];
+        loss += cross_entropy(z, m.n_classes, t.test.y[e], scale);
+      }
+      EXPECT_DOUBLE_EQ(got[i].accuracy, static_cast<double>(correct) / t.test.size());
+      EXPECT_NEAR(got[i].loss, loss / t.test.size(), 1e-6);
+    }
+  }
+}
+
+#if defined(GAC_HAVE_CUDA)
+TEST_P(BackendSuite, DeviceDrawsAreBitIdenticalToHostDraws) {
+  if (GetParam() != "cuda") GTEST_SKIP() << "device draws only";
+  for (PriorKind kind : {PriorKind::uniform, PriorKind::normal, PriorKind::kaiming, PriorKind::sphere}) {
+    ModelConfig mc;
+    mc.arch = Arch::lenet;
+    const Model model = build_model(mc, 1, 28, 28, 2);
+    PriorConfig pc;
+    pc.kind = kind;
+    const PriorSpec prior = make_prior_spec(pc, model);
+    const StreamKey key = make_stream_key(42, 16, 1, 0);
+    const std::vector<uint64_t> draws = {0, 1, 2, 999, 1ull << 40};
+    const std::vector<float> device = cuda_generate_params(prior, key, model.spec, draws);
+    std::vector<float> host(model.spec.n_params);
+    for (size_t d = 0; d < draws.size(); ++d) {
+      generate_params(prior, key, draws[d], model.spec.n_params, host.data());
+      for (int i = 0; i < model.spec.n_params; ++i)
+        ASSERT_EQ(device[d * model.spec.n_params + i], host[i]) << "prior " << int(kind) << " draw " << draws[d] << " param " << i;
+    }
+  }
+}
+#endif
+
+// "cpu" is what users get (the best kernel); the others pin one CPU kernel.
+INSTANTIATE_TEST_SUITE_P(Backends, BackendSuite, ::testing::Values("cpu", "cpu_scalar", "cpu_avx2", "cpu_avx512", "cuda"),
+                         [](const auto& info) { return info.param; });

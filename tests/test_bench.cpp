@@ -1,0 +1,114 @@
+// `gac bench` produces well-formed output and rejects bad names. Speed is
+// never asserted: these tests run on shared, noisy machines.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "gac/bench.h"
+#include "gac/error.h"
+
+namespace {
+
+gac::BenchOptions quick_kink() {
+  gac::BenchOptions opts;
+  opts.scenarios = {"kink-mlp"};
+  opts.backends = {"cpu"};
+  opts.seconds = 0.2;
+  return opts;
+}
+
+TEST(BenchJson, KinkMlpOnCpuHasEveryField) {
+  gac::BenchOptions opts = quick_kink();
+  opts.json = true;
+  std::ostringstream out, log;
+  ASSERT_EQ(gac::run_bench(opts, out, log), 0);
+  const auto doc = nlohmann::json::parse(out.str());  // throws on malformed JSON
+
+  ASSERT_TRUE(doc.contains("machine"));
+  EXPECT_TRUE(doc["machine"]["cpu_model"].is_string());
+  EXPECT_GE(doc["machine"]["cores"].get<int>(), 1);
+  ASSERT_TRUE(doc["ceiling"].contains("cpu"));
+  EXPECT_TRUE(doc["ceiling"]["cpu"]["available"].is_boolean());
+  ASSERT_TRUE(doc["pytorch_reference"].is_array());
+
+  const auto& rows = doc["measurements"];
+  ASSERT_EQ(rows.size(), 2u);  // early rejection on and off
+  for (const auto& m : rows) {
+    for (const char* key : {"scenario", "n", "backend", "early_reject", "draws_per_s", "examples_per_s", "gflops",
+                            "fraction_of_ceiling", "ratio_to_pytorch_reference", "peak_rss_mib", "flops_per_example",
+                            "draws", "examples"})
+      EXPECT_TRUE(m.contains(key)) << key;
+    EXPECT_EQ(m["scenario"], "kink-mlp");
+    EXPECT_EQ(m["n"], 16);
+    EXPECT_EQ(m["backend"], "cpu");
+    EXPECT_GT(m["draws_per_s"].get<double>(), 0.0);
+    EXPECT_GT(m["examples_per_s"].get<double>(), 0.0);
+    EXPECT_GT(m["gflops"].get<double>(), 0.0);
+    EXPECT_GT(m["peak_rss_mib"].get<double>(), 0.0);
+    // Full evaluation checks all 16 examples of every draw; early rejection at most that.
+    const auto draws = m["draws"].get<uint64_t>(), examples = m["examples"].get<uint64_t>();
+    if (m["early_reject"].get<bool>()) {
+      EXPECT_LE(examples, 16 * draws);
+    } else {
+      EXPECT_EQ(examples, 16 * draws);
+    }
+  }
+  EXPECT_NE(rows[0]["early_reject"], rows[1]["early_reject"]);
+}
+
+TEST(BenchTable, PrintsOneRowPerMeasurement) {
+  gac::BenchOptions opts = quick_kink();
+  opts.early_both = false;
+  opts.ns = {8};
+  std::ostringstream out, log;
+  ASSERT_EQ(gac::run_bench(opts, out, log), 0);
+  const std::string text = out.str();
+  EXPECT_NE(text.find("draws/s"), std::string::npos);
+  EXPECT_NE(text.find("kink-mlp"), std::string::npos);
+  EXPECT_NE(text.find("ceiling (cpu)"), std::string::npos);
+  EXPECT_EQ(text.find(" off "), std::string::npos);  // no full-evaluation row
+}
+
+TEST(BenchJson, CpuKernelCanBeChosen) {
+  gac::BenchOptions opts = quick_kink();
+  opts.backends = {"cpu:scalar"};
+  opts.early_both = false;
+  opts.json = true;
+  std::ostringstream out, log;
+  ASSERT_EQ(gac::run_bench(opts, out, log), 0);
+  const auto rows = nlohmann::json::parse(out.str())["measurements"];
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0]["backend"], "cpu:scalar");
+  EXPECT_NE(rows[0]["backend_description"].get<std::string>().find("scalar"), std::string::npos);
+  EXPECT_GT(rows[0]["draws_per_s"].get<double>(), 0.0);
+}
+
+TEST(BenchErrors, UnknownScenarioIsNamed) {
+  gac::BenchOptions opts = quick_kink();
+  opts.scenarios = {"kink-mlp", "no-such-scenario"};
+  std::ostringstream out, log;
+  try {
+    gac::run_bench(opts, out, log);
+    FAIL() << "expected gac::Error";
+  } catch (const gac::Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("no-such-scenario"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("lenet-28"), std::string::npos) << msg;  // lists the valid ones
+  }
+  EXPECT_TRUE(out.str().empty());  // nothing measured before the check
+}
+
+TEST(BenchErrors, UnknownBackendIsNamed) {
+  gac::BenchOptions opts = quick_kink();
+  opts.backends = {"tpu"};
+  std::ostringstream out, log;
+  try {
+    gac::run_bench(opts, out, log);
+    FAIL() << "expected gac::Error";
+  } catch (const gac::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tpu"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace

@@ -1,0 +1,686 @@
+// Datasets: every file format written small into a temp dir and read back,
+// class choice and standardization, training subsets, the synthetic sets,
+// and one test per kind of bad input, each a gac::Error naming the problem.
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+
+#include "gac/dataset.h"
+#include "gac/error.h"
+
+using namespace gac;
+namespace fs = std::filesystem;
+
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+
+// The message of the gac::Error `f` throws ("" if it throws none).
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+#define EXPECT_ERROR_MENTIONS(expr, text)                                      \
+  do {                                                                         \
+    EXPECT_THROW(expr, gac::Error);                                            \
+    const std::string message_ = error_of([&] { (void)(expr); });              \
+    EXPECT_NE(message_.find(text), std::string::npos) << "message: " << message_; \
+  } while (0)
+
+void write_file(const fs::path& path, const Bytes& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+void write_text(const fs::path& path, const std::string& text) { write_file(path, Bytes(text.begin(), text.end())); }
+
+void write_gz(const fs::path& path, const Bytes& bytes) {
+  gzFile f = gzopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())), static_cast<int>(bytes.size()));
+  gzclose(f);
+}
+
+void put_be32(Bytes& b, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) b.push_back(static_cast<uint8_t>(v >> shift));
+}
+
+// IDX image file of `count` rows x cols images; pixel p of image i is pixel(i, p).
+Bytes idx_images(uint32_t count, uint32_t rows, uint32_t cols, const std::function<uint8_t(int, int)>& pixel) {
+  Bytes b;
+  put_be32(b, 0x00000803);
+  put_be32(b, count);
+  put_be32(b, rows);
+  put_be32(b, cols);
+  for (uint32_t i = 0; i < count; ++i)
+    for (uint32_t p = 0; p < rows * cols; ++p) b.push_back(pixel(static_cast<int>(i), static_cast<int>(p)));
+  return b;
+}
+
+Bytes idx_labels(const std::vector<uint8_t>& labels) {
+  Bytes b;
+  put_be32(b, 0x00000801);
+  put_be32(b, static_cast<uint32_t>(labels.size()));
+  b.insert(b.end(), labels.begin(), labels.end());
+  return b;
+}
+
+uint8_t test_pixel(int i, int p) { return static_cast<uint8_t>((i * 37 + p * 11) % 256); }
+
+// One .npy file (format 1.0) with the given dtype descr and raw little-endian data.
+void write_npy(const fs::path& path, const std::string& descr, const std::string& shape, const void* data, size_t bytes) {
+  std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::string file = std::string("\x93NUMPY\x01\x00", 8);
+  file += static_cast<char>(header.size() & 0xff);
+  file += static_cast<char>(header.size() >> 8);
+  file += header;
+  file.append(static_cast<const char*>(data), bytes);
+  write_text(path, file);
+}
+
+// A fresh directory per test, removed afterwards.
+class DatasetTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static std::atomic<int> counter{0};
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() /
+           ("gac_test_dataset_" + std::to_string(getpid()) + "_" + std::to_string(counter++) + "_" + info->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  // IDX train/test files: labels given, images 2x3 with test_pixel values.
+  void write_idx_set(const std::vector<uint8_t>& train, const std::vector<uint8_t>& test, bool gz = false,
+                     const std::string& prefix = "") {
+    const auto put = [&](const std::string& name, const Bytes& b) {
+      if (gz) write_gz(dir_ / (prefix + name + ".gz"), b);
+      else write_file(dir_ / (prefix + name), b);
+    };
+    put("train-images-idx3-ubyte", idx_images(static_cast<uint32_t>(train.size()), 2, 3, test_pixel));
+    put("train-labels-idx1-ubyte", idx_labels(train));
+    put("t10k-images-idx3-ubyte", idx_images(static_cast<uint32_t>(test.size()), 2, 3, test_pixel));
+    put("t10k-labels-idx1-ubyte", idx_labels(test));
+  }
+
+  DataConfig idx_config() const {
+    DataConfig cfg;
+    cfg.kind = "idx";
+    cfg.path = dir_.string();
+    return cfg;
+  }
+
+  // CIFAR-10 batch of records with the given labels; channel ch of record r is r*10+ch*50+pixel%7.
+  Bytes cifar_batch(const std::vector<uint8_t>& labels) const {
+    Bytes b;
+    for (size_t r = 0; r < labels.size(); ++r) {
+      b.push_back(labels[r]);
+      for (int ch = 0; ch < 3; ++ch)
+        for (int p = 0; p < 1024; ++p) b.push_back(static_cast<uint8_t>(r * 10 + ch * 50 + p % 7));
+    }
+    return b;
+  }
+
+  void write_cifar_set() const {
+    for (int i = 1; i <= 5; ++i)
+      write_file(dir_ / ("data_batch_" + std::to_string(i) + ".bin"), cifar_batch({uint8_t(i % 3), uint8_t((i + 1) % 3)}));
+    write_file(dir_ / "test_batch.bin", cifar_batch({0, 1, 2}));
+  }
+
+  DataConfig cifar_config() const {
+    DataConfig cfg;
+    cfg.kind = "cifar10";
+    cfg.path = dir_.string();
+    return cfg;
+  }
+
+  // npy features (rows x cols float32 of i*cols+j) and int64 labels for train and test.
+  DataConfig npy_config(int cols, const std::vector<int64_t>& train_y, const std::vector<int64_t>& test_y) {
+    const auto features = [&](const std::string& name, size_t n) {
+      std::vector<float> x(n * cols);
+      for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i) * 0.5f;
+      write_npy(dir_ / name, "<f4", "(" + std::to_string(n) + ", " + std::to_string(cols) + ")", x.data(), x.size() * 4);
+    };
+    const auto labels = [&](const std::string& name, const std::vector<int64_t>& y) {
+      write_npy(dir_ / name, "<i8", "(" + std::to_string(y.size()) + ",)", y.data(), y.size() * 8);
+    };
+    features("train_x.npy", train_y.size());
+    labels("train_y.npy", train_y);
+    features("test_x.npy", test_y.size());
+    labels("test_y.npy", test_y);
+    DataConfig cfg;
+    cfg.kind = "npy";
+    cfg.train_x = (dir_ / "train_x.npy").string();
+    cfg.train_y = (dir_ / "train_y.npy").string();
+    cfg.test_x = (dir_ / "test_x.npy").string();
+    cfg.test_y = (dir_ / "test_y.npy").string();
+    return cfg;
+  }
+
+  DataConfig csv_config(const std::string& train, const std::string& test) {
+    write_text(dir_ / "train.csv", train);
+    write_text(dir_ / "test.csv", test);
+    DataConfig cfg;
+    cfg.kind = "csv";
+    cfg.train_file = (dir_ / "train.csv").string();
+    cfg.test_file = (dir_ / "test.csv").string();
+    return cfg;
+  }
+
+  fs::path dir_;
+};
+
+// Mean and population std of channel `ch` (runs of `run` values) over examples of `dim`.
+std::pair<double, double> channel_stats(const Examples& e, int dim, int run, int ch) {
+  double sum = 0, sq = 0;
+  size_t count = 0;
+  for (size_t j = 0; j < e.x.size(); ++j)
+    if (static_cast<int>(j % dim) / run == ch) {
+      sum += e.x[j];
+      ++count;
+    }
+  const double mean = sum / count;
+  for (size_t j = 0; j < e.x.size(); ++j)
+    if (static_cast<int>(j % dim) / run == ch) sq += (e.x[j] - mean) * (e.x[j] - mean);
+  return {mean, std::sqrt(sq / count)};
+}
+
+std::map<int, int> label_counts(const Examples& e) {
+  std::map<int, int> counts;
+  for (int32_t y : e.y) ++counts[y];
+  return counts;
+}
+
+// A dataset of 3 classes (original labels 4, 7, 9) with 5, 6, 7 training examples.
+Dataset three_class_data() {
+  Dataset d;
+  d.name = "toy";
+  d.c = 1;
+  d.h = 1;
+  d.w = 2;
+  d.n_classes = 3;
+  d.class_ids = {4, 7, 9};
+  for (int c = 0; c < 3; ++c)
+    for (int i = 0; i < 5 + c; ++i) {
+      d.train.y.push_back(c);
+      d.train.x.push_back(static_cast<float>(c));
+      d.train.x.push_back(static_cast<float>(d.train.y.size()));  // unique per example
+    }
+  d.test.y = {0, 1, 2};
+  d.test.x = {0, 0, 1, 1, 2, 2};
+  return d;
+}
+
+}  // namespace
+
+// ---- IDX -------------------------------------------------------------------
+
+TEST_F(DatasetTest, IdxLoadsGzWithShapeValuesAndStandardization) {
+  write_idx_set({0, 1, 2, 1, 0}, {2, 0}, /*gz=*/true);
+  const Dataset d = load_dataset(idx_config());
+  EXPECT_EQ(d.c, 1);
+  EXPECT_EQ(d.h, 2);
+  EXPECT_EQ(d.w, 3);
+  EXPECT_FALSE(d.synthetic);
+  EXPECT_EQ(d.n_classes, 3);
+  EXPECT_EQ(d.class_ids, (std::vector<int>{0, 1, 2}));
+  EXPECT_EQ(d.train.y, (std::vector<int32_t>{0, 1, 2, 1, 0}));
+  EXPECT_EQ(d.test.y, (std::vector<int32_t>{2, 0}));
+  ASSERT_EQ(d.train.x.size(), 5u * 6);
+  ASSERT_EQ(d.test.x.size(), 2u * 6);
+  const auto [mean, sd] = channel_stats(d.train, 6, 6, 0);
+  EXPECT_NEAR(mean, 0.0, 1e-5);
+  EXPECT_NEAR(sd, 1.0, 1e-5);
+  // Independent check of one value: (v/255 - mean) / std over all training pixels.
+  double sum = 0, sq = 0;
+  for (int i = 0; i < 5; ++i)
+    for (int p = 0; p < 6; ++p) sum += test_pixel(i, p) / 255.0;
+  const double m = sum / 30;
+  for (int i = 0; i < 5; ++i)
+    for (int p = 0; p < 6; ++p) sq += (test_pixel(i, p) / 255.0 - m) * (test_pixel(i, p) / 255.0 - m);
+  const double s = std::sqrt(sq / 30);
+  EXPECT_NEAR(d.train.x[3 * 6 + 4], (test_pixel(3, 4) / 255.0 - m) / s, 1e-5);
+  EXPECT_NEAR(d.test.x[1 * 6 + 2], (test_pixel(1, 2) / 255.0 - m) / s, 1e-5);  // test uses train stats
+}
+
+TEST_F(DatasetTest, IdxReadsRawFilesWithPrefix) {
+  write_idx_set({3, 5, 3}, {5}, /*gz=*/false, "fashion-");
+  DataConfig cfg = idx_config();
+  cfg.prefix = "fashion-";
+  const Dataset d = load_dataset(cfg);
+  EXPECT_EQ(d.class_ids, (std::vector<int>{3, 5}));
+  EXPECT_EQ(d.train.y, (std::vector<int32_t>{0, 1, 0}));
+  EXPECT_EQ(d.test.y, (std::vector<int32_t>{1}));
+}
+
+TEST_F(DatasetTest, ExplicitClassesFilterAndRelabelInListOrder) {
+  write_idx_set({0, 1, 2, 3, 2, 0, 1}, {1, 2, 3, 0, 2});
+  DataConfig cfg = idx_config();
+  cfg.classes = {2, 0};
+  const Dataset d = load_dataset(cfg);
+  EXPECT_EQ(d.n_classes, 2);
+  EXPECT_EQ(d.class_ids, (std::vector<int>{2, 0}));
+  EXPECT_EQ(d.train.y, (std::vector<int32_t>{1, 0, 0, 1}));  // labels 0, 2, 2, 0 in file order
+  EXPECT_EQ(d.test.y, (std::vector<int32_t>{0, 1, 0}));       // labels 2, 0, 2
+  EXPECT_EQ(d.train.x.size(), 4u * 6);
+  const auto [mean, sd] = channel_stats(d.train, 6, 6, 0);  // stats of the filtered split
+  EXPECT_NEAR(mean, 0.0, 1e-5);
+  EXPECT_NEAR(sd, 1.0, 1e-5);
+}
+
+TEST_F(DatasetTest, RandomClassesAreSortedDistinctAndFollowTheSeed) {
+  std::vector<uint8_t> labels;
+  for (int i = 0; i < 30; ++i) labels.push_back(static_cast<uint8_t>(i % 10));
+  write_idx_set(labels, labels);
+  DataConfig cfg = idx_config();
+  cfg.random_classes = 3;
+  std::set<std::vector<int>> seen;
+  for (uint64_t seed = 1; seed <= 6; ++seed) {
+    cfg.seed = seed;
+    const Dataset a = load_dataset(cfg), b = load_dataset(cfg);
+    EXPECT_EQ(a.class_ids, b.class_ids);
+    ASSERT_EQ(a.class_ids.size(), 3u);
+    EXPECT_TRUE(std::is_sorted(a.class_ids.begin(), a.class_ids.end()));
+    EXPECT_EQ(std::set<int>(a.class_ids.begin(), a.class_ids.end()).size(), 3u);
+    EXPECT_EQ(a.train.size(), 9u);
+    seen.insert(a.class_ids);
+  }
+  EXPECT_GT(seen.size(), 1u);  // the choice depends on the seed
+}
+
+// ---- CIFAR-10 -------------------------------------------------------------------
+
+TEST_F(DatasetTest, CifarLoadsBatchesAndStandardizesEachChannel) {
+  write_cifar_set();
+  const Dataset d = load_dataset(cifar_config());
+  EXPECT_EQ(d.c, 3);
+  EXPECT_EQ(d.h, 32);
+  EXPECT_EQ(d.w, 32);
+  EXPECT_EQ(d.train.size(), 10u);
+  EXPECT_EQ(d.test.size(), 3u);
+  EXPECT_EQ(d.n_classes, 3);
+  // batches in order 1..5, two records each: labels i%3, (i+1)%3
+  EXPECT_EQ(d.train.y, (std::vector<int32_t>{1, 2, 2, 0, 0, 1, 1, 2, 2, 0}));
+  for (int ch = 0; ch < 3; ++ch) {
+    const auto [mean, sd] = channel_stats(d.train, 3072, 1024, ch);
+    EXPECT_NEAR(mean, 0.0, 1e-4) << "channel " << ch;
+    EXPECT_NEAR(sd, 1.0, 1e-4) << "channel " << ch;
+  }
+  // Channels differ by a constant offset in the file: standardized they match.
+  EXPECT_NEAR(d.train.x[5], d.train.x[1024 + 5], 1e-5);
+}
+
+// ---- NPY --------------------------------------------------------------------------
+
+TEST_F(DatasetTest, NpyLoadsFlatFeaturesAndIntegerLabels) {
+  DataConfig cfg = npy_config(4, {1, 3, 1, 3, 3}, {3, 1});
+  const Dataset d = load_dataset(cfg);
+  EXPECT_EQ(d.dim(), 4);
+  EXPECT_EQ(d.class_ids, (std::vector<int>{1, 3}));
+  EXPECT_EQ(d.train.y, (std::vector<int32_t>{0, 1, 0, 1, 1}));
+  ASSERT_EQ(d.train.x.size(), 20u);
+  for (size_t i = 0; i < d.train.x.size(); ++i) EXPECT_EQ(d.train.x[i], 0.5f * i);  // not standardized
+  EXPECT_EQ(d.test.x[7], 3.5f);
+}
+
+TEST_F(DatasetTest, NpyShapeAndPerChannelStandardization) {
+  DataConfig cfg = npy_config(4, {0, 1, 0, 1}, {1});
+  cfg.shape = {2, 1, 2};
+  cfg.standardize = true;
+  const Dataset d = load_dataset(cfg);
+  EXPECT_EQ(d.c, 2);
+  EXPECT_EQ(d.h, 1);
+  EXPECT_EQ(d.w, 2);
+  for (int ch = 0; ch < 2; ++ch) {
+    const auto [mean, sd] = channel_stats(d.train, 4, 2, ch);
+    EXPECT_NEAR(mean, 0.0, 1e-5);
+    EXPECT_NEAR(sd, 1.0, 1e-5);
+  }
+}
+
+TEST_F(DatasetTest, NpyFlatFeaturesAreStandardizedOneByOne) {
+  DataConfig cfg = npy_config(3, {0, 1, 0, 1, 1}, {0});
+  cfg.standardize = true;
+  const Dataset d = load_dataset(cfg);
+  for (int f = 0; f < 3; ++f) {
+    const auto [mean, sd] = channel_stats(d.train, 3, 1, f);
+    EXPECT_NEAR(mean, 0.0, 1e-5) << "feature " << f;
+    EXPECT_NEAR(sd, 1.0, 1e-5) << "feature " << f;
+  }
+}
+
+TEST_F(DatasetTest, NpyReadsFourDimensionalFeatures) {
+  std::vector<double> x(3 * 2 * 2 * 2);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<double>(i);
+  const std::vector<uint8_t> y{0, 1, 1};
+  write_npy(dir_ / "x.npy", "<f8", "(3, 2, 2, 2)", x.data(), x.size() * 8);
+  write_npy(dir_ / "y.npy", "|u1", "(3,)", y.data(), y.size());
+  DataConfig cfg;
+  cfg.kind = "npy";
+  cfg.train_x = cfg.test_x = (dir_ / "x.npy").string();
+  cfg.train_y = cfg.test_y = (dir_ / "y.npy").string();
+  const Dataset d = load_dataset(cfg);
+  EXPECT_EQ(d.c, 2);
+  EXPECT_EQ(d.h, 2);
+  EXPECT_EQ(d.w, 2);
+  EXPECT_EQ(d.train.size(), 3u);
+  EXPECT_EQ(d.train.x[9], 9.0f);
+}
+
+// ---- CSV --------------------------------------------------------------------------
+
+TEST_F(DatasetTest, CsvWithHeaderAndLabelColumn) {
+  DataConfig cfg = csv_config("label, a, b\n5, 1.5, -2\n\n7, 3e1, +4\r\n5,0,0\n", "7,1,2\n");
+  cfg.label_column = 0;
+  const Dataset d = load_dataset(cfg);
+  EXPECT_EQ(d.dim(), 2);
+  EXPECT_EQ(d.class_ids, (std::vector<int>{5, 7}));
+  EXPECT_EQ(d.train.y, (std::vector<int32_t>{0, 1, 0}));
+  EXPECT_EQ(d.train.x, (std::vector<float>{1.5f, -2, 30, 4, 0, 0}));
+  EXPECT_EQ(d.test.y, (std::vector<int32_t>{1}));
+  EXPECT_EQ(d.test.x, (std::vector<float>{1, 2}));
+}
+
+TEST_F(DatasetTest, CsvWithoutHeaderUsesLastColumnAndStandardizes) {
+  DataConfig cfg = csv_config("1,2,0\n3,5,1\n5,11,0\n7,2,1\n", "0,0,1\n");
+  cfg.standardize = true;
+  const Dataset d = load_dataset(cfg);
+  EXPECT_EQ(d.train.size(), 4u);  // first line is data, not a header
+  EXPECT_EQ(d.train.y, (std::vector<int32_t>{0, 1, 0, 1}));
+  for (int f = 0; f < 2; ++f) {
+    const auto [mean, sd] = channel_stats(d.train, 2, 1, f);
+    EXPECT_NEAR(mean, 0.0, 1e-5);
+    EXPECT_NEAR(sd, 1.0, 1e-5);
+  }
+  EXPECT_NEAR(d.test.x[0], (0 - 4.0) / std::sqrt(5.0), 1e-5);  // feature 0: mean 4, std sqrt(5)
+}
+
+// ---- Synthetic sets -----------------------------------------------------------------
+
+TEST(DatasetSynthetic, KinkIsTwoPolylines) {
+  DataConfig cfg;
+  cfg.kind = "kink";
+  cfg.margin = 0.25;
+  cfg.classes = {5};  // ignored for synthetic sets
+  const Dataset d = load_dataset(cfg);
+  EXPECT_TRUE(d.synthetic);
+  EXPECT_EQ(d.n_classes, 2);
+  EXPECT_EQ(d.class_ids, (std::vector<int>{0, 1}));
+  EXPECT_EQ(d.dim(), 2);
+  ASSERT_EQ(d.train.size(), 4000u);
+  EXPECT_EQ(d.test.size(), 0u);
+  std::map<int, int> counts;
+  float min_x = 9, max_x = -9;
+  for (size_t i = 0; i < d.train.size(); ++i) {
+    const float x = d.train.x[2 * i], y = d.train.x[2 * i + 1];
+    const double offset = d.train.y[i] == 1 ? 0.0 : 0.25;
+    EXPECT_NEAR(y, -std::fabs(x) + offset, 1e-6);
+    ++counts[d.train.y[i]];
+    min_x = std::min(min_x, x);
+    max_x = std::max(max_x, x);
+  }
+  EXPECT_EQ(counts[0], 2000);
+  EXPECT_EQ(counts[1], 2000);
+  EXPECT_EQ(min_x, -1.0f);
+  EXPECT_EQ(max_x, 1.0f);
+  EXPECT_NEAR(d.train.x[2] - d.train.x[0], 2.0 / 1999, 1e-6);  // evenly spaced
+}
+
+TEST(DatasetSynthetic, SlabIsFourFixedSlabs) {
+  DataConfig cfg;
+  cfg.kind = "slab";
+  cfg.seed = 1;
+  const Dataset d = load_dataset(cfg);
+  cfg.seed = 2;
+  EXPECT_EQ(load_dataset(cfg).train.x, d.train.x);  // the pool ignores the seed
+  EXPECT_TRUE(d.synthetic);
+  ASSERT_EQ(d.train.size(), 1600u);
+  std::map<int, int> per_slab;
+  for (size_t i = 0; i < d.train.size(); ++i) {
+    const float x = d.train.x[2 * i], y = d.train.x[2 * i + 1];
+    int slab = -1;
+    for (int k = 0; k < 4; ++k)
+      if (y <= 1 - 0.55 * k + 1e-6 && y >= 1 - 0.55 * k - 0.35 - 1e-6) slab = k;
+    ASSERT_GE(slab, 0) << "y = " << y << " is in a gap";
+    ++per_slab[slab];
+    if (slab % 2 == 0) {
+      EXPECT_EQ(d.train.y[i], 1);
+      EXPECT_TRUE(x >= -1.0f && x <= -0.1f) << x;
+    } else {
+      EXPECT_EQ(d.train.y[i], 0);
+      EXPECT_TRUE(x >= 0.1f && x <= 1.0f) << x;
+    }
+  }
+  for (int k = 0; k < 4; ++k) EXPECT_EQ(per_slab[k], 400);
+}
+
+TEST(DatasetSynthetic, SplitTakesDisjointShuffledPoints) {
+  DataConfig cfg;
+  cfg.kind = "kink";
+  cfg.test_size = 4;
+  const Dataset d = load_dataset(cfg);
+  const TrainTest a = make_train_test(d, cfg, 11, 42), b = make_train_test(d, cfg, 11, 42);
+  const TrainTest c = make_train_test(d, cfg, 11, 43);
+  EXPECT_EQ(a.train.size(), 11u);
+  EXPECT_EQ(a.test.size(), 4u);
+  EXPECT_EQ(a.train.x, b.train.x);
+  EXPECT_EQ(a.test.x, b.test.x);
+  EXPECT_NE(a.train.x, c.train.x);
+  std::set<std::pair<float, float>> points;
+  for (const Examples* e : {&a.train, &a.test})
+    for (size_t i = 0; i < e->size(); ++i) points.insert({e->x[2 * i], e->x[2 * i + 1]});
+  EXPECT_EQ(points.size(), 15u);
+}
+
+// ---- Balanced training sets ----------------------------------------------------------
+
+TEST(DatasetSplit, BalancedSubsetFollowsTheSeed) {
+  const Dataset d = three_class_data();
+  const DataConfig cfg;
+  const TrainTest a = make_train_test(d, cfg, 10, 7), b = make_train_test(d, cfg, 10, 7);
+  const auto counts = label_counts(a.train);
+  EXPECT_EQ(counts.at(0), 4);  // 10 = 3*3 + 1: the first class gets one more
+  EXPECT_EQ(counts.at(1), 3);
+  EXPECT_EQ(counts.at(2), 3);
+  EXPECT_EQ(a.train.x, b.train.x);
+  EXPECT_EQ(a.train.y, b.train.y);
+  EXPECT_EQ(a.test.x, d.test.x);  // the whole test split
+  EXPECT_EQ(a.test.y, d.test.y);
+  std::set<float> ids;
+  for (size_t i = 0; i < a.train.size(); ++i) {
+    EXPECT_EQ(a.train.x[2 * i], static_cast<float>(a.train.y[i]));  // rows stay whole
+    ids.insert(a.train.x[2 * i + 1]);
+  }
+  EXPECT_EQ(ids.size(), 10u);  // no example twice
+  EXPECT_FALSE(std::is_sorted(a.train.y.begin(), a.train.y.end()));  // classes interleave
+  bool differs = false;
+  for (uint64_t seed = 8; seed < 12; ++seed) differs |= make_train_test(d, cfg, 10, seed).train.x != a.train.x;
+  EXPECT_TRUE(differs);
+}
+
+TEST(DatasetSplit, BalancedSubsetCanTakeAWholeClass) {
+  const Dataset d = three_class_data();
+  const auto counts = label_counts(make_train_test(d, DataConfig{}, 15, 1).train);
+  EXPECT_EQ(counts.at(0), 5);
+  EXPECT_EQ(counts.at(2), 5);
+}
+
+// ---- Real data --------------------------------------------------------------------------
+
+TEST(DatasetReal, FashionMnistTwoClasses) {
+  const std::string dir = "/usr/share/datasets/fashion-mnist";
+  if (!fs::is_directory(dir)) GTEST_SKIP() << dir << " is missing (Debian package dataset-fashion-mnist)";
+  DataConfig cfg;
+  cfg.kind = "idx";
+  cfg.path = dir;
+  cfg.classes = {0, 1};
+  const Dataset d = load_dataset(cfg);
+  EXPECT_EQ(d.c, 1);
+  EXPECT_EQ(d.h, 28);
+  EXPECT_EQ(d.w, 28);
+  EXPECT_EQ(d.train.size(), 12000u);
+  EXPECT_EQ(d.test.size(), 2000u);
+  EXPECT_EQ(d.train.x.size(), 12000u * 784);
+  EXPECT_EQ(label_counts(d.train).at(1), 6000);
+  const auto [mean, sd] = channel_stats(d.train, 784, 784, 0);
+  EXPECT_NEAR(mean, 0.0, 1e-3);
+  EXPECT_NEAR(sd, 1.0, 1e-3);
+  EXPECT_EQ(label_counts(make_train_test(d, cfg, 64, 3).train).at(0), 32);
+}
+
+// ---- Bad input: one test each -----------------------------------------------------------
+
+TEST_F(DatasetTest, ErrorMissingIdxFile) {
+  write_idx_set({0, 1}, {0, 1});
+  fs::remove(dir_ / "t10k-labels-idx1-ubyte");
+  EXPECT_ERROR_MENTIONS(load_dataset(idx_config()), "t10k-labels-idx1-ubyte");
+}
+
+TEST_F(DatasetTest, ErrorTruncatedIdx) {
+  write_idx_set({0, 1}, {0, 1});
+  Bytes images = idx_images(2, 2, 3, test_pixel);
+  images.erase(images.end() - 5, images.end());  // cut the last 5 pixels
+  write_file(dir_ / "train-images-idx3-ubyte", images);
+  EXPECT_ERROR_MENTIONS(load_dataset(idx_config()), "train-images-idx3-ubyte: truncated: expected 12 image bytes, got 7");
+}
+
+TEST_F(DatasetTest, ErrorTruncatedGzip) {
+  write_idx_set({0, 1}, {0, 1}, /*gz=*/true);
+  const fs::path path = dir_ / "train-images-idx3-ubyte.gz";
+  fs::resize_file(path, fs::file_size(path) - 6);
+  EXPECT_ERROR_MENTIONS(load_dataset(idx_config()), "train-images-idx3-ubyte.gz: truncated");
+}
+
+TEST_F(DatasetTest, ErrorCorruptIdxMagic) {
+  write_idx_set({0, 1}, {0, 1});
+  write_file(dir_ / "train-labels-idx1-ubyte", idx_images(2, 2, 3, test_pixel));  // images where labels belong
+  EXPECT_ERROR_MENTIONS(load_dataset(idx_config()), "train-labels-idx1-ubyte: bad magic number 0x00000803");
+}
+
+TEST_F(DatasetTest, ErrorIdxCountMismatch) {
+  write_idx_set({0, 1}, {0, 1});
+  write_file(dir_ / "t10k-labels-idx1-ubyte", idx_labels({0, 1, 1}));
+  EXPECT_ERROR_MENTIONS(load_dataset(idx_config()), "has 2 images but");
+  EXPECT_ERROR_MENTIONS(load_dataset(idx_config()), "t10k-labels-idx1-ubyte has 3 labels");
+}
+
+TEST_F(DatasetTest, ErrorMissingDirectory) {
+  DataConfig cfg = idx_config();
+  cfg.path = (dir_ / "nowhere").string();
+  EXPECT_ERROR_MENTIONS(load_dataset(cfg), "nowhere: no such directory");
+}
+
+TEST_F(DatasetTest, ErrorMissingCifarBatch) {
+  write_cifar_set();
+  fs::remove(dir_ / "data_batch_4.bin");
+  EXPECT_ERROR_MENTIONS(load_dataset(cifar_config()), "data_batch_4.bin");
+}
+
+TEST_F(DatasetTest, ErrorCifarSizeNotMultipleOfRecord) {
+  write_cifar_set();
+  Bytes batch = cifar_batch({0, 1});
+  batch.pop_back();
+  write_file(dir_ / "data_batch_2.bin", batch);
+  EXPECT_ERROR_MENTIONS(load_dataset(cifar_config()), "data_batch_2.bin: size 6145 is not a positive multiple of the 3073");
+}
+
+TEST_F(DatasetTest, ErrorCifarBadLabel) {
+  write_cifar_set();
+  write_file(dir_ / "test_batch.bin", cifar_batch({0, 12}));
+  EXPECT_ERROR_MENTIONS(load_dataset(cifar_config()), "test_batch.bin: record 1 has label 12");
+}
+
+TEST_F(DatasetTest, ErrorCorruptNpy) {
+  DataConfig cfg = npy_config(2, {0, 1}, {0, 1});
+  write_text(cfg.test_x, "this is not a numpy file at all, just some text\n");
+  EXPECT_ERROR_MENTIONS(load_dataset(cfg), "test_x.npy");
+}
+
+TEST_F(DatasetTest, ErrorTruncatedNpy) {
+  DataConfig cfg = npy_config(2, {0, 1}, {0, 1});
+  fs::resize_file(cfg.train_x, fs::file_size(cfg.train_x) - 3);
+  EXPECT_ERROR_MENTIONS(load_dataset(cfg), "train_x.npy");
+}
+
+TEST_F(DatasetTest, ErrorNpyNonIntegerLabel) {
+  DataConfig cfg = npy_config(2, {0, 1}, {0, 1});
+  const float y[2] = {0.0f, 1.5f};
+  write_npy(cfg.train_y, "<f4", "(2,)", y, sizeof y);
+  EXPECT_ERROR_MENTIONS(load_dataset(cfg), "train_y.npy: index 1: label 1.5");
+}
+
+TEST_F(DatasetTest, ErrorNpyShapeDoesNotMatch) {
+  DataConfig cfg = npy_config(4, {0, 1}, {0, 1});
+  cfg.shape = {1, 2, 3};
+  EXPECT_ERROR_MENTIONS(load_dataset(cfg), "data.shape 1x2x3 has 6 values per example");
+}
+
+TEST_F(DatasetTest, ErrorCsvRaggedRow) {
+  const DataConfig cfg = csv_config("a,b,y\n1,2,0\n3,4,1\n5,1\n", "1,2,0\n");
+  EXPECT_ERROR_MENTIONS(load_dataset(cfg), "train.csv: line 4: 2 fields, expected 3");
+}
+
+TEST_F(DatasetTest, ErrorCsvNonNumericField) {
+  const DataConfig cfg = csv_config("1,2,0\n3,4,1\n", "1,2,0\n1,x7,1\n");
+  EXPECT_ERROR_MENTIONS(load_dataset(cfg), "test.csv: line 2, column 2: 'x7' is not a number");
+}
+
+TEST_F(DatasetTest, ErrorCsvNonIntegerLabel) {
+  const DataConfig cfg = csv_config("1,2,0\n3,4,0.5\n", "1,2,0\n");
+  EXPECT_ERROR_MENTIONS(load_dataset(cfg), "train.csv: line 2, column 3: label 0.5");
+}
+
+TEST(DatasetErrors, NLargerThanTheDataHolds) {
+  const Dataset d = three_class_data();
+  EXPECT_ERROR_MENTIONS(make_train_test(d, DataConfig{}, 20, 1),
+                        "n = 20 needs 7 examples of class 0 (original label 4) but the training split has 5");
+}
+
+TEST(DatasetErrors, NLessThanOne) { EXPECT_ERROR_MENTIONS(make_train_test(three_class_data(), DataConfig{}, 0, 1), "n = 0"); }
+
+TEST(DatasetErrors, SyntheticNPlusTestSizeLargerThanPool) {
+  DataConfig cfg;
+  cfg.kind = "slab";
+  cfg.test_size = 1000;
+  const Dataset d = load_dataset(cfg);
+  EXPECT_ERROR_MENTIONS(make_train_test(d, cfg, 601, 1), "needs 1601 points but the slab pool has 1600");
+}
+
+TEST_F(DatasetTest, ErrorUnknownClassLabel) {
+  write_idx_set({0, 1, 2}, {0, 1, 2});
+  DataConfig cfg = idx_config();
+  cfg.classes = {1, 8};
+  EXPECT_ERROR_MENTIONS(load_dataset(cfg), "class label 8 is not in the training split");
+}
+
+TEST_F(DatasetTest, ErrorDuplicateClassLabel) {
+  write_idx_set({0, 1, 2}, {0, 1, 2});
+  DataConfig cfg = idx_config();
+  cfg.classes = {1, 2, 1};
+  EXPECT_ERROR_MENTIONS(load_dataset(cfg), "class label 1 is listed twice");
+}
+
+TEST(DatasetErrors, UnknownKind) {
+  DataConfig cfg;
+  cfg.kind = "mnist";
+  EXPECT_ERROR_MENTIONS(load_dataset(cfg), "unknown data.kind 'mnist'");
+}

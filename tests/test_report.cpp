@@ -1,0 +1,238 @@
+// Per-cell reports of a small run written through Store: aggregation over
+// repeats and shards, filled/unfilled status, upper-bound rates, and the
+// table, CSV and JSON forms.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "gac/report.h"
+#include "gac/stats.h"
+#include "gac/store.h"
+
+using namespace gac;
+namespace fs = std::filesystem;
+
+namespace {
+
+RunMeta report_meta() {
+  RunMeta m;
+  m.bin_edges = {0.3, 0.35, 0.4};
+  m.target = 2;
+  m.ns = {4, 8, 16};
+  m.repeats = 2;
+  m.n_params = 2;
+  return m;
+}
+
+class ReportTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("gac_report_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    store_ = std::make_unique<Store>(dir_, "[run]\n", "{}", report_meta());
+  }
+  void TearDown() override {
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+
+  // Commits stream (n, repeat, shard) with one model per entry of `accs` in `model_bins`.
+  void add_stream(int n, int repeat, int shard, uint64_t draws, std::vector<uint64_t> hits, std::vector<int> stored,
+                  const std::string& status, const std::vector<int>& model_bins = {},
+                  const std::vector<double>& accs = {}) {
+    StreamState s;
+    s.n = n;
+    s.repeat = repeat;
+    s.shard = shard;
+    s.draws = draws;
+    s.hits = std::move(hits);
+    s.stored = std::move(stored);
+    s.status = status;
+    std::vector<StoredModel> models;
+    for (size_t i = 0; i < model_bins.size(); ++i) {
+      StoredModel m;
+      m.n = n;
+      m.repeat = repeat;
+      m.shard = shard;
+      m.draw = i;
+      m.bin = model_bins[i];
+      m.train_acc = 1;
+      m.test_acc = accs[i];
+      m.test_loss = 1 - accs[i];
+      models.push_back(m);
+    }
+    store_->commit(s, models, std::vector<std::vector<float>>(models.size(), {0.5f, -0.5f}));
+  }
+
+  // n = 4: bin 0 filled by both repeats; bin 1 filled by repeat 1 only.
+  // n = 8: no hits at all; repeat 0 out of time, repeat 1 out of budget.
+  // n = 16: nothing yet.
+  void add_typical_run() {
+    add_stream(4, 0, 0, 1000, {3, 0}, {2, 0}, "budget", {0, 0}, {0.8, 0.9});
+    add_stream(4, 1, 0, 500, {2, 2}, {2, 2}, "filled", {0, 0, 1, 1}, {0.7, 1.0, 0.6, 0.5});
+    add_stream(8, 0, 0, 100, {0, 0}, {0, 0}, "time");
+    add_stream(8, 1, 0, 300, {0, 0}, {0, 0}, "budget");
+  }
+
+  fs::path dir_;
+  std::unique_ptr<Store> store_;
+};
+
+}  // namespace
+
+TEST_F(ReportTest, CellsInOrder) {
+  add_typical_run();
+  const auto cells = cell_reports(*store_);
+  ASSERT_EQ(cells.size(), 6u);
+  const std::vector<std::pair<int, int>> expected = {{4, 0}, {4, 1}, {8, 0}, {8, 1}, {16, 0}, {16, 1}};
+  for (size_t i = 0; i < cells.size(); ++i) {
+    EXPECT_EQ(std::make_pair(cells[i].n, cells[i].bin), expected[i]);
+    EXPECT_EQ(cells[i].wanted, 4);
+  }
+  EXPECT_EQ(cells[1].loss_lo, 0.35);
+  EXPECT_EQ(cells[1].loss_hi, 0.4);
+}
+
+TEST_F(ReportTest, FilledCellAggregatesRepeats) {
+  add_typical_run();
+  const CellReport c = cell_reports(*store_)[0];
+  EXPECT_EQ(c.models, 4);
+  EXPECT_TRUE(c.filled);
+  EXPECT_EQ(c.status, "filled");
+  EXPECT_EQ(c.draws, 1500u);
+  EXPECT_EQ(c.hits, 5u);
+  EXPECT_DOUBLE_EQ(c.rate, 5.0 / 1500.0);
+  EXPECT_DOUBLE_EQ(c.log10_rate, std::log10(5.0 / 1500.0));
+  const Interval ci = wilson_interval(5, 1500);
+  EXPECT_EQ(c.rate_ci.lo, ci.lo);
+  EXPECT_EQ(c.rate_ci.hi, ci.hi);
+  const Summary acc = summarize({0.8, 0.9, 0.7, 1.0});
+  EXPECT_EQ(c.test_acc.count, 4);
+  EXPECT_DOUBLE_EQ(c.test_acc.mean, acc.mean);
+  EXPECT_DOUBLE_EQ(c.test_acc.std, acc.std);
+  EXPECT_DOUBLE_EQ(c.test_acc.ci95.lo, acc.ci95.lo);
+  EXPECT_EQ(c.test_acc.min, 0.7);
+  EXPECT_EQ(c.test_acc.max, 1.0);
+  EXPECT_NEAR(c.test_loss.mean, 0.15, 1e-12);
+}
+
+TEST_F(ReportTest, UnfilledCellTakesStatusOfUnfilledRepeat) {
+  add_typical_run();
+  const CellReport c = cell_reports(*store_)[1];  // repeat 0 stopped by its budget with 0 of 2 models
+  EXPECT_EQ(c.models, 2);
+  EXPECT_FALSE(c.filled);
+  EXPECT_EQ(c.status, "budget");
+  EXPECT_EQ(c.hits, 2u);
+  EXPECT_DOUBLE_EQ(c.log10_rate, std::log10(2.0 / 1500.0));
+}
+
+TEST_F(ReportTest, NoHitsGivesUpperBound) {
+  add_typical_run();
+  const CellReport c = cell_reports(*store_)[2];
+  EXPECT_EQ(c.models, 0);
+  EXPECT_FALSE(c.filled);
+  EXPECT_EQ(c.status, "time");  // time outranks budget
+  EXPECT_EQ(c.draws, 400u);
+  EXPECT_EQ(c.hits, 0u);
+  EXPECT_EQ(c.rate, 0.0);
+  EXPECT_EQ(c.rate_ci.lo, 0.0);
+  EXPECT_NEAR(c.rate_ci.hi, wilson_interval(0, 400).hi, 1e-15);
+  EXPECT_DOUBLE_EQ(c.log10_rate, std::log10(wilson_interval(0, 400).hi));
+  EXPECT_EQ(c.test_acc.count, 0);
+}
+
+TEST_F(ReportTest, NoDrawsYet) {
+  add_typical_run();
+  const CellReport c = cell_reports(*store_)[4];
+  EXPECT_EQ(c.status, "running");
+  EXPECT_FALSE(c.filled);
+  EXPECT_EQ(c.draws, 0u);
+  EXPECT_TRUE(std::isnan(c.log10_rate));
+  EXPECT_EQ(c.rate_ci.lo, 0.0);
+  EXPECT_EQ(c.rate_ci.hi, 1.0);
+}
+
+TEST_F(ReportTest, RepeatWithoutStateIsNotFilled) {
+  add_stream(4, 0, 0, 1000, {5, 5}, {2, 2}, "filled", {0, 0, 1, 1}, {1, 1, 1, 1});
+  const CellReport c = cell_reports(*store_)[0];
+  EXPECT_FALSE(c.filled);
+  EXPECT_EQ(c.status, "running");
+  EXPECT_EQ(c.models, 2);
+}
+
+TEST_F(ReportTest, ShardsOfARepeatAddUp) {
+  add_stream(4, 0, 0, 100, {1, 0}, {1, 0}, "budget", {0}, {0.9});
+  add_stream(4, 0, 1, 100, {1, 0}, {1, 0}, "budget", {0}, {0.8});
+  add_stream(4, 1, 3, 100, {2, 0}, {2, 0}, "running", {0, 0}, {0.7, 0.6});
+  const CellReport c = cell_reports(*store_)[0];
+  EXPECT_TRUE(c.filled);
+  EXPECT_EQ(c.models, 4);
+  EXPECT_EQ(c.draws, 300u);
+  EXPECT_EQ(c.hits, 4u);
+}
+
+TEST_F(ReportTest, CsvHasOneRowPerCell) {
+  add_typical_run();
+  const std::string csv = format_report(*store_, ReportFormat::csv);
+  std::istringstream in(csv);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 7u);
+  EXPECT_EQ(lines[0],
+            "n,bin,loss_lo,loss_hi,models,wanted,filled,status,test_acc_mean,test_acc_std,test_acc_ci_lo,"
+            "test_acc_ci_hi,test_acc_min,test_acc_max,test_loss_mean,draws,hits,rate,rate_lo,rate_hi,log10_rate,"
+            "log10_rate_is_upper_bound");
+  for (const std::string& line : lines) EXPECT_EQ(std::count(line.begin(), line.end(), ','), 21) << line;
+  EXPECT_EQ(lines[1].rfind("4,0,0.3,0.35,4,4,1,filled,", 0), 0u) << lines[1];
+  // n=8 bin 0: no models, so no test metrics; the rate is an upper bound.
+  EXPECT_EQ(lines[3].rfind("8,0,0.3,0.35,0,4,0,time,,,,,,,,400,0,0,0,", 0), 0u) << lines[3];
+  EXPECT_EQ(lines[3].substr(lines[3].size() - 2), ",1") << lines[3];
+  EXPECT_EQ(lines[5].substr(lines[5].size() - 3), ",,0") << lines[5];  // n=16: no draws, no log10 rate
+}
+
+TEST_F(ReportTest, JsonParsesWithAllFields) {
+  add_typical_run();
+  const auto doc = nlohmann::json::parse(format_report(*store_, ReportFormat::json));
+  ASSERT_TRUE(doc.contains("cells"));
+  ASSERT_EQ(doc["cells"].size(), 6u);
+  for (const char* key : {"n", "bin", "loss_lo", "loss_hi", "models", "wanted", "filled", "status", "test_acc_mean",
+                          "test_acc_std", "test_acc_ci_lo", "test_acc_ci_hi", "test_acc_min", "test_acc_max",
+                          "test_loss_mean", "draws", "hits", "rate", "rate_lo", "rate_hi", "log10_rate",
+                          "log10_rate_is_upper_bound"})
+    EXPECT_TRUE(doc["cells"][0].contains(key)) << key;
+  EXPECT_EQ(doc["cells"][0]["filled"], true);
+  EXPECT_EQ(doc["cells"][0]["draws"], 1500);
+  EXPECT_EQ(doc["cells"][2]["log10_rate_is_upper_bound"], true);
+  EXPECT_TRUE(doc["cells"][2]["test_acc_mean"].is_null());
+  EXPECT_TRUE(doc["cells"][4]["log10_rate"].is_null());
+  EXPECT_EQ(doc["meta"]["n_params"], 2);
+  EXPECT_EQ(doc["meta"]["ns"], (std::vector<int>{4, 8, 16}));
+  EXPECT_EQ(doc["meta"]["bin_edges"], (std::vector<double>{0.3, 0.35, 0.4}));
+}
+
+TEST_F(ReportTest, TableShowsEveryCell) {
+  add_typical_run();
+  const std::string table = format_report(*store_, ReportFormat::table);
+  EXPECT_NE(table.find("(0.30, 0.35]"), std::string::npos) << table;
+  EXPECT_NE(table.find("4/4"), std::string::npos) << table;
+  EXPECT_NE(table.find("0.8500 ± 0.1291"), std::string::npos) << table;
+  EXPECT_NE(table.find("<-2."), std::string::npos) << table;  // n=8: log10 of the Wilson upper end
+  EXPECT_NE(table.find("upper bound"), std::string::npos) << table;
+  // Header, one line per cell, all aligned: each cell row starts with its n.
+  std::istringstream in(table);
+  int rows = 0;
+  for (std::string line; std::getline(in, line);) rows += line.rfind("4 ", 0) == 0 || line.rfind("8 ", 0) == 0 ||
+                                                           line.rfind("16 ", 0) == 0;
+  EXPECT_EQ(rows, 6);
+}
+
+TEST_F(ReportTest, ReadOnlyStoreReports) {
+  add_typical_run();
+  const auto reader = Store::open_existing(dir_);
+  EXPECT_EQ(format_report(*reader, ReportFormat::csv), format_report(*store_, ReportFormat::csv));
+}

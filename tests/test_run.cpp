@@ -1,0 +1,320 @@
+// End to end through the gac binary: runs, resumes after SIGKILL, refuses a
+// different config, and turns every bad input into one clear error.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "gac/store.h"
+
+namespace fs = std::filesystem;
+using namespace gac;
+
+namespace {
+
+struct Result {
+  int status = -1;  // exit code, or -signal when killed
+  std::string out, err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Runs the gac binary; with kill_after_s >= 0 sends SIGKILL after that long.
+Result run_gac(const std::vector<std::string>& args, double kill_after_s = -1) {
+  const fs::path dir = fs::temp_directory_path() / ("gac_out_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const std::string out = (dir / "stdout").string(), err = (dir / "stderr").string();
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(o, 1);
+    dup2(e, 2);
+    std::vector<char*> argv{const_cast<char*>(GAC_BINARY)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(GAC_BINARY, argv.data());
+    _exit(127);
+  }
+  if (kill_after_s >= 0) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(kill_after_s));
+    kill(pid, SIGKILL);
+  }
+  int wstatus = 0;
+  waitpid(pid, &wstatus, 0);
+  Result r;
+  r.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -WTERMSIG(wstatus);
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+class RunTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("gac_run_test_" + std::to_string(getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  fs::path write_config(const std::string& name, const std::string& text) {
+    const fs::path p = dir_ / name;
+    std::ofstream(p) << text;
+    return p;
+  }
+
+  // A kink MLP run with several streams that takes a few seconds on 2 cores.
+  fs::path kink_config() {
+    return write_config("kink.toml", R"(
+[data]
+kind = "kink"
+[model]
+arch = "mlp"
+hidden = 10
+[run]
+seed = 3
+n = [4, 8]
+repeats = 2
+bins = [0.66, 0.67, 0.68, 0.69]
+target = 40
+)");
+  }
+
+  fs::path dir_;
+};
+
+// Everything a finished run directory holds that must not depend on how it
+// was run: models (draw, bin, metrics, weight bytes) and stream progress.
+std::string fingerprint(const fs::path& run) {
+  const auto store = Store::open_existing(run);
+  std::ostringstream s;
+  for (const StreamState& st : store->states()) {
+    s << "stream " << st.n << " " << st.repeat << " " << st.shard << " draws " << st.draws << " perfect " << st.perfect
+      << " status " << st.status << " hits";
+    for (auto h : st.hits) s << " " << h;
+    s << " stored";
+    for (auto v : st.stored) s << " " << v;
+    s << "\n";
+  }
+  for (const StoredModel& m : store->models())
+    s << "model " << m.n << " " << m.repeat << " " << m.draw << " " << m.bin << " " << m.train_loss << " " << m.test_acc
+      << " " << m.test_loss << " " << m.file << " " << std::hash<std::string>{}(slurp(run / m.file)) << "\n";
+  return s.str();
+}
+
+}  // namespace
+
+TEST_F(RunTest, RunFillsEveryCellReportsAndVerifies) {
+  const Result r = run_gac({"run", kink_config().string(), "-o", (dir_ / "a").string(), "-q"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("80/80"), std::string::npos) << r.out;
+  const auto store = Store::open_existing(dir_ / "a");
+  EXPECT_EQ(store->models().size(), 2u * 2u * 3u * 40u);
+  for (const StreamState& st : store->states()) EXPECT_EQ(st.status, "filled");
+  EXPECT_TRUE(fs::exists(dir_ / "a" / "config.toml"));
+  EXPECT_TRUE(fs::exists(dir_ / "a" / "layout.json"));
+  const Result v = run_gac({"verify", (dir_ / "a").string()});
+  EXPECT_EQ(v.status, 0) << v.out << v.err;
+  EXPECT_NE(v.out.find("all match"), std::string::npos) << v.out;
+  const Result csv = run_gac({"report", (dir_ / "a").string(), "--csv"});
+  EXPECT_EQ(csv.status, 0);
+  EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), 1 + 2 * 3);
+  const Result json = run_gac({"report", (dir_ / "a").string(), "--json"});
+  EXPECT_EQ(json.status, 0);
+  EXPECT_NE(json.out.find("\"cells\""), std::string::npos);
+}
+
+TEST_F(RunTest, ResultsDoNotDependOnBatchOrThreads) {
+  const fs::path cfg = kink_config();
+  ASSERT_EQ(run_gac({"run", cfg.string(), "-o", (dir_ / "a").string(), "-q"}).status, 0);
+  ASSERT_EQ(run_gac({"run", cfg.string(), "-o", (dir_ / "b").string(), "-q", "--threads", "1", "--set", "exec.batch=777"}).status, 0);
+  EXPECT_EQ(fingerprint(dir_ / "a"), fingerprint(dir_ / "b"));
+}
+
+TEST_F(RunTest, SigkillAtRandomMomentsThenResumeEqualsAnUninterruptedRun) {
+  const fs::path cfg = kink_config();
+  ASSERT_EQ(run_gac({"run", cfg.string(), "-o", (dir_ / "whole").string(), "-q"}).status, 0);
+  std::random_device rd;
+  std::mt19937 rng(rd());
+  const std::vector<std::string> args = {"run", cfg.string(), "-o", (dir_ / "killed").string(), "-q", "--set", "exec.batch=4096"};
+  int kills = 0;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    const double delay = std::uniform_real_distribution<double>(0.05, 1.5)(rng);
+    const Result r = run_gac(args, delay);
+    if (r.status == -SIGKILL) ++kills;
+    RecordProperty("kill_delay_" + std::to_string(attempt), std::to_string(delay));
+  }
+  const Result last = run_gac(args);
+  ASSERT_EQ(last.status, 0) << last.err;
+  EXPECT_GT(kills, 0) << "the run always finished before the kill: make the config longer";
+  EXPECT_EQ(fingerprint(dir_ / "whole"), fingerprint(dir_ / "killed"));
+}
+
+TEST_F(RunTest, DifferentConfigOnAnExistingRunIsRefusedAndNothingIsLost) {
+  const fs::path cfg = kink_config();
+  ASSERT_EQ(run_gac({"run", cfg.string(), "-o", (dir_ / "a").string(), "-q"}).status, 0);
+  const std::string before = fingerprint(dir_ / "a");
+  const Result r = run_gac({"run", cfg.string(), "-o", (dir_ / "a").string(), "-q", "--set", "model.hidden=12"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("different config"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("hidden"), std::string::npos) << r.err;
+  EXPECT_EQ(fingerprint(dir_ / "a"), before);
+  // Changing only a stopping rule or how to run is not a different run.
+  EXPECT_EQ(run_gac({"run", cfg.string(), "-o", (dir_ / "a").string(), "-q", "--threads", "1"}).status, 0);
+  EXPECT_EQ(fingerprint(dir_ / "a"), before);
+}
+
+TEST_F(RunTest, BudgetStopsAStreamAndReportsItUnfilled) {
+  const fs::path cfg = write_config("tiny.toml", R"(
+[data]
+kind = "kink"
+[run]
+n = [8]
+bins = [0.0, 0.01]
+target = 5
+max_draws = 20000
+)");
+  const Result r = run_gac({"run", cfg.string(), "-o", (dir_ / "a").string(), "-q"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("budget"), std::string::npos) << r.out;
+  const auto store = Store::open_existing(dir_ / "a");
+  ASSERT_EQ(store->states().size(), 1u);
+  EXPECT_EQ(store->states()[0].draws, 20000u);
+  EXPECT_EQ(store->states()[0].status, "budget");
+  // A larger budget extends the same run.
+  ASSERT_EQ(run_gac({"run", cfg.string(), "-o", (dir_ / "a").string(), "-q", "--set", "run.max_draws=30000"}).status, 0);
+  EXPECT_EQ(Store::open_existing(dir_ / "a")->states()[0].draws, 30000u);
+}
+
+// Each bad input: exit code 2 and one line "gac: error: ..." naming the problem.
+void expect_clear_error(const Result& r, const std::string& needle) {
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_EQ(r.err.rfind("gac: error: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST_F(RunTest, BadInputUnknownConfigKey) {
+  expect_clear_error(run_gac({"run", kink_config().string(), "-o", (dir_ / "a").string(), "--set", "run.targte=3"}),
+                     "unknown key 'run.targte'");
+  EXPECT_FALSE(fs::exists(dir_ / "a"));
+}
+
+TEST_F(RunTest, BadInputWrongValueType) {
+  expect_clear_error(run_gac({"run", kink_config().string(), "-o", (dir_ / "a").string(), "--set", "run.n=\"four\""}),
+                     "run.n: expected an integer");
+}
+
+TEST_F(RunTest, BadInputBinEdgesNotIncreasing) {
+  expect_clear_error(run_gac({"run", kink_config().string(), "-o", (dir_ / "a").string(), "--set", "run.bins=[0.5, 0.4]"}),
+                     "strictly increasing");
+}
+
+TEST_F(RunTest, BadInputNLargerThanTheDataHolds) {
+  expect_clear_error(run_gac({"run", kink_config().string(), "-o", (dir_ / "a").string(), "--set", "run.n=[3500]"}), "3500");
+  EXPECT_FALSE(fs::exists(dir_ / "a"));
+}
+
+TEST_F(RunTest, BadInputImageShapeNotFittingTheArchitecture) {
+  expect_clear_error(run_gac({"run", kink_config().string(), "-o", (dir_ / "a").string(), "--set", "model.arch=lenet"}),
+                     "lenet needs image inputs");
+}
+
+TEST_F(RunTest, BadInputMissingDataDirectory) {
+  const Result r = run_gac({"run", kink_config().string(), "-o", (dir_ / "a").string(), "--set", "data.kind=idx", "--set",
+                            "data.path=/nonexistent/mnist"});
+  expect_clear_error(r, "/nonexistent/mnist");
+}
+
+TEST_F(RunTest, BadInputUnwritableOutputDirectory) {
+  std::ofstream(dir_ / "file") << "x";
+  expect_clear_error(run_gac({"run", kink_config().string(), "-o", (dir_ / "file" / "run").string()}), (dir_ / "file").string());
+}
+
+TEST_F(RunTest, BadInputMissingConfigFile) {
+  expect_clear_error(run_gac({"run", (dir_ / "nope.toml").string()}), "nope.toml");
+}
+
+TEST_F(RunTest, ReportOfANonRunDirectoryIsAnError) {
+  expect_clear_error(run_gac({"report", dir_.string()}), "not a gac run");
+}
+
+TEST_F(RunTest, InfoPrintsParametersAndFlops) {
+  const fs::path cfg = write_config("lenet.toml", R"(
+[data]
+kind = "npy"
+train_x = "x.npy"
+train_y = "y.npy"
+test_x = "x.npy"
+test_y = "y.npy"
+[model]
+arch = "lenet"
+)");
+  // Build a tiny 1x28x28 NPY dataset with two classes.
+  {
+    std::ofstream x(dir_ / "x.npy", std::ios::binary), y(dir_ / "y.npy", std::ios::binary);
+    auto header = [](std::ofstream& f, const std::string& dict) {
+      std::string h = dict;
+      while ((10 + h.size() + 1) % 64) h += ' ';
+      h += '\n';
+      f << "\x93NUMPY" << '\x01' << '\x00';
+      const uint16_t len = static_cast<uint16_t>(h.size());
+      f.write(reinterpret_cast<const char*>(&len), 2);
+      f << h;
+    };
+    header(x, "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 1, 28, 28), }");
+    std::vector<float> xs(4 * 784, 0.5f);
+    x.write(reinterpret_cast<const char*>(xs.data()), xs.size() * 4);
+    header(y, "{'descr': '<i8', 'fortran_order': False, 'shape': (4,), }");
+    const int64_t ys[4] = {0, 1, 0, 1};
+    y.write(reinterpret_cast<const char*>(ys), sizeof ys);
+  }
+  const fs::path old = fs::current_path();
+  fs::current_path(dir_);
+  const Result r = run_gac({"info", cfg.string()});
+  fs::current_path(old);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("11074 parameters"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("183.768 kFLOP"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("conv1.weight [3, 1, 5, 5]"), std::string::npos) << r.out;
+}
+
+TEST_F(RunTest, FashionMnistLeNetRunEndToEnd) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  const fs::path cfg = write_config("fashion.toml", R"(
+[data]
+kind = "idx"
+path = "/usr/share/datasets/fashion-mnist"
+classes = [0, 1]
+[model]
+arch = "lenet"
+width = 0.5
+[run]
+n = [2]
+bins = [0.0, 0.69, 0.6931]
+target = 2
+)");
+  const Result r = run_gac({"run", cfg.string(), "-o", (dir_ / "f").string(), "-q"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto store = Store::open_existing(dir_ / "f");
+  ASSERT_EQ(store->models().size(), 4u);
+  for (const StoredModel& m : store->models()) {
+    EXPECT_GT(m.test_acc, 0.0);
+    EXPECT_LE(m.test_acc, 1.0);
+  }
+  EXPECT_EQ(run_gac({"verify", (dir_ / "f").string()}).status, 0);
+}

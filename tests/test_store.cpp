@@ -1,0 +1,278 @@
+// The run directory: create, commit, reopen; weights files numpy can read;
+// and the refusals (different config, foreign directory, unwritable path).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include "gac/error.h"
+#include "gac/npy.h"
+#include "gac/store.h"
+
+using namespace gac;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+#define EXPECT_ERROR_MENTIONS(expr, text)                                         \
+  do {                                                                            \
+    const std::string message_ = error_of([&] { (void)(expr); });                 \
+    EXPECT_NE(message_, "") << #expr " threw no gac::Error";                      \
+    EXPECT_NE(message_.find(text), std::string::npos) << "message: " << message_; \
+  } while (0)
+
+const std::string kConfig = "[run]\nseed = 1\ntarget = 2\n";
+const std::string kLayout = R"({"params": [{"name": "w", "shape": [3], "offset": 0}]})";
+
+RunMeta test_meta() {
+  RunMeta m;
+  m.bin_edges = {0.3, 0.35, 0.4};
+  m.target = 2;
+  m.ns = {4, 8};
+  m.repeats = 2;
+  m.n_params = 3;
+  return m;
+}
+
+StreamState test_state(int n, int repeat, int shard) {
+  StreamState s;
+  s.n = n;
+  s.repeat = repeat;
+  s.shard = shard;
+  s.draws = (1ULL << 40) + 17;
+  s.perfect = 9;
+  s.hits = {5, 4};
+  s.stored = {2, 1};
+  s.status = "budget";
+  s.seconds = 12.5;
+  return s;
+}
+
+StoredModel test_model(int n, int repeat, int shard, uint64_t draw, int bin) {
+  StoredModel m;
+  m.n = n;
+  m.repeat = repeat;
+  m.shard = shard;
+  m.draw = draw;
+  m.bin = bin;
+  m.train_loss = 0.31 + bin * 0.05;
+  m.train_acc = 1.0;
+  m.test_loss = 0.5;
+  m.test_acc = 0.875;
+  return m;
+}
+
+void expect_same_state(const StreamState& a, const StreamState& b) {
+  EXPECT_EQ(a.n, b.n);
+  EXPECT_EQ(a.repeat, b.repeat);
+  EXPECT_EQ(a.shard, b.shard);
+  EXPECT_EQ(a.draws, b.draws);
+  EXPECT_EQ(a.perfect, b.perfect);
+  EXPECT_EQ(a.hits, b.hits);
+  EXPECT_EQ(a.stored, b.stored);
+  EXPECT_EQ(a.status, b.status);
+  EXPECT_EQ(a.seconds, b.seconds);
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() / ("gac_store_" + std::to_string(::getpid()) + "_" +
+                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+    dir_ = root_ / "run";
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  std::unique_ptr<Store> make_store(const std::string& config = kConfig, const RunMeta& meta = test_meta()) {
+    return std::make_unique<Store>(dir_, config, kLayout, meta);
+  }
+
+  // Commits two models (draws 7 and 3) with the state of stream (4, 1, 0).
+  std::vector<StoredModel> commit_two(Store& store) {
+    std::vector<StoredModel> models = {test_model(4, 1, 0, 7, 0), test_model(4, 1, 0, 3, 1)};
+    store.commit(test_state(4, 1, 0), models, weights_);
+    return models;
+  }
+
+  fs::path root_, dir_;
+  const std::vector<std::vector<float>> weights_ = {{0.1f, -0.2f, 1e-7f}, {3.0f, -0.0f, 123.456f}};
+};
+
+}  // namespace
+
+TEST_F(StoreTest, NewRunLaysOutDirectory) {
+  auto store = make_store();
+  EXPECT_TRUE(fs::is_regular_file(dir_ / "config.toml"));
+  EXPECT_TRUE(fs::is_regular_file(dir_ / "layout.json"));
+  EXPECT_TRUE(fs::is_regular_file(dir_ / "ledger.sqlite"));
+  EXPECT_TRUE(fs::is_directory(dir_ / "weights"));
+  EXPECT_FALSE(fs::exists(dir_ / "ledger.sqlite.tmp"));
+  EXPECT_EQ(store->config_toml(), kConfig);
+  EXPECT_EQ(store->dir(), dir_);
+  EXPECT_EQ(store->meta().bin_edges, test_meta().bin_edges);
+  EXPECT_FALSE(store->load_state(4, 0, 0).has_value());
+  EXPECT_TRUE(store->states().empty());
+  EXPECT_TRUE(store->models().empty());
+}
+
+TEST_F(StoreTest, CommitReopenRoundTrip) {
+  std::vector<StoredModel> committed;
+  {
+    auto store = make_store();
+    committed = commit_two(*store);
+    EXPECT_EQ(committed[0].file, "weights/n4_r1_s0_d7.npy");
+    EXPECT_EQ(committed[1].file, "weights/n4_r1_s0_d3.npy");
+  }
+  auto store = make_store();
+  const RunMeta m = store->meta();
+  EXPECT_EQ(m.ns, test_meta().ns);
+  EXPECT_EQ(m.target, 2);
+  EXPECT_EQ(m.repeats, 2);
+  EXPECT_EQ(m.n_params, 3);
+
+  const auto state = store->load_state(4, 1, 0);
+  ASSERT_TRUE(state.has_value());
+  expect_same_state(*state, test_state(4, 1, 0));
+  EXPECT_FALSE(store->load_state(4, 0, 0).has_value());
+
+  const auto models = store->models();
+  ASSERT_EQ(models.size(), 2u);
+  EXPECT_EQ(models[0].draw, 3u);  // ordered by draw
+  EXPECT_EQ(models[1].draw, 7u);
+  const StoredModel& a = models[1];
+  const StoredModel& b = committed[0];
+  EXPECT_EQ(std::tie(a.n, a.repeat, a.shard, a.draw, a.bin, a.file), std::tie(b.n, b.repeat, b.shard, b.draw, b.bin, b.file));
+  EXPECT_EQ(std::tie(a.train_loss, a.train_acc, a.test_loss, a.test_acc),
+            std::tie(b.train_loss, b.train_acc, b.test_loss, b.test_acc));
+}
+
+TEST_F(StoreTest, WeightsFilesHoldExactFloats) {
+  auto store = make_store();
+  const auto models = commit_two(*store);
+  for (size_t i = 0; i < models.size(); ++i) {
+    const NpyArray a = read_npy(dir_ / models[i].file);
+    EXPECT_EQ(a.shape, (std::vector<int64_t>{3}));
+    ASSERT_EQ(a.data.size(), 3u);
+    for (size_t k = 0; k < 3; ++k) EXPECT_EQ(static_cast<float>(a.data[k]), weights_[i][k]);
+  }
+}
+
+TEST_F(StoreTest, LaterCommitReplacesState) {
+  auto store = make_store();
+  commit_two(*store);
+  StreamState s = test_state(4, 1, 0);
+  s.draws += 1000;
+  s.status = "filled";
+  std::vector<StoredModel> none;
+  store->commit(s, none, {});
+  store->commit(test_state(8, 0, 2), none, {});
+  const auto states = store->states();
+  ASSERT_EQ(states.size(), 2u);
+  expect_same_state(states[0], s);
+  expect_same_state(states[1], test_state(8, 0, 2));
+  EXPECT_EQ(store->models().size(), 2u);
+}
+
+TEST_F(StoreTest, CommitIsVisibleToOtherConnections) {
+  auto writer = make_store();
+  commit_two(*writer);
+  // A reader opened while the writer is still open sees the state and its models together.
+  auto reader = Store::open_existing(dir_);
+  EXPECT_TRUE(reader->load_state(4, 1, 0).has_value());
+  EXPECT_EQ(reader->models().size(), 2u);
+  EXPECT_EQ(reader->meta().n_params, 3);
+  EXPECT_EQ(reader->config_toml(), kConfig);
+}
+
+TEST_F(StoreTest, BadCommitChangesNothing) {
+  auto store = make_store();
+  std::vector<StoredModel> models = {test_model(4, 1, 0, 7, 0)};
+  EXPECT_ERROR_MENTIONS(store->commit(test_state(4, 1, 0), models, {}), "1 models but 0 weight vectors");
+  EXPECT_ERROR_MENTIONS(store->commit(test_state(4, 1, 0), models, {{1.0f}}), "expected n_params 3");
+  EXPECT_ERROR_MENTIONS(store->commit(test_state(8, 1, 0), models, {weights_[0]}), "with another stream's state");
+  EXPECT_FALSE(store->load_state(4, 1, 0).has_value());
+  EXPECT_TRUE(store->models().empty());
+  EXPECT_TRUE(fs::is_empty(dir_ / "weights"));
+}
+
+TEST_F(StoreTest, ReadOnlyStoreRefusesCommit) {
+  make_store();
+  auto reader = Store::open_existing(dir_);
+  std::vector<StoredModel> none;
+  EXPECT_ERROR_MENTIONS(reader->commit(test_state(4, 0, 0), none, {}), "read-only");
+}
+
+TEST_F(StoreTest, DifferentConfigRefused) {
+  make_store();
+  const std::string other = "[run]\nseed = 2\ntarget = 2\n";
+  EXPECT_ERROR_MENTIONS(make_store(other), dir_.string() + " holds a run with a different config; first difference: "
+                                                             "line 2: stored `seed = 1` vs new `seed = 2`");
+  EXPECT_ERROR_MENTIONS(make_store(other), "use a new output directory, or remove " + dir_.string());
+  EXPECT_ERROR_MENTIONS(make_store(kConfig + "extra = 1\n"), "line 4: stored `` vs new `extra = 1`");
+}
+
+TEST_F(StoreTest, DifferentMetaRefused) {
+  make_store();
+  RunMeta m = test_meta();
+  m.n_params = 4;
+  EXPECT_ERROR_MENTIONS(make_store(kConfig, m), "records n_params 3 and bin edges [0.3,0.35,0.4]");
+}
+
+TEST_F(StoreTest, ForeignDirectoryRefused) {
+  fs::create_directories(dir_);
+  std::ofstream(dir_ / "notes.txt") << "my thesis\n";
+  EXPECT_ERROR_MENTIONS(make_store(), dir_.string() + " is not empty and is not a gac run directory");
+  EXPECT_TRUE(fs::exists(dir_ / "notes.txt"));
+  EXPECT_FALSE(fs::exists(dir_ / "ledger.sqlite"));
+}
+
+TEST_F(StoreTest, EmptyExistingDirectoryAccepted) {
+  fs::create_directories(dir_);
+  make_store();
+  EXPECT_TRUE(fs::exists(dir_ / "ledger.sqlite"));
+}
+
+TEST_F(StoreTest, InterruptedSetupIsRedone) {
+  // What a kill during setup leaves: config written, ledger not yet in place.
+  fs::create_directories(dir_ / "weights");
+  std::ofstream(dir_ / "config.toml") << "[run]\nseed = 99\n";
+  std::ofstream(dir_ / "ledger.sqlite.tmp") << "half a database";
+  auto store = make_store();
+  EXPECT_EQ(store->config_toml(), kConfig);
+  EXPECT_FALSE(fs::exists(dir_ / "ledger.sqlite.tmp"));
+}
+
+TEST_F(StoreTest, UnwritableOutputRefused) {
+  const fs::path file = root_ / "plain";
+  std::ofstream(file) << "a regular file";
+  const fs::path under = file / "run";
+  EXPECT_ERROR_MENTIONS(Store(under, kConfig, kLayout, test_meta()), "cannot create output directory " + under.string());
+  EXPECT_ERROR_MENTIONS(Store(file, kConfig, kLayout, test_meta()), file.string() + " as the output directory");
+}
+
+TEST_F(StoreTest, OpenExistingMissingRefused) {
+  EXPECT_ERROR_MENTIONS(Store::open_existing(root_ / "absent"),
+                        (root_ / "absent").string() + " is not a gac run directory (no ledger.sqlite)");
+  EXPECT_ERROR_MENTIONS(Store::open_existing(root_), "is not a gac run directory");
+}
+
+TEST_F(StoreTest, CorruptLedgerRefused) {
+  fs::create_directories(dir_);
+  std::ofstream(dir_ / "config.toml") << kConfig;
+  std::ofstream(dir_ / "ledger.sqlite") << "this is not an SQLite database, but long enough to have a header......";
+  EXPECT_ERROR_MENTIONS(make_store(), (dir_ / "ledger.sqlite").string());
+  EXPECT_ERROR_MENTIONS(Store::open_existing(dir_), (dir_ / "ledger.sqlite").string());
+}
