@@ -66,22 +66,45 @@ struct Kernel {
 
   // ---- parameters -------------------------------------------------------
 
-  // Philox4x32-10 on W counters at once (include/gac/philox.h, lane-wise).
-  static void philox(I c[4], uint32_t k0, uint32_t k1) {
+  // Philox4x32-10 on W counters at once (include/gac/philox.h, lane-wise),
+  // for NB blocks interleaved: one block's rounds form a serial chain of
+  // multiply latencies, several independent chains keep the units busy.
+  template <int NB>
+  static void philox(I c[NB][4], uint32_t k0, uint32_t k1) {
     const I m0 = V::iset1(0xD2511F53u), m1 = V::iset1(0xCD9E8D57u);
     for (int round = 0; round < 10; ++round) {
-      I hi0, lo0, hi1, lo1;
-      V::mulhilo(c[0], m0, hi0, lo0);
-      V::mulhilo(c[2], m1, hi1, lo1);
-      const I n0 = V::ixor(V::ixor(hi1, c[1]), V::iset1(k0));
-      const I n2 = V::ixor(V::ixor(hi0, c[3]), V::iset1(k1));
-      c[0] = n0;
-      c[1] = lo1;
-      c[2] = n2;
-      c[3] = lo0;
+      const I key0 = V::iset1(k0), key1 = V::iset1(k1);
+      for (int b = 0; b < NB; ++b) {
+        I hi0, lo0, hi1, lo1;
+        V::mulhilo(c[b][0], m0, hi0, lo0);
+        V::mulhilo(c[b][2], m1, hi1, lo1);
+        c[b][0] = V::ixor3(hi1, c[b][1], key0);
+        c[b][1] = lo1;
+        c[b][2] = V::ixor3(hi0, c[b][3], key1);
+        c[b][3] = lo0;
+      }
       k0 += 0x9E3779B9u;
       k1 += 0xBB67AE85u;
     }
+  }
+
+  // Writes the uniforms of NB consecutive Philox blocks from `block` on.
+  template <int NB>
+  static void uniform_blocks(const StreamTask& t, I lo, I hi, int block, const float* scale23, int& tensor, float* P) {
+    I c[NB][4];
+    for (int b = 0; b < NB; ++b) {
+      c[b][0] = V::iset1(static_cast<uint32_t>(block + b));
+      c[b][1] = V::iset1(kPurposeParams);
+      c[b][2] = lo;
+      c[b][3] = hi;
+    }
+    philox<NB>(c, t.key.k0, t.key.k1);
+    for (int b = 0; b < NB; ++b)
+      for (int j = 0; j < 4 && 4 * (block + b) + j < t.model.n_params; ++j) {
+        const int p = 4 * (block + b) + j;
+        while (tensor + 1 < t.prior.n_tensors && p >= t.prior.tensor_end[tensor]) ++tensor;
+        V::store(P + static_cast<size_t>(p) * W, V::uniform(c[b][j], scale23[tensor]));
+      }
   }
 
   // Lane-minor parameters of draws first .. first + W - 1.
@@ -101,16 +124,11 @@ struct Kernel {
     const I lo = V::draw_lo(first), hi = V::draw_hi(first);
     float scale23[PriorSpec::kMaxTensors];
     for (int i = 0; i < prior.n_tensors; ++i) scale23[i] = mul_rn(prior.scale[i], 0x1.0p-23f);
-    int tensor = 0;
-    for (int b = 0, blocks = (n_params + 3) / 4; b < blocks; ++b) {
-      I c[4] = {V::iset1(static_cast<uint32_t>(b)), V::iset1(kPurposeParams), lo, hi};
-      philox(c, t.key.k0, t.key.k1);
-      for (int j = 0; j < 4 && 4 * b + j < n_params; ++j) {
-        const int p = 4 * b + j;
-        while (tensor + 1 < prior.n_tensors && p >= prior.tensor_end[tensor]) ++tensor;
-        V::store(P + static_cast<size_t>(p) * W, V::uniform(c[j], scale23[tensor]));
-      }
-    }
+    constexpr int kInterleave = 4;
+    const int blocks = (n_params + 3) / 4;
+    int tensor = 0, b = 0;
+    for (; b + kInterleave <= blocks; b += kInterleave) uniform_blocks<kInterleave>(t, lo, hi, b, scale23, tensor, P);
+    for (; b < blocks; ++b) uniform_blocks<1>(t, lo, hi, b, scale23, tensor, P);
   }
 
   // ---- layers -------------------------------------------------------------

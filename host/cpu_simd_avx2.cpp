@@ -26,7 +26,7 @@ struct Avx2 {
   static uint32_t eq_bits(F a, F b) { return static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_EQ_OQ))); }
 
   static I iset1(uint32_t x) { return _mm256_set1_epi32(static_cast<int>(x)); }
-  static I ixor(I a, I b) { return _mm256_xor_si256(a, b); }
+  static I ixor3(I a, I b, I c) { return _mm256_xor_si256(_mm256_xor_si256(a, b), c); }
   static I draw_lo(uint64_t first) {
     alignas(32) uint32_t v[W];
     for (int l = 0; l < W; ++l) v[l] = static_cast<uint32_t>(first + l);

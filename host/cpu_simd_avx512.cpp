@@ -28,7 +28,7 @@ struct Avx512 {
   static uint32_t eq_bits(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
 
   static I iset1(uint32_t x) { return _mm512_set1_epi32(static_cast<int>(x)); }
-  static I ixor(I a, I b) { return _mm512_xor_si512(a, b); }
+  static I ixor3(I a, I b, I c) { return _mm512_ternarylogic_epi32(a, b, c, 0x96); }
   static I draw_lo(uint64_t first) {
     alignas(64) uint32_t v[W];
     for (int l = 0; l < W; ++l) v[l] = static_cast<uint32_t>(first + l);
@@ -40,12 +40,15 @@ struct Avx512 {
     return _mm512_load_si512(v);
   }
   // 32x32 -> 64-bit products of every lane: even lanes and odd lanes
-  // separately (VPMULUDQ), recombined into high and low words.
+  // separately (VPMULUDQ), then one two-source permute gathers the high
+  // words and one the low words.
   static void mulhilo(I a, I m, I& hi, I& lo) {
     const I even = _mm512_mul_epu32(a, m);
     const I odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
-    hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
-    lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+    const I hi_index = _mm512_set_epi32(31, 15, 29, 13, 27, 11, 25, 9, 23, 7, 21, 5, 19, 3, 17, 1);
+    const I lo_index = _mm512_set_epi32(30, 14, 28, 12, 26, 10, 24, 8, 22, 6, 20, 4, 18, 2, 16, 0);
+    hi = _mm512_permutex2var_epi32(even, hi_index, odd);
+    lo = _mm512_permutex2var_epi32(even, lo_index, odd);
   }
   static F uniform(I bits, float scale23) {
     const I centered = _mm512_sub_epi32(_mm512_srli_epi32(bits, 8), _mm512_set1_epi32(1 << 23));

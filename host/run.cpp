@@ -73,8 +73,10 @@ class Progress {
       eta = std::max(eta, st.hits[j] ? need * st.draws / st.hits[j] / std::max(draws_per_s, 1.0) : INFINITY);
     }
     const double budget_s = (static_cast<double>(cfg.max_draws) - st.draws) / std::max(draws_per_s, 1.0);
-    if (st.status == "running")
-      line << " | ETA " << (eta > budget_s ? "budget in " + duration(budget_s) : duration(eta));
+    if (st.status == "running" && eta > budget_s)
+      line << " | ETA budget in " << duration(budget_s);
+    else if (st.status == "running")
+      line << " | ETA " << duration(eta);
     else
       line << " | " << st.status;
     if (tty_) log_ << "\r\033[K" << line.str() << (final ? "\n" : "") << std::flush;
@@ -131,12 +133,13 @@ void save_training_sets(const std::filesystem::path& dir, const RunConfig& cfg, 
   for (int n : cfg.ns)
     for (int r = 0; r < cfg.repeats; ++r) {
       const Examples& train = tasks[i++].train;
-      const std::string stem = "n" + std::to_string(n) + "_r" + std::to_string(r) + "_train_";
+      char stem[64];
+      std::snprintf(stem, sizeof stem, "n%d_r%d_train_", n, r);
       const auto rows = static_cast<int64_t>(train.size());
       const std::vector<int64_t> shape = data.c == 1 && data.h == 1 ? std::vector<int64_t>{rows, data.w}
                                                                     : std::vector<int64_t>{rows, data.c, data.h, data.w};
-      write_file_atomic(dir / "data" / (stem + "x.npy"), npy_bytes_f32(train.x.data(), shape));
-      write_file_atomic(dir / "data" / (stem + "y.npy"), npy_bytes_i32(train.y.data(), {rows}));
+      write_file_atomic(dir / "data" / (std::string(stem) + "x.npy"), npy_bytes_f32(train.x.data(), shape));
+      write_file_atomic(dir / "data" / (std::string(stem) + "y.npy"), npy_bytes_i32(train.y.data(), {rows}));
     }
 }
 
