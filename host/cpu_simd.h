@@ -132,52 +132,65 @@ struct Kernel {
   }
 
   // ---- layers -------------------------------------------------------------
+  //
+  // Two ways to fill the lanes, chosen at compile time:
+  //  - across draws: lane l is draw first + l; parameters are lane vectors and
+  //    the first layer's input (the example) a broadcast scalar;
+  //  - across examples: lane j is example j of one draw `lane`; parameters are
+  //    broadcasts of that draw's values and every input is a lane vector.
+  // Either way each lane performs the scalar reference's operations in order.
 
-  // Input value i: a broadcast scalar for the example itself, else a lane vector.
-  template <bool Bcast>
+  template <bool BcastIn>
   static F in_at(const float* in, size_t i) {
-    if constexpr (Bcast) return V::set1(in[i]);
+    if constexpr (BcastIn) return V::set1(in[i]);
     else return V::load(in + i * W);
   }
 
-  template <bool Bcast, int B>
-  static void dense_rows(const Layer& L, const float* P, const float* in, float* out, int o) {
+  template <bool BcastW>
+  static F param(const float* P, int lane, size_t i) {
+    if constexpr (BcastW) return V::set1(P[i * W + lane]);
+    else return V::load(P + i * W);
+  }
+
+  template <bool BcastIn, bool BcastW, int B>
+  static void dense_rows(const Layer& L, const float* P, int lane, const float* in, float* out, int o) {
     const int n_in = L.in_size();
     F acc[B];
-    for (int k = 0; k < B; ++k) acc[k] = L.b_off >= 0 ? V::load(P + static_cast<size_t>(L.b_off + o + k) * W) : V::zero();
-    const float* w = P + static_cast<size_t>(L.w_off + o * n_in) * W;
+    for (int k = 0; k < B; ++k) acc[k] = L.b_off >= 0 ? param<BcastW>(P, lane, L.b_off + o + k) : V::zero();
+    const size_t w = static_cast<size_t>(L.w_off + o * n_in);
     for (int i = 0; i < n_in; ++i) {
-      const F x = in_at<Bcast>(in, i);
-      for (int k = 0; k < B; ++k) acc[k] = V::fma(V::load(w + (static_cast<size_t>(k) * n_in + i) * W), x, acc[k]);
+      const F x = in_at<BcastIn>(in, i);
+      for (int k = 0; k < B; ++k) acc[k] = V::fma(param<BcastW>(P, lane, w + static_cast<size_t>(k) * n_in + i), x, acc[k]);
     }
     for (int k = 0; k < B; ++k) V::store(out + static_cast<size_t>(o + k) * W, L.relu ? V::relu(acc[k]) : acc[k]);
   }
 
-  template <bool Bcast>
-  static void dense(const Layer& L, const float* P, const float* in, float* out) {
+  template <bool BcastIn, bool BcastW>
+  static void dense(const Layer& L, const float* P, int lane, const float* in, float* out) {
     int o = 0;
-    for (; o + 4 <= L.out_c; o += 4) dense_rows<Bcast, 4>(L, P, in, out, o);
-    for (; o < L.out_c; ++o) dense_rows<Bcast, 1>(L, P, in, out, o);
+    for (; o + 4 <= L.out_c; o += 4) dense_rows<BcastIn, BcastW, 4>(L, P, lane, in, out, o);
+    for (; o < L.out_c; ++o) dense_rows<BcastIn, BcastW, 1>(L, P, lane, in, out, o);
   }
 
-  // OB output channels x XB output columns of one output row, accumulated in
-  // registers; each input row segment is loaded once for all kx.
-  template <bool Bcast, int OB, int XB>
-  static void conv_tile(const Layer& L, const float* P, const float* in, float* out, int oc, int oy, int ox) {
-    constexpr int K = 5;  // LeNet's kernel; other sizes use conv_tile_any
+  // OB output channels x XB output columns of one output row of a 5x5
+  // convolution, accumulated in registers; each input row segment is loaded
+  // once for all kx.
+  template <bool BcastIn, bool BcastW, int OB, int XB>
+  static void conv5_tile(const Layer& L, const float* P, int lane, const float* in, float* out, int oc, int oy, int ox) {
+    constexpr int K = 5;
     F acc[OB][XB];
     for (int a = 0; a < OB; ++a) {
-      const F bias = L.b_off >= 0 ? V::load(P + static_cast<size_t>(L.b_off + oc + a) * W) : V::zero();
+      const F bias = L.b_off >= 0 ? param<BcastW>(P, lane, L.b_off + oc + a) : V::zero();
       for (int j = 0; j < XB; ++j) acc[a][j] = bias;
     }
     for (int ic = 0; ic < L.in_c; ++ic)
       for (int ky = 0; ky < K; ++ky) {
         F x[XB + K - 1];
         const size_t row = static_cast<size_t>(ic * L.in_h + oy + ky) * L.in_w + ox;
-        for (int j = 0; j < XB + K - 1; ++j) x[j] = in_at<Bcast>(in, row + j);
+        for (int j = 0; j < XB + K - 1; ++j) x[j] = in_at<BcastIn>(in, row + j);
         for (int kx = 0; kx < K; ++kx)
           for (int a = 0; a < OB; ++a) {
-            const F w = V::load(P + static_cast<size_t>(L.w_off + (((oc + a) * L.in_c + ic) * K + ky) * K + kx) * W);
+            const F w = param<BcastW>(P, lane, L.w_off + (((oc + a) * L.in_c + ic) * K + ky) * K + kx);
             for (int j = 0; j < XB; ++j) acc[a][j] = V::fma(w, x[j + kx], acc[a][j]);
           }
       }
@@ -188,37 +201,37 @@ struct Kernel {
   }
 
   // One output value, any kernel size.
-  template <bool Bcast>
-  static void conv_one(const Layer& L, const float* P, const float* in, float* out, int oc, int oy, int ox) {
+  template <bool BcastIn, bool BcastW>
+  static void conv_one(const Layer& L, const float* P, int lane, const float* in, float* out, int oc, int oy, int ox) {
     const int K = L.k;
-    F acc = L.b_off >= 0 ? V::load(P + static_cast<size_t>(L.b_off + oc) * W) : V::zero();
+    F acc = L.b_off >= 0 ? param<BcastW>(P, lane, L.b_off + oc) : V::zero();
     for (int ic = 0; ic < L.in_c; ++ic)
       for (int ky = 0; ky < K; ++ky)
         for (int kx = 0; kx < K; ++kx) {
-          const F w = V::load(P + static_cast<size_t>(L.w_off + ((oc * L.in_c + ic) * K + ky) * K + kx) * W);
-          acc = V::fma(w, in_at<Bcast>(in, static_cast<size_t>(ic * L.in_h + oy + ky) * L.in_w + ox + kx), acc);
+          const F w = param<BcastW>(P, lane, L.w_off + ((oc * L.in_c + ic) * K + ky) * K + kx);
+          acc = V::fma(w, in_at<BcastIn>(in, static_cast<size_t>(ic * L.in_h + oy + ky) * L.in_w + ox + kx), acc);
         }
     V::store(out + static_cast<size_t>((oc * L.out_h + oy) * L.out_w + ox) * W, L.relu ? V::relu(acc) : acc);
   }
 
-  template <bool Bcast, int OB>
-  static void conv_channels(const Layer& L, const float* P, const float* in, float* out, int oc) {
+  template <bool BcastIn, bool BcastW, int OB>
+  static void conv_channels(const Layer& L, const float* P, int lane, const float* in, float* out, int oc) {
     constexpr int XB = 4;
     for (int oy = 0; oy < L.out_h; ++oy) {
       int ox = 0;
       if (L.k == 5)
-        for (; ox + XB <= L.out_w; ox += XB) conv_tile<Bcast, OB, XB>(L, P, in, out, oc, oy, ox);
+        for (; ox + XB <= L.out_w; ox += XB) conv5_tile<BcastIn, BcastW, OB, XB>(L, P, lane, in, out, oc, oy, ox);
       for (; ox < L.out_w; ++ox)
-        for (int a = 0; a < OB; ++a) conv_one<Bcast>(L, P, in, out, oc + a, oy, ox);
+        for (int a = 0; a < OB; ++a) conv_one<BcastIn, BcastW>(L, P, lane, in, out, oc + a, oy, ox);
     }
   }
 
-  template <bool Bcast>
-  static void conv(const Layer& L, const float* P, const float* in, float* out) {
+  template <bool BcastIn, bool BcastW>
+  static void conv(const Layer& L, const float* P, int lane, const float* in, float* out) {
     int oc = 0;
-    for (; oc + 4 <= L.out_c; oc += 4) conv_channels<Bcast, 4>(L, P, in, out, oc);
-    for (; oc + 3 <= L.out_c; oc += 3) conv_channels<Bcast, 3>(L, P, in, out, oc);
-    for (; oc < L.out_c; ++oc) conv_channels<Bcast, 1>(L, P, in, out, oc);
+    for (; oc + 4 <= L.out_c; oc += 4) conv_channels<BcastIn, BcastW, 4>(L, P, lane, in, out, oc);
+    for (; oc + 3 <= L.out_c; oc += 3) conv_channels<BcastIn, BcastW, 3>(L, P, lane, in, out, oc);
+    for (; oc < L.out_c; ++oc) conv_channels<BcastIn, BcastW, 1>(L, P, lane, in, out, oc);
   }
 
   static void maxpool2(const Layer& L, const float* in, float* out) {
@@ -232,23 +245,40 @@ struct Kernel {
         }
   }
 
-  // All layers on one example; returns the lane-minor logits.
-  static const float* forward(const ModelSpec& m, const float* P, const float* x, float* buf0, float* buf1) {
+  template <bool BcastIn, bool BcastW>
+  static void layer(const Layer& L, const float* P, int lane, const float* in, float* out) {
+    if (L.kind == LayerKind::dense) dense<BcastIn, BcastW>(L, P, lane, in, out);
+    else if (L.kind == LayerKind::conv) conv<BcastIn, BcastW>(L, P, lane, in, out);
+    else maxpool2(L, in, out);
+  }
+
+  // Across draws: all layers on one example `x`; returns lane-minor logits.
+  static const float* forward_draws(const ModelSpec& m, const float* P, const float* x, float* buf0, float* buf1) {
     const float* in = x;
     float* bufs[2] = {buf0, buf1};
     for (int l = 0; l < m.n_layers; ++l) {
-      const Layer& L = m.layers[l];
       float* out = bufs[l & 1];
-      if (L.kind == LayerKind::dense) l == 0 ? dense<true>(L, P, in, out) : dense<false>(L, P, in, out);
-      else if (L.kind == LayerKind::conv) l == 0 ? conv<true>(L, P, in, out) : conv<false>(L, P, in, out);
-      else maxpool2(L, in, out);
+      l == 0 ? layer<true, false>(m.layers[l], P, -1, in, out) : layer<false, false>(m.layers[l], P, -1, in, out);
       in = out;
     }
     return in;
   }
 
-  // Lanes whose argmax (first maximum) is `label`.
-  static uint32_t argmax_is(const float* z, int n_classes, int label) {
+  // Across examples: draw `lane` on W examples given lane-minor in `xs`.
+  static const float* forward_examples(const ModelSpec& m, const float* P, int lane, const float* xs, float* buf0,
+                                       float* buf1) {
+    const float* in = xs;
+    float* bufs[2] = {buf0, buf1};
+    for (int l = 0; l < m.n_layers; ++l) {
+      float* out = bufs[l & 1];
+      layer<false, true>(m.layers[l], P, lane, in, out);
+      in = out;
+    }
+    return in;
+  }
+
+  // Lanes whose argmax (first maximum) equals their lane of `labels`.
+  static uint32_t argmax_is(const float* z, int n_classes, F labels) {
     F best = V::load(z);
     F index = V::zero();
     for (int c = 1; c < n_classes; ++c) {
@@ -257,7 +287,7 @@ struct Kernel {
       best = V::blend(greater, v, best);
       index = V::blend(greater, V::set1(static_cast<float>(c)), index);
     }
-    return V::eq_bits(index, V::set1(static_cast<float>(label)));
+    return V::eq_bits(index, labels);
   }
 
   // Product of (weight norm / divisor) per lane, as weight_norm_product().
@@ -273,10 +303,57 @@ struct Kernel {
   }
 
   // ---- one group of W draws -------------------------------------------------
+  //
+  // Early rejection in two stages. Stage 1 runs the first kStage1 examples
+  // across the W draws: with classes dealt round-robin this rejects most
+  // draws (those predicting a single class, say). Lanes are not re-packed,
+  // so a vector keeps paying for its longest-lived lane; when few lanes
+  // survive, stage 2 takes each survivor alone and runs its remaining
+  // examples across the lanes, W examples per pass, stopping at the first
+  // pass with a miss.
+  static constexpr int kStage1 = 2;
 
   struct Scratch {
-    AlignedBuffer params, buf0, buf1, logits;
+    AlignedBuffer params, buf0, buf1, logits, examples, labels;
   };
+
+  // The examples from kStage1 on, lane-minor: pass k holds examples
+  // kStage1 + k*W + j in lane j (labels -1 past the end: never correct).
+  static void transpose_examples(const StreamTask& t, Scratch& s) {
+    const int n = static_cast<int>(t.train.size()), D = t.model.in_size();
+    const int passes = (n - kStage1 + W - 1) / W;
+    float* xs = s.examples.get(static_cast<size_t>(passes) * D * W);
+    float* ys = s.labels.get(static_cast<size_t>(passes) * W);
+    for (int k = 0; k < passes; ++k)
+      for (int j = 0; j < W; ++j) {
+        const int e = kStage1 + k * W + j;
+        ys[k * W + j] = e < n ? static_cast<float>(t.train.y[e]) : -1.0f;
+        for (int i = 0; i < D; ++i)
+          xs[(static_cast<size_t>(k) * D + i) * W + j] = e < n ? t.train.x[static_cast<size_t>(e) * D + i] : 0.0f;
+      }
+  }
+
+  // Stage 2 for draw `lane`: true if it classifies every remaining example;
+  // adds the example evaluations the scalar reference would count.
+  static bool survives_rest(const StreamTask& t, const float* P, int lane, Scratch& s, float* logits, float* b0,
+                            float* b1, uint64_t& examples) {
+    const ModelSpec& m = t.model;
+    const int n = static_cast<int>(t.train.size()), C = m.n_classes, D = m.in_size();
+    for (int k = 0, e0 = kStage1; e0 < n; ++k, e0 += W) {
+      const int in_pass = std::min(W, n - e0);
+      const float* z = forward_examples(m, P, lane, s.examples.get(0) + static_cast<size_t>(k) * D * W, b0, b1);
+      for (int j = 0; j < in_pass; ++j)
+        for (int c = 0; c < C; ++c) logits[(static_cast<size_t>(e0 + j) * C + c) * W + lane] = z[c * W + j];
+      const uint32_t in_mask = in_pass >= 32 ? ~0u : (1u << in_pass) - 1u;
+      const uint32_t missed = in_mask & ~argmax_is(z, C, V::load(s.labels.get(0) + static_cast<size_t>(k) * W));
+      if (missed) {
+        examples += std::countr_zero(missed) + 1;
+        return false;
+      }
+      examples += in_pass;
+    }
+    return true;
+  }
 
   static uint64_t evaluate_group(const StreamTask& t, uint64_t first, int count, Scratch& s, std::vector<Hit>& hits) {
     const ModelSpec& m = t.model;
@@ -289,12 +366,20 @@ struct Kernel {
     const uint32_t valid = count >= 32 ? ~0u : (1u << count) - 1u;
     uint32_t alive = valid & (W == 32 ? ~0u : (1u << W) - 1u);
     uint64_t examples = 0;
-    for (int e = 0; e < n; ++e) {
+    int e = 0;
+    for (; e < n; ++e) {
+      // Stage 2 pays a pass per survivor; staying across draws pays a pass
+      // per remaining example for the whole vector: switch when few survive.
+      if (t.early_reject && e == kStage1 && std::popcount(alive) <= W / 4) break;
       examples += t.early_reject ? std::popcount(alive) : std::popcount(valid);
-      const float* z = forward(m, P, t.train.x.data() + static_cast<size_t>(e) * D, b0, b1);
+      const float* z = forward_draws(m, P, t.train.x.data() + static_cast<size_t>(e) * D, b0, b1);
       std::copy(z, z + static_cast<size_t>(C) * W, logits + static_cast<size_t>(e) * C * W);
-      alive &= argmax_is(z, C, t.train.y[e]);
+      alive &= argmax_is(z, C, V::set1(static_cast<float>(t.train.y[e])));
       if (t.early_reject && !alive) break;
+    }
+    for (uint32_t a = e == kStage1 && e < n ? alive : 0; a; a &= a - 1) {
+      const int l = std::countr_zero(a);
+      if (!survives_rest(t, P, l, s, logits, b0, b1, examples)) alive &= ~(1u << l);
     }
     if (!alive) return examples;
     alignas(64) double products[W];
@@ -316,12 +401,12 @@ struct Kernel {
 
   static uint64_t evaluate(const StreamTask& t, uint64_t first, uint64_t count, std::vector<Hit>& hits) {
     thread_local Scratch s;
+    if (t.early_reject && static_cast<int>(t.train.size()) > kStage1) transpose_examples(t, s);
     uint64_t examples = 0;
     for (uint64_t done = 0; done < count; done += W)
       examples += evaluate_group(t, first + done, static_cast<int>(std::min<uint64_t>(W, count - done)), s, hits);
     return examples;
   }
-
 };
 
 }  // namespace simd

@@ -596,15 +596,21 @@ TrainTest balanced_split(const Dataset& data, int n, uint64_t data_seed) {
       fail("n = " + num(n) + " needs " + num(share(c)) + " examples of class " + num(c) + " (original label " +
            num(data.class_ids[c]) + ") but the training split has " + num(by_class[c].size()));
   // One generator for everything, in a fixed order: each class's pick by a
-  // partial Fisher-Yates shuffle, then the union so that classes interleave.
+  // partial Fisher-Yates shuffle, then the classes dealt round-robin in a
+  // seeded class order. Alternating classes lets early rejection discard the
+  // many random nets that predict one class for everything within k examples.
   SplitMix64 rng(data_seed);
-  std::vector<size_t> picked;
   for (int c = 0; c < k; ++c) {
     std::vector<size_t>& rows = by_class[c];
     for (size_t i = 0; i < share(c); ++i) std::swap(rows[i], rows[i + rng.below(rows.size() - i)]);
-    picked.insert(picked.end(), rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(share(c)));
   }
-  rng.shuffle(picked.data(), picked.size());
+  std::vector<int> class_order(k);
+  for (int c = 0; c < k; ++c) class_order[c] = c;
+  rng.shuffle(class_order.data(), class_order.size());
+  std::vector<size_t> picked;
+  for (size_t round = 0; picked.size() < static_cast<size_t>(n); ++round)
+    for (int c : class_order)
+      if (round < share(c)) picked.push_back(by_class[c][round]);
   return TrainTest{gather(data.train, data.dim(), picked), data.test};
 }
 

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "gac/backend.h"
+#include "gac/bench.h"
 #include "gac/config.h"
 #include "gac/error.h"
 #include "gac/report.h"
@@ -112,6 +113,20 @@ int main(int argc, char** argv) {
   auto* info = app.add_subcommand("info", "build, backends, devices; with a config: its model and data");
   add_config_options(info, info_args, false);
 
+  BenchOptions bench_opts;
+  bool no_full = false;
+  auto* bench = app.add_subcommand("bench", "draws/s, GFLOP/s and fraction of the SGEMM ceiling on standard scenarios");
+  std::string scenario_list;
+  for (const auto& name : bench_scenario_names()) scenario_list += (scenario_list.empty() ? "" : ", ") + name;
+  bench->add_option("--scenario", bench_opts.scenarios, "scenario to run (repeatable): " + scenario_list);
+  bench->add_option("--backend", bench_opts.backends, "backend to measure (repeatable): cpu, cuda");
+  bench->add_option("--seconds", bench_opts.seconds, "timed seconds per measurement")->check(CLI::PositiveNumber);
+  bench->add_option("--threads", bench_opts.threads, "CPU threads (0 = all cores)")->check(CLI::Range(0, 4096));
+  bench->add_option("--n", bench_opts.ns, "training-set size (repeatable; default: each scenario's)")
+      ->check(CLI::PositiveNumber);
+  bench->add_flag("--no-full", no_full, "skip the full-evaluation (early rejection off) measurements");
+  bench->add_flag("--json", bench_opts.json, "one JSON document instead of the table");
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (*run) return cmd_run(run_args, out_dir, quiet);
@@ -122,6 +137,10 @@ int main(int argc, char** argv) {
     }
     if (*verify) return verify_run(verify_dir, verify_limit, std::cout) ? 0 : 1;
     if (*info) return cmd_info(info_args);
+    if (*bench) {
+      bench_opts.early_both = !no_full;
+      return run_bench(bench_opts, std::cout, std::cerr);
+    }
   } catch (const Error& e) {
     std::cerr << "gac: error: " << e.what() << "\n";
     return 2;

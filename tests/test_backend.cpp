@@ -49,7 +49,7 @@ StreamTask random_task(const ModelConfig& mc, int c, int h, int w, int n_train, 
   return t;
 }
 
-std::vector<Hit> reference_hits(const StreamTask& t, uint64_t first, uint64_t count) {
+std::vector<Hit> reference_hits(const StreamTask& t, uint64_t first, uint64_t count, uint64_t* examples = nullptr) {
   const ModelSpec& m = t.model;
   const int n = static_cast<int>(t.train.size());
   std::vector<float> p(m.n_params), b0(m.max_activation), b1(m.max_activation), logits(n * m.n_classes);
@@ -58,6 +58,11 @@ std::vector<Hit> reference_hits(const StreamTask& t, uint64_t first, uint64_t co
     generate_params(t.prior, t.key, d, m.n_params, p.data());
     const DrawResult r = evaluate_draw(m, p.data(), t.train.x.data(), t.train.y.data(), n, t.loss, false, b0.data(),
                                        b1.data(), logits.data());
+    if (examples) {  // what an evaluation stopping at the first miss does
+      const DrawResult e = evaluate_draw(m, p.data(), t.train.x.data(), t.train.y.data(), n, t.loss, t.early_reject,
+                                         b0.data(), b1.data(), logits.data());
+      *examples += t.early_reject ? std::min(n, e.correct + 1) : n;
+    }
     if (r.correct == n) hits.push_back({d, r.loss, find_bin(t.bin_edges.data(), static_cast<int>(t.bin_edges.size()), r.loss)});
   }
   return hits;
@@ -77,7 +82,11 @@ class BackendSuite : public ::testing::TestWithParam<std::string> {
     std::vector<Hit> got;
     const EvalCounts counts = backend_->evaluate(first, count, got);
     EXPECT_EQ(counts.draws, count);
-    const std::vector<Hit> want = reference_hits(task, first, count);
+    uint64_t examples = 0;
+    const std::vector<Hit> want = reference_hits(task, first, count, &examples);
+    if (GetParam() != "cuda") {
+      EXPECT_EQ(counts.examples, examples);
+    }
     ASSERT_EQ(got.size(), want.size());
     for (size_t i = 0; i < want.size(); ++i) {
       EXPECT_EQ(got[i].draw, want[i].draw);
@@ -111,6 +120,19 @@ TEST_P(BackendSuite, LeNetHitsMatchTheReference) {
   ModelConfig mc;
   mc.arch = Arch::lenet;
   for (bool early : {true, false}) expect_same_hits(random_task(mc, 1, 28, 28, 2, 10, early, 3), 0, 400);
+}
+
+TEST_P(BackendSuite, LeNetOnManyExamplesMatchesTheReference) {
+  // More examples than vector lanes: the CPU kernels' second stage runs
+  // survivors across examples in several passes.
+  ModelConfig mc;
+  mc.arch = Arch::lenet;
+  StreamTask task = random_task(mc, 1, 28, 28, 40, 5, true, 8);
+  for (size_t i = 0; i < task.train.size(); ++i) task.train.y[i] = 0;  // reachable: all one class
+  for (bool early : {true, false}) {
+    task.early_reject = early;
+    expect_same_hits(task, 0, 300);
+  }
 }
 
 TEST_P(BackendSuite, LeNetCifarShapeHitsMatchTheReference) {

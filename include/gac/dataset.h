@@ -55,8 +55,10 @@ struct TrainTest {
 
 // Training set of one (n, repeat), drawn with `data_seed`:
 // - image/npy/csv sets: a class-balanced subset of the training split (n/k per
-//   class, the first n%k classes one more), in a seeded shuffled order; the
-//   test set is the whole test split.
+//   class, the first n%k classes one more), each class's examples picked at
+//   random and the classes dealt round-robin in a seeded class order (so a
+//   net that predicts one class is rejected within k examples); the test set
+//   is the whole test split.
 // - kink/slab: the pool shuffled with data_seed; train = first n points,
 //   test = the next cfg.test_size points.
 // Throws gac::Error when the data cannot supply n examples (or n per class share).

@@ -1,0 +1,325 @@
+// One draw evaluated by a whole thread block (the CUDA path for LeNet and any
+// model with a convolution; kernels/cuda_lenet.cuh launches it).
+//
+// Why a block per draw: a LeNet draw has 11,074 parameters and 92k
+// multiply-adds per example, far too much state for one thread, while the
+// block can hold the draw's parameters in shared memory ("the image") and
+// spread every layer over its threads. Each output value is still one
+// thread's sequential fma chain in kernels/forward.h's order (bias, then ic,
+// ky, kx / inputs in memory order), so the logits are bit-identical to the
+// CPU's; only which thread computes which output changes.
+//
+// The image is the parameter vector in state_dict order with one change:
+// dense weight rows are padded to an odd stride. Threads of a warp compute
+// neighbouring outputs o, reading W[o][i] at the same i: with an even row
+// length those reads fall into few shared-memory banks (row length 128 puts
+// all 32 lanes in one bank); an odd stride spreads them over all 32.
+//
+// A convolution followed by a 2x2 max pool (LeNet's pattern, 5x5 kernels)
+// runs fused: each thread computes the 2x2 convolution outputs under one
+// pooled output, each in the reference order, then applies ReLU and the pool
+// exactly as maxpool2_forward does. The 6x6 input patch and the 25 weights
+// of one input channel sit in registers, so each value loaded from shared
+// memory feeds several fma (the unfused loop loads two values per fma).
+//
+// Every function takes the thread's index `tid` among `threads` and splits
+// its work over them; block_sync() separates steps. That makes the code run
+// unchanged on the host with tid = 0, threads = 1 (block_sync is then a
+// no-op), which is how tests/test_cuda.cpp checks it without a GPU.
+#pragma once
+
+#include "gac/hd.h"
+#include "gac/model.h"
+#include "gac/prior.h"
+#include "kernels/forward.h"
+
+namespace gac {
+
+// Full unrolling of the fixed-size register loops (nvcc only; the host
+// compiler does not know the pragma).
+#if defined(__CUDACC__)
+#define GAC_UNROLL _Pragma("unroll")
+#else
+#define GAC_UNROLL
+#endif
+
+GAC_HD void block_sync() {
+#if defined(__CUDA_ARCH__)
+  __syncthreads();
+#endif
+}
+
+// Where each layer's parameters sit in the image, and how it runs.
+struct BlockLayer {
+  int32_t w_img = -1;     // weights (-1: none)
+  int32_t w_stride = 0;   // dense: padded row length
+  int32_t b_img = -1;     // bias (-1: none)
+  int32_t fuse_pool = 0;  // conv 5x5 followed by maxpool2: one fused step (the pool layer is skipped)
+};
+
+struct BlockPlan {
+  static constexpr int kFusedK = 5;  // kernel size of the fused conv+pool step
+  BlockLayer layers[ModelSpec::kMaxLayers];
+  int32_t image_floats = 0;  // parameter image
+  int32_t act_floats = 0;    // each of the two activation buffers
+  int32_t in_floats = 0;     // the staged example
+};
+
+inline BlockPlan make_block_plan(const ModelSpec& m) {
+  BlockPlan plan;
+  int32_t at = 0;
+  plan.in_floats = m.in_size();
+  for (int l = 0; l < m.n_layers; ++l) {
+    const Layer& L = m.layers[l];
+    BlockLayer& B = plan.layers[l];
+    if (L.w_off >= 0) {
+      B.w_img = at;
+      if (L.kind == LayerKind::dense) {
+        B.w_stride = L.in_size() | 1;  // odd: conflict-free column reads
+        at += L.out_c * B.w_stride;
+      } else {
+        at += L.weight_count();
+      }
+    }
+    if (L.b_off >= 0) {
+      B.b_img = at;
+      at += L.out_c;
+    }
+  }
+  plan.image_floats = at;
+  for (int l = 0; l < m.n_layers; ++l) {
+    const Layer& L = m.layers[l];
+    const bool fuse = L.kind == LayerKind::conv && L.k == BlockPlan::kFusedK && l + 1 < m.n_layers &&
+                      m.layers[l + 1].kind == LayerKind::maxpool2 && m.layers[l + 1].in_c == L.out_c &&
+                      m.layers[l + 1].in_h == L.out_h && m.layers[l + 1].in_w == L.out_w;
+    plan.layers[l].fuse_pool = fuse ? 1 : 0;
+    const Layer& last = fuse ? m.layers[l + 1] : L;
+    if (last.out_size() > plan.act_floats) plan.act_floats = last.out_size();
+    if (fuse) ++l;
+  }
+  return plan;
+}
+
+// Image index of parameter p (state_dict order), and in *run how many
+// parameters from p on follow contiguously in the image (to the end of the
+// tensor or of the dense row).
+GAC_HD int image_index(const ModelSpec& m, const BlockPlan& plan, int p, int* run = nullptr) {
+  for (int l = 0; l < m.n_layers; ++l) {
+    const Layer& L = m.layers[l];
+    const BlockLayer& B = plan.layers[l];
+    if (L.w_off >= 0 && p >= L.w_off && p < L.w_off + L.weight_count()) {
+      const int q = p - L.w_off;
+      if (L.kind != LayerKind::dense) {
+        if (run) *run = L.weight_count() - q;
+        return B.w_img + q;
+      }
+      const int n_in = L.in_size();
+      if (run) *run = n_in - q % n_in;
+      return B.w_img + (q / n_in) * B.w_stride + q % n_in;
+    }
+    if (L.b_off >= 0 && p >= L.b_off && p < L.b_off + L.out_c) {
+      if (run) *run = L.b_off + L.out_c - p;
+      return B.b_img + (p - L.b_off);
+    }
+  }
+  if (run) *run = 1;
+  return -1;  // not reached for 0 <= p < n_params
+}
+
+// The parameters of `draw` into the image: the Philox blocks are spread over
+// the threads, each written where image_index puts it. The sphere prior's
+// norm is one sequential sum in double (the reference order), done by thread
+// 0: slow for big models, but exact. `shared_scalar` is one double of shared
+// memory. Ends with block_sync().
+GAC_HD void block_generate(const ModelSpec& m, const BlockPlan& plan, const PriorSpec& prior, StreamKey key,
+                           uint64_t draw, float* img, double* shared_scalar, int tid, int threads) {
+  const int n_params = m.n_params;
+  const int n_blocks = (n_params + 3) / 4;
+  for (int b = tid; b < n_blocks; b += threads) {
+    float v[4];
+    prior_block(prior, key, draw, static_cast<uint32_t>(b), v);
+    // Usually one lookup per block: the four values are contiguous in the
+    // image unless they cross the end of a tensor or of a dense row.
+    for (int j = 0, run = 0, at = 0; j < 4 && 4 * b + j < n_params; ++j, --run, ++at) {
+      if (run == 0) at = image_index(m, plan, 4 * b + j, &run);
+      img[at] = v[j];
+    }
+  }
+  block_sync();
+  if (prior.kind != PriorKind::sphere) return;
+  if (tid == 0) {
+    double sq = 0.0;
+    for (int p = 0; p < n_params; ++p) {
+      const float w = img[image_index(m, plan, p)];
+      sq = dfma_rn(w, w, sq);
+    }
+    *shared_scalar = ddiv_rn(prior.sphere_radius, dsqrt_rn(sq));
+  }
+  block_sync();
+  const double factor = *shared_scalar;
+  for (int p = tid; p < n_params; p += threads) {
+    float& w = img[image_index(m, plan, p)];
+    w = static_cast<float>(dmul_rn(w, factor));
+  }
+  block_sync();
+}
+
+// Copies contiguous parameters (state_dict order) into the image.
+GAC_HD void block_load_image(const ModelSpec& m, const BlockPlan& plan, const float* params, float* img, int tid,
+                             int threads) {
+  for (int p = tid; p < m.n_params; p += threads) img[image_index(m, plan, p)] = params[p];
+  block_sync();
+}
+
+// ---- layers: each splits its outputs over the threads -----------------------
+
+GAC_HD void block_dense(const Layer& L, const BlockLayer& B, const float* img, const float* in, float* out, int tid,
+                        int threads) {
+  const int n_in = L.in_size();
+  for (int o = tid; o < L.out_c; o += threads) {
+    float acc = B.b_img >= 0 ? img[B.b_img + o] : 0.0f;
+    const float* w = img + B.w_img + o * B.w_stride;
+    for (int i = 0; i < n_in; ++i) acc = fma_rn(w[i], in[i], acc);
+    out[o] = L.relu ? relu(acc) : acc;
+  }
+}
+
+// conv_forward, one output per work item.
+GAC_HD void block_conv(const Layer& L, const BlockLayer& B, const float* img, const float* in, float* out, int tid,
+                       int threads) {
+  const int k = L.k, plane = L.out_h * L.out_w;
+  for (int idx = tid; idx < L.out_size(); idx += threads) {
+    const int oc = idx / plane, oy = (idx % plane) / L.out_w, ox = idx % L.out_w;
+    float acc = B.b_img >= 0 ? img[B.b_img + oc] : 0.0f;
+    const float* W = img + B.w_img + oc * L.in_c * k * k;
+    for (int ic = 0; ic < L.in_c; ++ic)
+      for (int ky = 0; ky < k; ++ky) {
+        const float* row = in + (ic * L.in_h + oy + ky) * L.in_w + ox;
+        const float* w = W + (ic * k + ky) * k;
+        for (int kx = 0; kx < k; ++kx) acc = fma_rn(w[kx], row[kx], acc);
+      }
+    out[idx] = L.relu ? relu(acc) : acc;
+  }
+}
+
+GAC_HD void block_maxpool(const Layer& L, const float* in, float* out, int tid, int threads) {
+  const int plane = L.out_h * L.out_w;
+  for (int idx = tid; idx < L.out_size(); idx += threads) {
+    const int c = idx / plane, y = (idx % plane) / L.out_w, x = idx % L.out_w;
+    const float* r0 = in + (c * L.in_h + 2 * y) * L.in_w + 2 * x;
+    const float* r1 = r0 + L.in_w;
+    out[idx] = max2(max2(r0[0], r0[1]), max2(r1[0], r1[1]));
+  }
+}
+
+// Convolution (K x K) + ReLU + 2x2 max pool; one pooled output per work item.
+// acc[0..3] are the convolution outputs at (2y, 2x), (2y, 2x+1), (2y+1, 2x),
+// (2y+1, 2x+1); each receives bias, then ic, ky, kx in order.
+template <int K>
+GAC_HD void block_conv_pool(const Layer& L, const Layer& P, const BlockLayer& B, const float* img, const float* in,
+                            float* out, int tid, int threads) {
+  const int plane = P.out_h * P.out_w;
+  for (int idx = tid; idx < P.out_size(); idx += threads) {
+    const int oc = idx / plane, y = (idx % plane) / P.out_w, x = idx % P.out_w;
+    const float bias = B.b_img >= 0 ? img[B.b_img + oc] : 0.0f;
+    float acc[4] = {bias, bias, bias, bias};
+    const float* W = img + B.w_img + oc * L.in_c * K * K;
+    for (int ic = 0; ic < L.in_c; ++ic) {
+      // The (K+1) x (K+1) input patch under the four outputs, and this
+      // channel's weights, in registers.
+      const float* src = in + (ic * L.in_h + 2 * y) * L.in_w + 2 * x;
+      float patch[K + 1][K + 1], w[K][K];
+      GAC_UNROLL
+      for (int r = 0; r <= K; ++r) {
+        GAC_UNROLL
+        for (int c = 0; c <= K; ++c) patch[r][c] = src[r * L.in_w + c];
+      }
+      GAC_UNROLL
+      for (int ky = 0; ky < K; ++ky) {
+        GAC_UNROLL
+        for (int kx = 0; kx < K; ++kx) w[ky][kx] = W[(ic * K + ky) * K + kx];
+      }
+      GAC_UNROLL
+      for (int ky = 0; ky < K; ++ky) {
+        GAC_UNROLL
+        for (int kx = 0; kx < K; ++kx) {
+          acc[0] = fma_rn(w[ky][kx], patch[ky][kx], acc[0]);
+          acc[1] = fma_rn(w[ky][kx], patch[ky][kx + 1], acc[1]);
+          acc[2] = fma_rn(w[ky][kx], patch[ky + 1][kx], acc[2]);
+          acc[3] = fma_rn(w[ky][kx], patch[ky + 1][kx + 1], acc[3]);
+        }
+      }
+    }
+    GAC_UNROLL
+    for (int j = 0; j < 4; ++j) acc[j] = L.relu ? relu(acc[j]) : acc[j];
+    out[idx] = max2(max2(acc[0], acc[1]), max2(acc[2], acc[3]));
+  }
+}
+
+// All layers on one example `x` (already where the block can read it).
+// act0/act1 hold plan.act_floats each. Returns the logits' buffer; every
+// step ends with block_sync(), so all threads may read it.
+GAC_HD const float* block_forward(const ModelSpec& m, const BlockPlan& plan, const float* img, const float* x,
+                                  float* act0, float* act1, int tid, int threads) {
+  const float* in = x;
+  int step = 0;
+  for (int l = 0; l < m.n_layers; ++l, ++step) {
+    const Layer& L = m.layers[l];
+    const BlockLayer& B = plan.layers[l];
+    float* out = step & 1 ? act1 : act0;
+    if (B.fuse_pool) {
+      block_conv_pool<BlockPlan::kFusedK>(L, m.layers[l + 1], B, img, in, out, tid, threads);
+      ++l;  // the pool layer ran too
+    } else if (L.kind == LayerKind::dense) {
+      block_dense(L, B, img, in, out, tid, threads);
+    } else if (L.kind == LayerKind::conv) {
+      block_conv(L, B, img, in, out, tid, threads);
+    } else {
+      block_maxpool(L, in, out, tid, threads);
+    }
+    block_sync();
+    in = out;
+  }
+  return in;
+}
+
+// ddiv_rn(sqrt(sum of squares), norm_divisor) of weight layer l, summed in
+// state_dict order (weight_norm_product's per-layer factor).
+GAC_HD double block_layer_norm_factor(const ModelSpec& m, const BlockPlan& plan, const float* img, int l) {
+  const Layer& L = m.layers[l];
+  const BlockLayer& B = plan.layers[l];
+  double sq = 0.0;
+  if (L.kind == LayerKind::dense) {
+    const int n_in = L.in_size();
+    for (int o = 0; o < L.out_c; ++o)
+      for (int i = 0; i < n_in; ++i) {
+        const float w = img[B.w_img + o * B.w_stride + i];
+        sq = dfma_rn(w, w, sq);
+      }
+  } else {
+    for (int i = 0, n = L.weight_count(); i < n; ++i) {
+      const float w = img[B.w_img + i];
+      sq = dfma_rn(w, w, sq);
+    }
+  }
+  return ddiv_rn(dsqrt_rn(sq), m.norm_divisor);
+}
+
+// logit_scale from the image: the per-layer sums (independent sequential
+// chains) run on one thread each; thread 0 multiplies them in layer order,
+// as weight_norm_product does. `factors` is kMaxLayers doubles of shared
+// memory. Every thread must call it; the result is valid on thread 0.
+GAC_HD float block_logit_scale(const ModelSpec& m, const BlockPlan& plan, const float* img, LossKind loss,
+                               double* factors, int tid, int threads) {
+  if (loss == LossKind::raw) return 1.0f;
+  for (int l = tid; l < m.n_layers; l += threads)
+    if (m.layers[l].w_off >= 0) factors[l] = block_layer_norm_factor(m, plan, img, l);
+  block_sync();
+  double product = 1.0;
+  if (tid == 0)
+    for (int l = 0; l < m.n_layers; ++l)
+      if (m.layers[l].w_off >= 0) product = dmul_rn(product, factors[l]);
+  return static_cast<float>(ddiv_rn(1.0, product));
+}
+
+}  // namespace gac
