@@ -32,12 +32,11 @@ import torch.nn.functional as F
 
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 SCENARIOS = {
-    # name: (default ns, default draws per forward pass). PyTorch's rate grows with the
-    # batch (per-op overhead is amortized); these are near its plateau on a 2-core CPU
-    # (bench/README.md), so the comparison does not flatter gac.
+    # name: (default ns, default draws per forward pass): the fastest batches found on a
+    # 2-core CPU (bench/README.md), so that the comparison does not flatter gac.
     "kink-mlp": ([16], 65536),
-    "lenet-28": ([2, 16, 32], 1024),
-    "lenet-32": ([16], 512),
+    "lenet-28": ([2, 16, 32], 512),
+    "lenet-32": ([16], 256),
 }
 
 

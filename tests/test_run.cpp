@@ -254,6 +254,59 @@ TEST_F(RunTest, BadInputUnwritableOutputDirectory) {
   expect_clear_error(run_gac({"run", kink_config().string(), "-o", (dir_ / "file" / "run").string()}), (dir_ / "file").string());
 }
 
+TEST_F(RunTest, BadInputCorruptNpyFile) {
+  std::ofstream(dir_ / "x.npy") << "this is not a numpy file";
+  const fs::path cfg = write_config("npy.toml", "[data]\nkind = \"npy\"\ntrain_x = \"" + (dir_ / "x.npy").string() +
+                                                    "\"\ntrain_y = \"" + (dir_ / "x.npy").string() + "\"\ntest_x = \"" +
+                                                    (dir_ / "x.npy").string() + "\"\ntest_y = \"" + (dir_ / "x.npy").string() +
+                                                    "\"\n");
+  expect_clear_error(run_gac({"run", cfg.string(), "-o", (dir_ / "a").string()}), "x.npy");
+  EXPECT_FALSE(fs::exists(dir_ / "a"));
+}
+
+TEST_F(RunTest, BadInputTruncatedIdxFile) {
+  // A tiny IDX set whose image files announce 10 images but hold 3.
+  const fs::path data = dir_ / "idx";
+  fs::create_directories(data);
+  std::ofstream images(data / "train-images-idx3-ubyte", std::ios::binary), labels(data / "train-labels-idx1-ubyte", std::ios::binary);
+  const unsigned char image_header[16] = {0, 0, 8, 3, 0, 0, 0, 10, 0, 0, 0, 28, 0, 0, 0, 28};
+  images.write(reinterpret_cast<const char*>(image_header), 16);
+  images << std::string(784 * 3, '\x7f');  // 3 of the 10 images announced
+  images.close();
+  fs::copy_file(data / "train-images-idx3-ubyte", data / "t10k-images-idx3-ubyte");
+  const unsigned char label_header[8] = {0, 0, 8, 1, 0, 0, 0, 10};
+  labels.write(reinterpret_cast<const char*>(label_header), 8);
+  labels << std::string(10, '\x01');
+  labels.close();
+  fs::copy_file(data / "train-labels-idx1-ubyte", data / "t10k-labels-idx1-ubyte");
+  const Result r = run_gac({"run", kink_config().string(), "-o", (dir_ / "a").string(), "--set", "data.kind=idx", "--set",
+                            "data.path=" + data.string(), "--set", "model.arch=lenet"});
+  expect_clear_error(r, "train-images-idx3-ubyte");
+  EXPECT_NE(r.err.find("truncated"), std::string::npos) << r.err;
+}
+
+TEST_F(RunTest, TimeLimitStopsTheRunAndTheSameCommandContinues) {
+  const fs::path cfg = write_config("slow.toml", R"(
+[data]
+kind = "kink"
+[run]
+n = [16]
+bins = [0.0, 0.01]
+target = 1
+max_draws = 100_000_000_000
+time_limit = 0.5
+)");
+  const Result r = run_gac({"run", cfg.string(), "-o", (dir_ / "a").string(), "-q"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("time limit"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("time"), std::string::npos) << r.out;
+  const uint64_t first = Store::open_existing(dir_ / "a")->states().at(0).draws;
+  EXPECT_GT(first, 0u);
+  EXPECT_EQ(Store::open_existing(dir_ / "a")->states().at(0).status, "time");
+  ASSERT_EQ(run_gac({"run", cfg.string(), "-o", (dir_ / "a").string(), "-q"}).status, 0);
+  EXPECT_GT(Store::open_existing(dir_ / "a")->states().at(0).draws, first);
+}
+
 TEST_F(RunTest, BadInputMissingConfigFile) {
   expect_clear_error(run_gac({"run", (dir_ / "nope.toml").string()}), "nope.toml");
 }

@@ -1,0 +1,488 @@
+// The CUDA backend against the CPU backend, and the CUDA kernels' arithmetic
+// against the reference.
+//
+// CudaKernelsOnHost: the __host__ __device__ code the kernels run
+// (kernels/strided_forward.h, kernels/block_forward.h) executed on the host,
+// a block emulated as one thread. Bit-identity with kernels/forward.h and
+// include/gac/prior.h is checked here on every machine, GPU or not.
+//
+// CudaBackend*: the real backend on a device, next to the CPU backend on the
+// same streams (a kink MLP config, a 1x28x28 NPY LeNet config). Every test
+// skips when no usable CUDA device exists.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <sstream>
+#include <unistd.h>
+
+#include "gac/backend.h"
+#include "gac/config.h"
+#include "gac/npy.h"
+#include "gac/run.h"
+#include "kernels/block_forward.h"
+#include "kernels/strided_forward.h"
+
+using namespace gac;
+namespace fs = std::filesystem;
+
+namespace {
+
+uint32_t bits(float v) {
+  uint32_t b;
+  std::memcpy(&b, &v, sizeof b);
+  return b;
+}
+
+std::vector<float> random_floats(size_t count, uint64_t seed, double lo = -1, double hi = 1) {
+  SplitMix64 rng(seed);
+  std::vector<float> v(count);
+  for (float& x : v) x = static_cast<float>(lo + (hi - lo) * rng.uniform());
+  return v;
+}
+
+Model model_of(Arch arch, int c, int h, int w, int classes, double width = 0.5, int hidden = 10, int layers = 1,
+               bool hidden_bias = false) {
+  ModelConfig mc;
+  mc.arch = arch;
+  mc.width = width;
+  mc.hidden = hidden;
+  mc.layers = layers;
+  mc.hidden_bias = hidden_bias;
+  return build_model(mc, c, h, w, classes);
+}
+
+PriorSpec prior_of(PriorKind kind, const Model& model) {
+  PriorConfig pc;
+  pc.kind = kind;
+  pc.sphere_radius = 3.0;
+  pc.sigma = 0.7;
+  pc.radius = 0.9;
+  return make_prior_spec(pc, model);
+}
+
+constexpr PriorKind kPriors[] = {PriorKind::uniform, PriorKind::normal, PriorKind::kaiming, PriorKind::sphere};
+
+}  // namespace
+
+// ---- the kernels' arithmetic, on the host --------------------------------------
+
+TEST(CudaKernelsOnHost, LaneInterleavedDrawsEqualGenerateParams) {
+  for (const Model& model : {model_of(Arch::mlp, 1, 1, 2, 2), model_of(Arch::lenet, 1, 28, 28, 2)})
+    for (PriorKind kind : kPriors) {
+      const PriorSpec prior = prior_of(kind, model);
+      const StreamKey key = make_stream_key(9, 16, 0, 0);
+      const int np = model.spec.n_params;
+      const size_t stride = 5;  // five interleaved slots; the draw sits in slot 3
+      std::vector<float> lanes(static_cast<size_t>(np) * stride, -7.0f), ref(np);
+      for (uint64_t draw : {0ull, 1ull, 777ull, 1ull << 40}) {
+        generate_params_at(prior, key, draw, np, Strided{lanes.data() + 3, stride});
+        generate_params(prior, key, draw, np, ref.data());
+        for (int i = 0; i < np; ++i)
+          ASSERT_EQ(bits(lanes[i * stride + 3]), bits(ref[i])) << model.arch_name << " prior " << int(kind) << " param " << i;
+      }
+    }
+}
+
+TEST(CudaKernelsOnHost, StridedDenseForwardAndLossEqualTheReference) {
+  const Model models[] = {model_of(Arch::mlp, 1, 1, 2, 2), model_of(Arch::mlp, 1, 1, 5, 3, 0.5, 7, 3, true),
+                          model_of(Arch::linear, 1, 1, 4, 4), model_of(Arch::mlp, 1, 1, 3, 2, 0.5, 1, 2)};
+  for (const Model& model : models) {
+    const ModelSpec& m = model.spec;
+    ASSERT_TRUE(is_dense_only(m));
+    const int n = 9, C = m.n_classes, D = m.in_size();
+    const std::vector<float> X = random_floats(static_cast<size_t>(n) * D, 11);
+    std::vector<int32_t> Y(n);
+    for (int e = 0; e < n; ++e) Y[e] = e % C;
+    const size_t stride = 3, slot = 1;
+    std::vector<float> P(m.n_params * stride), A(2 * m.max_activation * stride), Z(n * C * stride);
+    std::vector<float> p(m.n_params), b0(m.max_activation), b1(m.max_activation), logits(n * C);
+    for (PriorKind kind : kPriors)
+      for (LossKind loss : {LossKind::normalized, LossKind::raw})
+        for (uint64_t draw = 0; draw < 40; ++draw) {
+          const PriorSpec prior = prior_of(kind, model);
+          const StreamKey key = make_stream_key(3, 9, 0, 0);
+          const Strided ps{P.data() + slot, stride}, z{Z.data() + slot, stride};
+          const Strided a0{A.data() + slot, stride}, a1{A.data() + m.max_activation * stride + slot, stride};
+          generate_params_at(prior, key, draw, m.n_params, ps);
+          generate_params(prior, key, draw, m.n_params, p.data());
+          for (int e = 0; e < n; ++e) {
+            const Strided got = dense_model_forward_at(m, ps, X.data() + e * D, a0, a1);
+            const float* want = forward_example(m, p.data(), X.data() + e * D, b0.data(), b1.data());
+            for (int c = 0; c < C; ++c) {
+              ASSERT_EQ(bits(got[c]), bits(want[c])) << model.arch_name << " draw " << draw << " example " << e;
+              z[e * C + c] = got[c];
+            }
+            ASSERT_EQ(argmax_at(got, C), argmax(want, C));
+            const float scale = logit_scale(m, p.data(), loss);
+            ASSERT_EQ(bits(cross_entropy_at(got, 0, C, Y[e], scale)), bits(cross_entropy(want, C, Y[e], scale)));
+          }
+          ASSERT_EQ(bits(logit_scale_at(m, ps, loss)), bits(logit_scale(m, p.data(), loss)));
+          const DrawResult r = evaluate_draw(m, p.data(), X.data(), Y.data(), n, loss, false, b0.data(), b1.data(),
+                                             logits.data());
+          ASSERT_EQ(bits(training_loss_at(m, ps, z, Y.data(), n, loss)), bits(r.loss)) << "draw " << draw;
+        }
+  }
+}
+
+namespace {
+
+// Runs the block code on the host as a block of one thread.
+struct HostBlock {
+  const ModelSpec& m;
+  BlockPlan plan;
+  std::vector<float> img, act0, act1;
+  double scalar = 0, factors[ModelSpec::kMaxLayers] = {};
+  HostBlock(const ModelSpec& spec, const BlockPlan& p)
+      : m(spec), plan(p), img(p.image_floats, NAN), act0(p.act_floats, NAN), act1(p.act_floats, NAN) {}
+  const float* forward(const float* x) { return block_forward(m, plan, img.data(), x, act0.data(), act1.data(), 0, 1); }
+};
+
+std::vector<Model> conv_models() {
+  return {model_of(Arch::lenet, 1, 28, 28, 2), model_of(Arch::lenet, 3, 32, 32, 10),
+          model_of(Arch::lenet, 1, 28, 28, 3, 1.0), model_of(Arch::lenet, 1, 29, 31, 2)};
+}
+
+}  // namespace
+
+TEST(CudaKernelsOnHost, ImageIndexIsABijectionWithCorrectRuns) {
+  for (const Model& model : conv_models()) {
+    const ModelSpec& m = model.spec;
+    const BlockPlan plan = make_block_plan(m);
+    std::vector<int> seen(plan.image_floats, 0);
+    for (int p = 0; p < m.n_params; ++p) {
+      int run = 0;
+      const int at = image_index(m, plan, p, &run);
+      ASSERT_GE(at, 0);
+      ASSERT_LT(at, plan.image_floats);
+      ASSERT_EQ(seen[at]++, 0) << "image slot " << at << " used twice";
+      ASSERT_GE(run, 1);
+      ASSERT_LE(p + run, m.n_params);
+      for (int k = 1; k < run && k < 8; ++k) ASSERT_EQ(image_index(m, plan, p + k), at + k);
+    }
+    for (int l = 0; l < m.n_layers; ++l)
+      if (m.layers[l].kind == LayerKind::dense) {
+        EXPECT_EQ(plan.layers[l].w_stride % 2, 1) << "odd stride: no bank conflicts";
+      }
+  }
+}
+
+TEST(CudaKernelsOnHost, BlockForwardEqualsTheReference) {
+  for (const Model& model : conv_models())
+    for (bool fused : {true, false}) {
+      const ModelSpec& m = model.spec;
+      BlockPlan plan = make_block_plan(m);
+      if (!fused) {  // the generic conv and pool steps
+        for (int l = 0; l < m.n_layers; ++l) plan.layers[l].fuse_pool = 0;
+        plan.act_floats = m.max_activation;
+      } else if (m.layers[0].kind == LayerKind::conv) {
+        ASSERT_EQ(plan.layers[0].fuse_pool, 1);
+      }
+      HostBlock block(m, plan);
+      const int D = m.in_size(), C = m.n_classes, n = 3;
+      const std::vector<float> X = random_floats(static_cast<size_t>(n) * D, 5, -2, 2);
+      std::vector<float> p(m.n_params), b0(m.max_activation), b1(m.max_activation);
+      for (PriorKind kind : kPriors) {
+        const PriorSpec prior = prior_of(kind, model);
+        const StreamKey key = make_stream_key(1, 2, 3, 4);
+        for (uint64_t draw : {0ull, 5ull, 1ull << 33}) {
+          block_generate(m, plan, prior, key, draw, block.img.data(), &block.scalar, 0, 1);
+          generate_params(prior, key, draw, m.n_params, p.data());
+          for (int i = 0; i < m.n_params; ++i)
+            ASSERT_EQ(bits(block.img[image_index(m, plan, i)]), bits(p[i])) << "prior " << int(kind) << " param " << i;
+          for (int e = 0; e < n; ++e) {
+            const float* got = block.forward(X.data() + e * D);
+            const float* want = forward_example(m, p.data(), X.data() + e * D, b0.data(), b1.data());
+            for (int c = 0; c < C; ++c)
+              ASSERT_EQ(bits(got[c]), bits(want[c])) << model.arch_name << " " << m.in_h << "x" << m.in_w
+                                                     << (fused ? " fused" : " unfused") << " draw " << draw << " class " << c;
+          }
+          for (LossKind loss : {LossKind::normalized, LossKind::raw})
+            ASSERT_EQ(bits(block_logit_scale(m, plan, block.img.data(), loss, block.factors, 0, 1)),
+                      bits(logit_scale(m, p.data(), loss)));
+        }
+      }
+      // Copying contiguous parameters in gives the same image.
+      std::vector<float> copy(plan.image_floats, NAN);
+      block_load_image(m, plan, p.data(), copy.data(), 0, 1);
+      for (int i = 0; i < m.n_params; ++i) ASSERT_EQ(bits(copy[image_index(m, plan, i)]), bits(p[i]));
+    }
+}
+
+TEST(CudaKernelsOnHost, EveryThreadOfABlockDoesItsShare) {
+  // Each step split over 128 "threads" run one after the other writes what
+  // the one-thread run writes: the work partition covers every output once.
+  const Model model = model_of(Arch::lenet, 1, 28, 28, 2);
+  const ModelSpec& m = model.spec;
+  const BlockPlan plan = make_block_plan(m);
+  std::vector<float> img(plan.image_floats);
+  double scalar = 0;
+  block_generate(m, plan, make_prior_spec(PriorConfig{}, model), make_stream_key(0, 0, 0, 0), 42, img.data(), &scalar, 0, 1);
+  const std::vector<float> x = random_floats(m.in_size(), 8);
+  std::vector<float> one(m.max_activation, NAN), many(m.max_activation, NAN);
+  const Layer& conv1 = m.layers[0];
+  for (int t = 0; t < 128; ++t) block_conv_pool<5>(conv1, m.layers[1], plan.layers[0], img.data(), x.data(), many.data(), t, 128);
+  block_conv_pool<5>(conv1, m.layers[1], plan.layers[0], img.data(), x.data(), one.data(), 0, 1);
+  for (int i = 0; i < m.layers[1].out_size(); ++i) ASSERT_EQ(bits(one[i]), bits(many[i])) << i;
+  const Layer& fc1 = m.layers[4];
+  ASSERT_EQ(fc1.kind, LayerKind::dense);
+  const std::vector<float> in = random_floats(fc1.in_size(), 9);
+  for (int t = 0; t < 128; ++t) block_dense(fc1, plan.layers[4], img.data(), in.data(), many.data(), t, 128);
+  block_dense(fc1, plan.layers[4], img.data(), in.data(), one.data(), 0, 1);
+  for (int i = 0; i < fc1.out_size(); ++i) ASSERT_EQ(bits(one[i]), bits(many[i])) << i;
+}
+
+// ---- the backend on a device ----------------------------------------------------
+
+namespace {
+
+std::unique_ptr<Backend> cuda_backend(std::string* why) {
+#if defined(GAC_HAVE_CUDA)
+  return make_cuda_backend(why);
+#else
+  *why = "built without CUDA";
+  return nullptr;
+#endif
+}
+
+#define CUDA_BACKEND_OR_SKIP(name)                                  \
+  std::string why_##name;                                           \
+  std::unique_ptr<Backend> name = cuda_backend(&why_##name);        \
+  if (!name) GTEST_SKIP() << "no usable CUDA device: " << why_##name
+
+// Sets an environment variable for one scope (the backend reads its test
+// hooks when it is made).
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) { setenv(name, value.c_str(), 1); }
+  ~ScopedEnv() { unsetenv(name_); }
+
+ private:
+  const char* name_;
+};
+
+class CudaBackendTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("gac_cuda_test_" + std::to_string(getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  static RunConfig kink_config(bool early = true, const std::string& loss = "normalized") {
+    return parse_config(R"(
+[data]
+kind = "kink"
+test_size = 1000
+[model]
+arch = "mlp"
+hidden = 10
+[run]
+seed = 7
+n = [2, 4, 8]
+bins = [0.0, 0.55, 0.6, 0.65, 0.69, 10.0]
+)",
+                        "kink.toml", {"run.early_reject=" + std::string(early ? "true" : "false"), "run.loss=\"" + loss + "\""});
+  }
+
+  // 1x28x28 images (uniform noise) and labels 0/1 as NPY files.
+  RunConfig lenet_config(bool early = true) {
+    auto write = [&](const std::string& name, int count, uint64_t seed) {
+      const std::vector<float> x = random_floats(static_cast<size_t>(count) * 784, seed, 0, 1);
+      std::vector<int32_t> y(count);
+      for (int i = 0; i < count; ++i) y[i] = (i * 7 + static_cast<int>(seed)) % 3 == 0;
+      write_file_atomic(dir_ / (name + "_x.npy"), npy_bytes_f32(x.data(), {count, 1, 28, 28}));
+      write_file_atomic(dir_ / (name + "_y.npy"), npy_bytes_i32(y.data(), {count}));
+    };
+    write("train", 64, 1);
+    write("test", 150, 2);
+    std::ostringstream toml;
+    toml << "[data]\nkind = \"npy\"\n"
+         << "train_x = \"" << (dir_ / "train_x.npy").string() << "\"\ntrain_y = \"" << (dir_ / "train_y.npy").string()
+         << "\"\ntest_x = \"" << (dir_ / "test_x.npy").string() << "\"\ntest_y = \"" << (dir_ / "test_y.npy").string()
+         << "\"\n[model]\narch = \"lenet\"\nwidth = 0.5\n[run]\nseed = 3\nn = [2, 4]\n"
+         << "bins = [0.0, 0.66, 0.68, 0.69, 0.6925, 0.693, 0.6931, 10.0]\n"
+         << "early_reject = " << (early ? "true" : "false") << "\n";
+    return parse_config(toml.str(), "lenet.toml");
+  }
+
+  fs::path dir_;
+};
+
+std::vector<Hit> run_range(Backend& backend, const StreamTask& task, uint64_t first, uint64_t count,
+                           EvalCounts* counts = nullptr) {
+  backend.begin_stream(task);
+  std::vector<Hit> hits;
+  const EvalCounts c = backend.evaluate(first, count, hits);
+  EXPECT_EQ(c.draws, count);
+  if (counts) *counts = c;
+  for (size_t i = 1; i < hits.size(); ++i) EXPECT_LT(hits[i - 1].draw, hits[i].draw) << "hits out of draw order";
+  return hits;
+}
+
+// Perfect draws must be the same on both backends (their logits are the same
+// bits), with bit-identical losses and the same bins. Every difference is
+// listed with both losses; a bin difference is tolerated only for a loss
+// within 1e-6 of a bin edge, and is then printed.
+void expect_same_hits(const std::vector<Hit>& cpu, const std::vector<Hit>& cuda, const std::vector<float>& edges,
+                      const std::string& what) {
+  std::map<uint64_t, const Hit*> a, b;
+  for (const Hit& h : cpu) a[h.draw] = &h;
+  for (const Hit& h : cuda) b[h.draw] = &h;
+  auto near_edge = [&](float loss) {
+    for (float e : edges)
+      if (std::fabs(loss - e) <= 1e-6f) return true;
+    return false;
+  };
+  std::ostringstream failures, tolerated;
+  int n_fail = 0, n_tolerated = 0, accepted = 0;
+  std::map<uint64_t, int> draws;
+  for (const auto& [d, h] : a) draws[d] = 0;
+  for (const auto& [d, h] : b) draws[d] = 0;
+  for (const auto& [d, unused] : draws) {
+    const Hit* c = a.count(d) ? a[d] : nullptr;
+    const Hit* g = b.count(d) ? b[d] : nullptr;
+    if (c && c->bin >= 0) ++accepted;
+    if (!c || !g) {
+      ++n_fail;
+      failures << "  draw " << d << ": perfect on " << (c ? "cpu" : "cuda") << " only, loss "
+               << (c ? c->loss : g->loss) << "\n";
+      continue;
+    }
+    if (c->bin != g->bin) {
+      if (near_edge(c->loss) || near_edge(g->loss)) {
+        ++n_tolerated;
+        tolerated << "  draw " << d << ": bin " << c->bin << " (cpu loss " << c->loss << ") vs " << g->bin
+                  << " (cuda loss " << g->loss << "), at a bin edge\n";
+      } else {
+        ++n_fail;
+        failures << "  draw " << d << ": bin " << c->bin << " (cpu loss " << c->loss << ") vs " << g->bin
+                 << " (cuda loss " << g->loss << ")\n";
+      }
+    } else if (bits(c->loss) != bits(g->loss)) {
+      ++n_fail;
+      failures.precision(9);
+      failures << "  draw " << d << ": same bin, losses differ: cpu " << c->loss << ", cuda " << g->loss << "\n";
+    }
+  }
+  if (n_tolerated) std::cout << what << ": " << n_tolerated << " bin-edge difference(s):\n" << tolerated.str();
+  EXPECT_EQ(n_fail, 0) << what << ": " << n_fail << " difference(s) between cpu and cuda:\n" << failures.str();
+  EXPECT_EQ(cpu.size(), cuda.size()) << what;
+  std::cout << what << ": " << cpu.size() << " perfect draws, " << accepted << " in a bin\n";
+}
+
+void compare_backends(Backend& cuda, const Experiment& ex, uint64_t first, uint64_t count, const std::string& what) {
+  const std::unique_ptr<Backend> cpu = make_cpu_backend(0);
+  for (int n : ex.cfg.ns) {
+    const StreamTask task = stream_task(ex, n, 0);
+    const std::vector<Hit> want = run_range(*cpu, task, first, count);
+    const std::vector<Hit> got = run_range(cuda, task, first, count);
+    expect_same_hits(want, got, task.bin_edges, what + " n=" + std::to_string(n));
+  }
+}
+
+}  // namespace
+
+TEST_F(CudaBackendTest, KinkMlpAcceptsTheSameDrawsAsTheCpu) {
+  CUDA_BACKEND_OR_SKIP(cuda);
+  for (bool early : {true, false})
+    for (const char* loss : {"normalized", "raw"}) {
+      const Experiment ex = prepare_experiment(kink_config(early, loss));
+      compare_backends(*cuda, ex, 1000, 200000, std::string("kink mlp ") + loss + (early ? " early" : " full"));
+    }
+}
+
+TEST_F(CudaBackendTest, NpyLeNetAcceptsTheSameDrawsAsTheCpu) {
+  CUDA_BACKEND_OR_SKIP(cuda);
+  for (bool early : {true, false}) {
+    const Experiment ex = prepare_experiment(lenet_config(early));
+    compare_backends(*cuda, ex, 50, 3000, std::string("npy lenet") + (early ? " early" : " full"));
+  }
+}
+
+TEST_F(CudaBackendTest, EarlyRejectionOnAndOffGiveIdenticalHits) {
+  CUDA_BACKEND_OR_SKIP(cuda);
+  for (int which = 0; which < 2; ++which) {
+    const Experiment early_ex = prepare_experiment(which == 0 ? kink_config(true) : lenet_config(true));
+    const Experiment full_ex = prepare_experiment(which == 0 ? kink_config(false) : lenet_config(false));
+    const uint64_t count = which == 0 ? 300000 : 5000;
+    size_t total = 0;
+    for (int n : early_ex.cfg.ns) {
+      EvalCounts ce, cf;
+      const std::vector<Hit> early = run_range(*cuda, stream_task(early_ex, n, 0), 0, count, &ce);
+      const std::vector<Hit> full = run_range(*cuda, stream_task(full_ex, n, 0), 0, count, &cf);
+      ASSERT_EQ(early.size(), full.size()) << "n=" << n;
+      total += early.size();
+      for (size_t i = 0; i < early.size(); ++i) {
+        EXPECT_EQ(early[i].draw, full[i].draw);
+        EXPECT_EQ(bits(early[i].loss), bits(full[i].loss)) << "draw " << early[i].draw;
+        EXPECT_EQ(early[i].bin, full[i].bin);
+      }
+      EXPECT_EQ(cf.examples, count * n);
+      EXPECT_LT(ce.examples, cf.examples) << "early rejection saved no work at n=" << n;
+    }
+    EXPECT_GT(total, 0u) << "no perfect draws: the comparison shows nothing";
+  }
+}
+
+TEST_F(CudaBackendTest, TinyLaunchesAndAMemoryCapGiveTheSameHits) {
+  const std::vector<std::pair<const char*, std::string>> hooks = {
+      {"GAC_CUDA_MAX_LAUNCH", "97"},     // many launches per call: the two-stream pipeline, odd tails
+      {"GAC_CUDA_MAX_LAUNCH", "1000"},   // more perfect draws than ride along with a launch (second copy)
+      {"GAC_CUDA_MEMORY_CAP", "65536"},  // the out-of-memory path: launches shrink until they fit
+  };
+  {
+    CUDA_BACKEND_OR_SKIP(probe);
+  }
+  for (const auto& [name, value] : hooks) {
+    const ScopedEnv env(name, value);
+    CUDA_BACKEND_OR_SKIP(cuda);
+    compare_backends(*cuda, prepare_experiment(kink_config(true)), 0, 20000, std::string("kink ") + name + "=" + value);
+    compare_backends(*cuda, prepare_experiment(lenet_config(true)), 0, 600, std::string("lenet ") + name + "=" + value);
+  }
+}
+
+TEST_F(CudaBackendTest, CallsSplitAnywhereGiveTheSameHits) {
+  CUDA_BACKEND_OR_SKIP(cuda);
+  const Experiment ex = prepare_experiment(kink_config(true));
+  const StreamTask task = stream_task(ex, 4, 0);
+  const std::vector<Hit> whole = run_range(*cuda, task, 0, 100000);
+  std::vector<Hit> parts;
+  cuda->begin_stream(task);
+  for (uint64_t first = 0, step = 1; first < 100000; first += step, step = step * 3 + 1)
+    cuda->evaluate(first, std::min<uint64_t>(step, 100000 - first), parts);
+  ASSERT_EQ(whole.size(), parts.size());
+  for (size_t i = 0; i < whole.size(); ++i) {
+    EXPECT_EQ(whole[i].draw, parts[i].draw);
+    EXPECT_EQ(bits(whole[i].loss), bits(parts[i].loss));
+  }
+}
+
+TEST_F(CudaBackendTest, TestScoresEqualTheCpu) {
+  CUDA_BACKEND_OR_SKIP(cuda);
+  const std::unique_ptr<Backend> cpu = make_cpu_backend(0);
+  for (int which = 0; which < 2; ++which) {
+    const Experiment ex = prepare_experiment(which == 0 ? kink_config(true) : lenet_config(true));
+    const StreamTask task = stream_task(ex, ex.cfg.ns[0], 0);
+    std::vector<uint64_t> draws;
+    for (const Hit& h : run_range(*cpu, task, 0, which == 0 ? 20000 : 2000))
+      if (draws.size() < 100) draws.push_back(h.draw);
+    draws.push_back(123456789012ull);  // any draw can be scored, perfect or not
+    ASSERT_GT(draws.size(), 1u);
+    cpu->begin_stream(task);
+    cuda->begin_stream(task);
+    const std::vector<TestScore> want = cpu->score_test(draws), got = cuda->score_test(draws);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      EXPECT_EQ(got[i].accuracy, want[i].accuracy) << "draw " << draws[i];
+      EXPECT_NEAR(got[i].loss, want[i].loss, 1e-6 * std::fabs(want[i].loss)) << "draw " << draws[i];
+    }
+  }
+}
