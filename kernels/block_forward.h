@@ -35,9 +35,9 @@
 
 namespace gac {
 
-// Full unrolling of the fixed-size register loops (nvcc only; the host
-// compiler does not know the pragma).
-#if defined(__CUDACC__)
+// Full unrolling of the fixed-size register loops: device code only (the
+// host compiler does not know the pragma).
+#if defined(__CUDA_ARCH__)
 #define GAC_UNROLL _Pragma("unroll")
 #else
 #define GAC_UNROLL

@@ -453,23 +453,26 @@ std::vector<TestScore> CudaBackend::score_test(const std::vector<uint64_t>& draw
   }
   std::vector<float> h_loss(batch * n);
   std::vector<uint8_t> h_correct(batch * n);
+  // Scoring is not pipelined: kernels on the legacy default stream, ordered
+  // with the synchronous copies around them.
+  const cudaStream_t s = cudaStreamLegacy;
   for (size_t start = 0; start < draws.size(); start += batch) {
     const uint32_t models = static_cast<uint32_t>(std::min(batch, draws.size() - start));
     const size_t pairs = static_cast<size_t>(models) * n;
     d_draws.upload(draws.data() + start, models);
-    generate_models<<<(models + 127) / 128, 128>>>(m, task_.prior, task_.key, task_.loss, d_draws.get(), models,
-                                                   params.get(), scales.get());
+    generate_models<<<(models + 127) / 128, 128, 0, s>>>(m, task_.prior, task_.key, task_.loss, d_draws.get(), models,
+                                                         params.get(), scales.get());
     GAC_CUDA_CHECK_LAUNCH();
     const ScoreArgs a{m, plan_, models, params.get(), scales.get(), test_x_.get(), test_y_.get(), n,
                       act.get(), correct.get(), loss.get()};
     if (shape_.dense) {
       // A smaller last batch may take fewer blocks: the activation stride is
       // the launch's own thread count, within what the buffer was sized for.
-      dense_score<<<static_cast<int>(std::min<size_t>(grid, (pairs + kDenseThreads - 1) / kDenseThreads)), kDenseThreads>>>(a);
+      dense_score<<<static_cast<int>(std::min<size_t>(grid, (pairs + kDenseThreads - 1) / kDenseThreads)), kDenseThreads, 0, s>>>(a);
     } else if (shape_.smem_image) {
-      block_score<true><<<grid, kBlockThreads, shape_.smem_bytes>>>(a);
+      block_score<true><<<grid, kBlockThreads, shape_.smem_bytes, s>>>(a);
     } else {
-      block_score<false><<<grid, kBlockThreads, shape_.smem_bytes>>>(a);
+      block_score<false><<<grid, kBlockThreads, shape_.smem_bytes, s>>>(a);
     }
     GAC_CUDA_CHECK_LAUNCH();
     GAC_CUDA_CHECK(cudaMemcpy(h_loss.data(), loss.get(), pairs * sizeof(float), cudaMemcpyDeviceToHost));
@@ -523,7 +526,7 @@ std::vector<float> cuda_generate_params(const PriorSpec& prior, StreamKey key, c
   DeviceBuffer<uint64_t> d_draws(draws.size());
   d_draws.upload(draws.data(), draws.size());
   DeviceBuffer<float> params(draws.size() * m.n_params);
-  generate_models<<<(draws.size() + 127) / 128, 128>>>(m, prior, key, LossKind::raw, d_draws.get(),
+  generate_models<<<(draws.size() + 127) / 128, 128, 0, cudaStreamLegacy>>>(m, prior, key, LossKind::raw, d_draws.get(),
                                                         static_cast<uint32_t>(draws.size()), params.get(), nullptr);
   GAC_CUDA_CHECK_LAUNCH();
   GAC_CUDA_CHECK(cudaMemcpy(out.data(), params.get(), out.size() * sizeof(float), cudaMemcpyDeviceToHost));
