@@ -99,12 +99,16 @@ struct Kernel {
       c[b][3] = hi;
     }
     philox<NB>(c, t.key.k0, t.key.k1);
-    for (int b = 0; b < NB; ++b)
-      for (int j = 0; j < 4 && 4 * (block + b) + j < t.model.n_params; ++j) {
-        const int p = 4 * (block + b) + j;
-        while (tensor + 1 < t.prior.n_tensors && p >= t.prior.tensor_end[tensor]) ++tensor;
-        V::store(P + static_cast<size_t>(p) * W, V::uniform(c[b][j], scale23[tensor]));
-      }
+    const int p0 = 4 * block, p_end = std::min(p0 + 4 * NB, t.model.n_params);
+    if (p_end <= t.prior.tensor_end[tensor]) {  // the common case: all in one tensor
+      for (int p = p0; p < p_end; ++p)
+        V::store(P + static_cast<size_t>(p) * W, V::uniform(c[(p - p0) / 4][(p - p0) % 4], scale23[tensor]));
+      return;
+    }
+    for (int p = p0; p < p_end; ++p) {
+      while (tensor + 1 < t.prior.n_tensors && p >= t.prior.tensor_end[tensor]) ++tensor;
+      V::store(P + static_cast<size_t>(p) * W, V::uniform(c[(p - p0) / 4][(p - p0) % 4], scale23[tensor]));
+    }
   }
 
   // Lane-minor parameters of draws first .. first + W - 1.

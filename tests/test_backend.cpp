@@ -110,6 +110,23 @@ TEST_P(BackendSuite, MlpHitsMatchTheReference) {
   for (bool early : {true, false}) expect_same_hits(random_task(mc, 1, 1, 2, 4, 10, early, 1), 100, 3000);
 }
 
+TEST_P(BackendSuite, EveryPriorMatchesTheReference) {
+  for (PriorKind kind : {PriorKind::kaiming, PriorKind::normal, PriorKind::sphere}) {
+    for (Arch arch : {Arch::mlp, Arch::lenet}) {
+      ModelConfig mc;
+      mc.arch = arch;
+      const bool image = arch == Arch::lenet;
+      StreamTask task = random_task(mc, 1, image ? 28 : 1, image ? 28 : 2, 3, 5, true, 9);
+      PriorConfig pc;
+      pc.kind = kind;
+      pc.sigma = 0.7;
+      pc.sphere_radius = 20.0;
+      task.prior = make_prior_spec(pc, build_model(mc, 1, image ? 28 : 1, image ? 28 : 2, 2));
+      expect_same_hits(task, 5, image ? 150 : 2000);
+    }
+  }
+}
+
 TEST_P(BackendSuite, LinearHitsMatchTheReference) {
   ModelConfig mc;
   mc.arch = Arch::linear;
