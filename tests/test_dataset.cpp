@@ -16,6 +16,7 @@
 
 #include "gac/dataset.h"
 #include "gac/error.h"
+#include "tests/test_util.h"
 
 using namespace gac;
 namespace fs = std::filesystem;
@@ -23,23 +24,6 @@ namespace fs = std::filesystem;
 namespace {
 
 using Bytes = std::vector<uint8_t>;
-
-// The message of the gac::Error `f` throws ("" if it throws none).
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-#define EXPECT_ERROR_MENTIONS(expr, text)                                      \
-  do {                                                                         \
-    EXPECT_THROW(expr, gac::Error);                                            \
-    const std::string message_ = error_of([&] { (void)(expr); });              \
-    EXPECT_NE(message_.find(text), std::string::npos) << "message: " << message_; \
-  } while (0)
 
 void write_file(const fs::path& path, const Bytes& bytes) {
   std::ofstream out(path, std::ios::binary);

@@ -10,29 +10,13 @@
 #include <functional>
 
 #include "gac/error.h"
+#include "tests/test_util.h"
 #include "gac/npy.h"
 
 using namespace gac;
 namespace fs = std::filesystem;
 
 namespace {
-
-// The message of the gac::Error `f` throws ("" if it throws none).
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-#define EXPECT_ERROR_MENTIONS(expr, text)                                         \
-  do {                                                                            \
-    const std::string message_ = error_of([&] { (void)(expr); });                 \
-    EXPECT_NE(message_, "") << #expr " threw no gac::Error";                      \
-    EXPECT_NE(message_.find(text), std::string::npos) << "message: " << message_; \
-  } while (0)
 
 class NpyTest : public ::testing::Test {
  protected:

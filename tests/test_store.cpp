@@ -8,6 +8,7 @@
 #include <functional>
 
 #include "gac/error.h"
+#include "tests/test_util.h"
 #include "gac/npy.h"
 #include "gac/store.h"
 
@@ -15,22 +16,6 @@ using namespace gac;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-#define EXPECT_ERROR_MENTIONS(expr, text)                                         \
-  do {                                                                            \
-    const std::string message_ = error_of([&] { (void)(expr); });                 \
-    EXPECT_NE(message_, "") << #expr " threw no gac::Error";                      \
-    EXPECT_NE(message_.find(text), std::string::npos) << "message: " << message_; \
-  } while (0)
 
 const std::string kConfig = "[run]\nseed = 1\ntarget = 2\n";
 const std::string kLayout = R"({"params": [{"name": "w", "shape": [3], "offset": 0}]})";
