@@ -131,6 +131,14 @@ TEST_F(RunTest, RunFillsEveryCellReportsAndVerifies) {
   const Result v = run_gac({"verify", (dir_ / "a").string()});
   EXPECT_EQ(v.status, 0) << v.out << v.err;
   EXPECT_NE(v.out.find("all match"), std::string::npos) << v.out;
+  // A tampered weights file is caught.
+  const fs::path weights = dir_ / "a" / store->models().front().file;
+  std::string bytes = slurp(weights);
+  bytes[bytes.size() - 1] ^= 0x40;
+  std::ofstream(weights, std::ios::binary) << bytes;
+  const Result tampered = run_gac({"verify", (dir_ / "a").string()});
+  EXPECT_EQ(tampered.status, 1);
+  EXPECT_NE(tampered.out.find("MISMATCH"), std::string::npos) << tampered.out;
   const Result csv = run_gac({"report", (dir_ / "a").string(), "--csv"});
   EXPECT_EQ(csv.status, 0);
   EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), 1 + 2 * 3);
