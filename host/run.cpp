@@ -124,23 +124,17 @@ void commit(Store& store, Backend& backend, const StreamTask& task, const Stream
   store.commit(st, models, weights);
 }
 
-// DIR/data/n{n}_r{repeat}_train_{x,y}.npy: the exact examples each model
-// was accepted on, so anyone can re-check a model with numpy alone.
-void save_training_sets(const std::filesystem::path& dir, const RunConfig& cfg, const std::vector<StreamTask>& tasks,
-                        const Dataset& data) {
+// DIR/data/n{n}_r{repeat}_train_{x,y}.npy: the exact examples a stream's
+// models were accepted on, so anyone can re-check a model with numpy alone.
+void save_training_set(const std::filesystem::path& dir, int n, int repeat, const Examples& train, const Dataset& data) {
   std::filesystem::create_directories(dir / "data");
-  size_t i = 0;
-  for (int n : cfg.ns)
-    for (int r = 0; r < cfg.repeats; ++r) {
-      const Examples& train = tasks[i++].train;
-      char stem[64];
-      std::snprintf(stem, sizeof stem, "n%d_r%d_train_", n, r);
-      const auto rows = static_cast<int64_t>(train.size());
-      const std::vector<int64_t> shape = data.c == 1 && data.h == 1 ? std::vector<int64_t>{rows, data.w}
-                                                                    : std::vector<int64_t>{rows, data.c, data.h, data.w};
-      write_file_atomic(dir / "data" / (std::string(stem) + "x.npy"), npy_bytes_f32(train.x.data(), shape));
-      write_file_atomic(dir / "data" / (std::string(stem) + "y.npy"), npy_bytes_i32(train.y.data(), {rows}));
-    }
+  char stem[64];
+  std::snprintf(stem, sizeof stem, "n%d_r%d_train_", n, repeat);
+  const auto rows = static_cast<int64_t>(train.size());
+  const std::vector<int64_t> shape = data.c == 1 && data.h == 1 ? std::vector<int64_t>{rows, data.w}
+                                                                : std::vector<int64_t>{rows, data.c, data.h, data.w};
+  write_file_atomic(dir / "data" / (std::string(stem) + "x.npy"), npy_bytes_f32(train.x.data(), shape));
+  write_file_atomic(dir / "data" / (std::string(stem) + "y.npy"), npy_bytes_i32(train.y.data(), {rows}));
 }
 
 }  // namespace
@@ -175,13 +169,11 @@ StreamTask stream_task(const Experiment& ex, int n, int repeat) {
 RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ostream& log) {
   const Clock::time_point start = Clock::now();
   const Experiment ex = prepare_experiment(cfg);
-  // Every training set is drawn before any work, so a bad n fails at once.
-  std::vector<StreamTask> tasks;
-  for (int n : cfg.ns)
-    for (int r = 0; r < cfg.repeats; ++r) tasks.push_back(stream_task(ex, n, r));
+  // Every n is tried before any work (each repeat draws the same class
+  // shares), so a bad n fails at once and no directory is created.
+  for (int n : cfg.ns) stream_task(ex, n, 0);
 
   Store store(opts.dir, identity_toml(cfg), layout_json(ex.model), run_meta(ex));
-  save_training_sets(opts.dir, cfg, tasks, ex.data);
   RunOutcome outcome;
   auto backend = make_backend(cfg.backend, cfg.threads, &outcome.backend_note);
   if (!outcome.backend_note.empty()) log << "gac: " << outcome.backend_note << "\n";
@@ -190,10 +182,10 @@ RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ost
 
   const int n_bins = static_cast<int>(cfg.bins.size()) - 1;
   Progress progress(log, opts.progress);
-  size_t next_task = 0;
   for (int n : cfg.ns)
     for (int r = 0; r < cfg.repeats; ++r) {
-      const StreamTask& task = tasks[next_task++];
+      const StreamTask task = stream_task(ex, n, r);
+      save_training_set(opts.dir, n, r, task.train, ex.data);
       StreamState st = store.load_state(n, r, cfg.shard).value_or(StreamState{});
       if (st.hits.empty()) {
         st.n = n;
