@@ -497,7 +497,11 @@ std::unique_ptr<Backend> make_cuda_backend(std::string* why_not) {
   int count = 0;
   cudaError_t status = cudaGetDeviceCount(&count);
   if (status != cudaSuccess || count == 0) {
-    if (why_not) *why_not = status != cudaSuccess ? cudaGetErrorString(status) : "no CUDA device";
+    if (why_not)
+      *why_not = status == cudaErrorInsufficientDriver || status == cudaErrorNoDevice || count == 0
+                     ? std::string("no NVIDIA GPU or driver found (CUDA: ") +
+                           (status != cudaSuccess ? cudaGetErrorString(status) : "0 devices") + ")"
+                     : cudaGetErrorString(status);
     cudaGetLastError();
     return nullptr;
   }

@@ -62,7 +62,7 @@ __global__ void __launch_bounds__(kDenseThreads) dense_group(DenseArgs a, int e0
     const uint32_t slot = first_group ? static_cast<uint32_t>(i) : a.alive[i];
     const Strided p{a.params + slot, a.capacity};
     const Strided logits{a.logits + slot, a.capacity};
-    if (first_group) generate_params_at(a.prior, a.key, a.first + slot, a.m.n_params, p);
+    if (first_group) generate_params(a.prior, a.key, a.first + slot, a.m.n_params, p);
     bool ok = true;
     for (int e = e0; e < e1; ++e) {
       const Strided z = dense_model_forward_at(a.m, p, a.X + static_cast<size_t>(e) * D, buf0, buf1);

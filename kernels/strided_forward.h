@@ -30,29 +30,6 @@ struct Strided {
   GAC_HD float& operator[](int i) const { return base[static_cast<size_t>(i) * stride]; }
 };
 
-// Writes all parameters of `draw` to params[0 .. n_params): generate_params
-// (include/gac/prior.h) with an accessor. Each Philox block is prior_block's.
-template <class Out>
-GAC_HD void generate_params_at(const PriorSpec& prior, StreamKey key, uint64_t draw, int n_params, Out params) {
-  const int full = n_params / 4;
-  for (int b = 0; b < full; ++b) {
-    float v[4];
-    prior_block(prior, key, draw, static_cast<uint32_t>(b), v);
-    for (int j = 0; j < 4; ++j) params[4 * b + j] = v[j];
-  }
-  if (n_params % 4) {
-    float tail[4];
-    prior_block(prior, key, draw, static_cast<uint32_t>(full), tail);
-    for (int j = 0; j < n_params % 4; ++j) params[4 * full + j] = tail[j];
-  }
-  if (prior.kind == PriorKind::sphere) {
-    double sq = 0.0;
-    for (int i = 0; i < n_params; ++i) sq = dfma_rn(params[i], params[i], sq);
-    const double factor = ddiv_rn(prior.sphere_radius, dsqrt_rn(sq));
-    for (int i = 0; i < n_params; ++i) params[i] = static_cast<float>(dmul_rn(params[i], factor));
-  }
-}
-
 // dense_forward: bias first, then the inputs in memory order.
 template <class P, class In, class Out>
 GAC_HD void dense_forward_at(const Layer& L, P p, In in, Out out) {

@@ -79,7 +79,7 @@ TEST(CudaKernelsOnHost, LaneInterleavedDrawsEqualGenerateParams) {
       const size_t stride = 5;  // five interleaved slots; the draw sits in slot 3
       std::vector<float> lanes(static_cast<size_t>(np) * stride, -7.0f), ref(np);
       for (uint64_t draw : {0ull, 1ull, 777ull, 1ull << 40}) {
-        generate_params_at(prior, key, draw, np, Strided{lanes.data() + 3, stride});
+        generate_params(prior, key, draw, np, Strided{lanes.data() + 3, stride});
         generate_params(prior, key, draw, np, ref.data());
         for (int i = 0; i < np; ++i)
           ASSERT_EQ(bits(lanes[i * stride + 3]), bits(ref[i])) << model.arch_name << " prior " << int(kind) << " param " << i;
@@ -107,7 +107,7 @@ TEST(CudaKernelsOnHost, StridedDenseForwardAndLossEqualTheReference) {
           const StreamKey key = make_stream_key(3, 9, 0, 0);
           const Strided ps{P.data() + slot, stride}, z{Z.data() + slot, stride};
           const Strided a0{A.data() + slot, stride}, a1{A.data() + m.max_activation * stride + slot, stride};
-          generate_params_at(prior, key, draw, m.n_params, ps);
+          generate_params(prior, key, draw, m.n_params, ps);
           generate_params(prior, key, draw, m.n_params, p.data());
           for (int e = 0; e < n; ++e) {
             const Strided got = dense_model_forward_at(m, ps, X.data() + e * D, a0, a1);

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "gac/backend.h"
 #include "gac/store.h"
 
 namespace fs = std::filesystem;
@@ -317,6 +318,16 @@ time_limit = 0.5
 
 TEST_F(RunTest, BadInputMissingConfigFile) {
   expect_clear_error(run_gac({"run", (dir_ / "nope.toml").string()}), "nope.toml");
+}
+
+TEST_F(RunTest, CudaBackendWithoutADeviceIsAClearError) {
+  std::string note;
+  if (make_backend("auto", 1, &note)->name() == "cuda") GTEST_SKIP() << "this machine has a usable CUDA device";
+  expect_clear_error(run_gac({"run", kink_config().string(), "-o", (dir_ / "a").string(), "--backend", "cuda"}),
+                     "--backend cuda: no usable CUDA device");
+  const Result info = run_gac({"info"});
+  EXPECT_EQ(info.status, 0);
+  EXPECT_NE(info.out.find("using the CPU backend"), std::string::npos) << info.out;
 }
 
 TEST_F(RunTest, ReportOfANonRunDirectoryIsAnError) {

@@ -73,10 +73,16 @@ GAC_HD void prior_block(const PriorSpec& prior, StreamKey key, uint64_t draw, ui
   }
 }
 
-// All n_params parameters of one draw.
-GAC_HD void generate_params(const PriorSpec& prior, StreamKey key, uint64_t draw, int n_params, float* params) {
+// All n_params parameters of one draw, written through `params`: a float*
+// or any accessor with operator[] (e.g. lane-interleaved device storage).
+template <class Out>
+GAC_HD void generate_params(const PriorSpec& prior, StreamKey key, uint64_t draw, int n_params, Out params) {
   const int full = n_params / 4;
-  for (int b = 0; b < full; ++b) prior_block(prior, key, draw, static_cast<uint32_t>(b), params + 4 * b);
+  for (int b = 0; b < full; ++b) {
+    float v[4];
+    prior_block(prior, key, draw, static_cast<uint32_t>(b), v);
+    for (int j = 0; j < 4; ++j) params[4 * b + j] = v[j];
+  }
   if (n_params % 4) {
     float tail[4];
     prior_block(prior, key, draw, static_cast<uint32_t>(full), tail);
