@@ -91,6 +91,14 @@ class CpuBackend final : public Backend {
     const ModelSpec& m = task_.model;
     const int n = static_cast<int>(task_.test.size());
     std::vector<TestScore> scores(draws.size());
+    if (simd_ && simd_supports(m)) {
+      const uint64_t block = simd_->lanes;
+      parallel_for(threads_, (draws.size() + block - 1) / block, 1, [&](int, uint64_t b) {
+        const size_t start = b * block;
+        simd_->score(task_, draws.data() + start, std::min<size_t>(block, draws.size() - start), scores.data() + start);
+      });
+      return scores;
+    }
     std::vector<Scratch> scratch(threads_, Scratch(m, 1));
     parallel_for(threads_, draws.size(), 1, [&](int t, uint64_t i) {
       Scratch& s = scratch[t];

@@ -22,14 +22,14 @@
 
 namespace gac {
 
-// Entry point of one ISA's kernel: checks draws [first, first + count),
-// appends perfect draws to `hits` in order, returns example evaluations.
-using SimdEvaluateFn = uint64_t (*)(const StreamTask& task, uint64_t first, uint64_t count, std::vector<Hit>& hits);
-
+// One ISA's kernel. evaluate checks draws [first, first + count), appends
+// perfect draws to `hits` in order and returns example evaluations; score
+// fills the test accuracy and loss of each of `draws`.
 struct SimdKernel {
   const char* name;
   int lanes;
-  SimdEvaluateFn evaluate;
+  uint64_t (*evaluate)(const StreamTask& task, uint64_t first, uint64_t count, std::vector<Hit>& hits);
+  void (*score)(const StreamTask& task, const uint64_t* draws, size_t count, TestScore* out);
 };
 
 // Models the SIMD kernels handle: at most 64 classes (see lane_logits).
@@ -111,8 +111,8 @@ struct Kernel {
     }
   }
 
-  // Lane-minor parameters of draws first .. first + W - 1.
-  static void generate(const StreamTask& t, uint64_t first, float* P) {
+  // Lane-minor parameters of draws[0 .. W).
+  static void generate(const StreamTask& t, const uint64_t* draws, float* P) {
     const PriorSpec& prior = t.prior;
     const int n_params = t.model.n_params;
     if (prior.kind != PriorKind::uniform && prior.kind != PriorKind::kaiming) {
@@ -120,12 +120,12 @@ struct Kernel {
       thread_local std::vector<float> one;
       one.resize(n_params);
       for (int l = 0; l < W; ++l) {
-        generate_params(prior, t.key, first + l, n_params, one.data());
+        generate_params(prior, t.key, draws[l], n_params, one.data());
         for (int i = 0; i < n_params; ++i) P[static_cast<size_t>(i) * W + l] = one[i];
       }
       return;
     }
-    const I lo = V::draw_lo(first), hi = V::draw_hi(first);
+    const I lo = V::draw_lo(draws), hi = V::draw_hi(draws);
     float scale23[PriorSpec::kMaxTensors];
     for (int i = 0; i < prior.n_tensors; ++i) scale23[i] = mul_rn(prior.scale[i], 0x1.0p-23f);
     constexpr int kInterleave = 4;
@@ -321,19 +321,19 @@ struct Kernel {
     AlignedBuffer params, buf0, buf1, logits, examples, labels;
   };
 
-  // The examples from kStage1 on, lane-minor: pass k holds examples
-  // kStage1 + k*W + j in lane j (labels -1 past the end: never correct).
-  static void transpose_examples(const StreamTask& t, Scratch& s) {
-    const int n = static_cast<int>(t.train.size()), D = t.model.in_size();
-    const int passes = (n - kStage1 + W - 1) / W;
-    float* xs = s.examples.get(static_cast<size_t>(passes) * D * W);
-    float* ys = s.labels.get(static_cast<size_t>(passes) * W);
+  // Examples [from, size) of `ex`, lane-minor: pass k holds examples
+  // from + k*W + j in lane j (labels -1 past the end: never correct).
+  static void transpose_examples(const Examples& ex, int from, int D, AlignedBuffer& xbuf, AlignedBuffer& ybuf) {
+    const int n = static_cast<int>(ex.size());
+    const int passes = (n - from + W - 1) / W;
+    float* xs = xbuf.get(static_cast<size_t>(passes) * D * W);
+    float* ys = ybuf.get(static_cast<size_t>(passes) * W);
     for (int k = 0; k < passes; ++k)
       for (int j = 0; j < W; ++j) {
-        const int e = kStage1 + k * W + j;
-        ys[k * W + j] = e < n ? static_cast<float>(t.train.y[e]) : -1.0f;
+        const int e = from + k * W + j;
+        ys[k * W + j] = e < n ? static_cast<float>(ex.y[e]) : -1.0f;
         for (int i = 0; i < D; ++i)
-          xs[(static_cast<size_t>(k) * D + i) * W + j] = e < n ? t.train.x[static_cast<size_t>(e) * D + i] : 0.0f;
+          xs[(static_cast<size_t>(k) * D + i) * W + j] = e < n ? ex.x[static_cast<size_t>(e) * D + i] : 0.0f;
       }
   }
 
@@ -366,7 +366,9 @@ struct Kernel {
     float* b0 = s.buf0.get(static_cast<size_t>(m.max_activation) * W);
     float* b1 = s.buf1.get(static_cast<size_t>(m.max_activation) * W);
     float* logits = s.logits.get(static_cast<size_t>(n) * C * W);
-    generate(t, first, P);
+    uint64_t draws[W];
+    for (int l = 0; l < W; ++l) draws[l] = first + l;
+    generate(t, draws, P);
     const uint32_t valid = count >= 32 ? ~0u : (1u << count) - 1u;
     uint32_t alive = valid & (W == 32 ? ~0u : (1u << W) - 1u);
     uint64_t examples = 0;
@@ -405,11 +407,53 @@ struct Kernel {
 
   static uint64_t evaluate(const StreamTask& t, uint64_t first, uint64_t count, std::vector<Hit>& hits) {
     thread_local Scratch s;
-    if (t.early_reject && static_cast<int>(t.train.size()) > kStage1) transpose_examples(t, s);
+    if (t.early_reject && static_cast<int>(t.train.size()) > kStage1)
+      transpose_examples(t.train, kStage1, t.model.in_size(), s.examples, s.labels);
     uint64_t examples = 0;
     for (uint64_t done = 0; done < count; done += W)
       examples += evaluate_group(t, first + done, static_cast<int>(std::min<uint64_t>(W, count - done)), s, hits);
     return examples;
+  }
+
+  // Test accuracy and loss of `draws`, W at a time, each run across the test
+  // examples (W per pass). The same sums as the scalar scoring, in order.
+  static void score(const StreamTask& t, const uint64_t* draws, size_t count, TestScore* out) {
+    thread_local Scratch s;
+    const ModelSpec& m = t.model;
+    const int n = static_cast<int>(t.test.size()), C = m.n_classes, D = m.in_size();
+    if (n == 0) {
+      for (size_t i = 0; i < count; ++i) out[i] = TestScore{0.0, 0.0};
+      return;
+    }
+    transpose_examples(t.test, 0, D, s.examples, s.labels);
+    float* P = s.params.get(static_cast<size_t>(m.n_params) * W);
+    float* b0 = s.buf0.get(static_cast<size_t>(m.max_activation) * W);
+    float* b1 = s.buf1.get(static_cast<size_t>(m.max_activation) * W);
+    for (size_t g = 0; g < count; g += W) {
+      const int lanes = static_cast<int>(std::min<size_t>(W, count - g));
+      uint64_t group[W];
+      for (int l = 0; l < W; ++l) group[l] = draws[g + std::min(l, lanes - 1)];
+      generate(t, group, P);
+      alignas(64) double products[W];
+      if (t.loss == LossKind::normalized) norm_products(m, P, products);
+      for (int l = 0; l < lanes; ++l) {
+        const float scale = t.loss == LossKind::raw ? 1.0f : static_cast<float>(1.0 / products[l]);
+        int correct = 0;
+        double loss = 0;
+        float z_lane[64];
+        for (int k = 0, e0 = 0; e0 < n; ++k, e0 += W) {
+          const float* z = forward_examples(m, P, l, s.examples.get(0) + static_cast<size_t>(k) * D * W, b0, b1);
+          const uint32_t in_pass = std::min(W, n - e0);
+          const uint32_t right = argmax_is(z, C, V::load(s.labels.get(0) + static_cast<size_t>(k) * W));
+          correct += std::popcount(right & (in_pass >= 32 ? ~0u : (1u << in_pass) - 1u));
+          for (uint32_t j = 0; j < in_pass; ++j) {
+            for (int c = 0; c < C; ++c) z_lane[c] = z[c * W + j];
+            loss += cross_entropy(z_lane, C, t.test.y[e0 + j], scale);
+          }
+        }
+        out[g + l] = TestScore{static_cast<double>(correct) / n, loss / n};
+      }
+    }
   }
 };
 

@@ -27,14 +27,15 @@ struct Avx2 {
 
   static I iset1(uint32_t x) { return _mm256_set1_epi32(static_cast<int>(x)); }
   static I ixor3(I a, I b, I c) { return _mm256_xor_si256(_mm256_xor_si256(a, b), c); }
-  static I draw_lo(uint64_t first) {
+  // Low and high words of each lane's draw index.
+  static I draw_lo(const uint64_t* draws) {
     alignas(32) uint32_t v[W];
-    for (int l = 0; l < W; ++l) v[l] = static_cast<uint32_t>(first + l);
+    for (int l = 0; l < W; ++l) v[l] = static_cast<uint32_t>(draws[l]);
     return _mm256_load_si256(reinterpret_cast<const I*>(v));
   }
-  static I draw_hi(uint64_t first) {
+  static I draw_hi(const uint64_t* draws) {
     alignas(32) uint32_t v[W];
-    for (int l = 0; l < W; ++l) v[l] = static_cast<uint32_t>((first + l) >> 32);
+    for (int l = 0; l < W; ++l) v[l] = static_cast<uint32_t>(draws[l] >> 32);
     return _mm256_load_si256(reinterpret_cast<const I*>(v));
   }
   static void mulhilo(I a, I m, I& hi, I& lo) {
@@ -62,7 +63,7 @@ struct Avx2 {
 };
 
 using K = simd::Kernel<Avx2>;
-const SimdKernel kAvx2{"avx2", Avx2::W, &K::evaluate};
+const SimdKernel kAvx2{"avx2", Avx2::W, &K::evaluate, &K::score};
 
 }  // namespace
 

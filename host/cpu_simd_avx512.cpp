@@ -29,14 +29,15 @@ struct Avx512 {
 
   static I iset1(uint32_t x) { return _mm512_set1_epi32(static_cast<int>(x)); }
   static I ixor3(I a, I b, I c) { return _mm512_ternarylogic_epi32(a, b, c, 0x96); }
-  static I draw_lo(uint64_t first) {
+  // Low and high words of each lane's draw index.
+  static I draw_lo(const uint64_t* draws) {
     alignas(64) uint32_t v[W];
-    for (int l = 0; l < W; ++l) v[l] = static_cast<uint32_t>(first + l);
+    for (int l = 0; l < W; ++l) v[l] = static_cast<uint32_t>(draws[l]);
     return _mm512_load_si512(v);
   }
-  static I draw_hi(uint64_t first) {
+  static I draw_hi(const uint64_t* draws) {
     alignas(64) uint32_t v[W];
-    for (int l = 0; l < W; ++l) v[l] = static_cast<uint32_t>((first + l) >> 32);
+    for (int l = 0; l < W; ++l) v[l] = static_cast<uint32_t>(draws[l] >> 32);
     return _mm512_load_si512(v);
   }
   // 32x32 -> 64-bit products of every lane: even lanes and odd lanes
@@ -70,7 +71,7 @@ struct Avx512 {
 };
 
 using K = simd::Kernel<Avx512>;
-const SimdKernel kAvx512{"avx512", Avx512::W, &K::evaluate};
+const SimdKernel kAvx512{"avx512", Avx512::W, &K::evaluate, &K::score};
 
 }  // namespace
 

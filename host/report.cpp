@@ -81,6 +81,9 @@ CellReport make_cell(const RunMeta& meta, int n, int bin, const std::vector<Stre
   }
   c.models = static_cast<int>(acc.size());
   c.test_acc = summarize(acc);
+  // An accuracy lies in [0, 1]; with few models the t interval can reach past it.
+  c.test_acc.ci95.lo = std::max(0.0, c.test_acc.ci95.lo);
+  c.test_acc.ci95.hi = std::min(1.0, c.test_acc.ci95.hi);
   c.test_loss = summarize(loss);
 
   aggregate_streams(c, meta, states);

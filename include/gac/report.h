@@ -18,7 +18,7 @@ struct CellReport {
   int wanted = 0;                   // target * repeats
   bool filled = false;              // every repeat reached the target
   std::string status;               // filled | running | budget | time (worst over repeats)
-  Summary test_acc;                 // over stored models
+  Summary test_acc;                 // over stored models (its 95% interval clipped to [0, 1])
   Summary test_loss;
   uint64_t draws = 0;               // draws checked
   uint64_t hits = 0;                // perfect draws with loss in the bin
