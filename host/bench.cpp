@@ -4,6 +4,7 @@
 // build it (TOML config -> prepare_experiment -> stream_task), so the bench
 // measures the code path `gac run` uses.
 #include "gac/bench.h"
+#include "host/format.h"
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -408,17 +409,6 @@ std::string utc_now() {
   return buf;
 }
 
-// 3 significant digits with a k/M/G suffix.
-std::string human(double v) {
-  char buf[32];
-  const char* suffix = "";
-  if (v >= 1e9) v /= 1e9, suffix = "G";
-  else if (v >= 1e6) v /= 1e6, suffix = "M";
-  else if (v >= 1e3) v /= 1e3, suffix = "k";
-  std::snprintf(buf, sizeof buf, v >= 100 ? "%.0f%s" : v >= 10 ? "%.1f%s" : "%.2f%s", v, suffix);
-  return buf;
-}
-
 std::string fixed(double v, int decimals) {
   if (!std::isfinite(v)) return "-";
   char buf[32];
@@ -498,7 +488,7 @@ int run_bench(const BenchOptions& opts, std::ostream& out, std::ostream& log) {
           m.early_reject = early;
           m.n_params = ex.model.spec.n_params;
           m.flops_per_example = ex.model.flops_per_example;
-          log << " " << human(m.draws_per_s()) << " draws/s\n";
+          log << " " << human_count(m.draws_per_s()) << " draws/s\n";
           results.push_back(m);
         }
     }
@@ -595,7 +585,7 @@ int run_bench(const BenchOptions& opts, std::ostream& out, std::ostream& log) {
   if (has("cuda")) ceiling_line("cuda", cuda_ceiling);
   out << "PyTorch reference (the paper's batched code, 2-core machine): ";
   for (size_t i = 0; i < std::size(kPyTorchReference); ++i)
-    out << (i ? ", " : "") << human(kPyTorchReference[i].draws_per_s) << " draws/s " << kPyTorchReference[i].scenario
+    out << (i ? ", " : "") << human_count(kPyTorchReference[i].draws_per_s) << " draws/s " << kPyTorchReference[i].scenario
         << " n=" << kPyTorchReference[i].n;
   out << "\n\n";
 
@@ -606,8 +596,8 @@ int run_bench(const BenchOptions& opts, std::ostream& out, std::ostream& log) {
   for (const Measurement& m : results) {
     const double r = ratio(m);
     std::snprintf(line, sizeof line, "%-9s %3d %-10s %-5s %9s %11s %9s %7s %9s %8s %8s\n", m.scenario.c_str(), m.n,
-                  m.backend.c_str(), m.early_reject ? "on" : "off", human(m.draws_per_s()).c_str(),
-                  human(m.examples_per_s()).c_str(), fixed(m.gflops(), 2).c_str(),
+                  m.backend.c_str(), m.early_reject ? "on" : "off", human_count(m.draws_per_s()).c_str(),
+                  human_count(m.examples_per_s()).c_str(), fixed(m.gflops(), 2).c_str(),
                   std::isfinite(fraction(m)) ? (fixed(100 * fraction(m), 1) + "%").c_str() : "-",
                   std::isfinite(r) ? (fixed(r, r >= 10 ? 0 : 2) + "x").c_str() : "-", fixed(m.window_rss_mib, 1).c_str(),
                   fixed(m.peak_rss_mib, 1).c_str());

@@ -15,6 +15,7 @@
 #include "gac/error.h"
 #include "gac/npy.h"
 #include "gac/store.h"
+#include "host/format.h"
 
 namespace gac {
 namespace {
@@ -22,15 +23,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::string human(double v) {
-  char buf[32];
-  if (v >= 1e9) std::snprintf(buf, sizeof buf, "%.2fG", v / 1e9);
-  else if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
-  else if (v >= 1e3) std::snprintf(buf, sizeof buf, "%.1fk", v / 1e3);
-  else std::snprintf(buf, sizeof buf, "%.0f", v);
-  return buf;
-}
 
 std::string duration(double s) {
   char buf[32];
@@ -63,7 +55,7 @@ class Progress {
     printed_ = true;
     std::ostringstream line;
     line << "[" << duration(since_start) << "] n=" << st.n << " repeat " << st.repeat + 1 << "/" << cfg.repeats << " | "
-         << human(static_cast<double>(st.draws)) << " draws, " << human(draws_per_s) << "/s | bins";
+         << human_count(static_cast<double>(st.draws)) << " draws, " << human_count(draws_per_s) << "/s | bins";
     double eta = 0;
     for (size_t j = 0; j < st.stored.size(); ++j) {
       line << " " << st.stored[j] << "/" << cfg.target;

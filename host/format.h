@@ -1,0 +1,20 @@
+// Number formatting shared by the progress lines and the bench table.
+#pragma once
+
+#include <cstdio>
+#include <string>
+
+namespace gac {
+
+// 3 significant digits with a k/M/G suffix: 1.23M, 45.6k, 789.
+inline std::string human_count(double v) {
+  char buf[32];
+  const char* suffix = "";
+  if (v >= 1e9) v /= 1e9, suffix = "G";
+  else if (v >= 1e6) v /= 1e6, suffix = "M";
+  else if (v >= 1e3) v /= 1e3, suffix = "k";
+  std::snprintf(buf, sizeof buf, v >= 100 ? "%.0f%s" : v >= 10 ? "%.1f%s" : "%.2f%s", v, suffix);
+  return buf;
+}
+
+}  // namespace gac
