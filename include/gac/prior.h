@@ -48,29 +48,27 @@ GAC_HD void normals_from_bits(uint32_t a, uint32_t b, float* z0, float* z1) {
 }
 
 // Writes the 4 parameters of block `block` (indices 4*block .. 4*block+3),
-// before any sphere scaling. `tensor` is the tensor holding index 4*block;
-// callers walking blocks in order advance it with tensor_of.
-GAC_HD void prior_block(const PriorSpec& prior, StreamKey key, uint64_t draw, uint32_t block, float out[4]) {
+// before any sphere scaling. `tensor` is a tensor at or before the one
+// holding index 4*block and is advanced past it: callers walking blocks in
+// order keep one variable instead of searching from the first tensor.
+GAC_HD void prior_block(const PriorSpec& prior, StreamKey key, uint64_t draw, uint32_t block, float out[4],
+                        int& tensor) {
   const U32x4 r = philox_block(key, draw, block);
-  if (prior.kind == PriorKind::uniform || prior.kind == PriorKind::kaiming) {
-    const uint32_t base = block * 4u;
-    int t = 0;
-    for (int j = 0; j < 4; ++j) {
-      while (t + 1 < prior.n_tensors && base + j >= static_cast<uint32_t>(prior.tensor_end[t])) ++t;
-      out[j] = uniform_from_bits(r.v[j], prior.scale[t]);
-    }
-  } else {
+  const bool uniform = prior.kind == PriorKind::uniform || prior.kind == PriorKind::kaiming;
+  if (!uniform) {
     normals_from_bits(r.v[0], r.v[1], &out[0], &out[1]);
     normals_from_bits(r.v[2], r.v[3], &out[2], &out[3]);
-    if (prior.kind == PriorKind::normal) {
-      const uint32_t base = block * 4u;
-      int t = 0;
-      for (int j = 0; j < 4; ++j) {
-        while (t + 1 < prior.n_tensors && base + j >= static_cast<uint32_t>(prior.tensor_end[t])) ++t;
-        out[j] = mul_rn(out[j], prior.scale[t]);
-      }
-    }
+    if (prior.kind == PriorKind::sphere) return;  // scaled as a whole afterwards
   }
+  for (int j = 0; j < 4; ++j) {
+    while (tensor + 1 < prior.n_tensors && block * 4u + j >= static_cast<uint32_t>(prior.tensor_end[tensor])) ++tensor;
+    out[j] = uniform ? uniform_from_bits(r.v[j], prior.scale[tensor]) : mul_rn(out[j], prior.scale[tensor]);
+  }
+}
+
+GAC_HD void prior_block(const PriorSpec& prior, StreamKey key, uint64_t draw, uint32_t block, float out[4]) {
+  int tensor = 0;
+  prior_block(prior, key, draw, block, out, tensor);
 }
 
 // All n_params parameters of one draw, written through `params`: a float*
@@ -78,14 +76,15 @@ GAC_HD void prior_block(const PriorSpec& prior, StreamKey key, uint64_t draw, ui
 template <class Out>
 GAC_HD void generate_params(const PriorSpec& prior, StreamKey key, uint64_t draw, int n_params, Out params) {
   const int full = n_params / 4;
+  int tensor = 0;
   for (int b = 0; b < full; ++b) {
     float v[4];
-    prior_block(prior, key, draw, static_cast<uint32_t>(b), v);
+    prior_block(prior, key, draw, static_cast<uint32_t>(b), v, tensor);
     for (int j = 0; j < 4; ++j) params[4 * b + j] = v[j];
   }
   if (n_params % 4) {
     float tail[4];
-    prior_block(prior, key, draw, static_cast<uint32_t>(full), tail);
+    prior_block(prior, key, draw, static_cast<uint32_t>(full), tail, tensor);
     for (int j = 0; j < n_params % 4; ++j) params[4 * full + j] = tail[j];
   }
   if (prior.kind == PriorKind::sphere) {
