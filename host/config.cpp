@@ -167,7 +167,7 @@ const std::map<std::string, Setter>& setters() {
       {"exec.backend", [](RunConfig& c, const toml::node& v, const std::string& k) { c.backend = get_choice(v, k, {"auto", "cpu", "cuda"}); }},
       {"exec.threads", [](RunConfig& c, const toml::node& v, const std::string& k) { c.threads = static_cast<int>(get_int(v, k, 0, 4096)); }},
       {"exec.batch", [](RunConfig& c, const toml::node& v, const std::string& k) {
-         c.batch = static_cast<uint64_t>(get_int(v, k, 1, int64_t{1} << 32));
+         c.batch = static_cast<uint64_t>(get_int(v, k, 0, int64_t{1} << 32));
        }},
       {"exec.output", [](RunConfig& c, const toml::node& v, const std::string& k) { c.output = get_string(v, k); }},
   };

@@ -197,10 +197,11 @@ RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ost
       }
       st.status = "running";
       backend->begin_stream(task);
+      const uint64_t batch = cfg.batch ? cfg.batch : backend->preferred_batch();
       std::vector<Hit> hits, accepted;
       Clock::time_point last_commit = Clock::now();
       while (st.status == "running") {
-        const uint64_t count = std::min<uint64_t>(cfg.batch, cfg.max_draws - st.draws);
+        const uint64_t count = std::min<uint64_t>(batch, cfg.max_draws - st.draws);
         const Clock::time_point t0 = Clock::now();
         hits.clear();
         backend->evaluate(st.draws, count, hits);

@@ -1,5 +1,5 @@
 // One draw evaluated by a whole thread block (the CUDA path for LeNet and any
-// model with a convolution; kernels/cuda_lenet.cuh launches it).
+// model with a convolution; kernels/search_kernels.h runs it).
 //
 // Why a block per draw: a LeNet draw has 11,074 parameters and 92k
 // multiply-adds per example, far too much state for one thread, while the
@@ -24,8 +24,9 @@
 //
 // Every function takes the thread's index `tid` among `threads` and splits
 // its work over them; block_sync() separates steps. That makes the code run
-// unchanged on the host with tid = 0, threads = 1 (block_sync is then a
-// no-op), which is how tests/test_cuda.cpp checks it without a GPU.
+// unchanged on the host: as a block of one thread (tid = 0, threads = 1,
+// block_sync a no-op), or as host threads meeting at a real barrier
+// (tests/emulated_device.cpp), which is how CI checks it without a GPU.
 #pragma once
 
 #include "gac/hd.h"
@@ -43,9 +44,23 @@ namespace gac {
 #define GAC_UNROLL
 #endif
 
+#if !defined(__CUDA_ARCH__)
+// On the host, the barrier of the emulated block this thread plays in
+// (tests/emulated_device.cpp); null for a block of one thread.
+struct HostBlockBarrier {
+  virtual void arrive_and_wait() = 0;
+
+ protected:
+  ~HostBlockBarrier() = default;
+};
+inline thread_local HostBlockBarrier* host_block_barrier = nullptr;
+#endif
+
 GAC_HD void block_sync() {
 #if defined(__CUDA_ARCH__)
   __syncthreads();
+#else
+  if (host_block_barrier) host_block_barrier->arrive_and_wait();
 #endif
 }
 
@@ -129,7 +144,7 @@ GAC_HD int image_index(const ModelSpec& m, const BlockPlan& plan, int p, int* ru
 // The parameters of `draw` into the image: the Philox blocks are spread over
 // the threads, each written where image_index puts it. The sphere prior's
 // norm is one sequential sum in double (the reference order), done by thread
-// 0: slow for big models, but exact. `shared_scalar` is one double of shared
+// 0 while the others wait: slow, but exact. `shared_scalar` is one double of shared
 // memory. Ends with block_sync().
 GAC_HD void block_generate(const ModelSpec& m, const BlockPlan& plan, const PriorSpec& prior, StreamKey key,
                            uint64_t draw, float* img, double* shared_scalar, int tid, int threads) {
@@ -148,10 +163,10 @@ GAC_HD void block_generate(const ModelSpec& m, const BlockPlan& plan, const Prio
   block_sync();
   if (prior.kind != PriorKind::sphere) return;
   if (tid == 0) {
-    double sq = 0.0;
-    for (int p = 0; p < n_params; ++p) {
-      const float w = img[image_index(m, plan, p)];
-      sq = dfma_rn(w, w, sq);
+    double sq = 0.0;  // state_dict order, one lookup per contiguous run
+    for (int p = 0, run = 0; p < n_params; p += run) {
+      const float* w = img + image_index(m, plan, p, &run);
+      for (int k = 0; k < run; ++k) sq = dfma_rn(w[k], w[k], sq);
     }
     *shared_scalar = ddiv_rn(prior.sphere_radius, dsqrt_rn(sq));
   }

@@ -1,13 +1,18 @@
 // One suite, every backend (ggml's test-backend-ops idea): each backend's
 // evaluate() and score_test() against a plain loop over the reference
-// arithmetic, on fresh random data. The CUDA instance skips without a device.
+// arithmetic, on fresh random data. The CUDA instance skips without a device;
+// the emulated devices (tests/emulated_device.h) run the CUDA backend's code
+// and kernel bodies on host threads everywhere.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 
 #include "gac/backend.h"
 #include "gac/config.h"
+#include "gac/device.h"
 #include "gac/error.h"
+#include "emulated_device.h"
 
 using namespace gac;
 
@@ -15,6 +20,7 @@ namespace {
 
 std::unique_ptr<Backend> backend_or_null(const std::string& name) {
   if (name == "cpu") return make_cpu_backend(2);
+  if (name.rfind("emulated", 0) == 0) return make_emulated_backend(name);
   if (name.rfind("cpu_", 0) == 0) {
     try {
       return make_cpu_backend(2, name.substr(4));
@@ -49,7 +55,24 @@ StreamTask random_task(const ModelConfig& mc, int c, int h, int w, int n_train, 
   return t;
 }
 
-std::vector<Hit> reference_hits(const StreamTask& t, uint64_t first, uint64_t count, uint64_t* examples = nullptr) {
+// Examples a device backend evaluates for a draw whose first miss is example
+// `miss` (n: none) with early rejection: dense models run example groups
+// [0,1), [1,2), [2,4), ... to the end of the group holding the miss; block
+// models stop at the miss itself, as the CPU does.
+uint64_t device_examples(bool dense, int miss, int n) {
+  if (miss >= n) return n;
+  if (!dense) return miss + 1;
+  int end = 1;
+  while (end <= miss) end *= 2;
+  return std::min(end, n);
+}
+
+bool is_device(const std::string& backend) { return backend == "cuda" || backend.rfind("emulated", 0) == 0; }
+
+// The perfect draws among [first, first + count) by plain reference loops,
+// and in *examples the example evaluations `backend` should report.
+std::vector<Hit> reference_hits(const StreamTask& t, uint64_t first, uint64_t count, const std::string& backend,
+                                uint64_t* examples) {
   const ModelSpec& m = t.model;
   const int n = static_cast<int>(t.train.size());
   std::vector<float> p(m.n_params), b0(m.max_activation), b1(m.max_activation), logits(n * m.n_classes);
@@ -58,11 +81,12 @@ std::vector<Hit> reference_hits(const StreamTask& t, uint64_t first, uint64_t co
     generate_params(t.prior, t.key, d, m.n_params, p.data());
     const DrawResult r = evaluate_draw(m, p.data(), t.train.x.data(), t.train.y.data(), n, t.loss, false, b0.data(),
                                        b1.data(), logits.data());
-    if (examples) {  // what an evaluation stopping at the first miss does
-      const DrawResult e = evaluate_draw(m, p.data(), t.train.x.data(), t.train.y.data(), n, t.loss, t.early_reject,
-                                         b0.data(), b1.data(), logits.data());
-      *examples += t.early_reject ? std::min(n, e.correct + 1) : n;
-    }
+    // Stopping at the first miss: `correct` is that miss's index.
+    const DrawResult e = evaluate_draw(m, p.data(), t.train.x.data(), t.train.y.data(), n, t.loss, true, b0.data(),
+                                       b1.data(), logits.data());
+    if (!t.early_reject) *examples += n;
+    else if (is_device(backend)) *examples += device_examples(is_dense_only(m), e.correct, n);
+    else *examples += std::min(n, e.correct + 1);
     if (r.correct == n) hits.push_back({d, r.loss, find_bin(t.bin_edges.data(), static_cast<int>(t.bin_edges.size()), r.loss)});
   }
   return hits;
@@ -83,20 +107,14 @@ class BackendSuite : public ::testing::TestWithParam<std::string> {
     const EvalCounts counts = backend_->evaluate(first, count, got);
     EXPECT_EQ(counts.draws, count);
     uint64_t examples = 0;
-    const std::vector<Hit> want = reference_hits(task, first, count, &examples);
-    if (GetParam() != "cuda") {
-      EXPECT_EQ(counts.examples, examples);
-    }
+    const std::vector<Hit> want = reference_hits(task, first, count, GetParam(), &examples);
+    EXPECT_EQ(counts.examples, examples);
     ASSERT_EQ(got.size(), want.size());
+    // Bit for bit on every backend: the same operations in the same order.
     for (size_t i = 0; i < want.size(); ++i) {
       EXPECT_EQ(got[i].draw, want[i].draw);
-      if (GetParam() != "cuda") {
-        EXPECT_EQ(got[i].loss, want[i].loss);
-        EXPECT_EQ(got[i].bin, want[i].bin);
-      } else {
-        EXPECT_NEAR(got[i].loss, want[i].loss, 1e-5f * std::fabs(want[i].loss));
-        if (got[i].bin != want[i].bin) ADD_FAILURE() << "draw " << want[i].draw << " bin differs at loss " << want[i].loss;
-      }
+      EXPECT_EQ(got[i].loss, want[i].loss) << "draw " << want[i].draw;
+      EXPECT_EQ(got[i].bin, want[i].bin) << "draw " << want[i].draw;
     }
   }
 
@@ -173,9 +191,7 @@ TEST_P(BackendSuite, EarlyRejectionAcceptsExactlyWhatFullEvaluationAccepts) {
     EXPECT_EQ(early[i].draw, full[i].draw);
     EXPECT_EQ(early[i].loss, full[i].loss);
   }
-  if (GetParam() != "cuda") {
-    EXPECT_LT(e.examples, f.examples);
-  }
+  EXPECT_LT(e.examples, f.examples);
 }
 
 TEST_P(BackendSuite, RangesSplitAnywhereGiveTheSameHits) {
@@ -188,6 +204,33 @@ TEST_P(BackendSuite, RangesSplitAnywhereGiveTheSameHits) {
   backend_->evaluate(1234, 1766, parts);
   ASSERT_EQ(whole.size(), parts.size());
   for (size_t i = 0; i < whole.size(); ++i) EXPECT_EQ(whole[i].draw, parts[i].draw);
+}
+
+TEST_P(BackendSuite, ContiguousAndJumpingCallsGiveTheReferenceHits) {
+  // A device backend queues the range after a call that continues the
+  // previous one; the next call uses it only when it asks for that range
+  // with at least as many draws.
+  const std::vector<std::pair<uint64_t, uint64_t>> calls = {
+      {0, 500}, {500, 500}, {1000, 500}, {1500, 200}, {1700, 700}, {2400, 100}, {5000, 300}, {5300, 300}, {5600, 300}};
+  for (Arch arch : {Arch::mlp, Arch::lenet}) {
+    ModelConfig mc;
+    mc.arch = arch;
+    const bool image = arch == Arch::lenet;
+    const StreamTask task = random_task(mc, 1, image ? 28 : 1, image ? 28 : 2, 2, 5, true, 11);
+    backend_->begin_stream(task);
+    for (const auto& [first, count] : calls) {
+      std::vector<Hit> got;
+      const EvalCounts c = backend_->evaluate(first, image ? count / 5 : count, got);
+      uint64_t examples = 0;
+      const std::vector<Hit> want = reference_hits(task, first, image ? count / 5 : count, GetParam(), &examples);
+      EXPECT_EQ(c.examples, examples) << "call at " << first;
+      ASSERT_EQ(got.size(), want.size()) << "call at " << first;
+      for (size_t i = 0; i < want.size(); ++i) {
+        EXPECT_EQ(got[i].draw, want[i].draw);
+        EXPECT_EQ(got[i].loss, want[i].loss);
+      }
+    }
+  }
 }
 
 TEST_P(BackendSuite, TestScoresMatchTheReference) {
@@ -218,9 +261,10 @@ TEST_P(BackendSuite, TestScoresMatchTheReference) {
   }
 }
 
-#if defined(GAC_HAVE_CUDA)
-TEST(CudaDraws, DeviceDrawsAreBitIdenticalToHostDraws) {
-  if (!backend_or_null("cuda")) GTEST_SKIP() << "no usable cuda device";
+// Parameters generated by a device's generate_models kernel equal the host's.
+using DeviceGenerator = std::function<std::vector<float>(const PriorSpec&, StreamKey, const ModelSpec&,
+                                                         const std::vector<uint64_t>&)>;
+void expect_device_draws_equal_host_draws(const DeviceGenerator& generate) {
   for (PriorKind kind : {PriorKind::uniform, PriorKind::normal, PriorKind::kaiming, PriorKind::sphere}) {
     ModelConfig mc;
     mc.arch = Arch::lenet;
@@ -230,17 +274,33 @@ TEST(CudaDraws, DeviceDrawsAreBitIdenticalToHostDraws) {
     const PriorSpec prior = make_prior_spec(pc, model);
     const StreamKey key = make_stream_key(42, 16, 1, 0);
     const std::vector<uint64_t> draws = {0, 1, 2, 999, 1ull << 40};
-    const std::vector<float> device = cuda_generate_params(prior, key, model.spec, draws);
+    const std::vector<float> device_params = generate(prior, key, model.spec, draws);
     std::vector<float> host(model.spec.n_params);
     for (size_t d = 0; d < draws.size(); ++d) {
       generate_params(prior, key, draws[d], model.spec.n_params, host.data());
       for (int i = 0; i < model.spec.n_params; ++i)
-        ASSERT_EQ(device[d * model.spec.n_params + i], host[i]) << "prior " << int(kind) << " draw " << draws[d] << " param " << i;
+        ASSERT_EQ(device_params[d * model.spec.n_params + i], host[i])
+            << "prior " << int(kind) << " draw " << draws[d] << " param " << i;
     }
   }
+}
+
+TEST(DeviceDraws, EmulatedDeviceDrawsAreBitIdenticalToHostDraws) {
+  const std::unique_ptr<Device> device = make_emulated_device();
+  expect_device_draws_equal_host_draws([&](const PriorSpec& prior, StreamKey key, const ModelSpec& m,
+                                           const std::vector<uint64_t>& draws) {
+    return device_generate_params(*device, prior, key, m, draws);
+  });
+}
+
+#if defined(GAC_HAVE_CUDA)
+TEST(DeviceDraws, CudaDrawsAreBitIdenticalToHostDraws) {
+  if (!backend_or_null("cuda")) GTEST_SKIP() << "no usable cuda device";
+  expect_device_draws_equal_host_draws(cuda_generate_params);
 }
 #endif
 
 // "cpu" is what users get (the best kernel); the others pin one CPU kernel.
-INSTANTIATE_TEST_SUITE_P(Backends, BackendSuite, ::testing::Values("cpu", "cpu_scalar", "cpu_avx2", "cpu_avx512", "cuda"),
+INSTANTIATE_TEST_SUITE_P(Backends, BackendSuite, ::testing::Values("cpu", "cpu_scalar", "cpu_avx2", "cpu_avx512", "cuda",
+                                                                   "emulated", "emulated_tight"),
                          [](const auto& info) { return info.param; });

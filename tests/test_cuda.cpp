@@ -6,9 +6,14 @@
 // a block emulated as one thread. Bit-identity with kernels/forward.h and
 // include/gac/prior.h is checked here on every machine, GPU or not.
 //
-// CudaBackend*: the real backend on a device, next to the CPU backend on the
-// same streams (a kink MLP config, a 1x28x28 NPY LeNet config). Every test
-// skips when no usable CUDA device exists.
+// DeviceBackend/*: the device backend next to the CPU backend on the same
+// streams (a kink MLP config, a 1x28x28 NPY LeNet config), on a CUDA GPU
+// (skipped when there is none) and on the emulated device
+// (tests/emulated_device.h), which runs the same backend code and kernel
+// bodies on host threads everywhere.
+//
+// EmulatedDevice: what only the emulator can observe: allocations that fail,
+// the pipeline's overlap, peak device memory, launch checks.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -21,10 +26,12 @@
 
 #include "gac/backend.h"
 #include "gac/config.h"
+#include "gac/device.h"
 #include "gac/npy.h"
 #include "gac/run.h"
 #include "kernels/block_forward.h"
 #include "kernels/strided_forward.h"
+#include "emulated_device.h"
 
 using namespace gac;
 namespace fs = std::filesystem;
@@ -239,22 +246,8 @@ TEST(CudaKernelsOnHost, EveryThreadOfABlockDoesItsShare) {
 
 namespace {
 
-std::unique_ptr<Backend> cuda_backend(std::string* why) {
-#if defined(GAC_HAVE_CUDA)
-  return make_cuda_backend(why);
-#else
-  *why = "built without CUDA";
-  return nullptr;
-#endif
-}
-
-#define CUDA_BACKEND_OR_SKIP(name)                                  \
-  std::string why_##name;                                           \
-  std::unique_ptr<Backend> name = cuda_backend(&why_##name);        \
-  if (!name) GTEST_SKIP() << "no usable CUDA device: " << why_##name
-
-// Sets an environment variable for one scope (the backend reads its test
-// hooks when it is made).
+// Sets an environment variable for one scope (the CUDA backend reads its
+// test hooks when it is made).
 class ScopedEnv {
  public:
   ScopedEnv(const char* name, const std::string& value) : name_(name) { setenv(name, value.c_str(), 1); }
@@ -264,7 +257,37 @@ class ScopedEnv {
   const char* name_;
 };
 
-class CudaBackendTest : public ::testing::Test {
+struct DeviceOptions {
+  uint32_t max_launch = 0;  // 0: the backend's default
+  size_t memory_cap = 0;
+};
+
+// "cuda": the GPU, or null (and *why) without one; "emulated": the emulator.
+std::unique_ptr<Backend> device_backend(const std::string& kind, std::string* why, DeviceOptions o = {},
+                                        EmulatorConfig config = {}) {
+  if (kind == "emulated") {
+    DeviceBackendOptions options;
+    options.name = "emulated";
+    if (o.max_launch) options.max_launch = o.max_launch;
+    options.memory_cap = o.memory_cap;
+    return make_device_backend(make_emulated_device(config), options);
+  }
+#if defined(GAC_HAVE_CUDA)
+  const ScopedEnv launch("GAC_CUDA_MAX_LAUNCH", std::to_string(o.max_launch));
+  const ScopedEnv cap("GAC_CUDA_MEMORY_CAP", std::to_string(o.memory_cap));
+  return make_cuda_backend(why);
+#else
+  *why = "built without CUDA";
+  return nullptr;
+#endif
+}
+
+#define DEVICE_BACKEND_OR_SKIP(name, ...)                                       \
+  std::string why_##name;                                                       \
+  std::unique_ptr<Backend> name = device_backend(GetParam(), &why_##name, ##__VA_ARGS__); \
+  if (!name) GTEST_SKIP() << "no usable CUDA device: " << why_##name
+
+class DeviceBackendTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("gac_cuda_test_" + std::to_string(getpid()) + "_" +
@@ -390,8 +413,8 @@ void compare_backends(Backend& cuda, const Experiment& ex, uint64_t first, uint6
 
 }  // namespace
 
-TEST_F(CudaBackendTest, KinkMlpAcceptsTheSameDrawsAsTheCpu) {
-  CUDA_BACKEND_OR_SKIP(cuda);
+TEST_P(DeviceBackendTest, KinkMlpAcceptsTheSameDrawsAsTheCpu) {
+  DEVICE_BACKEND_OR_SKIP(cuda);
   for (bool early : {true, false})
     for (const char* loss : {"normalized", "raw"}) {
       const Experiment ex = prepare_experiment(kink_config(early, loss));
@@ -399,16 +422,16 @@ TEST_F(CudaBackendTest, KinkMlpAcceptsTheSameDrawsAsTheCpu) {
     }
 }
 
-TEST_F(CudaBackendTest, NpyLeNetAcceptsTheSameDrawsAsTheCpu) {
-  CUDA_BACKEND_OR_SKIP(cuda);
+TEST_P(DeviceBackendTest, NpyLeNetAcceptsTheSameDrawsAsTheCpu) {
+  DEVICE_BACKEND_OR_SKIP(cuda);
   for (bool early : {true, false}) {
     const Experiment ex = prepare_experiment(lenet_config(early));
     compare_backends(*cuda, ex, 50, 3000, std::string("npy lenet") + (early ? " early" : " full"));
   }
 }
 
-TEST_F(CudaBackendTest, EarlyRejectionOnAndOffGiveIdenticalHits) {
-  CUDA_BACKEND_OR_SKIP(cuda);
+TEST_P(DeviceBackendTest, EarlyRejectionOnAndOffGiveIdenticalHits) {
+  DEVICE_BACKEND_OR_SKIP(cuda);
   for (int which = 0; which < 2; ++which) {
     const Experiment early_ex = prepare_experiment(which == 0 ? kink_config(true) : lenet_config(true));
     const Experiment full_ex = prepare_experiment(which == 0 ? kink_config(false) : lenet_config(false));
@@ -432,25 +455,21 @@ TEST_F(CudaBackendTest, EarlyRejectionOnAndOffGiveIdenticalHits) {
   }
 }
 
-TEST_F(CudaBackendTest, TinyLaunchesAndAMemoryCapGiveTheSameHits) {
-  const std::vector<std::pair<const char*, std::string>> hooks = {
-      {"GAC_CUDA_MAX_LAUNCH", "97"},     // many launches per call: the two-stream pipeline, odd tails
-      {"GAC_CUDA_MAX_LAUNCH", "1000"},   // more perfect draws than ride along with a launch (second copy)
-      {"GAC_CUDA_MEMORY_CAP", "65536"},  // the out-of-memory path: launches shrink until they fit
+TEST_P(DeviceBackendTest, TinyLaunchesAndAMemoryCapGiveTheSameHits) {
+  const std::vector<std::pair<std::string, DeviceOptions>> hooks = {
+      {"max_launch=97", {97, 0}},      // many launches per call: the two-queue pipeline, odd tails
+      {"max_launch=1000", {1000, 0}},  // more perfect draws than ride along with a launch (second copy)
+      {"memory_cap=65536", {0, 65536}},  // launches shrink until they fit
   };
-  {
-    CUDA_BACKEND_OR_SKIP(probe);
-  }
-  for (const auto& [name, value] : hooks) {
-    const ScopedEnv env(name, value);
-    CUDA_BACKEND_OR_SKIP(cuda);
-    compare_backends(*cuda, prepare_experiment(kink_config(true)), 0, 20000, std::string("kink ") + name + "=" + value);
-    compare_backends(*cuda, prepare_experiment(lenet_config(true)), 0, 600, std::string("lenet ") + name + "=" + value);
+  for (const auto& [what, options] : hooks) {
+    DEVICE_BACKEND_OR_SKIP(cuda, options);
+    compare_backends(*cuda, prepare_experiment(kink_config(true)), 0, 20000, "kink " + what);
+    compare_backends(*cuda, prepare_experiment(lenet_config(true)), 0, 600, "lenet " + what);
   }
 }
 
-TEST_F(CudaBackendTest, CallsSplitAnywhereGiveTheSameHits) {
-  CUDA_BACKEND_OR_SKIP(cuda);
+TEST_P(DeviceBackendTest, CallsSplitAnywhereGiveTheSameHits) {
+  DEVICE_BACKEND_OR_SKIP(cuda);
   const Experiment ex = prepare_experiment(kink_config(true));
   const StreamTask task = stream_task(ex, 4, 0);
   const std::vector<Hit> whole = run_range(*cuda, task, 0, 100000);
@@ -465,8 +484,8 @@ TEST_F(CudaBackendTest, CallsSplitAnywhereGiveTheSameHits) {
   }
 }
 
-TEST_F(CudaBackendTest, TestScoresEqualTheCpu) {
-  CUDA_BACKEND_OR_SKIP(cuda);
+TEST_P(DeviceBackendTest, TestScoresEqualTheCpu) {
+  DEVICE_BACKEND_OR_SKIP(cuda);
   const std::unique_ptr<Backend> cpu = make_cpu_backend(0);
   for (int which = 0; which < 2; ++which) {
     const Experiment ex = prepare_experiment(which == 0 ? kink_config(true) : lenet_config(true));
@@ -486,3 +505,85 @@ TEST_F(CudaBackendTest, TestScoresEqualTheCpu) {
     }
   }
 }
+
+// ---- what only the emulated device can observe --------------------------------------
+
+class EmulatedDeviceTest : public DeviceBackendTest {};
+
+TEST_F(EmulatedDeviceTest, FailedAllocationsShrinkLaunchesAndKeepTheHits) {
+  EmulatorConfig config;
+  config.memory = size_t{4} << 20;
+  config.overstate_free_memory = true;  // the first sizes tried do not fit
+  config.stats = std::make_shared<EmulatorStats>();
+  std::string why;
+  const std::unique_ptr<Backend> device = device_backend("emulated", &why, {}, config);
+  compare_backends(*device, prepare_experiment(kink_config(true)), 0, 100000, "kink, 4 MiB");
+  compare_backends(*device, prepare_experiment(lenet_config(true)), 0, 600, "lenet, 4 MiB");
+  EXPECT_GT(config.stats->failed_allocations, 0) << "the out-of-memory path never ran";
+  EXPECT_LE(config.stats->peak_bytes, config.memory);
+}
+
+TEST_F(EmulatedDeviceTest, TheHostWaitsOnOneLaunchWhileTheNextIsQueued) {
+  EmulatorConfig config;
+  config.stats = std::make_shared<EmulatorStats>();
+  std::string why;
+  const std::unique_ptr<Backend> device = device_backend("emulated", &why, {97, 0}, config);
+  compare_backends(*device, prepare_experiment(kink_config(true)), 0, 5000, "kink, 97 a launch");
+  EXPECT_GT(config.stats->waits_with_other_queue_busy, 0) << "no launch overlapped the host's wait for another";
+}
+
+TEST_F(EmulatedDeviceTest, TheNextRangeRunsWhileTheHostWorks) {
+  // One launch per call: only the range queued ahead overlaps the host.
+  EmulatorConfig config;
+  config.stats = std::make_shared<EmulatorStats>();
+  std::string why;
+  const std::unique_ptr<Backend> device = device_backend("emulated", &why, {}, config);
+  const Experiment ex = prepare_experiment(kink_config(true));
+  const StreamTask task = stream_task(ex, 4, 0);
+  const std::unique_ptr<Backend> cpu = make_cpu_backend(1);
+  device->begin_stream(task);
+  cpu->begin_stream(task);
+  std::vector<Hit> got, want;
+  for (uint64_t first = 0; first < 50000; first += 5000) {
+    device->evaluate(first, 5000, got);
+    cpu->evaluate(first, 5000, want);
+  }
+  expect_same_hits(want, got, task.bin_edges, "kink, calls of 5000");
+  EXPECT_GT(config.stats->waits_with_other_queue_busy, 0) << "no call found the next range queued";
+}
+
+TEST_F(EmulatedDeviceTest, DeviceMemoryIsFlatInTheNumberOfDraws) {
+  const Experiment ex = prepare_experiment(kink_config(true));
+  const StreamTask task = stream_task(ex, 8, 0);
+  size_t peak[2];
+  for (int i = 0; i < 2; ++i) {
+    EmulatorConfig config;
+    config.memory = size_t{32} << 20;
+    config.stats = std::make_shared<EmulatorStats>();
+    std::string why;
+    const std::unique_ptr<Backend> device = device_backend("emulated", &why, {}, config);
+    run_range(*device, task, 0, i == 0 ? 1u << 17 : 1u << 20);  // launches halve to the same size
+    peak[i] = config.stats->peak_bytes;
+  }
+  EXPECT_GT(peak[0], 0u);
+  EXPECT_EQ(peak[0], peak[1]) << "8x the draws took more device memory";
+}
+
+TEST_F(EmulatedDeviceTest, TooLittleSharedMemoryIsAClearError) {
+  EmulatorConfig config;
+  config.smem_per_block = 4096;  // LeNet's activations alone need more
+  std::string why;
+  const std::unique_ptr<Backend> device = device_backend("emulated", &why, {}, config);
+  const Experiment lenet = prepare_experiment(lenet_config(true));
+  try {
+    device->begin_stream(stream_task(lenet, 2, 0));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("shared memory"), std::string::npos) << e.what();
+  }
+  // The same device still runs models without convolutions.
+  compare_backends(*device, prepare_experiment(kink_config(true)), 0, 2000, "kink after a refused lenet");
+}
+
+INSTANTIATE_TEST_SUITE_P(Devices, DeviceBackendTest, ::testing::Values("cuda", "emulated"),
+                         [](const auto& info) { return info.param; });

@@ -60,6 +60,10 @@ class Backend {
 
   // Test accuracy and loss of each given draw of the current stream.
   virtual std::vector<TestScore> score_test(const std::vector<uint64_t>& draws) = 0;
+
+  // Draws per evaluate() call that keep this backend busy on the current
+  // stream (the run loop's batch unless exec.batch sets one).
+  virtual uint64_t preferred_batch() const { return 65536; }
 };
 
 // Picks a backend by name: "cpu", "cuda" or "auto" (CUDA when a usable

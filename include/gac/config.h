@@ -40,7 +40,7 @@ struct RunConfig {
   // [exec]: how to run; never changes results
   std::string backend = "auto";     // auto | cpu | cuda
   int threads = 0;                  // 0 = all cores
-  uint64_t batch = 65536;           // draws per backend call
+  uint64_t batch = 0;               // draws per backend call (0: the backend's preferred batch)
   std::string output;               // run directory (default: runs/<config name>)
 };
 

@@ -1,0 +1,477 @@
+// The Backend contract on an accelerator (include/gac/device.h): the `cuda`
+// backend on a GPU, and the emulated device in the tests.
+//
+// Results equal the CPU backend's: parameters come from prior_block and every
+// value is computed in kernels/forward.h's order with explicit roundings
+// (kernels/search_kernels.h), so the same draws are accepted with the same
+// losses.
+//
+// Data: the training and test sets are uploaded once per stream and stay
+// resident. Only perfect draws (slot index and loss) come back to the host;
+// the host regenerates the weights of the models it stores.
+//
+// Pipeline: evaluate() cuts its range into launches of at most `capacity`
+// draws and alternates two launch contexts, each with its own queue, buffers
+// and pinned result area. While the host waits for and unpacks the hits of
+// launch k, launch k+1 is already queued on the other queue. `capacity`
+// follows the device's free memory; an allocation that fails halves it
+// instead of failing the run.
+#include <algorithm>
+#include <cstdint>
+
+#include "gac/device.h"
+
+namespace gac {
+namespace {
+
+constexpr int kMaxGroups = 40;                      // example groups: 2 + log2(n)
+constexpr size_t kMaxScorePairs = size_t{1} << 22;  // (model, test example) pairs per scoring batch
+
+// Example groups of the dense kernels: [0,1), [1,2), [2,4), [4,8), ...;
+// one group of all examples for full evaluation.
+std::vector<std::pair<int, int>> example_groups(int n, bool early_reject) {
+  std::vector<std::pair<int, int>> groups;
+  if (!early_reject || n <= 1) {
+    groups.push_back({0, n});
+    return groups;
+  }
+  groups.push_back({0, 1});
+  for (int e0 = 1, size = 1; e0 < n; e0 += size, size = e0) groups.push_back({e0, std::min(n, e0 + size)});
+  return groups;
+}
+
+// Everything that decides sizes for the current stream.
+struct LaunchShape {
+  bool dense = true;          // which kernel family
+  bool smem_image = true;     // block kernels: the image fits in shared memory
+  size_t smem_bytes = 0;      // block kernels: dynamic shared memory
+  uint32_t capacity = 0;      // draws per launch (0: not allocated)
+  int grid = 0;               // blocks per launch
+  size_t act_threads = 0;     // dense: threads per launch (activation scratch)
+  uint32_t hit_capacity = 0;  // hits copied back with every launch; more take a second copy
+  size_t select_bytes = 0;    // compaction scratch
+};
+
+// One launch's device buffers, queue and pinned results.
+struct Launch {
+  Launch(Device& d, int q)
+      : queue(q), params(d), logits(d), act(d), slot_loss(d), hit_loss(d), images(d), flags(d), select_temp(d),
+        alive(d), counts(d), next_slot(d), examples(d), h_counts(d), h_slots(d), h_loss(d), h_examples(d) {}
+  int queue;
+  DeviceArray<float> params, logits, act, slot_loss, hit_loss, images;
+  DeviceArray<uint8_t> flags, select_temp;
+  DeviceArray<uint32_t> alive, counts, next_slot;
+  DeviceArray<unsigned long long> examples;
+  PinnedArray<uint32_t> h_counts, h_slots;
+  PinnedArray<float> h_loss;
+  PinnedArray<unsigned long long> h_examples;
+  bool busy = false;  // queued and not yet collected
+  uint64_t first = 0;
+  uint32_t count = 0;
+
+  void release() {
+    for (DeviceArray<float>* b : {&params, &logits, &act, &slot_loss, &hit_loss, &images}) b->release();
+    for (DeviceArray<uint32_t>* b : {&alive, &counts, &next_slot}) b->release();
+    flags.release();
+    select_temp.release();
+    examples.release();
+  }
+};
+
+class DeviceBackend final : public Backend {
+ public:
+  DeviceBackend(std::unique_ptr<Device> device, DeviceBackendOptions options)
+      : device_(std::move(device)), options_(std::move(options)), size_limit_(options_.max_launch),
+        train_x_(*device_), test_x_(*device_), train_y_(*device_), test_y_(*device_),
+        launches_{Launch(*device_, 0), Launch(*device_, 1)} {
+    if (options_.max_launch == 0) throw Error("device backend: max_launch must be at least 1");
+    for (Launch& L : launches_) {
+      L.h_counts.resize(kMaxGroups);
+      L.h_examples.resize(1);
+    }
+  }
+
+  ~DeviceBackend() override { abandon(); }
+
+  std::string name() const override { return options_.name; }
+  std::string description() const override {
+    const DeviceProps& p = device_->props();
+    return options_.name + " (" + p.name + ", " + std::to_string(p.sms) + " SMs, " +
+           std::to_string(p.total_memory >> 20) + " MiB, compute capability " + std::to_string(p.major) + "." +
+           std::to_string(p.minor) + ")";
+  }
+
+  void begin_stream(const StreamTask& task) override {
+    abandon();
+    for (Launch& L : launches_) L.release();  // sized for the previous stream
+    shape_ = LaunchShape{};
+    task_ = task;
+    train_x_.upload(task.train.x.data(), task.train.x.size());
+    train_y_.upload(task.train.y.data(), task.train.y.size());
+    test_x_.upload(task.test.x.data(), task.test.x.size());
+    test_y_.upload(task.test.y.data(), task.test.y.size());
+    plan_ = make_block_plan(task.model);
+    shape_.dense = is_dense_only(task.model);
+    groups_ = example_groups(static_cast<int>(task.train.size()), task.early_reject);
+    if (groups_.size() > kMaxGroups)
+      throw Error(options_.name + ": a training set of " + std::to_string(task.train.size()) + " examples is too large");
+    if (!shape_.dense) choose_block_kernel();
+    size_limit_ = options_.max_launch;
+    last_end_ = kNoRange;
+  }
+
+  // Enough draws per call to fill the device many times over: a thread per
+  // draw for dense models, a block per draw otherwise.
+  uint64_t preferred_batch() const override { return shape_.dense ? uint64_t{1} << 22 : uint64_t{1} << 18; }
+
+  // Launches alternate between the two contexts; the older one in flight is
+  // always collected first, so hits come out in draw order. When a call
+  // continues the previous one, it ends by queueing the range after it (the
+  // run loop's next call, most likely): the device works on that while the
+  // host accepts, stores and scores. A next call that asks for it takes its
+  // results; any other call drops them.
+  EvalCounts evaluate(uint64_t first, uint64_t count, std::vector<Hit>& hits) override {
+    EvalCounts counts{count, 0};
+    if (count == 0) return counts;
+    try {
+      ensure_capacity(count);
+      int next = 0;
+      uint64_t done = 0;
+      if (ahead_) {
+        Launch& A = *ahead_;
+        ahead_ = nullptr;
+        if (A.first == first && A.count <= count) {
+          done = A.count;  // in flight: collected below, before anything queued after it
+          next = A.queue ^ 1;
+        } else {
+          abandon();
+        }
+      }
+      const bool continues = first == last_end_;
+      for (; done < count;) {
+        Launch& L = launches_[next];
+        if (L.busy) collect(L, hits, counts);  // launch k-2: k-1 keeps the device busy meanwhile
+        const uint32_t chunk = static_cast<uint32_t>(std::min<uint64_t>(shape_.capacity, count - done));
+        enqueue(L, first + done, chunk);
+        done += chunk;
+        next ^= 1;
+      }
+      // launches_[next] is the older launch in flight (or free), launches_[next ^ 1] the newest.
+      Launch& older = launches_[next];
+      if (older.busy) collect(older, hits, counts);
+      const uint64_t end = first + count;
+      if (continues && end <= UINT64_MAX - count) {
+        enqueue(older, end, static_cast<uint32_t>(std::min<uint64_t>(shape_.capacity, count)));
+        ahead_ = &older;
+      }
+      Launch& newest = launches_[next ^ 1];
+      if (newest.busy && &newest != ahead_) collect(newest, hits, counts);
+      last_end_ = end;
+    } catch (...) {
+      abandon();
+      throw;
+    }
+    return counts;
+  }
+
+  std::vector<TestScore> score_test(const std::vector<uint64_t>& draws) override;
+
+ private:
+  // ---- sizing ---------------------------------------------------------------
+
+  // Block kernels: the image in shared memory when it fits next to the
+  // activations with room for two blocks per SM (a lone block of four warps
+  // cannot hide memory latency; the image in global memory, cached, lets
+  // many blocks run), else in global memory.
+  void choose_block_kernel() {
+    const size_t limit = device_->props().smem_per_block;
+    size_t reserve = 0;
+    for (DeviceKernel k : {DeviceKernel::block_evaluate, DeviceKernel::block_score})
+      for (bool smem_image : {true, false}) reserve = std::max(reserve, device_->static_smem(k, smem_image));
+    const size_t with_image = block_smem_floats(plan_, true) * sizeof(float);
+    shape_.smem_image = with_image + reserve <= limit;
+    if (shape_.smem_image) {
+      device_->allow_dynamic_smem(true, with_image);
+      shape_.smem_image = device_->blocks_per_sm(DeviceKernel::block_evaluate, true, with_image) >= 2;
+    }
+    shape_.smem_bytes = block_smem_floats(plan_, shape_.smem_image) * sizeof(float);
+    if (shape_.smem_bytes + reserve > limit)
+      throw Error(options_.name + ": the model's activations need " + std::to_string(shape_.smem_bytes) +
+                  " bytes of shared memory per block; this device allows " + std::to_string(limit));
+    device_->allow_dynamic_smem(shape_.smem_image, shape_.smem_bytes);
+  }
+
+  int resident_blocks(DeviceKernel kernel) const {
+    const size_t smem = shape_.dense ? 0 : shape_.smem_bytes;
+    return device_->props().sms * std::max(1, device_->blocks_per_sm(kernel, shape_.smem_image, smem));
+  }
+
+  // Grid and sizes of a launch of `capacity` draws.
+  LaunchShape shape_for(uint32_t capacity) const {
+    LaunchShape s = shape_;
+    s.capacity = capacity;
+    s.hit_capacity = std::min(capacity, std::max(256u, capacity / 8));
+    if (s.dense) {
+      const int threads = device_->props().dense_threads;
+      s.grid = static_cast<int>(std::min<uint64_t>((capacity + threads - 1) / threads, resident_blocks(DeviceKernel::dense_group)));
+      s.act_threads = static_cast<size_t>(s.grid) * threads;
+    } else {
+      s.grid = static_cast<int>(std::min<uint64_t>(capacity, resident_blocks(DeviceKernel::block_evaluate)));
+    }
+    s.select_bytes = std::max<size_t>(device_->select_temp_bytes(capacity), 1);
+    return s;
+  }
+
+  // Device bytes of one launch context.
+  size_t launch_bytes(const LaunchShape& s) const {
+    const ModelSpec& m = task_.model;
+    const size_t n = task_.train.size(), L = s.capacity;
+    size_t bytes = s.select_bytes + L * (sizeof(uint8_t) + sizeof(uint32_t) + sizeof(float)) +
+                   kMaxGroups * sizeof(uint32_t) + sizeof(uint32_t) + sizeof(unsigned long long);
+    if (s.dense)
+      bytes += sizeof(float) * (L * (m.n_params + n * m.n_classes) + s.act_threads * 2 * m.max_activation);
+    else
+      bytes += sizeof(float) * (L + s.grid * (n * m.n_classes + (s.smem_image ? 0 : plan_.image_floats)));
+    return bytes;
+  }
+
+  bool allocate(Launch& L, const LaunchShape& s) {
+    const ModelSpec& m = task_.model;
+    const size_t n = task_.train.size(), cap = s.capacity;
+    bool ok = L.flags.try_resize(cap) && L.alive.try_resize(cap) && L.hit_loss.try_resize(cap) &&
+              L.counts.try_resize(kMaxGroups) && L.next_slot.try_resize(1) && L.examples.try_resize(1) &&
+              L.select_temp.try_resize(s.select_bytes);
+    if (ok && s.dense)
+      ok = L.params.try_resize(cap * m.n_params) && L.logits.try_resize(cap * n * m.n_classes) &&
+           L.act.try_resize(s.act_threads * 2 * m.max_activation);
+    if (ok && !s.dense)
+      ok = L.slot_loss.try_resize(cap) && L.logits.try_resize(static_cast<size_t>(s.grid) * n * m.n_classes) &&
+           L.images.try_resize(s.smem_image ? 0 : static_cast<size_t>(s.grid) * plan_.image_floats);
+    if (!ok) return false;
+    L.h_slots.resize(s.hit_capacity);
+    L.h_loss.resize(s.hit_capacity);
+    return true;
+  }
+
+  // Makes both launch contexts hold min(count, limits) draws: at most what
+  // a quarter of the free memory holds, halved again while allocation fails.
+  // A size that had to shrink is remembered for the stream, so later calls
+  // do not retry (and fail) the larger sizes.
+  void ensure_capacity(uint64_t count) {
+    const uint32_t want = static_cast<uint32_t>(std::min<uint64_t>(count, size_limit_));
+    if (shape_.capacity >= want) return;
+    abandon();
+    for (Launch& L : launches_) L.release();  // growing: what they hold counts as free
+    shape_.capacity = 0;
+    const size_t free_bytes = device_->free_memory();
+    uint32_t cap = want;
+    while (cap > 1 && 2 * launch_bytes(shape_for(cap)) > free_bytes / 4) cap /= 2;
+    for (;; cap /= 2) {
+      if (cap == 0) throw Error(options_.name + ": out of device memory even for a launch of one draw");
+      const LaunchShape s = shape_for(cap);
+      const bool fits = options_.memory_cap == 0 || 2 * launch_bytes(s) <= options_.memory_cap;
+      if (fits && allocate(launches_[0], s) && allocate(launches_[1], s)) {
+        shape_ = s;
+        break;
+      }
+      for (Launch& L : launches_) L.release();
+    }
+    if (cap < want) size_limit_ = cap;
+  }
+
+  // ---- the pipeline ---------------------------------------------------------
+
+  void enqueue(Launch& L, uint64_t first, uint32_t count) {
+    const ModelSpec& m = task_.model;
+    const int n = static_cast<int>(task_.train.size());
+    const int q = L.queue;
+    L.first = first;
+    L.count = count;
+    if (shape_.dense) {
+      const int threads = device_->props().dense_threads;
+      const int grid = static_cast<int>(std::min<uint64_t>(shape_.grid, (count + threads - 1) / threads));
+      DenseArgs a{m, task_.prior, task_.key, first, count, shape_.capacity, shape_.act_threads,
+                  train_x_.get(), train_y_.get(), n, L.params.get(), L.logits.get(), L.act.get(),
+                  L.flags.get(), L.alive.get(), nullptr};
+      for (size_t g = 0; g < groups_.size(); ++g) {
+        a.n_alive = g ? L.counts.get() + g - 1 : nullptr;
+        device_->dense_group(grid, a, groups_[g].first, groups_[g].second, g == 0, q);
+        // The survivors of group g: the slot list and count group g + 1 reads.
+        device_->select_indices(L.select_temp.get(), shape_.select_bytes, L.flags.get(), count, L.alive.get(),
+                                L.counts.get() + g, q);
+      }
+      a.n_alive = L.counts.get() + groups_.size() - 1;
+      device_->dense_finish(grid, a, task_.loss, L.hit_loss.get(), q);
+      device_->download_async(L.h_counts.get(), L.counts.get(), groups_.size() * sizeof(uint32_t), q);
+    } else {
+      const int grid = static_cast<int>(std::min<uint64_t>(shape_.grid, count));
+      const BlockArgs a{m, plan_, task_.prior, task_.key, first, count, train_x_.get(), train_y_.get(), n,
+                        task_.loss, task_.early_reject ? 1 : 0, L.logits.get(), L.images.get(), L.flags.get(),
+                        L.slot_loss.get(), L.examples.get(), L.next_slot.get()};
+      device_->zero_async(L.examples.get(), sizeof(unsigned long long), q);
+      device_->zero_async(L.next_slot.get(), sizeof(uint32_t), q);
+      device_->block_evaluate(grid, shape_.smem_bytes, shape_.smem_image, a, q);
+      device_->select_indices(L.select_temp.get(), shape_.select_bytes, L.flags.get(), count, L.alive.get(),
+                              L.counts.get(), q);
+      device_->select_values(L.select_temp.get(), shape_.select_bytes, L.slot_loss.get(), L.flags.get(), count,
+                             L.hit_loss.get(), L.counts.get() + 1, q);
+      device_->download_async(L.h_counts.get(), L.counts.get(), sizeof(uint32_t), q);
+      device_->download_async(L.h_examples.get(), L.examples.get(), sizeof(unsigned long long), q);
+    }
+    // The first hit_capacity hits ride along; a launch with more fetches the rest in collect().
+    const uint32_t h = std::min(shape_.hit_capacity, count);
+    device_->download_async(L.h_slots.get(), L.alive.get(), h * sizeof(uint32_t), q);
+    device_->download_async(L.h_loss.get(), L.hit_loss.get(), h * sizeof(float), q);
+    L.busy = true;
+  }
+
+  // Waits for launch L and appends its hits (in slot order) to `hits`.
+  void collect(Launch& L, std::vector<Hit>& hits, EvalCounts& counts) {
+    device_->synchronize(L.queue);
+    L.busy = false;
+    uint32_t n_hits;
+    if (shape_.dense) {
+      // Group g ran on the survivors of group g - 1 (all slots for g = 0).
+      n_hits = L.h_counts[groups_.size() - 1];
+      counts.examples += static_cast<uint64_t>(L.count) * (groups_[0].second - groups_[0].first);
+      for (size_t g = 1; g < groups_.size(); ++g)
+        counts.examples += static_cast<uint64_t>(L.h_counts[g - 1]) * (groups_[g].second - groups_[g].first);
+    } else {
+      n_hits = L.h_counts[0];
+      counts.examples += L.h_examples[0];
+    }
+    if (n_hits > L.count) throw Error(options_.name + ": a launch of " + std::to_string(L.count) + " draws reported " +
+                                      std::to_string(n_hits) + " perfect draws");
+    const uint32_t h = std::min(shape_.hit_capacity, L.count);
+    std::vector<uint32_t> more_slots;
+    std::vector<float> more_loss;
+    if (n_hits > h) {
+      more_slots.resize(n_hits - h);
+      more_loss.resize(n_hits - h);
+      device_->download(more_slots.data(), L.alive.get() + h, more_slots.size() * sizeof(uint32_t));
+      device_->download(more_loss.data(), L.hit_loss.get() + h, more_loss.size() * sizeof(float));
+    }
+    const float* edges = task_.bin_edges.data();
+    const int n_edges = static_cast<int>(task_.bin_edges.size());
+    for (uint32_t k = 0; k < n_hits; ++k) {
+      const uint32_t slot = k < h ? L.h_slots[k] : more_slots[k - h];
+      const float loss = k < h ? L.h_loss[k] : more_loss[k - h];
+      hits.push_back({L.first + slot, loss, find_bin(edges, n_edges, loss)});
+    }
+  }
+
+  // Drops queued launches (after an error, before the data change, or a
+  // range queued ahead that nobody asked for).
+  void abandon() noexcept {
+    ahead_ = nullptr;
+    for (Launch& L : launches_)
+      if (L.busy) {
+        L.busy = false;
+        try {
+          device_->synchronize(L.queue);
+        } catch (...) {  // we may already be unwinding from the error that broke the queue
+        }
+      }
+  }
+
+  std::unique_ptr<Device> device_;
+  DeviceBackendOptions options_;
+  uint32_t size_limit_;  // largest launch this stream may try (lowered by memory)
+  StreamTask task_;
+  std::vector<std::pair<int, int>> groups_;  // dense kernels: example groups [e0, e1)
+  BlockPlan plan_{};
+  LaunchShape shape_{};
+  DeviceArray<float> train_x_, test_x_;
+  DeviceArray<int32_t> train_y_, test_y_;
+  Launch launches_[2];
+  Launch* ahead_ = nullptr;  // the launch queued ahead for the range after the last call, if any
+  static constexpr uint64_t kNoRange = UINT64_MAX;
+  uint64_t last_end_ = kNoRange;  // end of the last call's range
+};
+
+// ---- test scoring -------------------------------------------------------------
+
+std::vector<TestScore> DeviceBackend::score_test(const std::vector<uint64_t>& draws) {
+  const ModelSpec& m = task_.model;
+  const int n = static_cast<int>(task_.test.size());
+  std::vector<TestScore> scores(draws.size());
+  if (draws.empty() || n == 0) return scores;
+  Device& dev = *device_;
+  size_t batch = std::max<size_t>(1, std::min(draws.size(), kMaxScorePairs / n));
+  DeviceArray<uint64_t> d_draws(dev);
+  DeviceArray<float> params(dev), scales(dev), act(dev), loss(dev);
+  DeviceArray<uint8_t> correct(dev);
+  int grid = 0;
+  // Buffers for `batch` models; halves the batch when the device is full.
+  for (;; batch /= 2) {
+    if (batch == 0) throw Error(options_.name + ": out of device memory scoring even one model");
+    const size_t pairs = batch * n;
+    size_t act_floats;
+    if (shape_.dense) {
+      const int threads = dev.props().dense_threads;
+      grid = static_cast<int>(std::min<size_t>((pairs + threads - 1) / threads, resident_blocks(DeviceKernel::dense_score)));
+      act_floats = static_cast<size_t>(grid) * threads * 2 * m.max_activation;
+    } else {
+      const size_t items = batch * ((n + kScoreChunk - 1) / kScoreChunk);
+      grid = static_cast<int>(std::min<size_t>(items, resident_blocks(DeviceKernel::block_score)));
+      act_floats = shape_.smem_image ? 0 : static_cast<size_t>(grid) * plan_.image_floats;
+    }
+    if (d_draws.try_resize(batch) && params.try_resize(batch * m.n_params) && scales.try_resize(batch) &&
+        act.try_resize(act_floats) && loss.try_resize(pairs) && correct.try_resize(pairs))
+      break;
+  }
+  std::vector<float> h_loss(batch * n);
+  std::vector<uint8_t> h_correct(batch * n);
+  constexpr int q = 0;  // not pipelined: evaluate() has collected all its launches
+  for (size_t start = 0; start < draws.size(); start += batch) {
+    const uint32_t models = static_cast<uint32_t>(std::min(batch, draws.size() - start));
+    const size_t pairs = static_cast<size_t>(models) * n;
+    d_draws.upload(draws.data() + start, models);
+    dev.generate_models(m, task_.prior, task_.key, task_.loss, d_draws.get(), models, params.get(), scales.get(), q);
+    const ScoreArgs a{m, plan_, models, params.get(), scales.get(), test_x_.get(), test_y_.get(), n,
+                      act.get(), correct.get(), loss.get()};
+    if (shape_.dense) {
+      // A smaller last batch may take fewer blocks: the activation stride is
+      // the launch's own thread count, within what the buffer was sized for.
+      const int threads = dev.props().dense_threads;
+      dev.dense_score(static_cast<int>(std::min<size_t>(grid, (pairs + threads - 1) / threads)), a, q);
+    } else {
+      dev.block_score(grid, shape_.smem_bytes, shape_.smem_image, a, q);
+    }
+    dev.download(h_loss.data(), loss.get(), pairs * sizeof(float));
+    dev.download(h_correct.data(), correct.get(), pairs * sizeof(uint8_t));
+    // Summed on the host in example order, in double: the CPU backend's sum.
+    for (uint32_t i = 0; i < models; ++i) {
+      double l = 0;
+      int c = 0;
+      for (int e = 0; e < n; ++e) {
+        l += h_loss[static_cast<size_t>(i) * n + e];
+        c += h_correct[static_cast<size_t>(i) * n + e];
+      }
+      scores[start + i] = TestScore{static_cast<double>(c) / n, l / n};
+    }
+  }
+  return scores;
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> make_device_backend(std::unique_ptr<Device> device, DeviceBackendOptions options) {
+  return std::make_unique<DeviceBackend>(std::move(device), std::move(options));
+}
+
+std::vector<float> device_generate_params(Device& device, const PriorSpec& prior, StreamKey key, const ModelSpec& m,
+                                          const std::vector<uint64_t>& draws) {
+  std::vector<float> out(draws.size() * m.n_params);
+  if (draws.empty()) return out;
+  DeviceArray<uint64_t> d_draws(device);
+  DeviceArray<float> params(device);
+  d_draws.upload(draws.data(), draws.size());
+  if (!params.try_resize(out.size())) throw Error("device: out of memory generating parameters");
+  device.generate_models(m, prior, key, LossKind::raw, d_draws.get(), static_cast<uint32_t>(draws.size()),
+                         params.get(), nullptr, 0);
+  device.download(out.data(), params.get(), out.size() * sizeof(float));
+  return out;
+}
+
+}  // namespace gac

@@ -1,0 +1,168 @@
+// What the device backend needs from an accelerator: memory, two in-order
+// queues, copies, a compaction, and the search kernels of
+// kernels/search_kernels.h.
+//
+// host/device_backend.cpp builds the Backend contract (include/gac/backend.h)
+// on top of this interface: launch sizing, the two-queue pipeline, the
+// out-of-memory shrink, hits and test scores. Two devices implement it:
+//   kernels/cuda_device.cu      a CUDA GPU (the `cuda` backend);
+//   tests/emulated_device.cpp   host threads running the same kernel bodies,
+//                               each block's threads meeting at a barrier,
+//                               queued work deferred until synchronized: CI
+//                               runs the whole backend on it without a GPU.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gac/backend.h"
+#include "gac/error.h"
+#include "kernels/search_kernels.h"
+
+namespace gac {
+
+struct DeviceProps {
+  std::string name;
+  int sms = 1;
+  size_t total_memory = 0;
+  size_t smem_per_block = 0;  // the most shared memory a block may use (static + dynamic)
+  int major = 0, minor = 0;   // compute capability
+  int dense_threads = 128;    // threads per block of the one-thread-per-item kernels
+};
+
+// Kernels whose occupancy decides launch sizes.
+enum class DeviceKernel { dense_group, dense_score, block_evaluate, block_score };
+
+class Device {
+ public:
+  static constexpr int kQueues = 2;
+  virtual ~Device() = default;
+
+  virtual const DeviceProps& props() const = 0;
+  virtual size_t free_memory() = 0;
+
+  // ---- memory ----
+  // nullptr when the device is out of memory; any other failure throws.
+  virtual void* try_alloc(size_t bytes) = 0;
+  virtual void release(void* p) = 0;  // waits for all queued work first
+  virtual void* alloc_pinned(size_t bytes) = 0;  // host memory the queues copy into
+  virtual void release_pinned(void* p) = 0;
+
+  // ---- copies ----
+  // Synchronous, ordered after everything queued.
+  virtual void upload(void* dst, const void* src, size_t bytes) = 0;
+  virtual void download(void* dst, const void* src, size_t bytes) = 0;
+  // Queued on `queue` (0 .. kQueues-1): nothing is known done before synchronize(queue).
+  virtual void download_async(void* dst, const void* src, size_t bytes, int queue) = 0;
+  virtual void zero_async(void* dst, size_t bytes, int queue) = 0;
+  virtual void synchronize(int queue) = 0;
+
+  // ---- launch sizing ----
+  virtual int blocks_per_sm(DeviceKernel kernel, bool smem_image, size_t dynamic_smem) = 0;
+  virtual size_t static_smem(DeviceKernel kernel, bool smem_image) = 0;
+  // Lets the block kernels use `bytes` of dynamic shared memory.
+  virtual void allow_dynamic_smem(bool smem_image, size_t bytes) = 0;
+  // Scratch bytes of a compaction of up to `items` items.
+  virtual size_t select_temp_bytes(uint32_t items) = 0;
+
+  // ---- queued work ----
+  // out[k] = index of the k-th set flag among flags[0 .. count); *n_out = their number.
+  virtual void select_indices(void* temp, size_t temp_bytes, const uint8_t* flags, uint32_t count, uint32_t* out,
+                              uint32_t* n_out, int queue) = 0;
+  // out[k] = values[index of the k-th set flag]; *n_out = their number.
+  virtual void select_values(void* temp, size_t temp_bytes, const float* values, const uint8_t* flags,
+                             uint32_t count, float* out, uint32_t* n_out, int queue) = 0;
+  virtual void dense_group(int grid, const DenseArgs& a, int e0, int e1, bool first_group, int queue) = 0;
+  virtual void dense_finish(int grid, const DenseArgs& a, LossKind loss, float* hit_loss, int queue) = 0;
+  virtual void block_evaluate(int grid, size_t dynamic_smem, bool smem_image, const BlockArgs& a, int queue) = 0;
+  virtual void generate_models(const ModelSpec& m, const PriorSpec& prior, StreamKey key, LossKind loss,
+                               const uint64_t* draws, uint32_t count, float* params, float* scales, int queue) = 0;
+  virtual void dense_score(int grid, const ScoreArgs& a, int queue) = 0;
+  virtual void block_score(int grid, size_t dynamic_smem, bool smem_image, const ScoreArgs& a, int queue) = 0;
+};
+
+// Device memory of `count` T; moves, never copies.
+template <class T>
+class DeviceArray {
+ public:
+  explicit DeviceArray(Device& device) : device_(&device) {}
+  ~DeviceArray() { release(); }
+  DeviceArray(DeviceArray&& o) noexcept : device_(o.device_), ptr_(std::exchange(o.ptr_, nullptr)), count_(std::exchange(o.count_, 0)) {}
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
+
+  // False (holding nothing) when the device is out of memory.
+  bool try_resize(size_t count) {
+    release();
+    if (count == 0) return true;
+    ptr_ = static_cast<T*>(device_->try_alloc(count * sizeof(T)));
+    if (!ptr_) return false;
+    count_ = count;
+    return true;
+  }
+  void upload(const T* host, size_t count) {
+    if (count > count_ && !try_resize(count))
+      throw Error("device: out of memory uploading " + std::to_string(count * sizeof(T)) + " bytes");
+    if (count) device_->upload(ptr_, host, count * sizeof(T));
+  }
+  void release() {
+    if (ptr_) device_->release(ptr_);
+    ptr_ = nullptr;
+    count_ = 0;
+  }
+  T* get() const { return ptr_; }
+  size_t size() const { return count_; }
+
+ private:
+  Device* device_;
+  T* ptr_ = nullptr;
+  size_t count_ = 0;
+};
+
+// Pinned host memory of `count` T.
+template <class T>
+class PinnedArray {
+ public:
+  explicit PinnedArray(Device& device) : device_(&device) {}
+  ~PinnedArray() { release(); }
+  PinnedArray(const PinnedArray&) = delete;
+  PinnedArray& operator=(const PinnedArray&) = delete;
+
+  void resize(size_t count) {
+    release();
+    if (count == 0) return;
+    ptr_ = static_cast<T*>(device_->alloc_pinned(count * sizeof(T)));
+    count_ = count;
+  }
+  void release() {
+    if (ptr_) device_->release_pinned(ptr_);
+    ptr_ = nullptr;
+    count_ = 0;
+  }
+  T* get() const { return ptr_; }
+  T& operator[](size_t i) const { return ptr_[i]; }
+  size_t size() const { return count_; }
+
+ private:
+  Device* device_;
+  T* ptr_ = nullptr;
+  size_t count_ = 0;
+};
+
+struct DeviceBackendOptions {
+  std::string name = "cuda";
+  uint32_t max_launch = 1u << 22;  // draws per launch (slot indices are 32-bit; launches stay short)
+  size_t memory_cap = 0;           // >0: launch buffers beyond this many bytes (both together) count as not fitting
+};
+
+std::unique_ptr<Backend> make_device_backend(std::unique_ptr<Device> device, DeviceBackendOptions options = {});
+
+// Parameters of `draws` generated on the device (tests: bit-identity with the host).
+std::vector<float> device_generate_params(Device& device, const PriorSpec& prior, StreamKey key, const ModelSpec& m,
+                                          const std::vector<uint64_t>& draws);
+
+}  // namespace gac

@@ -1,0 +1,321 @@
+// The Device interface (include/gac/device.h) on a CUDA GPU: the kernels of
+// kernels/search_kernels.h as __global__ functions, CUB's DeviceSelect for
+// the compaction, cudaMalloc'd memory (no managed memory) and two streams.
+// Everything else (sizing, the pipeline, hits, scores) is
+// host/device_backend.cpp, which the tests also run on an emulated device.
+//
+// Test hooks for a GPU machine (environment, read when the backend is made):
+//   GAC_CUDA_MAX_LAUNCH=N   at most N draws per launch
+//   GAC_CUDA_MEMORY_CAP=B   launch buffers beyond B bytes (both launches
+//                           together) count as not fitting: the
+//                           out-of-memory shrink path
+#include <cub/device/device_select.cuh>
+#include <thrust/iterator/counting_iterator.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "gac/device.h"
+#include "kernels/cuda_check.h"
+#include "kernels/search_kernels.h"
+
+// Draws must be bit-identical to the CPU's: no approximate math.
+#if defined(__USE_FAST_MATH__)
+#error "gac's kernels must not be built with --use_fast_math"
+#endif
+
+namespace gac {
+namespace {
+
+constexpr int kDenseThreads = 128;  // threads per block, one-thread-per-item kernels
+constexpr int kBlockThreads = 128;  // threads per block, block-per-draw kernels
+
+// ---- kernels ------------------------------------------------------------------
+
+__device__ __forceinline__ size_t grid_tid() { return static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; }
+__device__ __forceinline__ size_t grid_threads() { return static_cast<size_t>(gridDim.x) * blockDim.x; }
+
+__global__ void __launch_bounds__(kDenseThreads) dense_group_kernel(DenseArgs a, int e0, int e1, int first_group) {
+  dense_group_thread(a, e0, e1, first_group != 0, grid_tid(), grid_threads());
+}
+
+__global__ void __launch_bounds__(kDenseThreads) dense_finish_kernel(DenseArgs a, LossKind loss, float* hit_loss) {
+  dense_finish_thread(a, loss, hit_loss, grid_tid(), grid_threads());
+}
+
+// The image is in shared memory (kSmemImage) or in a.images: a template
+// argument, so that the pointer choice folds away.
+template <bool kSmemImage>
+__global__ void __launch_bounds__(kBlockThreads) block_evaluate_kernel(BlockArgs a) {
+  extern __shared__ float smem[];
+  __shared__ BlockShared shared;
+  const BlockMemory mem = carve_block_memory(a.plan, kSmemImage, smem, a.images, blockIdx.x);
+  block_evaluate_thread(a, shared, mem, blockIdx.x, threadIdx.x, blockDim.x);
+}
+
+__global__ void generate_models_kernel(ModelSpec m, PriorSpec prior, StreamKey key, LossKind loss,
+                                       const uint64_t* draws, uint32_t count, float* params, float* scales) {
+  const size_t i = grid_tid();
+  if (i < count) generate_model_thread(m, prior, key, loss, draws, static_cast<uint32_t>(i), params, scales);
+}
+
+__global__ void __launch_bounds__(kDenseThreads) dense_score_kernel(ScoreArgs a) {
+  dense_score_thread(a, grid_tid(), grid_threads());
+}
+
+template <bool kSmemImage>
+__global__ void __launch_bounds__(kBlockThreads) block_score_kernel(ScoreArgs a) {
+  extern __shared__ float smem[];
+  const BlockMemory mem = carve_block_memory(a.plan, kSmemImage, smem, a.act, blockIdx.x);
+  block_score_thread(a, mem, blockIdx.x, gridDim.x, threadIdx.x, blockDim.x);
+}
+
+// ---- the device ------------------------------------------------------------------
+
+uint64_t env_u64(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return 0;
+  char* end = nullptr;
+  const unsigned long long x = std::strtoull(v, &end, 10);
+  if (*end) throw Error(std::string("environment variable ") + name + " must be a whole number, got '" + v + "'");
+  return x;
+}
+
+template <class Kernel>
+int occupancy(Kernel kernel, int threads, size_t smem) {
+  int blocks = 0;
+  GAC_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, smem));
+  return blocks;
+}
+
+template <class Kernel>
+size_t static_smem_of(Kernel kernel) {
+  cudaFuncAttributes attr{};
+  GAC_CUDA_CHECK(cudaFuncGetAttributes(&attr, kernel));
+  return attr.sharedSizeBytes;
+}
+
+class CudaDevice final : public Device {
+ public:
+  explicit CudaDevice(int device) {
+    GAC_CUDA_CHECK(cudaSetDevice(device));
+    cudaDeviceProp p{};
+    GAC_CUDA_CHECK(cudaGetDeviceProperties(&p, device));
+    props_.name = p.name;
+    props_.sms = p.multiProcessorCount;
+    props_.total_memory = p.totalGlobalMem;
+    props_.smem_per_block = p.sharedMemPerBlockOptin;
+    props_.major = p.major;
+    props_.minor = p.minor;
+    props_.dense_threads = kDenseThreads;
+  }
+
+  const DeviceProps& props() const override { return props_; }
+  size_t free_memory() override {
+    size_t free_bytes = 0, total = 0;
+    GAC_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
+    return free_bytes;
+  }
+
+  void* try_alloc(size_t bytes) override {
+    void* p = nullptr;
+    const cudaError_t status = cudaMalloc(&p, bytes);
+    if (status == cudaErrorMemoryAllocation) {
+      cudaGetLastError();  // clear the (non-sticky) error so later checks do not see it
+      return nullptr;
+    }
+    GAC_CUDA_CHECK(status);
+    return p;
+  }
+  // cudaFree waits for the device to finish; unchecked: it also runs while
+  // unwinding from an error, where a second exception would terminate.
+  void release(void* p) override { cudaFree(p); }
+  void* alloc_pinned(size_t bytes) override {
+    void* p = nullptr;
+    GAC_CUDA_CHECK(cudaMallocHost(&p, bytes));
+    return p;
+  }
+  void release_pinned(void* p) override { cudaFreeHost(p); }
+
+  // Synchronous copies run on the legacy default stream, which waits for
+  // (and is waited for by) the two blocking streams.
+  void upload(void* dst, const void* src, size_t bytes) override {
+    GAC_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+  }
+  void download(void* dst, const void* src, size_t bytes) override {
+    GAC_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+  }
+  void download_async(void* dst, const void* src, size_t bytes, int q) override {
+    if (bytes) GAC_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream(q)));
+  }
+  void zero_async(void* dst, size_t bytes, int q) override {
+    GAC_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, stream(q)));
+  }
+  void synchronize(int q) override { GAC_CUDA_CHECK(cudaStreamSynchronize(stream(q))); }
+
+  int blocks_per_sm(DeviceKernel kernel, bool smem_image, size_t smem) override {
+    switch (kernel) {
+      case DeviceKernel::dense_group: return occupancy(dense_group_kernel, kDenseThreads, 0);
+      case DeviceKernel::dense_score: return occupancy(dense_score_kernel, kDenseThreads, 0);
+      case DeviceKernel::block_evaluate:
+        return smem_image ? occupancy(block_evaluate_kernel<true>, kBlockThreads, smem)
+                          : occupancy(block_evaluate_kernel<false>, kBlockThreads, smem);
+      case DeviceKernel::block_score:
+        return smem_image ? occupancy(block_score_kernel<true>, kBlockThreads, smem)
+                          : occupancy(block_score_kernel<false>, kBlockThreads, smem);
+    }
+    return 1;
+  }
+  size_t static_smem(DeviceKernel kernel, bool smem_image) override {
+    switch (kernel) {
+      case DeviceKernel::dense_group: return static_smem_of(dense_group_kernel);
+      case DeviceKernel::dense_score: return static_smem_of(dense_score_kernel);
+      case DeviceKernel::block_evaluate:
+        return smem_image ? static_smem_of(block_evaluate_kernel<true>) : static_smem_of(block_evaluate_kernel<false>);
+      case DeviceKernel::block_score:
+        return smem_image ? static_smem_of(block_score_kernel<true>) : static_smem_of(block_score_kernel<false>);
+    }
+    return 0;
+  }
+  // Raised to all the device allows rather than to `bytes`: the attribute
+  // is per kernel and process-wide, and another backend's smaller setting
+  // must not break this one's launches.
+  void allow_dynamic_smem(bool smem_image, size_t bytes) override {
+    const cudaFuncAttribute attr = cudaFuncAttributeMaxDynamicSharedMemorySize;
+    const auto allow = [&](auto kernel) {
+      const size_t most = props_.smem_per_block - static_smem_of(kernel);
+      if (bytes > most) throw Error("cuda: " + std::to_string(bytes) + " bytes of shared memory per block do not fit");
+      GAC_CUDA_CHECK(cudaFuncSetAttribute(kernel, attr, static_cast<int>(most)));
+    };
+    if (smem_image) {
+      allow(block_evaluate_kernel<true>);
+      allow(block_score_kernel<true>);
+    } else {
+      allow(block_evaluate_kernel<false>);
+      allow(block_score_kernel<false>);
+    }
+  }
+  size_t select_temp_bytes(uint32_t items) override {
+    size_t a = 0, b = 0;
+    GAC_CUDA_CHECK(cub::DeviceSelect::Flagged(nullptr, a, thrust::counting_iterator<uint32_t>(0),
+                                              static_cast<const uint8_t*>(nullptr), static_cast<uint32_t*>(nullptr),
+                                              static_cast<uint32_t*>(nullptr), static_cast<int64_t>(items)));
+    GAC_CUDA_CHECK(cub::DeviceSelect::Flagged(nullptr, b, static_cast<const float*>(nullptr),
+                                              static_cast<const uint8_t*>(nullptr), static_cast<float*>(nullptr),
+                                              static_cast<uint32_t*>(nullptr), static_cast<int64_t>(items)));
+    return std::max(a, b);
+  }
+
+  void select_indices(void* temp, size_t temp_bytes, const uint8_t* flags, uint32_t count, uint32_t* out,
+                      uint32_t* n_out, int q) override {
+    GAC_CUDA_CHECK(cub::DeviceSelect::Flagged(temp, temp_bytes, thrust::counting_iterator<uint32_t>(0), flags, out,
+                                              n_out, static_cast<int64_t>(count), stream(q)));
+  }
+  void select_values(void* temp, size_t temp_bytes, const float* values, const uint8_t* flags, uint32_t count,
+                     float* out, uint32_t* n_out, int q) override {
+    GAC_CUDA_CHECK(cub::DeviceSelect::Flagged(temp, temp_bytes, values, flags, out, n_out,
+                                              static_cast<int64_t>(count), stream(q)));
+  }
+
+  void dense_group(int grid, const DenseArgs& a, int e0, int e1, bool first_group, int q) override {
+    dense_group_kernel<<<grid, kDenseThreads, 0, stream(q)>>>(a, e0, e1, first_group ? 1 : 0);
+    GAC_CUDA_CHECK_LAUNCH();
+  }
+  void dense_finish(int grid, const DenseArgs& a, LossKind loss, float* hit_loss, int q) override {
+    dense_finish_kernel<<<grid, kDenseThreads, 0, stream(q)>>>(a, loss, hit_loss);
+    GAC_CUDA_CHECK_LAUNCH();
+  }
+  void block_evaluate(int grid, size_t smem, bool smem_image, const BlockArgs& a, int q) override {
+    if (smem_image) block_evaluate_kernel<true><<<grid, kBlockThreads, smem, stream(q)>>>(a);
+    else block_evaluate_kernel<false><<<grid, kBlockThreads, smem, stream(q)>>>(a);
+    GAC_CUDA_CHECK_LAUNCH();
+  }
+  void generate_models(const ModelSpec& m, const PriorSpec& prior, StreamKey key, LossKind loss,
+                       const uint64_t* draws, uint32_t count, float* params, float* scales, int q) override {
+    generate_models_kernel<<<(count + 127) / 128, 128, 0, stream(q)>>>(m, prior, key, loss, draws, count, params,
+                                                                        scales);
+    GAC_CUDA_CHECK_LAUNCH();
+  }
+  void dense_score(int grid, const ScoreArgs& a, int q) override {
+    dense_score_kernel<<<grid, kDenseThreads, 0, stream(q)>>>(a);
+    GAC_CUDA_CHECK_LAUNCH();
+  }
+  void block_score(int grid, size_t smem, bool smem_image, const ScoreArgs& a, int q) override {
+    if (smem_image) block_score_kernel<true><<<grid, kBlockThreads, smem, stream(q)>>>(a);
+    else block_score_kernel<false><<<grid, kBlockThreads, smem, stream(q)>>>(a);
+    GAC_CUDA_CHECK_LAUNCH();
+  }
+
+ private:
+  cudaStream_t stream(int q) const { return streams_[q].get(); }
+
+  DeviceProps props_;
+  CudaStream streams_[kQueues];
+};
+
+// Why no usable device, or "" when device 0 is usable.
+std::string cuda_unusable() {
+  int count = 0;
+  cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess || count == 0) {
+    const std::string why = status == cudaErrorInsufficientDriver || status == cudaErrorNoDevice || count == 0
+                                ? std::string("no NVIDIA GPU or driver found (CUDA: ") +
+                                      (status != cudaSuccess ? cudaGetErrorString(status) : "0 devices") + ")"
+                                : cudaGetErrorString(status);
+    cudaGetLastError();
+    return why;
+  }
+  cudaDeviceProp p{};
+  status = cudaGetDeviceProperties(&p, 0);
+  if (status == cudaSuccess && p.major < 8)
+    return std::string(p.name) + " has compute capability " + std::to_string(p.major) + "." + std::to_string(p.minor) +
+           "; this build targets " GAC_CUDA_ARCHS " (8.0 and newer)";
+  if (status == cudaSuccess) status = cudaSetDevice(0);
+  if (status == cudaSuccess) status = cudaFree(nullptr);  // creates the context: a broken driver shows here
+  if (status != cudaSuccess) {
+    cudaGetLastError();
+    return cudaGetErrorString(status);
+  }
+  return "";
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cuda_backend(std::string* why_not) {
+  const std::string why = cuda_unusable();
+  if (!why.empty()) {
+    if (why_not) *why_not = why;
+    return nullptr;
+  }
+  DeviceBackendOptions options;
+  options.name = "cuda";
+  if (const uint64_t cap = env_u64("GAC_CUDA_MAX_LAUNCH"))
+    options.max_launch = static_cast<uint32_t>(std::min<uint64_t>(cap, options.max_launch));
+  options.memory_cap = env_u64("GAC_CUDA_MEMORY_CAP");
+  return make_device_backend(std::make_unique<CudaDevice>(0), options);
+}
+
+std::vector<float> cuda_generate_params(const PriorSpec& prior, StreamKey key, const ModelSpec& m,
+                                        const std::vector<uint64_t>& draws) {
+  CudaDevice device(0);
+  return device_generate_params(device, prior, key, m, draws);
+}
+
+std::vector<std::string> cuda_device_descriptions() {
+  std::vector<std::string> out;
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();
+    return out;
+  }
+  for (int d = 0; d < count; ++d) {
+    cudaDeviceProp p{};
+    if (cudaGetDeviceProperties(&p, d) != cudaSuccess) continue;
+    out.push_back(std::to_string(d) + ": " + p.name + ", " + std::to_string(p.totalGlobalMem >> 20) + " MiB, " +
+                  std::to_string(p.multiProcessorCount) + " SMs, compute capability " + std::to_string(p.major) + "." +
+                  std::to_string(p.minor));
+  }
+  return out;
+}
+
+}  // namespace gac

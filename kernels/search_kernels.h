@@ -1,0 +1,304 @@
+// The device search kernels, as plain __host__ __device__ functions: the body
+// of each kernel, for one thread (one-thread-per-item kernels) or one thread
+// of one block (block kernels). kernels/cuda_device.cu wraps each in a
+// __global__ function; tests/emulated_device.cpp runs the same bodies on host
+// threads, a block's threads meeting at a real barrier in block_sync(), so CI
+// exercises every line here without a GPU.
+//
+// Two ways to evaluate draws:
+//
+// Linear and MLP models (dense_*): one thread per draw, early rejection by
+// example groups with the surviving draws compacted between groups. With one
+// thread running all examples and leaving at its first miss, a warp runs as
+// long as its longest-lived lane, and most lanes would sit idle after example
+// 0 or 1. Instead every launch checks example 0 for all draws, then example 1
+// for the survivors, then examples 2-3, 4-7, ... (groups doubling in size),
+// and between groups a compaction (CUB DeviceSelect) packs the surviving slots
+// into a dense list, so the next group's warps are full of live draws again.
+// Within a group no thread exits early: a doomed draw wastes at most one
+// group's work. Full evaluation is one group of all examples. Storage is
+// lane-interleaved (kernels/strided_forward.h) so that a warp's lanes touch
+// neighbouring addresses:
+//   params  [n_params][capacity], by slot: generated once, by the first group
+//   logits  [n * n_classes][capacity], by slot: kept until the loss is summed
+//   act     [2 * max_activation][act_threads], by thread: per-example scratch
+// Once the last group leaves only perfect draws, dense_finish sums each one's
+// cross-entropy in example order from the stored logits, as evaluate_draw does.
+//
+// Models with convolutions (block_*): a thread block per draw
+// (kernels/block_forward.h). The block generates its draw's parameters
+// straight into shared memory and keeps them there for every example: at
+// 11,074 LeNet parameters, a round trip through global memory would cost more
+// than an example's 92k fma. Models too big for shared memory keep the image
+// in a per-block slice of global memory instead (the same code, another
+// pointer). The whole block decides together after each example (thread 0
+// writes the verdict to shared memory, all threads read it after a barrier),
+// so leaving at the first miss is uniform across the block's warps. The grid
+// is persistent and blocks take the next slot from an atomic counter: draws
+// cost very different times (one example or all of them), and a fixed share
+// per block would leave the early finishers idle.
+//
+// Test scoring (generate_model, dense_score, block_score): the accepted
+// models are generated on the device and every (model, test example) pair
+// gets its correctness and cross-entropy; the host sums them in example order
+// in double, as the CPU backend does. No cuBLAS: a GEMM sums in its own
+// blocked order, so an argmax near a tie could flip and the accuracy would
+// differ from the CPU's, which it must equal exactly.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/block_forward.h"
+#include "kernels/strided_forward.h"
+
+namespace gac {
+
+GAC_HD uint32_t atomic_fetch_add(uint32_t* p, uint32_t v) {
+#if defined(__CUDA_ARCH__)
+  return atomicAdd(p, v);
+#else
+  return __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+#endif
+}
+
+GAC_HD unsigned long long atomic_fetch_add(unsigned long long* p, unsigned long long v) {
+#if defined(__CUDA_ARCH__)
+  return atomicAdd(p, v);
+#else
+  return __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+#endif
+}
+
+// ---- linear and MLP: a thread per draw ------------------------------------------
+
+struct DenseArgs {
+  ModelSpec m;
+  PriorSpec prior;
+  StreamKey key;
+  uint64_t first;           // draw of slot 0
+  uint32_t count;           // slots in this launch
+  size_t capacity;          // stride of params and logits (>= count)
+  size_t act_threads;       // stride of act (>= the launch's total threads)
+  const float* X;           // training examples [n][in_size]
+  const int32_t* Y;         // labels [n]
+  int n;
+  float* params;
+  float* logits;
+  float* act;
+  uint8_t* alive_flag;      // [capacity] 1 while the slot's draw has classified every example so far
+  const uint32_t* alive;    // surviving slots (after the previous group)
+  const uint32_t* n_alive;  // their number, on the device (written by the compaction)
+};
+
+// Examples [e0, e1) for every live draw. The first group walks all slots,
+// generates their parameters and sets alive_flag; later groups walk the
+// compacted list and clear the flag of draws that miss an example.
+GAC_HD void dense_group_thread(const DenseArgs& a, int e0, int e1, bool first_group, size_t tid, size_t threads) {
+  const uint32_t total = first_group ? a.count : *a.n_alive;
+  const int C = a.m.n_classes, D = a.m.in_size();
+  const Strided buf0{a.act + tid, a.act_threads};
+  const Strided buf1{a.act + a.m.max_activation * a.act_threads + tid, a.act_threads};
+  for (size_t i = tid; i < total; i += threads) {
+    const uint32_t slot = first_group ? static_cast<uint32_t>(i) : a.alive[i];
+    const Strided p{a.params + slot, a.capacity};
+    const Strided logits{a.logits + slot, a.capacity};
+    if (first_group) generate_params(a.prior, a.key, a.first + slot, a.m.n_params, p);
+    bool ok = true;
+    for (int e = e0; e < e1; ++e) {
+      const Strided z = dense_model_forward_at(a.m, p, a.X + static_cast<size_t>(e) * D, buf0, buf1);
+      for (int c = 0; c < C; ++c) logits[e * C + c] = z[c];
+      ok = ok && argmax_at(z, C) == a.Y[e];
+    }
+    if (first_group) a.alive_flag[slot] = ok ? 1 : 0;
+    else if (!ok) a.alive_flag[slot] = 0;
+  }
+}
+
+// Mean training loss of each perfect draw (the survivors of the last group),
+// at hit_loss[i] for the i-th survivor.
+GAC_HD void dense_finish_thread(const DenseArgs& a, LossKind loss, float* hit_loss, size_t tid, size_t threads) {
+  const uint32_t total = *a.n_alive;
+  for (size_t i = tid; i < total; i += threads) {
+    const uint32_t slot = a.alive[i];
+    const Strided p{a.params + slot, a.capacity};
+    const Strided logits{a.logits + slot, a.capacity};
+    hit_loss[i] = training_loss_at(a.m, p, logits, a.Y, a.n, loss);
+  }
+}
+
+// ---- models with convolutions: a block per draw ----------------------------------
+
+// A block's shared scalars (static shared memory on the device).
+struct BlockShared {
+  int ok;          // the verdict on the current example
+  uint32_t slot;   // the draw being evaluated
+  double scalar;   // block_generate's sphere factor
+  double factors[ModelSpec::kMaxLayers];  // block_logit_scale's per-layer factors
+};
+
+// A block's working memory, carved from its dynamic shared memory: the
+// parameter image (unless it lives in global memory), the staged example and
+// two activation buffers.
+struct BlockMemory {
+  float* img;
+  float* xs;
+  float* act0;
+  float* act1;
+};
+
+// Dynamic shared memory of the block kernels, in floats.
+GAC_HD size_t block_smem_floats(const BlockPlan& plan, bool smem_image) {
+  return (smem_image ? static_cast<size_t>(plan.image_floats) : 0) + plan.in_floats +
+         2 * static_cast<size_t>(plan.act_floats);
+}
+
+// `images` holds one image per block when smem_image is false.
+GAC_HD BlockMemory carve_block_memory(const BlockPlan& plan, bool smem_image, float* smem, float* images, int block) {
+  BlockMemory mem;
+  mem.img = smem_image ? smem : images + static_cast<size_t>(block) * plan.image_floats;
+  mem.xs = smem_image ? smem + plan.image_floats : smem;
+  mem.act0 = mem.xs + plan.in_floats;
+  mem.act1 = mem.act0 + plan.act_floats;
+  return mem;
+}
+
+struct BlockArgs {
+  ModelSpec m;
+  BlockPlan plan;
+  PriorSpec prior;
+  StreamKey key;
+  uint64_t first;           // draw of slot 0
+  uint32_t count;           // slots in this launch
+  const float* X;           // training examples [n][in_size]
+  const int32_t* Y;
+  int n;
+  LossKind loss;
+  int early_reject;
+  float* logits;            // [blocks][n * n_classes]
+  float* images;            // [blocks][plan.image_floats] when the image is not in shared memory
+  uint8_t* perfect;         // [count] 1: classified every example
+  float* slot_loss;         // [count] mean training loss of perfect draws
+  unsigned long long* examples;  // example evaluations done (one atomic add per draw)
+  uint32_t* next_slot;      // work counter, zero at launch
+};
+
+// One thread `tid` of `threads` in block `block`: takes slots until none is
+// left. Every barrier is reached by all threads of the block: the loop's
+// exits depend only on values read from shared memory after a barrier.
+GAC_HD void block_evaluate_thread(const BlockArgs& a, BlockShared& sh, BlockMemory mem, int block, int tid,
+                                  int threads) {
+  const int C = a.m.n_classes, D = a.m.in_size();
+  float* const logits = a.logits + static_cast<size_t>(block) * a.n * C;
+  for (;;) {
+    if (tid == 0) sh.slot = atomic_fetch_add(a.next_slot, 1u);
+    block_sync();
+    const uint32_t slot = sh.slot;  // rewritten only after the barrier that ends this iteration
+    if (slot >= a.count) break;
+    block_generate(a.m, a.plan, a.prior, a.key, a.first + slot, mem.img, &sh.scalar, tid, threads);
+    bool perfect = true;
+    int done = 0;
+    for (int e = 0; e < a.n; ++e) {
+      const float* x = a.X + static_cast<size_t>(e) * D;
+      for (int k = tid; k < D; k += threads) mem.xs[k] = x[k];
+      block_sync();
+      const float* z = block_forward(a.m, a.plan, mem.img, mem.xs, mem.act0, mem.act1, tid, threads);
+      if (tid == 0) {
+        for (int c = 0; c < C; ++c) logits[e * C + c] = z[c];
+        sh.ok = argmax(z, C) == a.Y[e];
+      }
+      block_sync();
+      const bool ok = sh.ok != 0;  // the same value in every thread: uniform control flow
+      ++done;
+      perfect = perfect && ok;
+      if (!ok && a.early_reject) break;
+    }
+    float loss = 0.0f;
+    if (perfect) {  // rare: the norms are long sequential sums, worth doing only here
+      const float scale = block_logit_scale(a.m, a.plan, mem.img, a.loss, sh.factors, tid, threads);
+      if (tid == 0) {
+        float sum = 0.0f;
+        for (int e = 0; e < a.n; ++e) sum = add_rn(sum, cross_entropy(logits + e * C, C, a.Y[e], scale));
+        loss = sum / static_cast<float>(a.n);
+      }
+    }
+    if (tid == 0) {
+      a.perfect[slot] = perfect ? 1 : 0;
+      a.slot_loss[slot] = loss;
+      atomic_fetch_add(a.examples, static_cast<unsigned long long>(done));
+    }
+    block_sync();  // the image, sh.ok and sh.slot are rewritten for the next draw
+  }
+}
+
+// ---- test scoring -------------------------------------------------------------------
+
+// Parameters of draws[i] at params[i * n_params] (state_dict order) and, when
+// scales is not null, its logit scale.
+GAC_HD void generate_model_thread(const ModelSpec& m, const PriorSpec& prior, StreamKey key, LossKind loss,
+                                  const uint64_t* draws, uint32_t i, float* params, float* scales) {
+  float* p = params + static_cast<size_t>(i) * m.n_params;
+  generate_params(prior, key, draws[i], m.n_params, p);
+  if (scales) scales[i] = logit_scale(m, p, loss);
+}
+
+struct ScoreArgs {
+  ModelSpec m;
+  BlockPlan plan;
+  uint32_t models;
+  const float* params;   // [models][n_params]
+  const float* scales;   // [models]
+  const float* X;        // test examples [n][in_size]
+  const int32_t* Y;
+  int n;
+  float* act;            // dense: [2 * max_activation][total threads]; block: per-block images
+  uint8_t* correct;      // [models][n]
+  float* loss;           // [models][n]
+};
+
+// Dense models: one thread per (model, example) pair. Neighbouring threads
+// share the model, so its parameter reads are broadcasts.
+GAC_HD void dense_score_thread(const ScoreArgs& a, size_t tid, size_t threads) {
+  const size_t pairs = static_cast<size_t>(a.models) * a.n;
+  const int C = a.m.n_classes, D = a.m.in_size();
+  const Strided buf0{a.act + tid, threads};
+  const Strided buf1{a.act + a.m.max_activation * threads + tid, threads};
+  for (size_t i = tid; i < pairs; i += threads) {
+    const size_t model = i / a.n;
+    const int e = static_cast<int>(i % a.n);
+    const float* p = a.params + model * a.m.n_params;
+    const Strided z = dense_model_forward_at(a.m, p, a.X + static_cast<size_t>(e) * D, buf0, buf1);
+    a.correct[i] = argmax_at(z, C) == a.Y[e] ? 1 : 0;
+    a.loss[i] = cross_entropy_at(z, 0, C, a.Y[e], a.scales[model]);
+  }
+}
+
+constexpr int kScoreChunk = 32;  // test examples per block work item
+
+// Other models: a block per (model, chunk of kScoreChunk examples), work
+// items strided over the `blocks` blocks.
+GAC_HD void block_score_thread(const ScoreArgs& a, BlockMemory mem, int block, int blocks, int tid, int threads) {
+  const int C = a.m.n_classes, D = a.m.in_size();
+  const int chunks = (a.n + kScoreChunk - 1) / kScoreChunk;
+  const size_t items = static_cast<size_t>(a.models) * chunks;
+  for (size_t item = block; item < items; item += blocks) {
+    const size_t model = item / chunks;
+    const int e0 = static_cast<int>(item % chunks) * kScoreChunk;
+    const int e1 = e0 + kScoreChunk < a.n ? e0 + kScoreChunk : a.n;
+    block_load_image(a.m, a.plan, a.params + model * a.m.n_params, mem.img, tid, threads);
+    for (int e = e0; e < e1; ++e) {
+      const float* x = a.X + static_cast<size_t>(e) * D;
+      for (int k = tid; k < D; k += threads) mem.xs[k] = x[k];
+      block_sync();
+      const float* z = block_forward(a.m, a.plan, mem.img, mem.xs, mem.act0, mem.act1, tid, threads);
+      if (tid == 0) {
+        const size_t pair = model * a.n + e;
+        a.correct[pair] = argmax(z, C) == a.Y[e] ? 1 : 0;
+        a.loss[pair] = cross_entropy(z, C, a.Y[e], a.scales[model]);
+      }
+      block_sync();  // xs and the activations are rewritten next
+    }
+  }
+}
+
+}  // namespace gac

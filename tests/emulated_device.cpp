@@ -1,0 +1,264 @@
+#include "emulated_device.h"
+
+#include <barrier>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <thread>
+#include <vector>
+
+namespace gac {
+namespace {
+
+constexpr unsigned char kPoison = 0xFF;  // fresh memory: NaN floats, 0xFFFFFFFF integers
+constexpr size_t kDefaultDynamicSmem = 48 * 1024;  // CUDA's limit until raised per kernel
+
+struct HostBarrier final : HostBlockBarrier {
+  explicit HostBarrier(int threads) : barrier(threads) {}
+  void arrive_and_wait() override { barrier.arrive_and_wait(); }
+  std::barrier<> barrier;
+};
+
+class EmulatedDevice final : public Device {
+ public:
+  explicit EmulatedDevice(const EmulatorConfig& c) : config_(c), stats_(c.stats ? c.stats : std::make_shared<EmulatorStats>()) {
+    props_.name = c.name;
+    props_.sms = c.sms;
+    props_.total_memory = c.memory;
+    props_.smem_per_block = c.smem_per_block;
+    props_.major = 9;
+    props_.minor = 0;
+    props_.dense_threads = c.dense_threads;
+  }
+
+  ~EmulatedDevice() override {
+    for (auto& [p, bytes] : allocations_) std::free(p);
+    for (void* p : pinned_) std::free(p);
+  }
+
+  const DeviceProps& props() const override { return props_; }
+  size_t free_memory() override { return (config_.memory - in_use_) * (config_.overstate_free_memory ? 16 : 1); }
+
+  void* try_alloc(size_t bytes) override {
+    if (bytes > config_.memory - in_use_) {
+      ++stats_->failed_allocations;
+      return nullptr;
+    }
+    void* p = poisoned(bytes);
+    allocations_[p] = bytes;
+    in_use_ += bytes;
+    stats_->peak_bytes = std::max(stats_->peak_bytes, in_use_);
+    return p;
+  }
+  void release(void* p) override {
+    finish_all();
+    const auto it = allocations_.find(p);
+    if (it == allocations_.end()) throw Error("emulated device: release of memory it did not allocate");
+    in_use_ -= it->second;
+    allocations_.erase(it);
+    std::free(p);
+  }
+  void* alloc_pinned(size_t bytes) override {
+    void* p = poisoned(bytes);
+    pinned_.push_back(p);
+    return p;
+  }
+  void release_pinned(void* p) override {
+    finish_all();
+    std::erase(pinned_, p);
+    std::free(p);
+  }
+
+  void upload(void* dst, const void* src, size_t bytes) override {
+    finish_all();
+    std::memcpy(dst, src, bytes);
+  }
+  void download(void* dst, const void* src, size_t bytes) override {
+    finish_all();
+    std::memcpy(dst, src, bytes);
+  }
+  void download_async(void* dst, const void* src, size_t bytes, int q) override {
+    queue(q).push_back([=] { std::memcpy(dst, src, bytes); });
+  }
+  void zero_async(void* dst, size_t bytes, int q) override {
+    queue(q).push_back([=] { std::memset(dst, 0, bytes); });
+  }
+  void synchronize(int q) override {
+    if (!queue(q).empty() && !queue(1 - q).empty()) ++stats_->waits_with_other_queue_busy;
+    finish(q);
+  }
+
+  int blocks_per_sm(DeviceKernel, bool, size_t) override { return config_.blocks_per_sm; }
+  size_t static_smem(DeviceKernel kernel, bool) override {
+    return kernel == DeviceKernel::block_evaluate ? sizeof(BlockShared) : 0;
+  }
+  void allow_dynamic_smem(bool smem_image, size_t bytes) override { dynamic_smem_[smem_image] = bytes; }
+  size_t select_temp_bytes(uint32_t items) override { return items / 64 + 16; }
+
+  void select_indices(void* temp, size_t temp_bytes, const uint8_t* flags, uint32_t count, uint32_t* out,
+                      uint32_t* n_out, int q) override {
+    check_temp(temp_bytes, count);
+    (void)temp;
+    queue(q).push_back([=] {
+      uint32_t k = 0;
+      for (uint32_t i = 0; i < count; ++i)
+        if (flags[i]) out[k++] = i;
+      *n_out = k;
+    });
+  }
+  void select_values(void* temp, size_t temp_bytes, const float* values, const uint8_t* flags, uint32_t count,
+                     float* out, uint32_t* n_out, int q) override {
+    check_temp(temp_bytes, count);
+    (void)temp;
+    queue(q).push_back([=] {
+      uint32_t k = 0;
+      for (uint32_t i = 0; i < count; ++i)
+        if (flags[i]) out[k++] = values[i];
+      *n_out = k;
+    });
+  }
+
+  void dense_group(int grid, const DenseArgs& a, int e0, int e1, bool first_group, int q) override {
+    const size_t threads = dense_grid(grid);
+    if (a.act_threads < threads) throw Error("emulated device: activation scratch smaller than the grid");
+    queue(q).push_back([=] {
+      for (size_t t = 0; t < threads; ++t) dense_group_thread(a, e0, e1, first_group, t, threads);
+    });
+  }
+  void dense_finish(int grid, const DenseArgs& a, LossKind loss, float* hit_loss, int q) override {
+    const size_t threads = dense_grid(grid);
+    queue(q).push_back([=] {
+      for (size_t t = 0; t < threads; ++t) dense_finish_thread(a, loss, hit_loss, t, threads);
+    });
+  }
+  void block_evaluate(int grid, size_t smem, bool smem_image, const BlockArgs& a, int q) override {
+    check_block_launch(grid, smem, smem_image, DeviceKernel::block_evaluate);
+    queue(q).push_back([=, this] {
+      run_blocks(grid, smem, [&](int block, int tid, float* shared_floats, BlockShared& shared) {
+        const BlockMemory mem = carve_block_memory(a.plan, smem_image, shared_floats, a.images, block);
+        block_evaluate_thread(a, shared, mem, block, tid, config_.block_threads);
+      });
+    });
+  }
+  void generate_models(const ModelSpec& m, const PriorSpec& prior, StreamKey key, LossKind loss,
+                       const uint64_t* draws, uint32_t count, float* params, float* scales, int q) override {
+    ++stats_->kernel_launches;
+    queue(q).push_back([=] {
+      for (uint32_t i = 0; i < count; ++i) generate_model_thread(m, prior, key, loss, draws, i, params, scales);
+    });
+  }
+  void dense_score(int grid, const ScoreArgs& a, int q) override {
+    const size_t threads = dense_grid(grid);
+    queue(q).push_back([=] {
+      for (size_t t = 0; t < threads; ++t) dense_score_thread(a, t, threads);
+    });
+  }
+  void block_score(int grid, size_t smem, bool smem_image, const ScoreArgs& a, int q) override {
+    check_block_launch(grid, smem, smem_image, DeviceKernel::block_score);
+    queue(q).push_back([=, this] {
+      run_blocks(grid, smem, [&](int block, int tid, float* shared_floats, BlockShared&) {
+        const BlockMemory mem = carve_block_memory(a.plan, smem_image, shared_floats, a.act, block);
+        block_score_thread(a, mem, block, grid, tid, config_.block_threads);
+      });
+    });
+  }
+
+ private:
+  using Work = std::vector<std::function<void()>>;
+
+  static void* poisoned(size_t bytes) {
+    void* p = std::malloc(bytes ? bytes : 1);
+    if (!p) throw Error("emulated device: host out of memory");
+    std::memset(p, kPoison, bytes);
+    return p;
+  }
+
+  Work& queue(int q) {
+    if (q < 0 || q >= kQueues) throw Error("emulated device: no queue " + std::to_string(q));
+    return queues_[q];
+  }
+  void finish(int q) {
+    Work work;
+    work.swap(queues_[q]);
+    for (auto& w : work) w();
+  }
+  void finish_all() {
+    for (int q = 0; q < kQueues; ++q) finish(q);
+  }
+
+  size_t dense_grid(int grid) {
+    if (grid <= 0) throw Error("emulated device: launch with a grid of " + std::to_string(grid));
+    ++stats_->kernel_launches;
+    return static_cast<size_t>(grid) * config_.dense_threads;
+  }
+  void check_block_launch(int grid, size_t smem, bool smem_image, DeviceKernel kernel) {
+    if (grid <= 0) throw Error("emulated device: launch with a grid of " + std::to_string(grid));
+    const auto allowed = dynamic_smem_.find(smem_image);
+    const size_t limit = allowed == dynamic_smem_.end() ? kDefaultDynamicSmem : allowed->second;
+    if (smem > limit || smem + static_smem(kernel, smem_image) > config_.smem_per_block)
+      throw Error("emulated device: launch with " + std::to_string(smem) + " bytes of dynamic shared memory");
+    ++stats_->kernel_launches;
+  }
+  void check_temp(size_t temp_bytes, uint32_t count) {
+    if (temp_bytes < select_temp_bytes(count)) throw Error("emulated device: compaction scratch too small");
+  }
+
+  // Every block of the grid at once, each as block_threads host threads with
+  // its own shared memory (poisoned) and barrier.
+  template <class Body>
+  void run_blocks(int grid, size_t smem, const Body& body) {
+    const int T = config_.block_threads;
+    std::vector<std::vector<float>> smem_of(grid);
+    std::vector<BlockShared> shared_of(grid);
+    std::vector<std::unique_ptr<HostBarrier>> barrier_of;
+    for (int b = 0; b < grid; ++b) {
+      smem_of[b].resize(smem / sizeof(float));
+      std::memset(smem_of[b].data(), kPoison, smem_of[b].size() * sizeof(float));
+      std::memset(&shared_of[b], kPoison, sizeof(BlockShared));
+      barrier_of.push_back(std::make_unique<HostBarrier>(T));
+    }
+    std::vector<std::jthread> threads;
+    for (int b = 0; b < grid; ++b)
+      for (int t = 0; t < T; ++t)
+        threads.emplace_back([&, b, t] {
+          host_block_barrier = T > 1 ? barrier_of[b].get() : nullptr;
+          body(b, t, smem_of[b].data(), shared_of[b]);
+          host_block_barrier = nullptr;
+        });
+  }
+
+  EmulatorConfig config_;
+  std::shared_ptr<EmulatorStats> stats_;
+  DeviceProps props_;
+  std::map<void*, size_t> allocations_;
+  std::vector<void*> pinned_;
+  size_t in_use_ = 0;
+  std::map<bool, size_t> dynamic_smem_;
+  Work queues_[kQueues];
+};
+
+}  // namespace
+
+std::unique_ptr<Device> make_emulated_device(const EmulatorConfig& config) {
+  return std::make_unique<EmulatedDevice>(config);
+}
+
+std::unique_ptr<Backend> make_emulated_backend(const std::string& variant, std::shared_ptr<EmulatorStats> stats) {
+  EmulatorConfig config;
+  config.stats = std::move(stats);
+  DeviceBackendOptions options;
+  options.name = variant;
+  if (variant == "emulated_tight") {
+    config.block_threads = 3;
+    config.dense_threads = 8;
+    config.smem_per_block = 24 * 1024;
+    config.memory = size_t{8} << 20;
+    config.overstate_free_memory = true;
+    options.max_launch = 61;
+  } else if (variant != "emulated") {
+    throw Error("no emulated device variant '" + variant + "'");
+  }
+  return make_device_backend(make_emulated_device(config), options);
+}
+
+}  // namespace gac
