@@ -167,7 +167,8 @@ RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ost
 
   Store store(opts.dir, identity_toml(cfg), layout_json(ex.model), run_meta(ex));
   RunOutcome outcome;
-  auto backend = make_backend(cfg.backend, cfg.threads, &outcome.backend_note);
+  const std::shared_ptr<Backend> backend =
+      opts.backend ? opts.backend : make_backend(cfg.backend, cfg.threads, &outcome.backend_note);
   if (!outcome.backend_note.empty()) log << "gac: " << outcome.backend_note << "\n";
   log << "gac: " << ex.model.arch_name << " (" << ex.model.spec.n_params << " parameters) on " << ex.data.name << ", "
       << ex.data.n_classes << " classes; backend " << backend->description() << "; output " << opts.dir.string() << "\n";

@@ -16,9 +16,12 @@
 
 #include "gac/backend.h"
 #include "gac/store.h"
+#include "test_util.h"
 
 namespace fs = std::filesystem;
 using namespace gac;
+using gac::test::fingerprint;
+using gac::test::slurp;
 
 namespace {
 
@@ -26,13 +29,6 @@ struct Result {
   int status = -1;  // exit code, or -signal when killed
   std::string out, err;
 };
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // Runs the gac binary; with kill_after_s >= 0 sends SIGKILL after that long.
 Result run_gac(const std::vector<std::string>& args, double kill_after_s = -1) {
@@ -98,25 +94,6 @@ target = 40
 
   fs::path dir_;
 };
-
-// Everything a finished run directory holds that must not depend on how it
-// was run: models (draw, bin, metrics, weight bytes) and stream progress.
-std::string fingerprint(const fs::path& run) {
-  const auto store = Store::open_existing(run);
-  std::ostringstream s;
-  for (const StreamState& st : store->states()) {
-    s << "stream " << st.n << " " << st.repeat << " " << st.shard << " draws " << st.draws << " perfect " << st.perfect
-      << " status " << st.status << " hits";
-    for (auto h : st.hits) s << " " << h;
-    s << " stored";
-    for (auto v : st.stored) s << " " << v;
-    s << "\n";
-  }
-  for (const StoredModel& m : store->models())
-    s << "model " << m.n << " " << m.repeat << " " << m.draw << " " << m.bin << " " << m.train_loss << " " << m.test_acc
-      << " " << m.test_loss << " " << m.file << " " << std::hash<std::string>{}(slurp(run / m.file)) << "\n";
-  return s.str();
-}
 
 }  // namespace
 

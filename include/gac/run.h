@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <iosfwd>
+#include <memory>
 #include <string>
 
 #include "gac/backend.h"
@@ -16,6 +17,7 @@ namespace gac {
 struct RunOptions {
   std::filesystem::path dir;   // run directory
   bool progress = true;        // progress lines on stderr
+  std::shared_ptr<Backend> backend;  // tests: run on this backend instead of the config's
 };
 
 struct RunOutcome {
