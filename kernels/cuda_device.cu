@@ -1,6 +1,7 @@
 // The Device interface (include/gac/device.h) on a CUDA GPU: the kernels of
 // kernels/search_kernels.h as __global__ functions, CUB's DeviceSelect for
-// the compaction, cudaMalloc'd memory (no managed memory) and two streams.
+// the compaction (kernels/cuda_select.cu), cudaMalloc'd memory (no managed
+// memory) and two streams.
 // Everything else (sizing, the pipeline, hits, scores) is
 // host/device_backend.cpp, which the tests also run on an emulated device.
 //
@@ -9,14 +10,12 @@
 //   GAC_CUDA_MEMORY_CAP=B   launch buffers beyond B bytes (both launches
 //                           together) count as not fitting: the
 //                           out-of-memory shrink path
-#include <cub/device/device_select.cuh>
-#include <thrust/iterator/counting_iterator.h>
-
 #include <algorithm>
 #include <cstdlib>
 
 #include "gac/device.h"
 #include "kernels/cuda_check.h"
+#include "kernels/cuda_select.h"
 #include "kernels/search_kernels.h"
 
 // Draws must be bit-identical to the CPU's: no approximate math.
@@ -195,26 +194,14 @@ class CudaDevice final : public Device {
       allow(block_score_kernel<false>);
     }
   }
-  size_t select_temp_bytes(uint32_t items) override {
-    size_t a = 0, b = 0;
-    GAC_CUDA_CHECK(cub::DeviceSelect::Flagged(nullptr, a, thrust::counting_iterator<uint32_t>(0),
-                                              static_cast<const uint8_t*>(nullptr), static_cast<uint32_t*>(nullptr),
-                                              static_cast<uint32_t*>(nullptr), static_cast<int64_t>(items)));
-    GAC_CUDA_CHECK(cub::DeviceSelect::Flagged(nullptr, b, static_cast<const float*>(nullptr),
-                                              static_cast<const uint8_t*>(nullptr), static_cast<float*>(nullptr),
-                                              static_cast<uint32_t*>(nullptr), static_cast<int64_t>(items)));
-    return std::max(a, b);
-  }
-
+  size_t select_temp_bytes(uint32_t items) override { return cuda_select_temp_bytes(items); }
   void select_indices(void* temp, size_t temp_bytes, const uint8_t* flags, uint32_t count, uint32_t* out,
                       uint32_t* n_out, int q) override {
-    GAC_CUDA_CHECK(cub::DeviceSelect::Flagged(temp, temp_bytes, thrust::counting_iterator<uint32_t>(0), flags, out,
-                                              n_out, static_cast<int64_t>(count), stream(q)));
+    cuda_select_indices(temp, temp_bytes, flags, count, out, n_out, stream(q));
   }
   void select_values(void* temp, size_t temp_bytes, const float* values, const uint8_t* flags, uint32_t count,
                      float* out, uint32_t* n_out, int q) override {
-    GAC_CUDA_CHECK(cub::DeviceSelect::Flagged(temp, temp_bytes, values, flags, out, n_out,
-                                              static_cast<int64_t>(count), stream(q)));
+    cuda_select_values(temp, temp_bytes, values, flags, count, out, n_out, stream(q));
   }
 
   void dense_group(int grid, const DenseArgs& a, int e0, int e1, bool first_group, int q) override {

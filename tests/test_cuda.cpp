@@ -534,6 +534,28 @@ TEST_P(DeviceBackendTest, AWholeRunStoresWhatTheCpuRunStores) {
 
 class EmulatedDeviceTest : public DeviceBackendTest {};
 
+TEST_F(EmulatedDeviceTest, BlocksOf128ThreadsAsOnTheGpu) {
+  // The CUDA kernels' block size: most threads idle in the small layers,
+  // the per-layer norms spread over as many threads as there are layers.
+  EmulatorConfig config;
+  config.sms = 1;
+  config.block_threads = 128;
+  std::string why;
+  const std::unique_ptr<Backend> device = device_backend("emulated", &why, {}, config);
+  const Experiment ex = prepare_experiment(lenet_config(true));
+  compare_backends(*device, ex, 0, 200, "lenet, 128 threads a block");
+  const StreamTask task = stream_task(ex, 2, 0);
+  const std::unique_ptr<Backend> cpu = make_cpu_backend(1);
+  cpu->begin_stream(task);
+  device->begin_stream(task);
+  const std::vector<uint64_t> draws = {1, 2, 3};
+  const std::vector<TestScore> want = cpu->score_test(draws), got = device->score_test(draws);
+  for (size_t i = 0; i < draws.size(); ++i) {
+    EXPECT_EQ(got[i].accuracy, want[i].accuracy);
+    EXPECT_EQ(got[i].loss, want[i].loss);
+  }
+}
+
 TEST_F(EmulatedDeviceTest, FailedAllocationsShrinkLaunchesAndKeepTheHits) {
   EmulatorConfig config;
   config.memory = size_t{4} << 20;
