@@ -26,7 +26,6 @@ namespace gac {
 struct EmulatorStats {
   size_t peak_bytes = 0;        // most device memory held at once
   int failed_allocations = 0;   // out-of-memory answers
-  int kernel_launches = 0;
   int waits_with_other_queue_busy = 0;  // synchronize(q) while the other queue still had work: the pipeline overlaps
 };
 
