@@ -182,15 +182,16 @@ class DeviceBackend final : public Backend {
   // Block kernels: the image in shared memory when it fits next to the
   // activations with room for two blocks per SM (a lone block of four warps
   // cannot hide memory latency; the image in global memory, cached, lets
-  // many blocks run), else in global memory.
+  // many blocks run), else in global memory. options_.image can force
+  // either (to compare the two variants).
   void choose_block_kernel() {
     const size_t limit = device_->props().smem_per_block;
     size_t reserve = 0;
     for (DeviceKernel k : {DeviceKernel::block_evaluate, DeviceKernel::block_score})
       for (bool smem_image : {true, false}) reserve = std::max(reserve, device_->static_smem(k, smem_image));
     const size_t with_image = block_smem_floats(plan_, true) * sizeof(float);
-    shape_.smem_image = with_image + reserve <= limit;
-    if (shape_.smem_image) {
+    shape_.smem_image = with_image + reserve <= limit && options_.image != ImagePlace::global;
+    if (shape_.smem_image && options_.image == ImagePlace::automatic) {
       device_->allow_dynamic_smem(true, with_image);
       shape_.smem_image = device_->blocks_per_sm(DeviceKernel::block_evaluate, true, with_image) >= 2;
     }

@@ -10,6 +10,9 @@
 //   GAC_CUDA_MEMORY_CAP=B   launch buffers beyond B bytes (both launches
 //                           together) count as not fitting: the
 //                           out-of-memory shrink path
+//   GAC_CUDA_IMAGE=shared|global   where the block kernels keep a draw's
+//                           parameters (default: chosen by occupancy), to
+//                           benchmark the two variants
 #include <algorithm>
 #include <cstdlib>
 
@@ -279,6 +282,12 @@ std::unique_ptr<Backend> make_cuda_backend(std::string* why_not) {
   if (const uint64_t cap = env_u64("GAC_CUDA_MAX_LAUNCH"))
     options.max_launch = static_cast<uint32_t>(std::min<uint64_t>(cap, options.max_launch));
   options.memory_cap = env_u64("GAC_CUDA_MEMORY_CAP");
+  if (const char* image = std::getenv("GAC_CUDA_IMAGE"); image && *image) {
+    const std::string v = image;
+    if (v != "shared" && v != "global")
+      throw Error("environment variable GAC_CUDA_IMAGE must be 'shared' or 'global', got '" + v + "'");
+    options.image = v == "shared" ? ImagePlace::shared : ImagePlace::global;
+  }
   return make_device_backend(std::make_unique<CudaDevice>(0), options);
 }
 

@@ -556,6 +556,28 @@ TEST_F(EmulatedDeviceTest, BlocksOf128ThreadsAsOnTheGpu) {
   }
 }
 
+TEST_F(EmulatedDeviceTest, BothImagePlacesGiveTheSameHitsAndScores) {
+  const Experiment ex = prepare_experiment(lenet_config(true));
+  const StreamTask task = stream_task(ex, 2, 0);
+  const std::unique_ptr<Backend> cpu = make_cpu_backend(1);
+  cpu->begin_stream(task);
+  const std::vector<uint64_t> draws = {4, 5, 6};
+  const std::vector<TestScore> want = cpu->score_test(draws);
+  for (ImagePlace place : {ImagePlace::shared, ImagePlace::global}) {
+    DeviceBackendOptions options;
+    options.name = place == ImagePlace::shared ? "emulated, image shared" : "emulated, image global";
+    options.image = place;
+    const std::unique_ptr<Backend> device = make_device_backend(make_emulated_device(), options);
+    compare_backends(*device, ex, 0, 400, options.name);
+    device->begin_stream(task);
+    const std::vector<TestScore> got = device->score_test(draws);
+    for (size_t i = 0; i < draws.size(); ++i) {
+      EXPECT_EQ(got[i].accuracy, want[i].accuracy) << options.name;
+      EXPECT_EQ(got[i].loss, want[i].loss) << options.name;
+    }
+  }
+}
+
 TEST_F(EmulatedDeviceTest, FailedAllocationsShrinkLaunchesAndKeepTheHits) {
   EmulatorConfig config;
   config.memory = size_t{4} << 20;

@@ -153,8 +153,12 @@ class PinnedArray {
   size_t count_ = 0;
 };
 
+// Where the block kernels keep a draw's parameters.
+enum class ImagePlace { automatic, shared, global };
+
 struct DeviceBackendOptions {
   std::string name = "cuda";
+  ImagePlace image = ImagePlace::automatic;  // shared: whenever it fits
   uint32_t max_launch = 1u << 22;  // draws per launch (slot indices are 32-bit; launches stay short)
   size_t memory_cap = 0;           // >0: launch buffers beyond this many bytes (both together) count as not fitting
 };
