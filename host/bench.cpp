@@ -358,10 +358,11 @@ Ceiling cuda_sgemm_ceiling(double seconds) {
   };
   int dev = 0, sms = 0, clock_khz = 0, major = 0, minor = 0;
   if (cudaGetDevice(&dev) != cudaSuccess) return fail("no CUDA device");
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-  cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, dev);
-  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
-  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev);
+  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess)
+    return fail("cudaDeviceGetAttribute failed");
   c.fp32_peak_gflops = 2.0 * sms * fp32_lanes_per_sm(major, minor) * clock_khz * 1e3 / 1e9;
 
   const size_t elems = static_cast<size_t>(N) * N;
@@ -373,7 +374,7 @@ Ceiling cuda_sgemm_ceiling(double seconds) {
     return fail("cuRAND failed");
   if (cublasCreate(&handle) != CUBLAS_STATUS_SUCCESS) return fail("cublasCreate failed");
   // Default math: true FP32, no TF32 tensor cores (the backend computes in FP32).
-  cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH);
+  if (cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH) != CUBLAS_STATUS_SUCCESS) return fail("cublasSetMathMode failed");
   const float one = 1.0f, zero = 0.0f;
   auto gemm = [&] { return cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, N, N, N, &one, a, N, b, N, &zero, out, N); };
   if (gemm() != CUBLAS_STATUS_SUCCESS || cudaDeviceSynchronize() != cudaSuccess) return fail("cublasSgemm failed");
@@ -381,8 +382,9 @@ Ceiling cuda_sgemm_ceiling(double seconds) {
   const Clock::time_point start = Clock::now();
   do {  // best of groups of 5 calls, as on the CPU
     const Clock::time_point t0 = Clock::now();
-    for (int i = 0; i < 5; ++i) gemm();
-    cudaDeviceSynchronize();
+    for (int i = 0; i < 5; ++i)
+      if (gemm() != CUBLAS_STATUS_SUCCESS) return fail("cublasSgemm failed");
+    if (cudaDeviceSynchronize() != cudaSuccess) return fail("cublasSgemm failed");
     c.gflops = std::max(c.gflops, 5 * flop / seconds_since(t0) / 1e9);
   } while (seconds_since(start) < seconds);
   c.available = true;
