@@ -475,4 +475,20 @@ std::vector<float> device_generate_params(Device& device, const PriorSpec& prior
   return out;
 }
 
+std::vector<float> device_trace_layers(Device& device, const ModelSpec& m, const std::vector<float>& params,
+                                       const std::vector<float>& X, int n) {
+  const BlockPlan plan = make_block_plan(m);
+  const size_t per_example = block_trace_floats(m, plan);
+  std::vector<float> out(n * per_example);
+  if (n == 0) return out;
+  DeviceArray<float> d_params(device), d_x(device), images(device), trace(device);
+  d_params.upload(params.data(), params.size());
+  d_x.upload(X.data(), X.size());
+  if (!images.try_resize(static_cast<size_t>(n) * plan.image_floats) || !trace.try_resize(out.size()))
+    throw Error("device: out of memory tracing layers");
+  device.block_trace(n, TraceArgs{m, plan, d_params.get(), d_x.get(), images.get(), trace.get()}, 0);
+  device.download(out.data(), trace.get(), out.size() * sizeof(float));
+  return out;
+}
+
 }  // namespace gac

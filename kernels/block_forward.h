@@ -271,11 +271,23 @@ GAC_HD void block_conv_pool(const Layer& L, const Layer& P, const BlockLayer& B,
   }
 }
 
+// The output size of each step of block_forward (a fused conv + pool is one
+// step), summed: the floats of one example's trace.
+GAC_HD int block_trace_floats(const ModelSpec& m, const BlockPlan& plan) {
+  int total = 0;
+  for (int l = 0; l < m.n_layers; ++l) {
+    if (plan.layers[l].fuse_pool) ++l;
+    total += m.layers[l].out_size();
+  }
+  return total;
+}
+
 // All layers on one example `x` (already where the block can read it).
 // act0/act1 hold plan.act_floats each. Returns the logits' buffer; every
-// step ends with block_sync(), so all threads may read it.
+// step ends with block_sync(), so all threads may read it. With `trace`
+// (tests), every step's output is also copied there, one after the other.
 GAC_HD const float* block_forward(const ModelSpec& m, const BlockPlan& plan, const float* img, const float* x,
-                                  float* act0, float* act1, int tid, int threads) {
+                                  float* act0, float* act1, int tid, int threads, float* trace = nullptr) {
   const float* in = x;
   int step = 0;
   for (int l = 0; l < m.n_layers; ++l, ++step) {
@@ -293,6 +305,11 @@ GAC_HD const float* block_forward(const ModelSpec& m, const BlockPlan& plan, con
       block_maxpool(L, in, out, tid, threads);
     }
     block_sync();
+    if (trace) {  // `out` is rewritten two steps on, after another barrier
+      const int size = m.layers[l].out_size();
+      for (int i = tid; i < size; i += threads) trace[i] = out[i];
+      trace += size;
+    }
     in = out;
   }
   return in;

@@ -72,6 +72,12 @@ __global__ void __launch_bounds__(kBlockThreads) block_score_kernel(ScoreArgs a)
   block_score_thread(a, mem, blockIdx.x, gridDim.x, threadIdx.x, blockDim.x);
 }
 
+__global__ void __launch_bounds__(kBlockThreads) block_trace_kernel(TraceArgs a) {
+  extern __shared__ float smem[];
+  const BlockMemory mem = carve_block_memory(a.plan, false, smem, a.images, blockIdx.x);
+  block_trace_thread(a, mem, blockIdx.x, threadIdx.x, blockDim.x);
+}
+
 // ---- the device ------------------------------------------------------------------
 
 uint64_t env_u64(const char* name) {
@@ -235,6 +241,11 @@ class CudaDevice final : public Device {
     else block_score_kernel<false><<<grid, kBlockThreads, smem, stream(q)>>>(a);
     GAC_CUDA_CHECK_LAUNCH();
   }
+  void block_trace(int examples, const TraceArgs& a, int q) override {
+    const size_t smem = block_smem_floats(a.plan, false) * sizeof(float);
+    block_trace_kernel<<<examples, kBlockThreads, smem, stream(q)>>>(a);
+    GAC_CUDA_CHECK_LAUNCH();
+  }
 
  private:
   cudaStream_t stream(int q) const { return streams_[q].get(); }
@@ -295,6 +306,12 @@ std::vector<float> cuda_generate_params(const PriorSpec& prior, StreamKey key, c
                                         const std::vector<uint64_t>& draws) {
   CudaDevice device(0);
   return device_generate_params(device, prior, key, m, draws);
+}
+
+std::vector<float> cuda_trace_layers(const ModelSpec& m, const std::vector<float>& params, const std::vector<float>& X,
+                                     int n) {
+  CudaDevice device(0);
+  return device_trace_layers(device, m, params, X, n);
 }
 
 std::vector<std::string> cuda_device_descriptions() {

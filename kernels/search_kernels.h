@@ -38,6 +38,9 @@
 // cost very different times (one example or all of them), and a fixed share
 // per block would leave the early finishers idle.
 //
+// block_trace writes every layer's output, so the tests can hold each layer
+// against the reference on a device.
+//
 // Test scoring (generate_model, dense_score, block_score): the accepted
 // models are generated on the device and every (model, test example) pair
 // gets its correctness and cross-entropy; the host sums them in example order
@@ -299,6 +302,28 @@ GAC_HD void block_score_thread(const ScoreArgs& a, BlockMemory mem, int block, i
       block_sync();  // xs and the activations are rewritten next
     }
   }
+}
+
+// ---- every layer's output (tests) -----------------------------------------------
+
+struct TraceArgs {
+  ModelSpec m;
+  BlockPlan plan;
+  const float* params;  // one model, state_dict order
+  const float* X;       // examples [n][in_size], one block each
+  float* images;        // [n][plan.image_floats]
+  float* trace;         // [n][block_trace_floats]
+};
+
+// Block `block` runs example `block` and writes each step's output.
+GAC_HD void block_trace_thread(const TraceArgs& a, BlockMemory mem, int block, int tid, int threads) {
+  const int D = a.m.in_size();
+  block_load_image(a.m, a.plan, a.params, mem.img, tid, threads);
+  const float* x = a.X + static_cast<size_t>(block) * D;
+  for (int k = tid; k < D; k += threads) mem.xs[k] = x[k];
+  block_sync();
+  block_forward(a.m, a.plan, mem.img, mem.xs, mem.act0, mem.act1, tid, threads,
+                a.trace + static_cast<size_t>(block) * block_trace_floats(a.m, a.plan));
 }
 
 }  // namespace gac

@@ -163,6 +163,16 @@ class EmulatedDevice final : public Device {
       });
     });
   }
+  void block_trace(int examples, const TraceArgs& a, int q) override {
+    const size_t smem = block_smem_floats(a.plan, false) * sizeof(float);
+    check_block_launch(examples, smem, false, DeviceKernel::block_score);
+    queue(q).push_back([=, this] {
+      run_blocks(examples, smem, [&](int block, int tid, float* shared_floats, BlockShared&) {
+        block_trace_thread(a, carve_block_memory(a.plan, false, shared_floats, a.images, block), block, tid,
+                           config_.block_threads);
+      });
+    });
+  }
 
  private:
   using Work = std::vector<std::function<void()>>;

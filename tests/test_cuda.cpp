@@ -507,6 +507,51 @@ TEST_P(DeviceBackendTest, TestScoresEqualTheCpu) {
   }
 }
 
+// Each layer on the device against kernels/forward.h's layer functions, bit
+// for bit, on fresh random parameters and inputs (a fused conv + ReLU + pool
+// is one step: it is held against conv_forward then maxpool2_forward).
+TEST_P(DeviceBackendTest, EachLayerEqualsTheReference) {
+  DEVICE_BACKEND_OR_SKIP(unused);
+  std::unique_ptr<Device> emulated = GetParam() == "emulated" ? make_emulated_device() : nullptr;
+  auto trace = [&](const ModelSpec& m, const std::vector<float>& p, const std::vector<float>& X, int n) {
+#if defined(GAC_HAVE_CUDA)
+    if (!emulated) return cuda_trace_layers(m, p, X, n);
+#endif
+    return device_trace_layers(*emulated, m, p, X, n);
+  };
+  const Model models[] = {model_of(Arch::lenet, 1, 28, 28, 2), model_of(Arch::lenet, 3, 32, 32, 10),
+                          model_of(Arch::lenet, 1, 28, 28, 3, 1.0), model_of(Arch::lenet, 1, 29, 31, 2),
+                          model_of(Arch::mlp, 1, 1, 5, 3, 0.5, 7, 3, true)};
+  uint64_t seed = 100;
+  for (const Model& model : models) {
+    const ModelSpec& m = model.spec;
+    const int n = 3, D = m.in_size();
+    const std::vector<float> p = random_floats(m.n_params, ++seed, -0.5, 0.5);
+    const std::vector<float> X = random_floats(static_cast<size_t>(n) * D, ++seed, -2, 2);
+    const BlockPlan plan = make_block_plan(m);
+    const std::vector<float> got = trace(m, p, X, n);
+    ASSERT_EQ(got.size(), static_cast<size_t>(n) * block_trace_floats(m, plan));
+    std::vector<float> in, out;
+    for (int e = 0; e < n; ++e) {
+      const float* step = got.data() + static_cast<size_t>(e) * block_trace_floats(m, plan);
+      in.assign(X.begin() + e * D, X.begin() + (e + 1) * D);
+      for (int l = 0; l < m.n_layers; ++l) {
+        const Layer& L = m.layers[l];
+        out.assign(L.out_size(), NAN);
+        if (L.kind == LayerKind::dense) dense_forward(L, p.data(), in.data(), out.data());
+        else if (L.kind == LayerKind::conv) conv_forward(L, p.data(), in.data(), out.data());
+        else maxpool2_forward(L, in.data(), out.data());
+        in.swap(out);
+        if (plan.layers[l].fuse_pool) continue;  // the device's step ends after the pool
+        for (int i = 0; i < L.out_size(); ++i)
+          ASSERT_EQ(bits(step[i]), bits(in[i])) << model.arch_name << " " << m.in_c << "x" << m.in_h << "x" << m.in_w
+                                                << " layer " << l << " example " << e << " output " << i;
+        step += L.out_size();
+      }
+    }
+  }
+}
+
 // The whole run loop (accept, store, test scoring, the range queued ahead)
 // on the device stores exactly what it stores on the CPU.
 TEST_P(DeviceBackendTest, AWholeRunStoresWhatTheCpuRunStores) {

@@ -83,6 +83,9 @@ class Device {
                                const uint64_t* draws, uint32_t count, float* params, float* scales, int queue) = 0;
   virtual void dense_score(int grid, const ScoreArgs& a, int queue) = 0;
   virtual void block_score(int grid, size_t dynamic_smem, bool smem_image, const ScoreArgs& a, int queue) = 0;
+  // One block per example, the image in global memory (a.images), dynamic
+  // shared memory block_smem_floats(plan, false) floats (under 48 KB).
+  virtual void block_trace(int examples, const TraceArgs& a, int queue) = 0;
 };
 
 // Device memory of `count` T; moves, never copies.
@@ -164,6 +167,11 @@ struct DeviceBackendOptions {
 };
 
 std::unique_ptr<Backend> make_device_backend(std::unique_ptr<Device> device, DeviceBackendOptions options = {});
+
+// Every step's output (block_forward's trace) of the model with `params` on
+// each of the n examples X, computed on the device: [n][block_trace_floats].
+std::vector<float> device_trace_layers(Device& device, const ModelSpec& m, const std::vector<float>& params,
+                                       const std::vector<float>& X, int n);
 
 // Parameters of `draws` generated on the device (tests: bit-identity with the host).
 std::vector<float> device_generate_params(Device& device, const PriorSpec& prior, StreamKey key, const ModelSpec& m,
