@@ -6,14 +6,16 @@
 // a block emulated as one thread. Bit-identity with kernels/forward.h and
 // include/gac/prior.h is checked here on every machine, GPU or not.
 //
-// DeviceBackend/*: the device backend next to the CPU backend on the same
-// streams (a kink MLP config, a 1x28x28 NPY LeNet config), on a CUDA GPU
+// Devices/DeviceBackendTest: each layer against the reference, and the
+// device backend next to the CPU backend on the same streams (a kink MLP
+// config, a 1x28x28 NPY LeNet config) up to a whole run, on a CUDA GPU
 // (skipped when there is none) and on the emulated device
 // (tests/emulated_device.h), which runs the same backend code and kernel
 // bodies on host threads everywhere.
 //
-// EmulatedDevice: what only the emulator can observe: allocations that fail,
-// the pipeline's overlap, peak device memory, launch checks.
+// EmulatedDeviceTest: what only the emulator can observe (allocations that
+// fail, the pipeline's overlap, peak device memory, launch checks) and
+// variants (128-thread blocks, both image places).
 #include <gtest/gtest.h>
 
 #include <cmath>
