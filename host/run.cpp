@@ -165,10 +165,11 @@ RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ost
   // shares), so a bad n fails at once and no directory is created.
   for (int n : cfg.ns) stream_task(ex, n, 0);
 
-  Store store(opts.dir, identity_toml(cfg), layout_json(ex.model), run_meta(ex));
   RunOutcome outcome;
+  // The backend before the store: no usable backend, no run directory.
   const std::shared_ptr<Backend> backend =
       opts.backend ? opts.backend : make_backend(cfg.backend, cfg.threads, &outcome.backend_note);
+  Store store(opts.dir, identity_toml(cfg), layout_json(ex.model), run_meta(ex));
   if (!outcome.backend_note.empty()) log << "gac: " << outcome.backend_note << "\n";
   log << "gac: " << ex.model.arch_name << " (" << ex.model.spec.n_params << " parameters) on " << ex.data.name << ", "
       << ex.data.n_classes << " classes; backend " << backend->description() << "; output " << opts.dir.string() << "\n";

@@ -15,6 +15,7 @@
 //                           benchmark the two variants
 #include <algorithm>
 #include <cstdlib>
+#include <string>
 
 #include "gac/device.h"
 #include "kernels/cuda_check.h"
@@ -83,10 +84,27 @@ __global__ void __launch_bounds__(kBlockThreads) block_trace_kernel(TraceArgs a)
 uint64_t env_u64(const char* name) {
   const char* v = std::getenv(name);
   if (!v || !*v) return 0;
-  char* end = nullptr;
-  const unsigned long long x = std::strtoull(v, &end, 10);
-  if (*end) throw Error(std::string("environment variable ") + name + " must be a whole number, got '" + v + "'");
-  return x;
+  const std::string text = v;
+  if (text.size() > 19 || text.find_first_not_of("0123456789") != std::string::npos)
+    throw Error(std::string("environment variable ") + name + " must be a whole number, got '" + text + "'");
+  return std::stoull(text);
+}
+
+// The test hooks of the header comment. Read before looking for a device, so
+// that a bad value is an error on any machine.
+DeviceBackendOptions options_from_environment() {
+  DeviceBackendOptions options;
+  options.name = "cuda";
+  if (const uint64_t cap = env_u64("GAC_CUDA_MAX_LAUNCH"))
+    options.max_launch = static_cast<uint32_t>(std::min<uint64_t>(cap, options.max_launch));
+  options.memory_cap = env_u64("GAC_CUDA_MEMORY_CAP");
+  if (const char* image = std::getenv("GAC_CUDA_IMAGE"); image && *image) {
+    const std::string v = image;
+    if (v != "shared" && v != "global")
+      throw Error("environment variable GAC_CUDA_IMAGE must be 'shared' or 'global', got '" + v + "'");
+    options.image = v == "shared" ? ImagePlace::shared : ImagePlace::global;
+  }
+  return options;
 }
 
 template <class Kernel>
@@ -283,21 +301,11 @@ std::string cuda_unusable() {
 }  // namespace
 
 std::unique_ptr<Backend> make_cuda_backend(std::string* why_not) {
+  const DeviceBackendOptions options = options_from_environment();
   const std::string why = cuda_unusable();
   if (!why.empty()) {
     if (why_not) *why_not = why;
     return nullptr;
-  }
-  DeviceBackendOptions options;
-  options.name = "cuda";
-  if (const uint64_t cap = env_u64("GAC_CUDA_MAX_LAUNCH"))
-    options.max_launch = static_cast<uint32_t>(std::min<uint64_t>(cap, options.max_launch));
-  options.memory_cap = env_u64("GAC_CUDA_MEMORY_CAP");
-  if (const char* image = std::getenv("GAC_CUDA_IMAGE"); image && *image) {
-    const std::string v = image;
-    if (v != "shared" && v != "global")
-      throw Error("environment variable GAC_CUDA_IMAGE must be 'shared' or 'global', got '" + v + "'");
-    options.image = v == "shared" ? ImagePlace::shared : ImagePlace::global;
   }
   return make_device_backend(std::make_unique<CudaDevice>(0), options);
 }

@@ -684,6 +684,12 @@ TEST_F(EmulatedDeviceTest, DeviceMemoryIsFlatInTheNumberOfDraws) {
   EXPECT_EQ(peak[0], peak[1]) << "8x the draws took more device memory";
 }
 
+TEST_F(EmulatedDeviceTest, ALaunchOfNoDrawsIsRefused) {
+  DeviceBackendOptions options;
+  options.max_launch = 0;
+  EXPECT_ERROR_MENTIONS(make_device_backend(make_emulated_device(), options), "max_launch");
+}
+
 TEST_F(EmulatedDeviceTest, TooLittleSharedMemoryIsAClearError) {
   EmulatorConfig config;
   config.smem_per_block = 4096;  // LeNet's activations alone need more

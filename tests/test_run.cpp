@@ -302,9 +302,27 @@ TEST_F(RunTest, CudaBackendWithoutADeviceIsAClearError) {
   if (make_backend("auto", 1, &note)->name() == "cuda") GTEST_SKIP() << "this machine has a usable CUDA device";
   expect_clear_error(run_gac({"run", kink_config().string(), "-o", (dir_ / "a").string(), "--backend", "cuda"}),
                      "--backend cuda: no usable CUDA device");
+  EXPECT_FALSE(fs::exists(dir_ / "a")) << "a run directory without a backend";
   const Result info = run_gac({"info"});
   EXPECT_EQ(info.status, 0);
   EXPECT_NE(info.out.find("using the CPU backend"), std::string::npos) << info.out;
+}
+
+TEST_F(RunTest, BadInputCudaTestHookValues) {
+  // The CUDA backend's test hooks are read before looking for a device, so
+  // a bad value is one clear error on any machine.
+#if !defined(GAC_HAVE_CUDA)
+  GTEST_SKIP() << "built without CUDA";
+#endif
+  const std::vector<std::pair<const char*, const char*>> bad = {
+      {"GAC_CUDA_IMAGE", "texture"}, {"GAC_CUDA_MAX_LAUNCH", "12x"}, {"GAC_CUDA_MEMORY_CAP", "-5"}};
+  for (const auto& [name, value] : bad) {
+    setenv(name, value, 1);
+    const Result r = run_gac({"run", kink_config().string(), "-o", (dir_ / "a").string(), "--backend", "cuda"});
+    unsetenv(name);
+    expect_clear_error(r, name);
+    EXPECT_FALSE(fs::exists(dir_ / "a")) << name;
+  }
 }
 
 TEST_F(RunTest, ReportOfANonRunDirectoryIsAnError) {
