@@ -15,7 +15,7 @@
 #include "gac/error.h"
 #include "gac/npy.h"
 #include "gac/store.h"
-#include "host/format.h"
+#include "host/report/format.h"
 
 namespace gac {
 namespace {

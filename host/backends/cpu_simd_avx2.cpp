@@ -1,7 +1,7 @@
 // The SIMD kernel of cpu_simd.h for AVX2 + FMA: 8 draws per vector.
 #include <immintrin.h>
 
-#include "host/cpu_simd.h"
+#include "host/backends/cpu_simd.h"
 
 namespace gac {
 

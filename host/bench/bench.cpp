@@ -4,7 +4,7 @@
 // build it (TOML config -> prepare_experiment -> stream_task), so the bench
 // measures the code path `gac run` uses.
 #include "gac/bench.h"
-#include "host/format.h"
+#include "host/report/format.h"
 
 #include <sys/resource.h>
 #include <unistd.h>

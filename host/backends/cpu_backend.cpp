@@ -9,7 +9,7 @@
 
 #include "gac/backend.h"
 #include "gac/error.h"
-#include "host/cpu_simd.h"
+#include "host/backends/cpu_simd.h"
 
 namespace gac {
 namespace {
