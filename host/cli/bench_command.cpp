@@ -1,0 +1,34 @@
+// `gac bench`: throughput on the standard scenarios.
+#include <iostream>
+#include <memory>
+
+#include "gac/bench.h"
+#include "host/cli/commands.h"
+
+namespace gac::cli {
+
+Command add_bench(CLI::App& app) {
+  struct Args {
+    BenchOptions opts;
+    bool no_full = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("bench", "draws/s, GFLOP/s and fraction of the SGEMM ceiling on standard scenarios");
+  std::string scenario_list;
+  for (const auto& name : bench_scenario_names()) scenario_list += (scenario_list.empty() ? "" : ", ") + name;
+  BenchOptions& o = a->opts;
+  cmd->add_option("--scenario", o.scenarios, "scenario to run (repeatable): " + scenario_list);
+  cmd->add_option("--backend", o.backends,
+                  "backend to measure (repeatable): cpu, cuda, or one CPU kernel: cpu:scalar, cpu:avx2, cpu:avx512");
+  cmd->add_option("--seconds", o.seconds, "timed seconds per measurement")->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", o.threads, "CPU threads (0 = all cores)")->check(CLI::Range(0, 4096));
+  cmd->add_option("--n", o.ns, "training-set size (repeatable; default: each scenario's)")->check(CLI::PositiveNumber);
+  cmd->add_flag("--no-full", a->no_full, "skip the full-evaluation (early rejection off) measurements");
+  cmd->add_flag("--json", o.json, "one JSON document instead of the table");
+  return [a] {
+    a->opts.early_both = !a->no_full;
+    return run_bench(a->opts, std::cout, std::cerr);
+  };
+}
+
+}  // namespace gac::cli

@@ -1,0 +1,21 @@
+#include "host/cli/commands.h"
+
+namespace gac::cli {
+
+void add_config_options(CLI::App* cmd, ConfigArgs& a, bool config_required) {
+  auto* opt = cmd->add_option("config", a.config, "TOML config file");
+  if (config_required) opt->required();
+  cmd->add_option("--set", a.sets, "override a config key: section.key=value (repeatable)");
+  cmd->add_option("--backend", a.backend, "auto, cpu or cuda (default: exec.backend, auto)")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  cmd->add_option("--threads", a.threads, "CPU threads (0 = all cores)")->check(CLI::Range(0, 4096));
+}
+
+RunConfig resolve(const ConfigArgs& a) {
+  RunConfig cfg = load_config(a.config, a.sets);
+  if (!a.backend.empty()) cfg.backend = a.backend;
+  if (a.threads >= 0) cfg.threads = a.threads;
+  return cfg;
+}
+
+}  // namespace gac::cli
