@@ -364,8 +364,8 @@ arch = "lenet"
   const Result r = run_gac({"info", cfg.string()});
   fs::current_path(old);
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_NE(r.out.find("11074 parameters"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("183.768 kFLOP"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("11,074 parameters"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("183,768 FLOP per example (183.8 kFLOP)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("conv1.weight [3, 1, 5, 5]"), std::string::npos) << r.out;
 }
 
