@@ -277,17 +277,50 @@ void check_keys_apply(const RunConfig& c, const GivenKeys& given) {
   }
 }
 
+// The offset of the first byte >= 0x80 outside strings and comments, or npos.
+// TOML allows none there, and toml++ 3.3 (Debian's) reaches undefined
+// behaviour classifying some of them (found by fuzz/fuzz_config), so they
+// never reach it. A quote starts a string only where a key or value can
+// start (after = [ , { . or at the start of a line); anywhere else toml++
+// reads it as part of a bare token, which is where it would classify.
+size_t non_ascii_outside_strings(std::string_view text) {
+  const size_t start = text.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0;  // a UTF-8 byte order mark is allowed
+  char previous = '\n';  // the last character that is not a space or tab
+  for (size_t i = start; i < text.size();) {
+    const char c = text[i];
+    if (static_cast<unsigned char>(c) >= 0x80) return i;
+    if (c == '#') {
+      i = std::min(text.find('\n', i), text.size());
+      continue;
+    }
+    if ((c == '"' || c == '\'') && std::string_view("=[,{.\n").find(previous) != std::string_view::npos) {
+      // "...", '...' (both end at a newline at the latest), """...""" or '''...'''
+      const size_t width = text.substr(i, 3) == std::string(3, c) ? 3 : 1;
+      const std::string_view close = text.substr(i, width);
+      i += width;
+      while (i < text.size() && text.substr(i, width) != close && (width == 3 || text[i] != '\n'))
+        i += c == '"' && text[i] == '\\' ? 2 : 1;  // an escape: the next byte is the string's
+      if (i < text.size() && text[i] == c) i += width;
+      while (width == 3 && i < text.size() && text[i] == c) ++i;  // """a"""" ends with a quote in the string
+      previous = c;
+      continue;
+    }
+    if (c != ' ' && c != '\t') previous = c;
+    ++i;
+  }
+  return std::string_view::npos;
+}
+
 // Parses the value of a --set override as TOML; a bare word is a string.
 void apply_override(RunConfig& cfg, const std::string& assignment, GivenKeys& given) {
   const auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) throw Error("--set: expected key=value, got '" + assignment + "'");
   const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
   if (key.find('.') == std::string::npos) throw Error("--set: key '" + key + "' must be section.name, e.g. run.target");
-  toml::table parsed;
+  toml::table parsed{{"v", text}};
   try {
-    parsed = toml::parse("v = " + text);
+    if (non_ascii_outside_strings(text) == std::string_view::npos) parsed = toml::parse("v = " + text);
   } catch (const toml::parse_error&) {
-    parsed = toml::table{{"v", text}};
   }
   apply(cfg, key, *parsed.get("v"), given, true);
 }
@@ -396,6 +429,11 @@ std::string to_text(const toml::table& t) {
 RunConfig parse_config(const std::string& text, const std::string& source, const std::vector<std::string>& overrides) {
   RunConfig cfg;
   toml::table root;
+  if (const size_t at = non_ascii_outside_strings(text); at != std::string_view::npos) {
+    const size_t line_start = text.rfind('\n', at) + 1;  // npos + 1 = 0 on the first line
+    throw Error("config: " + source + ":" + std::to_string(std::count(text.begin(), text.begin() + at, '\n') + 1) + ":" +
+                std::to_string(at - line_start + 1) + ": a non-ASCII character outside a string or comment");
+  }
   try {
     root = toml::parse(text, source);
   } catch (const toml::parse_error& e) {
