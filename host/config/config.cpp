@@ -316,6 +316,8 @@ void apply_override(RunConfig& cfg, const std::string& assignment, GivenKeys& gi
   const auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) throw Error("--set: expected key=value, got '" + assignment + "'");
   const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  // A TOML file is UTF-8 (toml++ checks); the value of an override must be too, or config.toml could not hold it.
+  if (!valid_utf8(assignment)) throw Error("--set " + key + ": not valid UTF-8");
   if (key.find('.') == std::string::npos) throw Error("--set: key '" + key + "' must be section.name, e.g. run.target");
   toml::table parsed{{"v", text}};
   try {

@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -56,15 +57,19 @@ const char* const kModelColumns = "n, repeat, shard, draw, bin, train_loss, trai
 // ---------------------------------------------------------------------------
 // Small RAII wrappers over the sqlite3 C API.
 
-// SQLite reports a full disk as "database or disk is full", or, when the
-// write that failed was a sync or a truncation, as "disk I/O error": the
-// operating system's error says what happened.
-std::string sqlite_failure(int code, int system_errno, const std::string& message) {
+// SQLite reports a full disk as "database or disk is full" when a write
+// fails, but as "disk I/O error" when the failure shows up at a sync (file
+// systems that allocate late) or a truncation, without the operating
+// system's error: then the free space of the ledger's file system tells.
+std::string sqlite_failure(const std::string& path, int code, int system_errno, const std::string& message) {
   const int primary = code & 0xff;
-  if (primary == SQLITE_FULL || (primary == SQLITE_IOERR && system_errno == ENOSPC)) return "no space left on device";
-  if (primary == SQLITE_IOERR && system_errno == EDQUOT) return "disk quota exceeded";
-  if (primary == SQLITE_IOERR && system_errno != 0) return message + " (" + std::strerror(system_errno) + ")";
-  return message;
+  if (primary != SQLITE_FULL && primary != SQLITE_IOERR) return message;
+  const std::string dir = fs::path(path).parent_path().string();
+  struct statvfs space {};
+  const bool no_space = ::statvfs(dir.empty() ? "." : dir.c_str(), &space) == 0 && space.f_bavail * space.f_frsize < (1u << 20);
+  if (primary == SQLITE_FULL || system_errno == ENOSPC || no_space) return "no space left on device";
+  if (system_errno == EDQUOT) return "disk quota exceeded";
+  return system_errno ? message + " (" + std::strerror(system_errno) + ")" : message;
 }
 
 class Ledger {
@@ -85,8 +90,8 @@ class Ledger {
   sqlite3* get() const { return db_; }
 
   [[noreturn]] void fail(const std::string& what) const {
-    throw Error(path_ + ": " + what + ": " + sqlite_failure(sqlite3_extended_errcode(db_), sqlite3_system_errno(db_),
-                                                             sqlite3_errmsg(db_)));
+    throw Error(path_ + ": " + what + ": " +
+                sqlite_failure(path_, sqlite3_extended_errcode(db_), sqlite3_system_errno(db_), sqlite3_errmsg(db_)));
   }
 
   void exec(const char* sql) {

@@ -27,12 +27,12 @@ std::string grouped(int64_t v) {
 
 namespace {
 
-// Length of the valid UTF-8 sequence starting at text[i] (2 to 4), or 0.
-size_t utf8_sequence(std::string_view text, size_t i) {
+// Length of the valid UTF-8 sequence of a non-ASCII character starting at
+// text[i] (2 to 4), its code point in `code`; 0 if there is none.
+size_t utf8_sequence(std::string_view text, size_t i, uint32_t& code) {
   const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
   const unsigned char lead = byte(i);
   size_t len;
-  uint32_t code;
   if (lead >= 0xC2 && lead <= 0xDF) len = 2, code = lead & 0x1F;
   else if (lead >= 0xE0 && lead <= 0xEF) len = 3, code = lead & 0x0F;
   else if (lead >= 0xF0 && lead <= 0xF4) len = 4, code = lead & 0x07;
@@ -42,37 +42,46 @@ size_t utf8_sequence(std::string_view text, size_t i) {
     if ((byte(i + k) & 0xC0) != 0x80) return 0;
     code = code << 6 | (byte(i + k) & 0x3F);
   }
-  // Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not
-  // UTF-8; C1 controls (NEL among them) and the line/paragraph separators
-  // could break the line: all are escaped.
+  // Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8.
   const bool overlong = (len == 3 && code < 0x800) || (len == 4 && code < 0x10000);
   if (overlong || (code >= 0xD800 && code <= 0xDFFF) || code > 0x10FFFF) return 0;
-  if (code < 0xA0 || code == 0x2028 || code == 0x2029) return 0;
   return len;
 }
 
 }  // namespace
+
+bool valid_utf8(std::string_view text) {
+  uint32_t code;
+  for (size_t i = 0; i < text.size();) {
+    const size_t len = static_cast<unsigned char>(text[i]) < 0x80 ? 1 : utf8_sequence(text, i, code);
+    if (len == 0) return false;
+    i += len;
+  }
+  return true;
+}
 
 std::string one_line(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   for (size_t i = 0; i < text.size();) {
     const unsigned char c = static_cast<unsigned char>(text[i]);
+    uint32_t code = 0;
+    const size_t len = c >= 0x80 ? utf8_sequence(text, i, code) : 0;
     if (c >= 0x20 && c < 0x7F) {
       out += static_cast<char>(c);
-      ++i;
     } else if (c == '\n' || c == '\t' || c == '\r') {
       out += c == '\n' ? "\\n" : c == '\t' ? "\\t" : "\\r";
-      ++i;
-    } else if (const size_t len = c >= 0x80 ? utf8_sequence(text, i) : 0) {
+    } else if (len > 0 && code >= 0xA0 && code != 0x2028 && code != 0x2029) {
+      // (C1 controls, NEL among them, and the line and paragraph separators could break the line.)
       out.append(text.substr(i, len));
       i += len;
+      continue;
     } else {
       char hex[8];
       std::snprintf(hex, sizeof hex, "\\x%02x", c);
       out += hex;
-      ++i;
     }
+    ++i;
   }
   return out;
 }

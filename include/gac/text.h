@@ -17,6 +17,9 @@ std::string shortest(float v);  // the float's own shortest form: 0.1f is "0.1"
 // An integer with thousands separators: 2,147,483,647.
 std::string grouped(int64_t v);
 
+// True when `text` is well-formed UTF-8 (ASCII included).
+bool valid_utf8(std::string_view text);
+
 // `text` with control characters written as \n, \t, \r or \xNN, and bytes
 // that are not valid UTF-8 as \xNN: printable on one line, nothing lost.
 std::string one_line(std::string_view text);
