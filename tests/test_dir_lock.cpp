@@ -164,6 +164,12 @@ TEST_F(DirLockTest, TwoRunsOnOneDirectory) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   const Result second = run_gac({"run", cfg.string(), "-o", run.string(), "-q", "--set", "run.seed=1"});
   expect_clear_error(second, "is in use by another gac writer (host " + hostname() + " pid " + std::to_string(first.pid));
+  // A reader meanwhile: files of draws not yet committed are no damage.
+  const Result meanwhile = run_gac({"verify", run.string()});
+  EXPECT_NE(meanwhile.out.find("is being written (host " + hostname() + " pid " + std::to_string(first.pid)),
+            std::string::npos)
+      << meanwhile.out;
+  EXPECT_EQ(meanwhile.status, 0) << meanwhile.out << meanwhile.err;
   const Result r = finish_gac(first);
   EXPECT_EQ(r.err.find("error"), std::string::npos) << r.err;
   const Result verify = run_gac({"verify", run.string()});
