@@ -45,13 +45,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else {
     fuzz::write(mode == 2 ? gz : raw, bytes);
   }
-  try {
-    DataConfig cfg;
-    cfg.kind = "idx";
-    cfg.path = dir.string();
-    const Dataset d = load_dataset(cfg);
-    make_train_test(d, cfg, 2, 7);
-  } catch (const Error&) {
-  }
+  DataConfig cfg;
+  cfg.kind = "idx";
+  cfg.path = dir.string();
+  fuzz::load_and_split(cfg);
   return 0;
 }

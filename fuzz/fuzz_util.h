@@ -12,6 +12,9 @@
 #include <string_view>
 #include <vector>
 
+#include "gac/dataset.h"
+#include "gac/error.h"
+
 namespace gac::fuzz {
 
 // A directory of this process, in memory (/dev/shm) when there is one.
@@ -42,6 +45,14 @@ inline std::vector<std::string_view> split_nul(const uint8_t* data, size_t size,
   }
   parts.push_back(rest);
   return parts;
+}
+
+// Loads the data set and draws a training set from it; bad input is a gac::Error, nothing else.
+inline void load_and_split(const DataConfig& cfg) {
+  try {
+    make_train_test(load_dataset(cfg), cfg, 2, 7);
+  } catch (const Error&) {
+  }
 }
 
 }  // namespace gac::fuzz

@@ -22,16 +22,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-class CliErrorTest : public ::testing::Test {
+class CliErrorTest : public TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("gac_cli_" + std::to_string(getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    quickstart_ = std::string(GAC_SOURCE_DIR) + "/configs/quickstart.toml";
-  }
-  void TearDown() override { fs::remove_all(dir_); }
 
   Result run(const std::vector<std::string>& sets) {
     std::vector<std::string> args = {"run", quickstart_, "-o", (dir_ / "run").string(), "-q"};
@@ -39,8 +31,7 @@ class CliErrorTest : public ::testing::Test {
     return run_gac(args);
   }
 
-  fs::path dir_;
-  std::string quickstart_;
+  const std::string quickstart_ = std::string(GAC_SOURCE_DIR) + "/configs/quickstart.toml";
 };
 
 ModelConfig mlp(int hidden, int layers) {

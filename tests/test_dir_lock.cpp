@@ -55,17 +55,7 @@ bool another_process_can_lock(const fs::path& dir) {
   return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-class DirLockTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("gac_lock_" + std::to_string(getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
-};
+using DirLockTest = TempDirTest;
 
 }  // namespace
 
@@ -145,6 +135,7 @@ TEST_F(DirLockTest, TheLockIsTakenBeforeTheFirstFileOfARunIsCreated) {
   }
   while (DirLock::holder(run).empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_ERROR_MENTIONS(Store(run, kConfig, kLayout, meta()), "is in use by another gac writer");
+  EXPECT_ERROR_MENTIONS(Store::open_existing(run), run.string() + " is being set up by a gac writer (host ");
   EXPECT_FALSE(fs::exists(run / "config.toml"));
   EXPECT_FALSE(fs::exists(run / "ledger.sqlite"));
   kill(holder, SIGKILL);
@@ -165,6 +156,8 @@ TEST_F(DirLockTest, TwoRunsOnOneDirectory) {
   const Result second = run_gac({"run", cfg.string(), "-o", run.string(), "-q", "--set", "run.seed=1"});
   expect_clear_error(second, "is in use by another gac writer (host " + hostname() + " pid " + std::to_string(first.pid));
   // A reader meanwhile: files of draws not yet committed are no damage.
+  while (!fs::exists(run / "ledger.sqlite") && std::chrono::steady_clock::now() - start < std::chrono::seconds(30))
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   const Result meanwhile = run_gac({"verify", run.string()});
   EXPECT_NE(meanwhile.out.find("is being written (host " + hostname() + " pid " + std::to_string(first.pid)),
             std::string::npos)

@@ -34,18 +34,14 @@ void sql(const fs::path& ledger, const std::string& statement) {
   sqlite3_close(db);
 }
 
-class RunDirectoryTest : public ::testing::Test {
+class RunDirectoryTest : public TempDirTest {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("gac_rundir_" + std::to_string(getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    TempDirTest::SetUp();
     std::ofstream(dir_ / "kink.toml") << "[data]\nkind = \"kink\"\n[run]\nseed = 5\nn = [4, 8]\nbins = [0.6, 0.65, 0.69]\n"
                                          "target = 5\n";
     run_ = dir_ / "run";
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   Result run(const fs::path& config) { return run_gac({"run", config.string(), "-o", run_.string(), "-q"}); }
   Result run() { return run(dir_ / "kink.toml"); }
@@ -61,7 +57,7 @@ class RunDirectoryTest : public ::testing::Test {
 
   std::vector<StoredModel> models() { return Store::open_existing(run_)->models(); }
 
-  fs::path dir_, run_;
+  fs::path run_;
 };
 
 }  // namespace

@@ -58,6 +58,19 @@ inline std::string fingerprint(const std::filesystem::path& run) {
   return s.str();
 }
 
+// A fresh directory per test (dir_), named after the test and removed afterwards.
+class TempDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("gac_" + std::to_string(getpid()) + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path dir_;
+};
+
 // ---- The gac binary as a process ------------------------------------------
 
 struct Result {

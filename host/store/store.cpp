@@ -95,7 +95,10 @@ class Ledger {
   }
 
   void exec(const char* sql) {
-    if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) fail(std::string("cannot run `") + sql + "`");
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) == SQLITE_OK) return;
+    const std::string text = sql;  // the schema is many lines: its first names it
+    const size_t end = text.find('\n', text.find_first_not_of('\n'));
+    fail("cannot run `" + (end == std::string::npos ? text : text.substr(0, end) + " ...") + "`");
   }
 
  private:
@@ -445,7 +448,11 @@ std::unique_ptr<Store> Store::open_existing(const fs::path& dir) {
   Impl& s = *store->impl_;
   s.dir = dir;
   s.read_only = true;
-  if (!fs::exists(s.ledger_path())) throw Error(dir.string() + " is not a gac run directory (no ledger.sqlite)");
+  if (!fs::exists(s.ledger_path())) {
+    const std::string writer = DirLock::holder(dir);
+    if (!writer.empty()) throw Error(dir.string() + " is being set up by a gac writer (" + writer + "); try again in a moment");
+    throw Error(dir.string() + " is not a gac run directory (no ledger.sqlite)");
+  }
   s.db = std::make_unique<Ledger>(s.ledger_path(), SQLITE_OPEN_READONLY);
   s.load_meta();
   return store;
