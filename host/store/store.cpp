@@ -66,7 +66,8 @@ std::string sqlite_failure(const std::string& path, int code, int system_errno, 
   if (primary != SQLITE_FULL && primary != SQLITE_IOERR) return message;
   const std::string dir = fs::path(path).parent_path().string();
   struct statvfs space {};
-  const bool no_space = ::statvfs(dir.empty() ? "." : dir.c_str(), &space) == 0 && space.f_bavail * space.f_frsize < (1u << 20);
+  const bool no_space =
+      ::statvfs(dir.empty() ? "." : dir.c_str(), &space) == 0 && space.f_bavail * space.f_frsize < (1u << 20);
   if (primary == SQLITE_FULL || system_errno == ENOSPC || no_space) return "no space left on device";
   if (system_errno == EDQUOT) return "disk quota exceeded";
   return system_errno ? message + " (" + std::strerror(system_errno) + ")" : message;
@@ -401,7 +402,16 @@ Store::Store(const fs::path& dir, const std::string& config_toml, const std::str
       throw Error(dir.string() + " is not empty and is not a gac run directory (no ledger.sqlite); "
                   "use a new or empty output directory");
   };
-  refuse_foreign();  // before the lock: a foreign directory gets no lock file either
+  // A foreign directory gets no lock file. A gac writer creates the lock
+  // file before anything else: with one there, the check waits for the lock.
+  const fs::path lock_file = dir / DirLock::kFileName;
+  if (!fs::exists(lock_file)) {
+    try {
+      refuse_foreign();
+    } catch (const Error&) {
+      if (!fs::exists(lock_file)) throw;  // else a writer began meanwhile
+    }
+  }
   impl_->lock = std::make_unique<DirLock>(dir);
   // Everything below runs as the directory's only writer.
   const bool existing = fs::exists(ledger);

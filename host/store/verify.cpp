@@ -37,7 +37,7 @@ bool verify_run(const std::filesystem::path& dir, int limit, std::ostream& out) 
   const auto store = Store::open_existing(dir);
   const Experiment ex = prepare_experiment(parse_config(store->config_toml(), (dir / "config.toml").string()));
   const std::vector<std::string> problems = structural_problems(*store, ex, out);
-  for (const std::string& p : problems) out << "PROBLEM " << p << "\n";
+  for (const std::string& p : problems) out << "PROBLEM " << one_line(p) << "\n";  // file names may hold anything
 
   const ModelSpec& m = ex.model.spec;
   auto backend = make_cpu_backend(0);
@@ -45,7 +45,7 @@ bool verify_run(const std::filesystem::path& dir, int limit, std::ostream& out) 
   int checked = 0, bad = 0;
   auto fail = [&](const StoredModel& s, const std::string& what) {
     ++bad;
-    out << "MISMATCH " << s.file << " (n=" << s.n << " repeat " << s.repeat << " draw " << s.draw << "): " << what << "\n";
+    out << "MISMATCH " << one_line(s.file) << " (n=" << s.n << " repeat " << s.repeat << " draw " << s.draw << "): " << what << "\n";
   };
   std::vector<StoredModel> models = store->models();  // ordered by stream, then draw
   if (limit > 0 && models.size() > static_cast<size_t>(limit)) models.resize(limit);
