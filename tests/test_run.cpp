@@ -20,44 +20,13 @@
 
 namespace fs = std::filesystem;
 using namespace gac;
+using gac::test::expect_clear_error;
 using gac::test::fingerprint;
+using gac::test::Result;
+using gac::test::run_gac;
 using gac::test::slurp;
 
 namespace {
-
-struct Result {
-  int status = -1;  // exit code, or -signal when killed
-  std::string out, err;
-};
-
-// Runs the gac binary; with kill_after_s >= 0 sends SIGKILL after that long.
-Result run_gac(const std::vector<std::string>& args, double kill_after_s = -1) {
-  const fs::path dir = fs::temp_directory_path() / ("gac_out_" + std::to_string(getpid()));
-  fs::create_directories(dir);
-  const std::string out = (dir / "stdout").string(), err = (dir / "stderr").string();
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(o, 1);
-    dup2(e, 2);
-    std::vector<char*> argv{const_cast<char*>(GAC_BINARY)};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(GAC_BINARY, argv.data());
-    _exit(127);
-  }
-  if (kill_after_s >= 0) {
-    std::this_thread::sleep_for(std::chrono::duration<double>(kill_after_s));
-    kill(pid, SIGKILL);
-  }
-  int wstatus = 0;
-  waitpid(pid, &wstatus, 0);
-  Result r;
-  r.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -WTERMSIG(wstatus);
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
 
 class RunTest : public ::testing::Test {
  protected:
@@ -193,14 +162,6 @@ max_draws = 20000
   // A larger budget extends the same run.
   ASSERT_EQ(run_gac({"run", cfg.string(), "-o", (dir_ / "a").string(), "-q", "--set", "run.max_draws=30000"}).status, 0);
   EXPECT_EQ(Store::open_existing(dir_ / "a")->states()[0].draws, 30000u);
-}
-
-// Each bad input: exit code 2 and one line "gac: error: ..." naming the problem.
-void expect_clear_error(const Result& r, const std::string& needle) {
-  EXPECT_EQ(r.status, 2) << r.err;
-  EXPECT_EQ(r.err.rfind("gac: error: ", 0), 0u) << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
 TEST_F(RunTest, BadInputUnknownConfigKey) {
@@ -364,8 +325,8 @@ arch = "lenet"
   const Result r = run_gac({"info", cfg.string()});
   fs::current_path(old);
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_NE(r.out.find("11074 parameters"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("183.768 kFLOP"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("11,074 parameters"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("183,768 FLOP per example (183.8 kFLOP)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("conv1.weight [3, 1, 5, 5]"), std::string::npos) << r.out;
 }
 

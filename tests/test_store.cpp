@@ -1,8 +1,14 @@
 // The run directory: create, commit, reopen; weights files numpy can read;
 // and the refusals (different config, foreign directory, unwritable path).
 #include <gtest/gtest.h>
+#include <sched.h>
+#include <sqlite3.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <optional>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -260,4 +266,172 @@ TEST_F(StoreTest, CorruptLedgerRefused) {
   std::ofstream(dir_ / "ledger.sqlite") << "this is not an SQLite database, but long enough to have a header......";
   EXPECT_ERROR_MENTIONS(make_store(), (dir_ / "ledger.sqlite").string());
   EXPECT_ERROR_MENTIONS(Store::open_existing(dir_), (dir_ / "ledger.sqlite").string());
+}
+
+// ---- A full disk -------------------------------------------------------------
+
+namespace {
+
+// The default SQLite VFS with its files' writes or syncs failing as on a
+// full disk while `disk_full` is set: writes with SQLITE_FULL (what SQLite
+// reports for ENOSPC), syncs with SQLITE_IOERR_FSYNC and errno ENOSPC.
+enum class DiskFull { no, on_write, on_sync };
+DiskFull disk_full = DiskFull::no;
+sqlite3_vfs full_vfs;
+
+// Each kind of file (database, journal, WAL) has its own methods: each gets a
+// patched copy.
+struct Methods {
+  const sqlite3_io_methods* real = nullptr;
+  sqlite3_io_methods patched{};
+};
+Methods methods[8];
+
+const sqlite3_io_methods& real_methods(sqlite3_file* f) {
+  for (const Methods& m : methods)
+    if (&m.patched == f->pMethods) return *m.real;
+  std::abort();
+}
+
+int full_write(sqlite3_file* f, const void* data, int amount, sqlite3_int64 offset) {
+  if (disk_full == DiskFull::on_write) return SQLITE_FULL;
+  return real_methods(f).xWrite(f, data, amount, offset);
+}
+
+int full_sync(sqlite3_file* f, int flags) {
+  if (disk_full != DiskFull::on_sync) return real_methods(f).xSync(f, flags);
+  errno = ENOSPC;
+  return SQLITE_IOERR_FSYNC;
+}
+
+int full_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int* out_flags) {
+  sqlite3_vfs* real = static_cast<sqlite3_vfs*>(full_vfs.pAppData);
+  const int rc = real->xOpen(real, name, f, flags, out_flags);
+  if (rc != SQLITE_OK || !f->pMethods) return rc;
+  for (Methods& m : methods) {
+    if (!m.real) {
+      m.real = f->pMethods;
+      m.patched = *f->pMethods;
+      m.patched.xWrite = full_write;
+      m.patched.xSync = full_sync;
+    }
+    if (m.real == f->pMethods) {
+      f->pMethods = &m.patched;
+      return rc;
+    }
+  }
+  std::abort();  // more kinds of files than slots
+}
+
+// Makes the full-disk VFS SQLite's default while it lives.
+struct FullDiskVfs {
+  FullDiskVfs() {
+    sqlite3_vfs* real = sqlite3_vfs_find(nullptr);
+    full_vfs = *real;
+    full_vfs.zName = "gac_test_full_disk";
+    full_vfs.pAppData = real;
+    full_vfs.xOpen = full_open;
+    sqlite3_vfs_register(&full_vfs, 1);
+  }
+  ~FullDiskVfs() {
+    disk_full = DiskFull::no;
+    sqlite3_vfs_unregister(&full_vfs);
+  }
+};
+
+}  // namespace
+
+TEST_F(StoreTest, AFullDiskIsReportedAsSuchWithThePath) {
+  const FullDiskVfs vfs;
+  auto store = make_store();
+  std::vector<StoredModel> none;
+  disk_full = DiskFull::on_write;
+  EXPECT_ERROR_MENTIONS(store->commit(test_state(4, 0, 0), none, {}),
+                        (dir_ / "ledger.sqlite").string() + ": cannot run `COMMIT`: no space left on device");
+  // A failed sync on a disk with room is no full disk.
+  disk_full = DiskFull::on_sync;
+  EXPECT_ERROR_MENTIONS(store->commit(test_state(4, 0, 0), none, {}), "cannot run `COMMIT`: disk I/O error");
+  disk_full = DiskFull::no;
+  store->commit(test_state(4, 0, 0), none, {});  // space again: the store goes on
+  EXPECT_TRUE(store->load_state(4, 0, 0).has_value());
+}
+
+// Runs `body` in a child process in which a tmpfs of `size` is mounted on
+// `dir` (root, or a user namespace; in a mount namespace of its own, gone
+// with the child). Its text comes back; nullopt when no tmpfs can be mounted.
+template <class Body>
+std::optional<std::string> on_small_tmpfs(const fs::path& dir, const char* size, Body body) {
+  int out[2];
+  if (pipe(out) != 0) return std::nullopt;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(out[0]);
+    const uid_t uid = geteuid();
+    const gid_t gid = getegid();
+    if (uid != 0) {
+      if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) _exit(77);
+      std::ofstream("/proc/self/setgroups") << "deny";
+      std::ofstream("/proc/self/uid_map") << "0 " << uid << " 1";
+      std::ofstream("/proc/self/gid_map") << "0 " << gid << " 1";
+    } else if (unshare(CLONE_NEWNS) != 0) {
+      _exit(77);
+    }
+    if (mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        mount("tmpfs", dir.c_str(), "tmpfs", 0, (std::string("size=") + size).c_str()) != 0)
+      _exit(77);
+    const std::string text = body();
+    (void)!write(out[1], text.data(), text.size());
+    _exit(0);
+  }
+  close(out[1]);
+  std::string text;
+  char buf[4096];
+  for (ssize_t got; (got = read(out[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(got));
+  close(out[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::nullopt;
+  return text;
+}
+
+// A sync that fails on a really full file system ("disk I/O error" from
+// SQLite, no errno) is reported as the full disk it is.
+TEST_F(StoreTest, AFailedSyncOnAFullFileSystemIsReportedAsNoSpace) {
+  fs::create_directories(dir_);
+  const auto message = on_small_tmpfs(dir_, "1m", [this] {
+    const FullDiskVfs vfs;
+    auto store = make_store();
+    std::vector<StoredModel> none;
+    store->commit(test_state(4, 0, 0), none, {});
+    // The next commit rewrites the start of the WAL: on a full disk its
+    // writes succeed and only the sync fails.
+    sqlite3* db = nullptr;
+    sqlite3_open((dir_ / "ledger.sqlite").c_str(), &db);
+    sqlite3_exec(db, "PRAGMA wal_checkpoint(RESTART)", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+    std::ofstream filler(dir_ / "filler", std::ios::binary);
+    const std::string block(4096, 'x');
+    while (filler.write(block.data(), block.size()) && filler.flush()) {
+    }
+    disk_full = DiskFull::on_sync;
+    return gac::test::error_of([&] { store->commit(test_state(4, 0, 0), none, {}); });
+  });
+  if (!message) GTEST_SKIP() << "no tmpfs can be mounted here (needs root or user namespaces)";
+  EXPECT_NE(message->find((dir_ / "ledger.sqlite").string() + ": cannot run `COMMIT`: no space left on device"),
+            std::string::npos)
+      << *message;
+}
+
+TEST_F(StoreTest, ARunWithoutDataFingerprintsRecordsThemWhenNextOpened) {
+  make_store();  // no data files (a kink run)
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "ledger.sqlite").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DELETE FROM meta WHERE key = 'data_files'", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);  // as a ledger of a gac from before data files were fingerprinted
+  RunMeta m = test_meta();
+  m.data_files = {{"x.npy", 128, 0x1234}};
+  EXPECT_EQ(make_store(kConfig, m)->meta().data_files.size(), 1u);
+  EXPECT_EQ(Store::open_existing(dir_)->meta().data_files[0].crc32, 0x1234u);
+  m.data_files[0].crc32 = 0x4321;
+  EXPECT_ERROR_MENTIONS(make_store(kConfig, m), "data file x.npy has changed since the run began: CRC-32 00004321, was 00001234");
 }

@@ -1,13 +1,21 @@
 // Helpers shared by the test files.
 #pragma once
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "gac/error.h"
 #include "gac/store.h"
@@ -48,6 +56,83 @@ inline std::string fingerprint(const std::filesystem::path& run) {
     s << "model " << m.n << " " << m.repeat << " " << m.draw << " " << m.bin << " " << m.train_loss << " " << m.test_acc
       << " " << m.test_loss << " " << m.file << " " << std::hash<std::string>{}(slurp(run / m.file)) << "\n";
   return s.str();
+}
+
+// A fresh directory per test (dir_), named after the test and removed afterwards.
+class TempDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("gac_" + std::to_string(getpid()) + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path dir_;
+};
+
+// ---- The gac binary as a process ------------------------------------------
+
+struct Result {
+  int status = -1;  // exit code, or -signal when killed
+  std::string out, err;
+};
+
+// A gac process started by start_gac, its output going to two files.
+struct Started {
+  pid_t pid = -1;
+  std::string out, err;
+};
+
+#ifdef GAC_BINARY
+inline Started start_gac(const std::vector<std::string>& args) {
+  static int count = 0;
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("gac_out_" + std::to_string(getpid()) + "_" + std::to_string(count++));
+  std::filesystem::create_directories(dir);
+  Started s{-1, (dir / "stdout").string(), (dir / "stderr").string()};
+  s.pid = fork();
+  if (s.pid == 0) {
+    const int o = open(s.out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), e = open(s.err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(o, 1);
+    dup2(e, 2);
+    std::vector<char*> argv{const_cast<char*>(GAC_BINARY)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(GAC_BINARY, argv.data());
+    _exit(127);
+  }
+  return s;
+}
+
+inline Result finish_gac(const Started& s) {
+  int wstatus = 0;
+  waitpid(s.pid, &wstatus, 0);
+  Result r;
+  r.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -WTERMSIG(wstatus);
+  r.out = slurp(s.out);
+  r.err = slurp(s.err);
+  std::filesystem::remove_all(std::filesystem::path(s.out).parent_path());
+  return r;
+}
+
+// Runs the gac binary; with kill_after_s >= 0 sends SIGKILL after that long.
+inline Result run_gac(const std::vector<std::string>& args, double kill_after_s = -1) {
+  const Started s = start_gac(args);
+  if (kill_after_s >= 0) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(kill_after_s));
+    kill(s.pid, SIGKILL);
+  }
+  return finish_gac(s);
+}
+#endif
+
+// Each bad input: exit code 2 and one line "gac: error: ..." naming the problem.
+inline void expect_clear_error(const Result& r, const std::string& needle) {
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_EQ(r.err.rfind("gac: error: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
 }  // namespace gac::test

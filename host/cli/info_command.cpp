@@ -1,14 +1,29 @@
 // `gac info [CONFIG]`: build, backends, devices; with a config, its data and model.
+#include <cstdio>
 #include <iostream>
 #include <memory>
 
 #include "gac/backend.h"
+#include "gac/error.h"
 #include "gac/run.h"
+#include "gac/text.h"
 #include "host/cli/commands.h"
 
 namespace gac::cli {
 
 namespace {
+
+void print_model(const Model& m) {
+  char kflop[32];
+  std::snprintf(kflop, sizeof kflop, "%.1f", m.flops_per_example / 1e3);
+  std::cout << "model: " << m.arch_name << ", " << grouped(m.spec.n_params) << " parameters, "
+            << grouped(static_cast<int64_t>(m.flops_per_example)) << " FLOP per example (" << kflop << " kFLOP)\n";
+  for (const auto& t : m.tensors) {
+    std::cout << "  " << t.name << " [";
+    for (size_t i = 0; i < t.shape.size(); ++i) std::cout << (i ? ", " : "") << t.shape[i];
+    std::cout << "] offset " << t.offset << "\n";
+  }
+}
 
 int info(const ConfigArgs& a) {
   std::cout << "gac " << GAC_VERSION << "\n";
@@ -27,18 +42,32 @@ int info(const ConfigArgs& a) {
   if (!note.empty()) std::cout << "note: " << note << "\n";
   if (a.config.empty()) return 0;
 
-  const Experiment ex = prepare_experiment(resolve(a));
-  const Model& m = ex.model;
-  std::cout << "\nconfig: " << a.config << "\n"
-            << "data: " << ex.data.name << ", " << ex.data.n_classes << " classes, input " << ex.data.c << "x" << ex.data.h
-            << "x" << ex.data.w << ", " << ex.data.train.size() << " training / " << ex.data.test.size() << " test examples\n"
-            << "model: " << m.arch_name << ", " << m.spec.n_params << " parameters, " << m.flops_per_example
-            << " FLOP per example (" << m.flops_per_example / 1e3 << " kFLOP)\n";
-  for (const auto& t : m.tensors) {
-    std::cout << "  " << t.name << " [";
-    for (size_t i = 0; i < t.shape.size(); ++i) std::cout << (i ? ", " : "") << t.shape[i];
-    std::cout << "] offset " << t.offset << "\n";
+  const RunConfig cfg = resolve(a);
+  std::cout << "\nconfig: " << a.config << "\n";
+  Experiment ex;
+  try {
+    ex = prepare_experiment(cfg);
+  } catch (const Error&) {
+    // Without its files, the model of the image sets' usual shape is still shown.
+    const int c = cfg.data.kind == "cifar10" ? 3 : 1, side = cfg.data.kind == "cifar10" ? 32 : 28;
+    if (cfg.data.kind != "idx" && cfg.data.kind != "cifar10") throw;
+    const int k = !cfg.data.classes.empty() ? static_cast<int>(cfg.data.classes.size())
+                  : cfg.data.random_classes > 0 ? cfg.data.random_classes : 10;
+    std::cout << "data: not loaded (see below); the model for " << c << "x" << side << "x" << side << " inputs and " << k
+              << " classes:\n";
+    print_model(build_model(cfg.model, c, side, side, k));
+    throw;
   }
+  const Dataset& d = ex.data;
+  std::cout << "data: " << d.name << ", " << d.n_classes << " classes, input " << d.c << "x" << d.h << "x" << d.w << ", ";
+  if (d.synthetic)
+    std::cout << "a pool of " << grouped(static_cast<int64_t>(d.train.size()))
+              << " points: each training set takes n of them and its test set the next " << grouped(cfg.data.test_size)
+              << "\n";
+  else
+    std::cout << grouped(static_cast<int64_t>(d.train.size())) << " training / " << grouped(static_cast<int64_t>(d.test.size()))
+              << " test examples\n";
+  print_model(ex.model);
   return 0;
 }
 

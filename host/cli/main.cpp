@@ -6,6 +6,7 @@
 #include <map>
 
 #include "gac/error.h"
+#include "gac/text.h"
 #include "host/cli/commands.h"
 
 using namespace gac;
@@ -26,6 +27,11 @@ void choose_openblas_kernels_for_bench(int argc, char** argv) {
 int main(int argc, char** argv) {
   choose_openblas_kernels_for_bench(argc, argv);
   CLI::App app{"gac: train neural networks by guess and check"};
+  // Every error is one line: what came from outside (file names, values,
+  // file contents) is escaped, and CLI11's second line is folded in.
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return "gac: error: " + one_line(e.what()) + " (see gac --help)\n";
+  });
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("gac ") + GAC_VERSION);
 
@@ -39,10 +45,10 @@ int main(int argc, char** argv) {
     for (const auto& [name, command] : commands)
       if (app.got_subcommand(name)) return command();
   } catch (const Error& e) {
-    std::cerr << "gac: error: " << e.what() << "\n";
+    std::cerr << "gac: error: " << one_line(e.what()) << "\n";
     return 2;
   } catch (const std::exception& e) {
-    std::cerr << "gac: internal error: " << e.what() << "\n";
+    std::cerr << "gac: internal error: " << one_line(e.what()) << "\n";
     return 3;
   }
   return 0;

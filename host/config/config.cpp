@@ -2,6 +2,7 @@
 // and value; any other key is an error, so a typo never silently does nothing.
 #include "gac/config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <functional>
@@ -11,6 +12,7 @@
 
 #include "gac/error.h"
 #include "gac/philox.h"
+#include "gac/text.h"
 
 namespace gac {
 namespace {
@@ -49,7 +51,7 @@ double get_number(const toml::node& v, const std::string& key) {
 
 double get_positive(const toml::node& v, const std::string& key) {
   const double x = get_number(v, key);
-  if (!(x > 0)) bad(key, "must be positive, got " + std::to_string(x));
+  if (!(x > 0)) bad(key, "must be positive, got " + shortest(x));
   return x;
 }
 
@@ -174,7 +176,10 @@ const std::map<std::string, Setter>& setters() {
   return table;
 }
 
-void apply(RunConfig& cfg, const std::string& key, const toml::node& value) {
+// The keys set so far, each with whether a --set override gave it (for check_keys_apply).
+using GivenKeys = std::map<std::string, bool>;
+
+void apply(RunConfig& cfg, const std::string& key, const toml::node& value, GivenKeys& given, bool from_override) {
   const auto& table = setters();
   const auto it = table.find(key);
   if (it == table.end()) {
@@ -185,13 +190,14 @@ void apply(RunConfig& cfg, const std::string& key, const toml::node& value) {
     throw Error("config: unknown key '" + key + "'" + (known.empty() ? " (sections: data, model, prior, run, exec)" : " (known: " + known + ")"));
   }
   it->second(cfg, value, key);
+  given[key] = from_override;
 }
 
-void apply_table(RunConfig& cfg, const toml::table& root) {
+void apply_table(RunConfig& cfg, const toml::table& root, GivenKeys& given) {
   for (const auto& [section, node] : root) {
     const std::string name(section.str());
     if (!node.is_table()) throw Error("config: unknown key '" + name + "' (settings belong in [data], [model], [prior], [run] or [exec])");
-    for (const auto& [key, value] : *node.as_table()) apply(cfg, name + "." + std::string(key.str()), value);
+    for (const auto& [key, value] : *node.as_table()) apply(cfg, name + "." + std::string(key.str()), value, given, false);
   }
 }
 
@@ -199,9 +205,8 @@ void validate(const RunConfig& c) {
   if (c.bins.size() < 2) bad("run.bins", "need at least two edges (one bin)");
   for (size_t i = 1; i < c.bins.size(); ++i)
     if (!(c.bins[i] > c.bins[i - 1]))
-      bad("run.bins", "edges must be strictly increasing, but edge " + std::to_string(i) + " (" +
-                          std::to_string(c.bins[i]) + ") <= edge " + std::to_string(i - 1) + " (" +
-                          std::to_string(c.bins[i - 1]) + ")");
+      bad("run.bins", "edges must be strictly increasing, but edge " + std::to_string(i) + " (" + shortest(c.bins[i]) +
+                          ") <= edge " + std::to_string(i - 1) + " (" + shortest(c.bins[i - 1]) + ")");
   if (c.bins.size() > 65) bad("run.bins", "at most 64 bins");
   for (size_t i = 1; i < c.ns.size(); ++i)
     for (size_t j = 0; j < i; ++j)
@@ -216,19 +221,110 @@ void validate(const RunConfig& c) {
     bad("data", "give either classes or random_classes, not both");
 }
 
+const char* prior_name(PriorKind k);
+
+// Keys that mean something only for some data kinds, architectures or priors.
+// Given for another, they would be ignored without a word: they are refused,
+// except the config file's keys when a --set override chose another kind
+// (`--set model.arch=lenet` on an MLP config replaces the MLP and its keys).
+struct KeyScope {
+  std::string setting;              // the key it depends on
+  std::vector<std::string> values;  // the values of that key it applies to
+};
+
+const std::map<std::string, KeyScope>& key_scopes() {
+  static const std::map<std::string, KeyScope> scopes = {
+      {"data.path", {"data.kind", {"idx", "cifar10"}}},
+      {"data.prefix", {"data.kind", {"idx"}}},
+      {"data.classes", {"data.kind", {"idx", "cifar10", "npy", "csv"}}},
+      {"data.random_classes", {"data.kind", {"idx", "cifar10", "npy", "csv"}}},
+      {"data.train_x", {"data.kind", {"npy"}}},
+      {"data.train_y", {"data.kind", {"npy"}}},
+      {"data.test_x", {"data.kind", {"npy"}}},
+      {"data.test_y", {"data.kind", {"npy"}}},
+      {"data.train_file", {"data.kind", {"csv"}}},
+      {"data.test_file", {"data.kind", {"csv"}}},
+      {"data.label_column", {"data.kind", {"csv"}}},
+      {"data.shape", {"data.kind", {"npy", "csv"}}},
+      {"data.standardize", {"data.kind", {"npy", "csv"}}},
+      {"data.test_size", {"data.kind", {"kink", "slab"}}},
+      {"data.margin", {"data.kind", {"kink"}}},
+      {"model.hidden", {"model.arch", {"mlp"}}},
+      {"model.layers", {"model.arch", {"mlp"}}},
+      {"model.hidden_bias", {"model.arch", {"mlp"}}},
+      {"model.width", {"model.arch", {"lenet"}}},
+      {"prior.radius", {"prior.kind", {"uniform"}}},
+      {"prior.sigma", {"prior.kind", {"normal"}}},
+      {"prior.sphere_radius", {"prior.kind", {"sphere"}}},
+  };
+  return scopes;
+}
+
+void check_keys_apply(const RunConfig& c, const GivenKeys& given) {
+  for (const auto& [key, from_override] : given) {
+    const auto it = key_scopes().find(key);
+    if (it == key_scopes().end()) continue;
+    const KeyScope& scope = it->second;
+    const auto setting = given.find(scope.setting);
+    if (!from_override && setting != given.end() && setting->second) continue;
+    const std::string value = scope.setting == "data.kind"    ? c.data.kind
+                              : scope.setting == "model.arch" ? std::string(arch_name(c.model.arch))
+                                                              : std::string(prior_name(c.prior.kind));
+    if (std::find(scope.values.begin(), scope.values.end(), value) != scope.values.end()) continue;
+    std::string list;
+    for (const std::string& v : scope.values) list += (list.empty() ? "" : ", ") + v;
+    bad(key, "does not apply to " + scope.setting + " = \"" + value + "\" (only to " + list + "); remove it");
+  }
+}
+
+// The offset of the first byte >= 0x80 outside strings and comments, or npos.
+// TOML allows none there, and toml++ 3.3 (Debian's) reaches undefined
+// behaviour classifying some of them (found by fuzz/fuzz_config), so they
+// never reach it. A quote starts a string only where a key or value can
+// start (after = [ , { . or at the start of a line); anywhere else toml++
+// reads it as part of a bare token, which is where it would classify.
+size_t non_ascii_outside_strings(std::string_view text) {
+  const size_t start = text.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0;  // a UTF-8 byte order mark is allowed
+  char previous = '\n';  // the last character that is not a space or tab
+  for (size_t i = start; i < text.size();) {
+    const char c = text[i];
+    if (static_cast<unsigned char>(c) >= 0x80) return i;
+    if (c == '#') {
+      i = std::min(text.find('\n', i), text.size());
+      continue;
+    }
+    if ((c == '"' || c == '\'') && std::string_view("=[,{.\n").find(previous) != std::string_view::npos) {
+      // "...", '...' (both end at a newline at the latest), """...""" or '''...'''
+      const size_t width = text.substr(i, 3) == std::string(3, c) ? 3 : 1;
+      const std::string_view close = text.substr(i, width);
+      i += width;
+      while (i < text.size() && text.substr(i, width) != close && (width == 3 || text[i] != '\n'))
+        i += c == '"' && text[i] == '\\' ? 2 : 1;  // an escape: the next byte is the string's
+      if (i < text.size() && text[i] == c) i += width;
+      while (width == 3 && i < text.size() && text[i] == c) ++i;  // """a"""" ends with a quote in the string
+      previous = c;
+      continue;
+    }
+    if (c != ' ' && c != '\t') previous = c;
+    ++i;
+  }
+  return std::string_view::npos;
+}
+
 // Parses the value of a --set override as TOML; a bare word is a string.
-void apply_override(RunConfig& cfg, const std::string& assignment) {
+void apply_override(RunConfig& cfg, const std::string& assignment, GivenKeys& given) {
   const auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) throw Error("--set: expected key=value, got '" + assignment + "'");
   const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  // A TOML file is UTF-8 (toml++ checks); the value of an override must be too, or config.toml could not hold it.
+  if (!valid_utf8(assignment)) throw Error("--set " + key + ": not valid UTF-8");
   if (key.find('.') == std::string::npos) throw Error("--set: key '" + key + "' must be section.name, e.g. run.target");
-  toml::table parsed;
+  toml::table parsed{{"v", text}};
   try {
-    parsed = toml::parse("v = " + text);
+    if (non_ascii_outside_strings(text) == std::string_view::npos) parsed = toml::parse("v = " + text);
   } catch (const toml::parse_error&) {
-    parsed = toml::table{{"v", text}};
   }
-  apply(cfg, key, *parsed.get("v"));
+  apply(cfg, key, *parsed.get("v"), given, true);
 }
 
 toml::array to_array(const auto& values) {
@@ -296,9 +392,37 @@ toml::table identity_table(const RunConfig& c) {
   return toml::table{{"data", data}, {"model", model}, {"prior", prior}, {"run", run}};
 }
 
+// toml++ as Debian builds it prints floats with 17 digits (0.29999999999999999),
+// so values are printed here: floats in the shortest form that reads back
+// exactly, everything else by toml++.
+void print_value(std::ostream& out, const toml::node& v) {
+  if (const auto* x = v.as_floating_point()) {
+    std::string text = shortest(x->get());
+    if (text.find_first_of(".e") == std::string::npos) text += ".0";  // "1" would read back as an integer
+    out << text;
+  } else if (const auto* a = v.as_array()) {
+    out << "[";
+    for (size_t i = 0; i < a->size(); ++i) {
+      out << (i ? ", " : " ");
+      print_value(out, *a->get(i));
+    }
+    out << (a->empty() ? "]" : " ]");
+  } else {
+    out << toml::toml_formatter(v, toml::format_flags::none);
+  }
+}
+
+// Sections of scalars and arrays: all an identity holds.
 std::string to_text(const toml::table& t) {
   std::ostringstream out;
-  out << toml::toml_formatter(t, toml::format_flags::none) << "\n";
+  for (const auto& [section, node] : t) {
+    out << (out.tellp() > 0 ? "\n[" : "[") << section.str() << "]\n";
+    for (const auto& [key, value] : *node.as_table()) {
+      out << key.str() << " = ";
+      print_value(out, value);
+      out << "\n";
+    }
+  }
   return out.str();
 }
 
@@ -307,6 +431,11 @@ std::string to_text(const toml::table& t) {
 RunConfig parse_config(const std::string& text, const std::string& source, const std::vector<std::string>& overrides) {
   RunConfig cfg;
   toml::table root;
+  if (const size_t at = non_ascii_outside_strings(text); at != std::string_view::npos) {
+    const size_t line_start = text.rfind('\n', at) + 1;  // npos + 1 = 0 on the first line
+    throw Error("config: " + source + ":" + std::to_string(std::count(text.begin(), text.begin() + at, '\n') + 1) + ":" +
+                std::to_string(at - line_start + 1) + ": a non-ASCII character outside a string or comment");
+  }
   try {
     root = toml::parse(text, source);
   } catch (const toml::parse_error& e) {
@@ -314,13 +443,18 @@ RunConfig parse_config(const std::string& text, const std::string& source, const
     throw Error("config: " + source + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": " +
                 std::string(e.description()));
   }
-  apply_table(cfg, root);
-  for (const auto& o : overrides) apply_override(cfg, o);
+  GivenKeys given;
+  apply_table(cfg, root, given);
+  for (const auto& o : overrides) apply_override(cfg, o, given);
   validate(cfg);
+  check_keys_apply(cfg, given);
   return cfg;
 }
 
 RunConfig load_config(const std::filesystem::path& path, const std::vector<std::string>& overrides) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw Error("config: " + path.string() + " is a directory, not a config file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("config: cannot read " + path.string() + ": " + std::strerror(errno));
   std::stringstream text;

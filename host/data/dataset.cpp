@@ -255,8 +255,10 @@ int to_label(double v, const std::string& where) {
   return static_cast<int>(v);
 }
 
+// Features are used as float32: a finite double beyond its range would become inf.
 void require_finite(double v, const std::string& where) {
   if (!std::isfinite(v)) fail(where + ": feature value " + show(v) + " is not finite");
+  if (!std::isfinite(static_cast<float>(v))) fail(where + ": feature value " + show(v) + " is beyond float32's range");
 }
 
 std::string shape_text(const std::vector<int64_t>& shape) {
@@ -283,7 +285,7 @@ Split<double> load_npy_split(const std::string& x_file, const std::string& y_fil
     fail(y_file + ": labels must have shape (" + num(xs[0]) + ",) to match " + x_file + ", got " + shape_text(y.shape));
   Split<double> split;
   for (size_t i = 0; i < y.data.size(); ++i) split.labels.push_back(to_label(y.data[i], y_file + ": index " + num(i)));
-  const auto bad = std::find_if(x.data.begin(), x.data.end(), [](double v) { return !std::isfinite(v); });
+  const auto bad = std::find_if(x.data.begin(), x.data.end(), [](double v) { return !std::isfinite(static_cast<float>(v)); });
   if (bad != x.data.end()) require_finite(*bad, x_file + ": example " + num((bad - x.data.begin()) / shape.dim()));
   split.x = std::move(x.data);
   return split;

@@ -31,6 +31,12 @@ constexpr size_t kAlign = 64;  // numpy aligns the data to 64 bytes since 1.14
 
 std::string errno_text() { return std::strerror(errno); }
 
+// The start of a header for a message: a header may be any bytes, up to 4 GiB.
+std::string excerpt(const std::string& header) {
+  constexpr size_t kShown = 120;
+  return header.size() <= kShown ? header : header.substr(0, kShown) + "...";
+}
+
 // ---------------------------------------------------------------------------
 // Header dict parsing: a tiny parser for the Python literals numpy writes
 // (strings, True/False, tuples of integers), tolerant of spacing, either
@@ -65,7 +71,7 @@ class HeaderParser {
 
  private:
   [[noreturn]] void fail(const std::string& what) const {
-    throw Error(file_ + ": malformed .npy header (" + what + " at offset " + std::to_string(pos_) + "): " + s_);
+    throw Error(file_ + ": malformed .npy header (" + what + " at offset " + std::to_string(pos_) + "): " + excerpt(s_));
   }
 
   void skip_space() {
@@ -158,9 +164,9 @@ DType parse_descr(const std::string& descr, const std::string& file) {
     return parse_descr(one_byte, file);
   }
   if (!descr.empty() && descr[0] == '>')
-    throw Error(file + ": big-endian dtype '" + descr + "' is not supported; save the array as little-endian "
+    throw Error(file + ": big-endian dtype '" + excerpt(descr) + "' is not supported; save the array as little-endian "
                 "(e.g. a.astype(a.dtype.newbyteorder('<')))");
-  throw Error(file + ": unsupported dtype '" + descr +
+  throw Error(file + ": unsupported dtype '" + excerpt(descr) +
               "' (supported: bool, int8..int64, uint8..uint64, float32, float64, little-endian)");
 }
 
@@ -288,7 +294,7 @@ NpyArray read_npy(const std::filesystem::path& path) {
   auto field = [&](const char* key, HeaderValue::Kind kind) -> const HeaderValue& {
     auto it = dict.find(key);
     if (it == dict.end() || it->second.kind != kind)
-      throw Error(file + ": .npy header lacks a valid '" + key + "' entry: " + header);
+      throw Error(file + ": .npy header lacks a valid '" + key + "' entry: " + excerpt(header));
     return it->second;
   };
   const DType dtype = parse_descr(field("descr", HeaderValue::string).text, file);

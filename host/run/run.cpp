@@ -13,8 +13,10 @@
 #include <sstream>
 
 #include "gac/error.h"
+#include "gac/memory.h"
 #include "gac/npy.h"
 #include "gac/store.h"
+#include "gac/verify.h"
 #include "host/report/format.h"
 
 namespace gac {
@@ -88,6 +90,7 @@ RunMeta run_meta(const Experiment& ex) {
   meta.ns = ex.cfg.ns;
   meta.repeats = ex.cfg.repeats;
   meta.n_params = ex.model.spec.n_params;
+  meta.data_files = fingerprint_data_files(ex.cfg.data);
   return meta;
 }
 
@@ -169,7 +172,9 @@ RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ost
   // The backend before the store: no usable backend, no run directory.
   const std::shared_ptr<Backend> backend =
       opts.backend ? opts.backend : make_backend(cfg.backend, cfg.threads, &outcome.backend_note);
+  if (backend->name() == "cpu") check_cpu_memory(ex, cfg.threads);
   Store store(opts.dir, identity_toml(cfg), layout_json(ex.model), run_meta(ex));
+  repair_run_directory(store, ex, log);
   if (!outcome.backend_note.empty()) log << "gac: " << outcome.backend_note << "\n";
   log << "gac: " << ex.model.arch_name << " (" << ex.model.spec.n_params << " parameters) on " << ex.data.name << ", "
       << ex.data.n_classes << " classes; backend " << backend->description() << "; output " << opts.dir.string() << "\n";

@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include <set>
 #include <sstream>
 
+#include "gac/dir_lock.h"
 #include "gac/error.h"
 #include "gac/npy.h"
 
@@ -55,6 +57,22 @@ const char* const kModelColumns = "n, repeat, shard, draw, bin, train_loss, trai
 // ---------------------------------------------------------------------------
 // Small RAII wrappers over the sqlite3 C API.
 
+// SQLite reports a full disk as "database or disk is full" when a write
+// fails, but as "disk I/O error" when the failure shows up at a sync (file
+// systems that allocate late) or a truncation, without the operating
+// system's error: then the free space of the ledger's file system tells.
+std::string sqlite_failure(const std::string& path, int code, int system_errno, const std::string& message) {
+  const int primary = code & 0xff;
+  if (primary != SQLITE_FULL && primary != SQLITE_IOERR) return message;
+  const std::string dir = fs::path(path).parent_path().string();
+  struct statvfs space {};
+  const bool no_space =
+      ::statvfs(dir.empty() ? "." : dir.c_str(), &space) == 0 && space.f_bavail * space.f_frsize < (1u << 20);
+  if (primary == SQLITE_FULL || system_errno == ENOSPC || no_space) return "no space left on device";
+  if (system_errno == EDQUOT) return "disk quota exceeded";
+  return system_errno ? message + " (" + std::strerror(system_errno) + ")" : message;
+}
+
 class Ledger {
  public:
   Ledger(const fs::path& path, int flags) : path_(path.string()) {
@@ -73,11 +91,15 @@ class Ledger {
   sqlite3* get() const { return db_; }
 
   [[noreturn]] void fail(const std::string& what) const {
-    throw Error(path_ + ": " + what + ": " + sqlite3_errmsg(db_));
+    throw Error(path_ + ": " + what + ": " +
+                sqlite_failure(path_, sqlite3_extended_errcode(db_), sqlite3_system_errno(db_), sqlite3_errmsg(db_)));
   }
 
   void exec(const char* sql) {
-    if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) fail(std::string("cannot run `") + sql + "`");
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) == SQLITE_OK) return;
+    const std::string text = sql;  // the schema is many lines: its first names it
+    const size_t end = text.find('\n', text.find_first_not_of('\n'));
+    fail("cannot run `" + (end == std::string::npos ? text : text.substr(0, end) + " ...") + "`");
   }
 
  private:
@@ -180,7 +202,7 @@ void make_writable_directory(const fs::path& dir) {
 // True when every entry of `dir` is one a gac run creates before its ledger
 // exists: a run interrupted while being set up can be set up again.
 bool holds_only_setup_leftovers(const fs::path& dir) {
-  static const std::set<std::string> names = {"config.toml", "layout.json", "weights"};
+  static const std::set<std::string> names = {"config.toml", "layout.json", "weights", DirLock::kFileName};
   static const std::vector<std::string> temporaries = {"config.toml.tmp.", "layout.json.tmp.", "ledger.sqlite.tmp"};
   for (const auto& entry : fs::directory_iterator(dir)) {
     const std::string name = entry.path().filename().string();
@@ -224,11 +246,36 @@ json meta_to_json(const RunMeta& m) {
   return {{"bin_edges", m.bin_edges}, {"target", m.target}, {"ns", m.ns}, {"repeats", m.repeats}, {"n_params", m.n_params}};
 }
 
-std::string meta_value(const Ledger& db, const fs::path& path, const std::string& key) {
+const char* const kDataFilesKey = "data_files";
+
+std::string data_files_json(const std::vector<DataFile>& files) {
+  json j = json::array();
+  for (const DataFile& f : files) j.push_back({{"path", f.path}, {"size", f.size}, {"crc32", f.crc32}});
+  return j.dump();
+}
+
+std::vector<DataFile> data_files_from_json(const std::string& text) {
+  std::vector<DataFile> files;
+  for (const json& f : json::parse(text)) files.push_back({f.at("path"), f.at("size"), f.at("crc32")});
+  return files;
+}
+
+std::optional<std::string> find_meta_value(const Ledger& db, const std::string& key) {
   Statement q(db, "SELECT value FROM meta WHERE key = ?");
   q.bind_text(1, key);
-  if (!q.step()) throw Error(path.string() + ": no '" + key + "' entry in the meta table");
+  if (!q.step()) return std::nullopt;
   return q.column_text(0);
+}
+
+std::string meta_value(const Ledger& db, const fs::path& path, const std::string& key) {
+  const auto value = find_meta_value(db, key);
+  if (!value) throw Error(path.string() + ": no '" + key + "' entry in the meta table");
+  return *value;
+}
+
+void put_meta_value(Ledger& db, const std::string& key, const std::string& value) {
+  Statement put(db, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)");
+  put.bind_text(1, key).bind_text(2, value).step();
 }
 
 // The run's metadata; json::exception when the stored JSON is corrupt.
@@ -244,6 +291,8 @@ RunMeta read_meta(const Ledger& db, const fs::path& path) {
   j.at("ns").get_to(m.ns);
   j.at("repeats").get_to(m.repeats);
   j.at("n_params").get_to(m.n_params);
+  // Runs made before data files were fingerprinted have no entry.
+  if (const auto files = find_meta_value(db, kDataFilesKey)) m.data_files = data_files_from_json(*files);
   return m;
 }
 
@@ -256,6 +305,8 @@ void create_ledger(const fs::path& path, const RunMeta& meta) {
   put.bind_text(1, "schema_version").bind_text(2, std::to_string(kSchemaVersion)).step();
   put.reset();
   put.bind_text(1, "run_meta").bind_text(2, meta_to_json(meta).dump()).step();
+  put.reset();
+  put.bind_text(1, kDataFilesKey).bind_text(2, data_files_json(meta.data_files)).step();
   tx.commit();
 }
 
@@ -313,6 +364,7 @@ StoredModel model_from_row(const Statement& row) {
 struct Store::Impl {
   fs::path dir;
   RunMeta meta;
+  std::unique_ptr<DirLock> lock;  // writers only; declared before db, so released after it closes
   std::unique_ptr<Ledger> db;
   bool read_only = false;
 
@@ -345,16 +397,31 @@ Store::Store(const fs::path& dir, const std::string& config_toml, const std::str
   impl_->dir = dir;
   make_writable_directory(dir);
   const fs::path ledger = impl_->ledger_path();
+  const auto refuse_foreign = [&] {
+    if (!fs::exists(ledger) && !holds_only_setup_leftovers(dir))
+      throw Error(dir.string() + " is not empty and is not a gac run directory (no ledger.sqlite); "
+                  "use a new or empty output directory");
+  };
+  // A foreign directory gets no lock file. A gac writer creates the lock
+  // file before anything else: with one there, the check waits for the lock.
+  const fs::path lock_file = dir / DirLock::kFileName;
+  if (!fs::exists(lock_file)) {
+    try {
+      refuse_foreign();
+    } catch (const Error&) {
+      if (!fs::exists(lock_file)) throw;  // else a writer began meanwhile
+    }
+  }
+  impl_->lock = std::make_unique<DirLock>(dir);
+  // Everything below runs as the directory's only writer.
   const bool existing = fs::exists(ledger);
   if (existing) {
     const std::string stored = read_text(dir / "config.toml");
     if (stored != config_toml)
       throw Error(dir.string() + " holds a run with a different config; first difference: " +
                   first_difference(stored, config_toml) + " (use a new output directory, or remove " + dir.string() + ")");
-  } else if (!holds_only_setup_leftovers(dir)) {
-    throw Error(dir.string() + " is not empty and is not a gac run directory (no ledger.sqlite); "
-                "use a new or empty output directory");
   } else {
+    refuse_foreign();
     create_run(dir, config_toml, layout_json, meta);
   }
 
@@ -368,7 +435,22 @@ Store::Store(const fs::path& dir, const std::string& config_toml, const std::str
                 edges_text(m.bin_edges) + ", but this config gives n_params " + std::to_string(meta.n_params) +
                 " and bin edges " + edges_text(meta.bin_edges) + " (use a new output directory, or remove " +
                 dir.string() + ")");
+  check_data_files(meta.data_files);
   if (existing) make_writable_directory(dir / "weights");
+}
+
+// A run made before data files were fingerprinted records them now.
+void Store::check_data_files(const std::vector<DataFile>& now) {
+  Impl& s = *impl_;
+  if (!find_meta_value(*s.db, kDataFilesKey)) {
+    put_meta_value(*s.db, kDataFilesKey, data_files_json(now));
+    s.meta.data_files = now;
+    return;
+  }
+  const std::string difference = data_files_difference(s.meta.data_files, now);
+  if (!difference.empty())
+    throw Error(s.dir.string() + ": " + difference + "; its models were drawn on the recorded data: restore that data, "
+                "or use a new output directory");
 }
 
 std::unique_ptr<Store> Store::open_existing(const fs::path& dir) {
@@ -376,7 +458,11 @@ std::unique_ptr<Store> Store::open_existing(const fs::path& dir) {
   Impl& s = *store->impl_;
   s.dir = dir;
   s.read_only = true;
-  if (!fs::exists(s.ledger_path())) throw Error(dir.string() + " is not a gac run directory (no ledger.sqlite)");
+  if (!fs::exists(s.ledger_path())) {
+    const std::string writer = DirLock::holder(dir);
+    if (!writer.empty()) throw Error(dir.string() + " is being set up by a gac writer (" + writer + "); try again in a moment");
+    throw Error(dir.string() + " is not a gac run directory (no ledger.sqlite)");
+  }
   s.db = std::make_unique<Ledger>(s.ledger_path(), SQLITE_OPEN_READONLY);
   s.load_meta();
   return store;

@@ -5,22 +5,47 @@
 #include <ostream>
 
 #include "gac/backend.h"
+#include "gac/dir_lock.h"
+#include "gac/error.h"
 #include "gac/npy.h"
 #include "gac/run.h"
 #include "gac/store.h"
+#include "gac/text.h"
 
 namespace gac {
+namespace {
+
+// Every structural problem of the directory, one line each.
+std::vector<std::string> structural_problems(const Store& store, const Experiment& ex, std::ostream& out) {
+  DirectoryDamage damage = inspect_run_directory(store, layout_json(ex.model));
+  const std::string writer = DirLock::holder(store.dir());
+  if (!writer.empty()) {
+    // Files of draws it has not committed yet are no damage.
+    out << "note: " << store.dir().string() << " is being written (" << writer
+        << "); its uncommitted files are not checked\n";
+    damage.leftovers.clear();
+  }
+  std::vector<std::string> problems = damage.lines();
+  const std::string data = data_files_difference(store.meta().data_files, fingerprint_data_files(ex.cfg.data));
+  if (!store.meta().data_files.empty() && !data.empty()) problems.push_back(data);
+  return problems;
+}
+
+}  // namespace
 
 bool verify_run(const std::filesystem::path& dir, int limit, std::ostream& out) {
   const auto store = Store::open_existing(dir);
   const Experiment ex = prepare_experiment(parse_config(store->config_toml(), (dir / "config.toml").string()));
+  const std::vector<std::string> problems = structural_problems(*store, ex, out);
+  for (const std::string& p : problems) out << "PROBLEM " << one_line(p) << "\n";  // file names may hold anything
+
   const ModelSpec& m = ex.model.spec;
   auto backend = make_cpu_backend(0);
   std::vector<float> params(m.n_params), buf0(m.max_activation), buf1(m.max_activation);
   int checked = 0, bad = 0;
   auto fail = [&](const StoredModel& s, const std::string& what) {
     ++bad;
-    out << "MISMATCH " << s.file << " (n=" << s.n << " repeat " << s.repeat << " draw " << s.draw << "): " << what << "\n";
+    out << "MISMATCH " << one_line(s.file) << " (n=" << s.n << " repeat " << s.repeat << " draw " << s.draw << "): " << what << "\n";
   };
   std::vector<StoredModel> models = store->models();  // ordered by stream, then draw
   if (limit > 0 && models.size() > static_cast<size_t>(limit)) models.resize(limit);
@@ -42,28 +67,37 @@ bool verify_run(const std::filesystem::path& dir, int limit, std::ostream& out) 
     for (size_t i = first; i < end; ++i, ++checked) {
       const StoredModel& s = models[i];
       generate_params(task.prior, task.key, s.draw, m.n_params, params.data());
-      const NpyArray stored = read_npy(dir / s.file);
-      size_t differing = stored.data.size() == params.size() ? 0 : params.size();
-      for (size_t j = 0; !differing && j < params.size(); ++j) differing += static_cast<float>(stored.data[j]) != params[j];
-      if (differing) fail(s, "the weights file differs from the regenerated draw");
+      std::error_code ec;
+      if (std::filesystem::exists(dir / s.file, ec)) {  // a missing file is listed above
+        try {
+          const NpyArray stored = read_npy(dir / s.file);
+          size_t differing = stored.data.size() == params.size() ? 0 : params.size();
+          for (size_t j = 0; !differing && j < params.size(); ++j)
+            differing += static_cast<float>(stored.data[j]) != params[j];
+          if (differing) fail(s, "the weights file differs from the regenerated draw");
+        } catch (const Error& e) {
+          fail(s, e.what());
+        }
+      }
 
       const DrawResult r = evaluate_draw(m, params.data(), task.train.x.data(), task.train.y.data(), n, task.loss, false,
                                          buf0.data(), buf1.data(), logits.data());
       if (r.correct != n) fail(s, "training accuracy " + std::to_string(r.correct) + "/" + std::to_string(n) + ", not 1");
       if (r.loss != static_cast<float>(s.train_loss))
-        fail(s, "training loss " + std::to_string(r.loss) + " vs stored " + std::to_string(s.train_loss));
+        fail(s, "training loss " + shortest(r.loss) + " vs stored " + shortest(s.train_loss));
       if (find_bin(task.bin_edges.data(), static_cast<int>(task.bin_edges.size()), r.loss) != s.bin)
-        fail(s, "loss " + std::to_string(r.loss) + " is not in stored bin " + std::to_string(s.bin));
+        fail(s, "loss " + shortest(r.loss) + " is not in stored bin " + std::to_string(s.bin));
       const TestScore& t = scores[i - first];
       if (t.accuracy != s.test_acc || std::fabs(t.loss - s.test_loss) > 1e-6 * std::max(1.0, std::fabs(s.test_loss)))
-        fail(s, "test accuracy/loss " + std::to_string(t.accuracy) + "/" + std::to_string(t.loss) + " vs stored " +
-                    std::to_string(s.test_acc) + "/" + std::to_string(s.test_loss));
+        fail(s, "test accuracy/loss " + shortest(t.accuracy) + "/" + shortest(t.loss) + " vs stored " +
+                    shortest(s.test_acc) + "/" + shortest(s.test_loss));
     }
     first = end;
   }
-  out << "verified " << checked << " models in " << dir.string() << ": "
-      << (bad ? std::to_string(bad) + " mismatches" : "all match") << "\n";
-  return bad == 0;
+  out << "verified " << checked << " models in " << dir.string() << ": ";
+  if (bad == 0 && problems.empty()) out << "all match\n";
+  else out << bad << " mismatches, " << problems.size() << " problems\n";
+  return bad == 0 && problems.empty();
 }
 
 }  // namespace gac

@@ -1,5 +1,6 @@
 // The run directory: resolved config, SQLite ledger, accepted weights.
 //
+//   DIR/writer.lock      the lock of the one process writing (see gac/dir_lock.h)
 //   DIR/config.toml      resolved config (what defines the run)
 //   DIR/layout.json      state_dict names, shapes and offsets of the flat vector
 //   DIR/ledger.sqlite    tables meta, streams (progress) and models
@@ -18,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "gac/data_files.h"
+
 namespace gac {
 
 struct RunMeta {
@@ -26,6 +29,9 @@ struct RunMeta {
   std::vector<int> ns;            // training-set sizes
   int repeats = 1;
   int n_params = 0;
+  // Fingerprints of the data files the run reads (meta key "data_files"):
+  // a resume whose data changed is refused.
+  std::vector<DataFile> data_files;
 };
 
 struct StoredModel {
@@ -50,16 +56,20 @@ struct StreamState {
 class Store {
  public:
   // Creates DIR (with config.toml, layout.json, ledger.sqlite, weights/) or
-  // opens an existing run. Throws gac::Error when DIR cannot be written, is
-  // not a gac run, or holds a run whose config.toml differs from
-  // `config_toml` (the message shows the first differing line).
+  // opens an existing run, as the one writer of DIR: the DirLock is taken
+  // before any file of a new run is created and held while the Store lives.
+  // Throws gac::Error when another process writes DIR (naming it), when DIR
+  // cannot be written, is not a gac run, holds a run whose config.toml
+  // differs from `config_toml` (the message shows the first differing line),
+  // or whose recorded data files differ from meta.data_files.
   Store(const std::filesystem::path& dir, const std::string& config_toml, const std::string& layout_json,
         const RunMeta& meta);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // Opens an existing run read-only (report, verify). Throws gac::Error if DIR is not a run.
+  // Opens an existing run read-only (report, verify), without the lock.
+  // Throws gac::Error if DIR is not a run.
   static std::unique_ptr<Store> open_existing(const std::filesystem::path& dir);
 
   const std::filesystem::path& dir() const;
@@ -81,6 +91,7 @@ class Store {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   Store();
+  void check_data_files(const std::vector<DataFile>& now);
 };
 
 }  // namespace gac

@@ -1,0 +1,73 @@
+#include "gac/memory.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "gac/error.h"
+#include "gac/text.h"
+
+namespace gac {
+namespace {
+
+constexpr uint64_t kDrawsPerVector = 16;
+
+// The number after `key` in the file at `path` (key "": its first number); 0 if none.
+uint64_t read_number(const char* path, const std::string& key) {
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t at = text.find(key);
+  if (at == std::string::npos) return 0;
+  std::istringstream rest(text.substr(at + key.size()));
+  uint64_t v = 0;
+  return rest >> v ? v : 0;
+}
+
+std::string gib(uint64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f GiB", static_cast<double>(bytes) / (1ull << 30));
+  return text;
+}
+
+}  // namespace
+
+uint64_t cpu_run_bytes(const ModelSpec& m, int threads, uint64_t n_train, uint64_t n_test) {
+  const uint64_t params = static_cast<uint64_t>(m.n_params), activation = static_cast<uint64_t>(m.max_activation);
+  const uint64_t classes = static_cast<uint64_t>(m.n_classes), input = static_cast<uint64_t>(m.in_size());
+  const uint64_t search = kDrawsPerVector * (params + 2 * activation + n_train * classes) + n_train * input;
+  const uint64_t scoring = kDrawsPerVector * (params + 2 * activation) + n_test * input;
+  // Worker threads free their scratch when a call ends; the calling thread
+  // keeps both kinds.
+  return 4 * (static_cast<uint64_t>(std::max(threads, 1)) * std::max(search, scoring) + std::min(search, scoring) + params);
+}
+
+uint64_t available_memory_bytes() {
+  uint64_t available = read_number("/proc/meminfo", "MemAvailable:") * 1024;
+  // A container's or a SLURM job's limit: cgroup v2, else v1 ("max": none).
+  uint64_t limit = read_number("/sys/fs/cgroup/memory.max", ""), used = read_number("/sys/fs/cgroup/memory.current", "");
+  if (limit == 0) {
+    limit = read_number("/sys/fs/cgroup/memory/memory.limit_in_bytes", "");
+    used = read_number("/sys/fs/cgroup/memory/memory.usage_in_bytes", "");
+  }
+  if (limit > used && limit < (uint64_t{1} << 60)) available = available ? std::min(available, limit - used) : limit - used;
+  return available;
+}
+
+void check_cpu_memory(const Experiment& ex, int threads, uint64_t available) {
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const uint64_t n_train = static_cast<uint64_t>(*std::max_element(ex.cfg.ns.begin(), ex.cfg.ns.end()));
+  const uint64_t n_test = ex.data.synthetic ? static_cast<uint64_t>(ex.cfg.data.test_size) : ex.data.test.size();
+  const uint64_t needed = cpu_run_bytes(ex.model.spec, threads, n_train, n_test);
+  if (available == 0 || needed <= available) return;
+  const Arch arch = ex.cfg.model.arch;
+  const std::string change = arch == Arch::mlp     ? "lower model.hidden or model.layers, or exec.threads"
+                             : arch == Arch::lenet ? "lower model.width or exec.threads"
+                                                   : "lower exec.threads";
+  throw Error("memory: this run (" + ex.model.arch_name + " with " + grouped(ex.model.spec.n_params) + " parameters on " +
+              std::to_string(threads) + " CPU threads) needs about " + gib(needed) + " but " + gib(available) +
+              " is available; " + change);
+}
+
+}  // namespace gac
