@@ -10,11 +10,16 @@
 // way GAC checks a draw. Bin j (edges[j], edges[j+1]] is *reached* at the
 // first check with accuracy 1 and loss <= edges[j+1]; its snapshot is the
 // parameters at that check, accepted into bin j if the loss is also >
-// edges[j]. This is the paper's train_sgd run once per bin from the same
-// draw (a bin's model stops updating once it reaches the bin's upper edge),
-// all bins in one pass. The trajectory ends when every bin is reached, after
-// `epochs` epochs, or when a parameter stops being finite (its loss would be
-// NaN: it can reach no bin).
+// edges[j]. With momentum 0 (all the paper's configs) this is exactly the
+// paper's train_sgd run once per bin from the same draw, whose model gets a
+// zero gradient, so stays put, once it reaches the bin's upper edge; all bins
+// in one pass. With momentum > 0 the paper's model would still drift on its
+// momentum buffer; here it stops updating entirely. Unlike the paper's code
+// this never ends training early because *all* models of a batch reached
+// accuracy 1 (its es_acc break): a model's result depends on its draw alone.
+// The trajectory ends when every bin is reached, after `epochs` epochs, or
+// when a parameter stops being finite (its loss would be NaN: it can reach
+// no bin).
 #pragma once
 
 #include <cstdint>
