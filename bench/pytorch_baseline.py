@@ -134,11 +134,13 @@ class BatchedMLP:
     def params(self):
         return [self.W1, self.W2, self.b2]
 
-    def logits(self, x):  # x [n, d] -> [B, n, C]
+    def raw_logits(self, x):  # x [n, d] -> [B, n, C]
         hidden = torch.relu(torch.matmul(x, self.W1.transpose(1, 2)))          # [B, n, h]
-        out = torch.bmm(hidden, self.W2.transpose(1, 2)) + self.b2[:, None, :]  # [B, n, C]
+        return torch.bmm(hidden, self.W2.transpose(1, 2)) + self.b2[:, None, :]  # [B, n, C]
+
+    def logits(self, x):
         norm = self.W1.flatten(1).norm(dim=1) * self.W2.flatten(1).norm(dim=1)
-        return out / norm[:, None, None]
+        return self.raw_logits(x) / norm[:, None, None]
 
 
 class BatchedLeNet:
@@ -162,7 +164,7 @@ class BatchedLeNet:
     def params(self):
         return [self.conv1_w, self.conv1_b, self.conv2_w, self.conv2_b] + [t for pair in self.fc for t in pair]
 
-    def logits(self, x):  # x [n, c, H, W] -> [B, n, C]
+    def raw_logits(self, x):  # x [n, c, H, W] -> [B, n, C]
         n, B = x.shape[0], self.B
         a = x.repeat(1, B, 1, 1)                                          # [n, B*c, H, W]
         a = F.max_pool2d(torch.relu(F.conv2d(a, self.conv1_w, self.conv1_b, groups=B)), 2)
@@ -172,11 +174,15 @@ class BatchedLeNet:
             a = torch.bmm(a, W.transpose(1, 2)) + b[:, None, :]
             if k < len(self.fc) - 1:
                 a = torch.relu(a)
+        return a
+
+    def logits(self, x):
+        B = self.B
         weights = [self.conv1_w.reshape(B, -1), self.conv2_w.reshape(B, -1)] + [W.flatten(1) for W, _ in self.fc]
         norm = torch.ones(B, device=x.device)
         for w in weights:
             norm = norm * (w.norm(dim=1) / 3)
-        return a / norm[:, None, None]
+        return self.raw_logits(x) / norm[:, None, None]
 
 
 def make_model(scenario, B, device):

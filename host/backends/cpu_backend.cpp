@@ -10,6 +10,7 @@
 #include "gac/backend.h"
 #include "gac/error.h"
 #include "host/backends/cpu_simd.h"
+#include "host/backends/parallel_for.h"
 
 namespace gac {
 namespace {
@@ -19,21 +20,6 @@ struct Scratch {
   Scratch(const ModelSpec& m, size_t n_examples)
       : params(m.n_params), buf0(m.max_activation), buf1(m.max_activation), logits(n_examples * m.n_classes) {}
 };
-
-// Runs body(thread, index) for index in [0, count) on up to `threads` threads.
-template <class Body>
-void parallel_for(int threads, uint64_t count, uint64_t grain, Body body) {
-  const uint64_t blocks = (count + grain - 1) / grain;
-  const int n_threads = static_cast<int>(std::min<uint64_t>(threads, blocks));
-  std::atomic<uint64_t> next{0};
-  auto worker = [&](int t) {
-    for (uint64_t b; (b = next.fetch_add(1)) < blocks;)
-      for (uint64_t i = b * grain, end = std::min(count, i + grain); i < end; ++i) body(t, i);
-  };
-  std::vector<std::jthread> pool;
-  for (int t = 1; t < n_threads; ++t) pool.emplace_back(worker, t);
-  if (n_threads > 0) worker(0);
-}
 
 const SimdKernel* simd_kernel_named(const std::string& name) {
   __builtin_cpu_init();

@@ -1,0 +1,147 @@
+// The SGD trainer: groups of kLanes consecutive draws trained together
+// (host/optim/sgd_lanes.h), groups spread over all cores; train_one runs the
+// one-model reference of kernels/sgd_step.h.
+#include "gac/sgd.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <thread>
+
+#include "gac/error.h"
+#include "host/backends/parallel_for.h"
+#include "host/optim/sgd_lanes.h"
+#include "kernels/sgd_step.h"
+
+namespace gac {
+namespace {
+
+constexpr int kLanes = sgd_lanes::W;
+
+bool hit_order(const SgdHit& a, const SgdHit& b) { return a.draw != b.draw ? a.draw < b.draw : a.bin < b.bin; }
+
+}  // namespace
+
+void validate_sgd_config(const SgdConfig& cfg) {
+  const float lr = static_cast<float>(cfg.lr);  // training runs in float
+  if (!std::isfinite(lr) || !(lr > 0))
+    throw Error("optimizer.lr must be a number > 0 that a float holds, got " + std::to_string(cfg.lr));
+  if (!(cfg.momentum >= 0 && cfg.momentum < 1))
+    throw Error("optimizer.momentum must be in [0, 1), got " + std::to_string(cfg.momentum));
+  if (cfg.batch_size < 1) throw Error("optimizer.batch_size must be at least 1, got " + std::to_string(cfg.batch_size));
+  if (cfg.epochs < 0) throw Error("optimizer.epochs must be at least 0, got " + std::to_string(cfg.epochs));
+}
+
+int effective_batch_size(const SgdConfig& cfg, int n) { return std::max(1, std::min(n / 2, cfg.batch_size)); }
+
+struct SgdTrainer::Stream {
+  StreamTask task;
+  std::vector<int32_t> order;  // [epochs][n]
+  SgdProblem problem;
+};
+
+SgdTrainer::SgdTrainer(int threads)
+    : threads_(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))) {}
+
+SgdTrainer::~SgdTrainer() = default;
+
+void SgdTrainer::begin_stream(const StreamTask& task, const SgdConfig& cfg) {
+  validate_sgd_config(cfg);
+  const int n = static_cast<int>(task.train.size());
+  if (n < 1) throw Error("sgd: the training set is empty");
+  if (task.bin_edges.size() < 2) throw Error("sgd: need at least two bin edges");
+  if (task.train.x.size() != static_cast<size_t>(n) * task.model.in_size())
+    throw Error("sgd: training examples do not have the model's input size " + std::to_string(task.model.in_size()));
+  for (int32_t y : task.train.y)
+    if (y < 0 || y >= task.model.n_classes)
+      throw Error("sgd: training label " + std::to_string(y) + " outside 0.." + std::to_string(task.model.n_classes - 1));
+  auto s = std::make_unique<Stream>();
+  s->task = task;
+  s->order.resize(static_cast<size_t>(cfg.epochs) * n);
+  for (int epoch = 0; epoch < cfg.epochs; ++epoch)
+    minibatch_order(task.key, epoch, n, s->order.data() + static_cast<size_t>(epoch) * n);
+  const StreamTask& t = s->task;
+  s->problem = SgdProblem{t.model,
+                          t.prior,
+                          t.key,
+                          t.loss,
+                          t.train.x.data(),
+                          t.train.y.data(),
+                          n,
+                          t.bin_edges.data(),
+                          static_cast<int>(t.bin_edges.size()),
+                          s->order.data(),
+                          cfg.epochs,
+                          effective_batch_size(cfg, n),
+                          static_cast<float>(cfg.lr),
+                          static_cast<float>(cfg.momentum)};
+  stream_ = std::move(s);
+}
+
+SgdCounts SgdTrainer::train(uint64_t first, uint64_t count, std::vector<SgdHit>& hits) {
+  if (!stream_) throw Error("sgd: train() before begin_stream()");
+  const SgdProblem& p = stream_->problem;
+  const int n_params = p.model.n_params;
+  const uint64_t groups = (count + kLanes - 1) / kLanes;
+  std::vector<std::vector<SgdHit>> found(groups);
+  std::vector<uint64_t> steps(threads_, 0);
+  std::vector<sgd_lanes::Scratch> scratch(threads_);
+  parallel_for(threads_, groups, 1, [&](int t, uint64_t g) {
+    const uint64_t start = first + g * kLanes;
+    const int lanes = static_cast<int>(std::min<uint64_t>(kLanes, first + count - start));
+    steps[t] += sgd_lanes::train_group(p, start, lanes, scratch[t],
+                                   [&](int lane, int bin, float loss, int step, const float* P) {
+                                     SgdHit h{start + lane, bin, loss, step, std::vector<float>(n_params)};
+                                     for (int i = 0; i < n_params; ++i) h.params[i] = P[static_cast<size_t>(i) * kLanes + lane];
+                                     found[g].push_back(std::move(h));
+                                   });
+    std::sort(found[g].begin(), found[g].end(), hit_order);
+  });
+  SgdCounts counts{count, 0};
+  for (uint64_t s : steps) counts.steps += s;
+  for (auto& group : found) std::move(group.begin(), group.end(), std::back_inserter(hits));
+  return counts;
+}
+
+uint64_t SgdTrainer::preferred_batch() const { return static_cast<uint64_t>(threads_) * kLanes * 4; }
+
+std::vector<SgdHit> SgdTrainer::train_one(uint64_t draw) const {
+  if (!stream_) throw Error("sgd: train_one() before begin_stream()");
+  const SgdProblem& p = stream_->problem;
+  const ModelSpec& m = p.model;
+  std::vector<float> params(m.n_params), grad(m.n_params), velocity(m.n_params), acts(total_activations(m)),
+      d0(m.max_activation), d1(m.max_activation), logits(static_cast<size_t>(p.n) * m.n_classes);
+  const SgdScratch s{params.data(), grad.data(), velocity.data(), acts.data(), d0.data(), d1.data(), logits.data()};
+  std::vector<SgdHit> hits;
+  sgd_trajectory(p, draw, s, [&](int bin, float loss, int step, const float* P) {
+    hits.push_back(SgdHit{draw, bin, loss, step, std::vector<float>(P, P + m.n_params)});
+  });
+  std::sort(hits.begin(), hits.end(), hit_order);
+  return hits;
+}
+
+std::vector<TestScore> SgdTrainer::score_test(const std::vector<SgdHit>& hits) const {
+  if (!stream_) throw Error("sgd: score_test() before begin_stream()");
+  const StreamTask& t = stream_->task;
+  const ModelSpec& m = t.model;
+  const int n = static_cast<int>(t.test.size());
+  std::vector<TestScore> scores(hits.size());
+  std::vector<std::vector<float>> buffers(threads_, std::vector<float>(2 * static_cast<size_t>(m.max_activation)));
+  parallel_for(threads_, hits.size(), 1, [&](int thread, uint64_t i) {
+    float* buf0 = buffers[thread].data();
+    float* buf1 = buf0 + m.max_activation;
+    const float* params = hits[i].params.data();
+    const float scale = logit_scale(m, params, t.loss);
+    int correct = 0;
+    double loss = 0;
+    for (int e = 0; e < n; ++e) {
+      const float* z = forward_example(m, params, t.test.x.data() + static_cast<size_t>(e) * m.in_size(), buf0, buf1);
+      correct += argmax(z, m.n_classes) == t.test.y[e];
+      loss += cross_entropy(z, m.n_classes, t.test.y[e], scale);
+    }
+    scores[i] = n > 0 ? TestScore{static_cast<double>(correct) / n, loss / n} : TestScore{0.0, 0.0};
+  });
+  return scores;
+}
+
+}  // namespace gac

@@ -1,0 +1,491 @@
+// The batched CPU trainer: W SGD trajectories at once, lane l of every value
+// belonging to the model started from draw first + l. Values are stored
+// "lane-minor" (value i of all lanes is the W floats at [i*W, i*W + W)), one
+// SIMD vector (Vec) per value. Each lane performs exactly the operations of
+// the one-model reference (kernels/backward.h, kernels/sgd_step.h) in the
+// same order, so its parameters are bit-identical to it (tests/test_sgd.cpp
+// checks that).
+//
+// All models of a stream visit the same minibatches, so the first layer
+// reads each example as one value shared by all lanes (SharedIn). Lane
+// buffers hold whole vectors: 64-byte aligned (simd::AlignedBuffer).
+#pragma once
+
+#if defined(__AVX512F__) || defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+#include <bit>
+#include <cstdint>
+
+#include "host/backends/cpu_simd.h"
+#include "kernels/backward.h"
+#include "kernels/sgd_step.h"
+#include "kernels/strided_forward.h"
+
+namespace gac::sgd_lanes {
+
+constexpr int W = 16;  // lanes: one AVX-512 vector of floats, two AVX2 vectors
+
+// One float per lane. A GCC vector: +, *, comparisons and ?: are lane-wise
+// IEEE operations, emitted as whatever SIMD instructions the target has.
+typedef float Vec __attribute__((vector_size(W * sizeof(float)), __may_alias__));
+
+// x in every lane (x - (+0) is x for every x, -0 and NaN included).
+inline Vec splat(float x) { return x - Vec{}; }
+
+// Lane-wise fma_rn: one rounding, as the reference.
+inline Vec vfma(Vec a, Vec b, Vec c) {
+#if defined(__AVX512F__)
+  return (Vec)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
+#elif defined(__FMA__)
+  const __m256* pa = reinterpret_cast<const __m256*>(&a);
+  const __m256* pb = reinterpret_cast<const __m256*>(&b);
+  const __m256* pc = reinterpret_cast<const __m256*>(&c);
+  Vec r;
+  __m256* pr = reinterpret_cast<__m256*>(&r);
+  pr[0] = _mm256_fmadd_ps(pa[0], pb[0], pc[0]);
+  pr[1] = _mm256_fmadd_ps(pa[1], pb[1], pc[1]);
+  return r;
+#else
+  Vec r;
+  for (int l = 0; l < W; ++l) r[l] = fma_rn(a[l], b[l], c[l]);
+  return r;
+#endif
+}
+
+inline Vec vrelu(Vec v) { return v > 0.0f ? v : Vec{}; }     // relu()
+inline Vec vmax2(Vec a, Vec b) { return b > a ? b : a; }     // max2()
+
+// ---- the loss (gac/portable_math.h, kernels/forward.h), lane-wise ----------
+
+typedef int32_t VecI __attribute__((vector_size(W * sizeof(int32_t)), __may_alias__));
+
+// exp_portable, step for step.
+inline Vec vexp(Vec x) {
+  const auto in_range = x > -87.0f;
+  const Vec xs = in_range ? x : Vec{};  // out-of-range lanes are replaced below
+  const VecI ki = __builtin_convertvector(vfma(xs, splat(1.44269504f), xs < 0.0f ? splat(-0.5f) : splat(0.5f)), VecI);
+  const Vec k = __builtin_convertvector(ki, Vec);
+  const Vec r = vfma(k, splat(-1.42860677e-06f), vfma(k, splat(-0.693145752f), xs));
+  Vec p = splat(1.0f / 5040.0f);
+  p = vfma(p, r, splat(1.0f / 720.0f));
+  p = vfma(p, r, splat(1.0f / 120.0f));
+  p = vfma(p, r, splat(1.0f / 24.0f));
+  p = vfma(p, r, splat(1.0f / 6.0f));
+  p = vfma(p, r, splat(0.5f));
+  p = vfma(p, r, splat(1.0f));
+  p = vfma(p, r, splat(1.0f));
+  const Vec scale = (Vec)((ki + 127) << 23);  // 2^k
+  return in_range ? p * scale : (x != x ? x : Vec{});
+}
+
+// log_portable, step for step.
+inline Vec vlog(Vec x) {
+  const auto special = ~(x > 0.0f) | (x > 3.40282347e38f);  // not positive (NaN too), or inf
+  const Vec xs = special ? splat(1.0f) : x;
+  VecI bits = (VecI)xs;
+  VecI e = ((bits >> 23) & 0xFF) - 127;
+  bits = (bits & 0x007FFFFF) | 0x3F800000;
+  Vec m = (Vec)bits;
+  const auto big = m > 1.41421356f;
+  m = big ? m * 0.5f : m;
+  e = big ? e + 1 : e;
+  const Vec s = (m + -1.0f) / (m + 1.0f);
+  const Vec s2 = s * s;
+  Vec p = splat(1.0f / 11.0f);
+  p = vfma(p, s2, splat(1.0f / 9.0f));
+  p = vfma(p, s2, splat(1.0f / 7.0f));
+  p = vfma(p, s2, splat(1.0f / 5.0f));
+  p = vfma(p, s2, splat(1.0f / 3.0f));
+  const Vec s3 = s2 * s;
+  const Vec ln_m = 2.0f * vfma(s3, p, s);
+  const Vec ef = __builtin_convertvector(e, Vec);
+  const Vec result = vfma(ef, splat(0.693145752f), vfma(ef, splat(1.42860677e-06f), ln_m));
+  const Vec special_value = x == 0.0f ? splat(-HUGE_VALF) : (x > 0.0f ? x : splat(NAN));
+  return special ? special_value : result;
+}
+
+// Lanes whose argmax (the first maximum) of z[0 .. n_classes) is `label`.
+inline uint32_t argmax_is(const Vec* z, int n_classes, int label) {
+  Vec best = z[0], index{};
+  for (int c = 1; c < n_classes; ++c) {
+    const auto greater = z[c] > best;
+    best = greater ? z[c] : best;
+    index = greater ? splat(static_cast<float>(c)) : index;
+  }
+  const auto hit = index == static_cast<float>(label);
+  uint32_t mask = 0;
+  for (int l = 0; l < W; ++l) mask |= (hit[l] ? 1u : 0u) << l;
+  return mask;
+}
+
+// cross_entropy_grad of kernels/backward.h, lane-wise.
+inline void vcross_entropy_grad(const Vec* z, int n_classes, int label, float inv_batch, Vec* dz) {
+  Vec mx = z[0];
+  for (int c = 1; c < n_classes; ++c) mx = vmax2(mx, z[c]);
+  Vec sum{};
+  for (int c = 0; c < n_classes; ++c) sum = sum + vexp(z[c] + -mx);
+  for (int c = 0; c < n_classes; ++c) {
+    const Vec softmax = vexp(z[c] + -mx) / sum;
+    dz[c] = (softmax + (c == label ? -1.0f : 0.0f)) * inv_batch;
+  }
+}
+
+// cross_entropy of logits z[0 .. n_classes) (one Vec per class) times `scale`.
+inline Vec vcross_entropy(const Vec* z, int n_classes, int label, Vec scale) {
+  Vec mx = z[0] * scale;
+  for (int i = 1; i < n_classes; ++i) mx = vmax2(mx, z[i] * scale);
+  Vec sum{};
+  for (int i = 0; i < n_classes; ++i) sum = sum + vexp(z[i] * scale + -mx);
+  return vlog(sum) + (mx + -(z[label] * scale));
+}
+
+// Lane-minor arrays: value i of all lanes is one Vec.
+inline Vec* lanes(float* p) { return reinterpret_cast<Vec*>(p); }
+inline const Vec* lanes(const float* p) { return reinterpret_cast<const Vec*>(p); }
+
+// A layer's input value i: the example itself (SharedIn: the same for every
+// lane) or a lane-minor activation.
+template <bool SharedIn>
+Vec input(const float* in, int i) {
+  if constexpr (SharedIn) return splat(in[i]);
+  else return lanes(in)[i];
+}
+
+// ---- forward (kernels/forward.h) ------------------------------------------
+
+// B outputs of a dense layer at once (each input loaded once for all B),
+// each summed as dense_forward does: bias, then the inputs in order.
+template <bool SharedIn, int B>
+void dense_rows(const Layer& L, const Vec* P, const float* in, Vec* out, int o) {
+  const int n_in = L.in_size();
+  Vec acc[B];
+  for (int b = 0; b < B; ++b) acc[b] = L.b_off >= 0 ? P[L.b_off + o + b] : Vec{};
+  const Vec* w = P + L.w_off + o * n_in;
+  for (int i = 0; i < n_in; ++i) {
+    const Vec x = input<SharedIn>(in, i);
+    for (int b = 0; b < B; ++b) acc[b] = vfma(w[b * n_in + i], x, acc[b]);
+  }
+  for (int b = 0; b < B; ++b) out[o + b] = L.relu ? vrelu(acc[b]) : acc[b];
+}
+
+template <bool SharedIn>
+void dense_forward(const Layer& L, const Vec* P, const float* in, Vec* out) {
+  int o = 0;
+  for (; o + 4 <= L.out_c; o += 4) dense_rows<SharedIn, 4>(L, P, in, out, o);
+  for (; o < L.out_c; ++o) dense_rows<SharedIn, 1>(L, P, in, out, o);
+}
+
+// OB output channels x XB output columns of one output row, in registers:
+// each input row segment is loaded once for all kx and channels, each
+// weight once for all columns. Every output is summed as conv_forward does:
+// bias, then (ic, ky, kx) in order.
+template <bool SharedIn, int OB, int XB>
+void conv_tile(const Layer& L, const Vec* P, const float* in, Vec* out, int oc, int oy, int ox) {
+  const int k = L.k;
+  Vec acc[OB][XB];
+  for (int a = 0; a < OB; ++a)
+    for (int j = 0; j < XB; ++j) acc[a][j] = L.b_off >= 0 ? P[L.b_off + oc + a] : Vec{};
+  for (int ic = 0; ic < L.in_c; ++ic)
+    for (int ky = 0; ky < k; ++ky) {
+      const int row = (ic * L.in_h + oy + ky) * L.in_w + ox;
+      for (int kx = 0; kx < k; ++kx) {
+        Vec x[XB];
+        for (int j = 0; j < XB; ++j) x[j] = input<SharedIn>(in, row + kx + j);
+        for (int a = 0; a < OB; ++a) {
+          const Vec w = P[L.w_off + (((oc + a) * L.in_c + ic) * k + ky) * k + kx];
+          for (int j = 0; j < XB; ++j) acc[a][j] = vfma(w, x[j], acc[a][j]);
+        }
+      }
+    }
+  for (int a = 0; a < OB; ++a)
+    for (int j = 0; j < XB; ++j)
+      out[((oc + a) * L.out_h + oy) * L.out_w + ox + j] = L.relu ? vrelu(acc[a][j]) : acc[a][j];
+}
+
+template <bool SharedIn, int OB>
+void conv_channels(const Layer& L, const Vec* P, const float* in, Vec* out, int oc) {
+  constexpr int XB = 4;
+  for (int oy = 0; oy < L.out_h; ++oy) {
+    int ox = 0;
+    for (; ox + XB <= L.out_w; ox += XB) conv_tile<SharedIn, OB, XB>(L, P, in, out, oc, oy, ox);
+    for (; ox < L.out_w; ++ox) conv_tile<SharedIn, OB, 1>(L, P, in, out, oc, oy, ox);
+  }
+}
+
+template <bool SharedIn>
+void conv_forward(const Layer& L, const Vec* P, const float* in, Vec* out) {
+  int oc = 0;
+  for (; oc + 4 <= L.out_c; oc += 4) conv_channels<SharedIn, 4>(L, P, in, out, oc);
+  for (; oc + 3 <= L.out_c; oc += 3) conv_channels<SharedIn, 3>(L, P, in, out, oc);
+  for (; oc < L.out_c; ++oc) conv_channels<SharedIn, 1>(L, P, in, out, oc);
+}
+
+template <bool SharedIn>
+void maxpool2_forward(const Layer& L, const float* in, Vec* out) {
+  for (int c = 0; c < L.out_c; ++c)
+    for (int y = 0; y < L.out_h; ++y)
+      for (int x = 0; x < L.out_w; ++x) {
+        const int top = (c * L.in_h + 2 * y) * L.in_w + 2 * x, bottom = top + L.in_w;
+        out[(c * L.out_h + y) * L.out_w + x] =
+            vmax2(vmax2(input<SharedIn>(in, top), input<SharedIn>(in, top + 1)),
+                  vmax2(input<SharedIn>(in, bottom), input<SharedIn>(in, bottom + 1)));
+      }
+}
+
+template <bool SharedIn>
+void layer_forward(const Layer& L, const Vec* P, const float* in, Vec* out) {
+  if (L.kind == LayerKind::dense) dense_forward<SharedIn>(L, P, in, out);
+  else if (L.kind == LayerKind::conv) conv_forward<SharedIn>(L, P, in, out);
+  else maxpool2_forward<SharedIn>(L, in, out);
+}
+
+// forward_keep on example x (shared by all lanes); returns the logits.
+inline const Vec* forward_keep(const ModelSpec& m, const Vec* P, const float* x, Vec* acts) {
+  const float* in = x;
+  for (int l = 0; l < m.n_layers; ++l) {
+    Vec* out = acts + activation_offset(m, l);
+    if (l == 0) layer_forward<true>(m.layers[l], P, in, out);
+    else layer_forward<false>(m.layers[l], P, in, out);
+    in = reinterpret_cast<const float*>(out);
+  }
+  return reinterpret_cast<const Vec*>(in);
+}
+
+// ---- backward (kernels/backward.h) ----------------------------------------
+
+inline void relu_backward(const Vec* out, Vec* d_out, int count) {
+  for (int i = 0; i < count; ++i) d_out[i] = out[i] > 0.0f ? d_out[i] : Vec{};
+}
+
+template <bool SharedIn>
+void dense_backward(const Layer& L, const Vec* P, const float* in, const Vec* out, Vec* d_out, Vec* grad, Vec* d_in) {
+  if (L.relu) relu_backward(out, d_out, L.out_size());
+  const int n_in = L.in_size();
+  for (int o = 0; o < L.out_c; ++o) {
+    if (L.b_off >= 0) grad[L.b_off + o] = grad[L.b_off + o] + d_out[o];
+    Vec* g = grad + L.w_off + o * n_in;
+    for (int i = 0; i < n_in; ++i) g[i] = vfma(d_out[o], input<SharedIn>(in, i), g[i]);
+  }
+  if (!d_in) return;
+  const Vec* w = P + L.w_off;
+  for (int i = 0; i < n_in; ++i) {
+    Vec acc{};
+    for (int o = 0; o < L.out_c; ++o) acc = vfma(w[o * n_in + i], d_out[o], acc);
+    d_in[i] = acc;
+  }
+}
+
+// The gradients of the K weights (oc, ic, ky, 0..K-1) in registers, each
+// summed over the output positions in reading order as conv_backward does;
+// each output gradient is loaded once for all K.
+template <bool SharedIn, int K>
+void conv_weight_grad_row(const Layer& L, const float* in, const Vec* d, Vec* grad, int oc, int ic, int ky) {
+  Vec* g = grad + L.w_off + ((oc * L.in_c + ic) * K + ky) * K;
+  Vec s[K];
+  for (int kx = 0; kx < K; ++kx) s[kx] = g[kx];
+  for (int oy = 0; oy < L.out_h; ++oy) {
+    const int row = (ic * L.in_h + oy + ky) * L.in_w;
+    for (int ox = 0; ox < L.out_w; ++ox) {
+      const Vec dv = d[oy * L.out_w + ox];
+      for (int kx = 0; kx < K; ++kx) s[kx] = vfma(dv, input<SharedIn>(in, row + ox + kx), s[kx]);
+    }
+  }
+  for (int kx = 0; kx < K; ++kx) g[kx] = s[kx];
+}
+
+template <bool SharedIn>
+void conv_backward(const Layer& L, const Vec* P, const float* in, const Vec* out, Vec* d_out, Vec* grad, Vec* d_in) {
+  if (L.relu) relu_backward(out, d_out, L.out_size());
+  const int k = L.k, plane = L.out_h * L.out_w;
+  for (int oc = 0; oc < L.out_c; ++oc) {
+    const Vec* d = d_out + oc * plane;
+    if (L.b_off >= 0) {
+      Vec s = grad[L.b_off + oc];
+      for (int i = 0; i < plane; ++i) s = s + d[i];
+      grad[L.b_off + oc] = s;
+    }
+    if (k == 5) {
+      for (int ic = 0; ic < L.in_c; ++ic)
+        for (int ky = 0; ky < k; ++ky) conv_weight_grad_row<SharedIn, 5>(L, in, d, grad, oc, ic, ky);
+      continue;
+    }
+    for (int ic = 0; ic < L.in_c; ++ic)
+      for (int ky = 0; ky < k; ++ky)
+        for (int kx = 0; kx < k; ++kx) {
+          Vec& g = grad[L.w_off + ((oc * L.in_c + ic) * k + ky) * k + kx];
+          Vec s = g;
+          for (int oy = 0; oy < L.out_h; ++oy) {
+            const int row = (ic * L.in_h + oy + ky) * L.in_w + kx;
+            for (int ox = 0; ox < L.out_w; ++ox) s = vfma(d[oy * L.out_w + ox], input<SharedIn>(in, row + ox), s);
+          }
+          g = s;
+        }
+  }
+  if (!d_in) return;
+  for (int ic = 0; ic < L.in_c; ++ic)
+    for (int y = 0; y < L.in_h; ++y)
+      for (int x = 0; x < L.in_w; ++x) {
+        Vec acc{};
+        for (int oc = 0; oc < L.out_c; ++oc) {
+          const Vec* w = P + L.w_off + (oc * L.in_c + ic) * k * k;
+          const Vec* d = d_out + oc * plane;
+          for (int oy = y - k + 1 > 0 ? y - k + 1 : 0; oy <= y && oy < L.out_h; ++oy)
+            for (int ox = x - k + 1 > 0 ? x - k + 1 : 0; ox <= x && ox < L.out_w; ++ox)
+              acc = vfma(w[(y - oy) * k + (x - ox)], d[oy * L.out_w + ox], acc);
+        }
+        d_in[(ic * L.in_h + y) * L.in_w + x] = acc;
+      }
+}
+
+// Each window's gradient goes to the input window_argmax picks (the first
+// maximum), chosen per lane with the same comparisons.
+inline void maxpool2_backward(const Layer& L, const Vec* in, const Vec* d_out, Vec* d_in) {
+  for (int i = 0, n = L.in_size(); i < n; ++i) d_in[i] = Vec{};
+  for (int c = 0; c < L.out_c; ++c)
+    for (int y = 0; y < L.out_h; ++y)
+      for (int x = 0; x < L.out_w; ++x) {
+        const int top = (c * L.in_h + 2 * y) * L.in_w + 2 * x, bottom = top + L.in_w;
+        const int at[4] = {top, top + 1, bottom, bottom + 1};
+        Vec best = in[at[0]], pick{};
+        for (int j = 1; j < 4; ++j) {
+          const auto greater = in[at[j]] > best;
+          best = greater ? in[at[j]] : best;
+          pick = greater ? splat(static_cast<float>(j)) : pick;
+        }
+        const Vec d = d_out[(c * L.out_h + y) * L.out_w + x];
+        for (int j = 0; j < 4; ++j) d_in[at[j]] = pick == static_cast<float>(j) ? d : Vec{};
+      }
+}
+
+// example_gradient for every lane, on example x with label `label`.
+inline void example_gradient(const ModelSpec& m, const Vec* P, const float* x, int label, float inv_batch, Vec* acts,
+                             Vec* d0, Vec* d1, Vec* grad) {
+  vcross_entropy_grad(forward_keep(m, P, x, acts), m.n_classes, label, inv_batch, d0);
+  Vec* d_out = d0;
+  Vec* d_in = d1;
+  for (int i = m.n_layers - 1; i >= 0; --i) {
+    const Layer& L = m.layers[i];
+    const Vec* out = acts + activation_offset(m, i);
+    if (i == 0) {
+      if (L.kind == LayerKind::dense) dense_backward<true>(L, P, x, out, d_out, grad, nullptr);
+      else if (L.kind == LayerKind::conv) conv_backward<true>(L, P, x, out, d_out, grad, nullptr);
+      break;  // a first max pooling has no parameters before it to pass a gradient to
+    }
+    const Vec* in = acts + activation_offset(m, i - 1);
+    const float* in_f = reinterpret_cast<const float*>(in);
+    if (L.kind == LayerKind::dense) dense_backward<false>(L, P, in_f, out, d_out, grad, d_in);
+    else if (L.kind == LayerKind::conv) conv_backward<false>(L, P, in_f, out, d_out, grad, d_in);
+    else maxpool2_backward(L, in, d_out, d_in);
+    Vec* t = d_out;
+    d_out = d_in;
+    d_in = t;
+  }
+}
+
+// ---- trajectories (kernels/sgd_step.h) ------------------------------------
+
+struct Scratch {
+  simd::AlignedBuffer params, grad, velocity, acts, d0, d1, logits;
+};
+
+// Lane l of lane-minor floats as an accessor (for the per-lane reference code).
+inline Strided lane_of(const Vec* v, int l) { return Strided{const_cast<float*>(reinterpret_cast<const float*>(v)) + l, W}; }
+
+// The check of every lane in `active`: returns the lanes that classify the
+// whole training set and writes their losses, as evaluate_draw does with
+// early rejection (stopping once no active lane is still perfect).
+inline uint32_t check(const SgdProblem& p, const Vec* P, uint32_t active, Vec* acts, Vec* logits, float loss[W]) {
+  const ModelSpec& m = p.model;
+  const int C = m.n_classes;
+  uint32_t perfect = active;
+  for (int e = 0; e < p.n && perfect; ++e) {
+    const Vec* z = forward_keep(m, P, p.x + static_cast<size_t>(e) * m.in_size(), acts);
+    std::copy(z, z + C, logits + e * C);
+    perfect &= argmax_is(z, C, p.y[e]);
+  }
+  if (!perfect) return 0;
+  // The loss of evaluate_draw: logit_scale per lane, then every lane at once.
+  Vec scale = splat(1.0f);
+  for (uint32_t a = perfect; a; a &= a - 1) {
+    const int l = std::countr_zero(a);
+    scale[l] = logit_scale_at(m, lane_of(P, l), p.loss);
+  }
+  Vec sum{};
+  for (int e = 0; e < p.n; ++e) sum = sum + vcross_entropy(logits + e * C, C, p.y[e], scale);
+  const Vec mean = sum / static_cast<float>(p.n);
+  for (int l = 0; l < W; ++l) loss[l] = mean[l];
+  return perfect;
+}
+
+// Lanes holding a parameter that is not finite.
+inline uint32_t non_finite_lanes(const Vec* P, int n_params) {
+  Vec bad{};
+  for (int i = 0; i < n_params; ++i) bad = (P[i] - P[i] != 0.0f) ? splat(1.0f) : bad;  // finite(): v - v == 0
+  uint32_t mask = 0;
+  for (int l = 0; l < W; ++l) mask |= (bad[l] != 0.0f ? 1u : 0u) << l;
+  return mask;
+}
+
+// Trains draws [first, first + count), count <= W, one per lane, calling
+// emit(lane, bin, loss, step, lane-minor params) for every accepted
+// snapshot, in time order. Returns the SGD steps taken over all lanes.
+template <class Emit>
+uint64_t train_group(const SgdProblem& p, uint64_t first, int count, Scratch& s, Emit&& emit) {
+  const ModelSpec& m = p.model;
+  auto get = [](simd::AlignedBuffer& b, int values) { return lanes(b.get(static_cast<size_t>(values) * W)); };
+  Vec* P = get(s.params, m.n_params);
+  Vec* grad = get(s.grad, m.n_params);
+  Vec* velocity = get(s.velocity, m.n_params);
+  Vec* acts = get(s.acts, total_activations(m));
+  Vec* d0 = get(s.d0, m.max_activation);
+  Vec* d1 = get(s.d1, m.max_activation);
+  Vec* logits = get(s.logits, p.n * m.n_classes);
+  for (int i = 0; i < m.n_params; ++i) P[i] = Vec{};  // unused lanes stay zero
+  for (int l = 0; l < count; ++l) generate_params(p.prior, p.key, first + l, m.n_params, lane_of(P, l));
+
+  uint32_t active = (1u << count) - 1u;
+  int lowest[W], steps_taken[W] = {};
+  for (int l = 0; l < W; ++l) lowest[l] = p.n_edges - 1;
+  auto check_all = [&](int step) {
+    float loss[W];
+    const uint32_t perfect = check(p, P, active, acts, logits, loss);
+    for (uint32_t a = active; a; a &= a - 1) {
+      const int l = std::countr_zero(a);
+      const int bin = reach_bins(p.edges, p.n_edges, (perfect >> l) & 1u, loss[l], lowest[l]);
+      if (bin >= 0) emit(l, bin, loss[l], step, reinterpret_cast<const float*>(P));
+      if (lowest[l] == 0) {
+        active &= ~(1u << l);
+        steps_taken[l] = step;
+      }
+    }
+  };
+
+  int step = 0;
+  for (int epoch = 0; epoch < p.epochs && active; ++epoch)
+    for (int start = 0; start < p.n && active; start += p.batch) {
+      check_all(step);
+      if (!active) break;
+      const int batch = p.n - start < p.batch ? p.n - start : p.batch;
+      const int32_t* order = p.order + static_cast<size_t>(epoch) * p.n + start;
+      for (int i = 0; i < m.n_params; ++i) grad[i] = Vec{};
+      const float inv_batch = 1.0f / static_cast<float>(batch);
+      for (int b = 0; b < batch; ++b)
+        example_gradient(m, P, p.x + static_cast<size_t>(order[b]) * m.in_size(), p.y[order[b]], inv_batch, acts, d0,
+                         d1, grad);
+      sgd_update(m.n_params * W, p.lr, p.momentum, step == 0, reinterpret_cast<const float*>(grad),
+                 reinterpret_cast<float*>(velocity), reinterpret_cast<float*>(P));
+      ++step;
+      const uint32_t broken = active & non_finite_lanes(P, m.n_params);
+      for (uint32_t a = broken; a; a &= a - 1) steps_taken[std::countr_zero(a)] = step;
+      active &= ~broken;
+    }
+  if (active) check_all(step);
+  for (uint32_t a = active; a; a &= a - 1) steps_taken[std::countr_zero(a)] = step;
+  uint64_t steps = 0;
+  for (int l = 0; l < count; ++l) steps += steps_taken[l];
+  return steps;
+}
+
+}  // namespace gac::sgd_lanes

@@ -1,0 +1,89 @@
+// The SGD baseline (the paper's train_sgd): every model starts from a prior
+// draw d, the same draw GAC would check, and is trained with minibatch SGD on
+// the raw cross-entropy. Its trajectory is snapshotted into loss bins as
+// kernels/sgd_step.h describes: bin j takes the parameters of the first check
+// at which the model classifies the whole training set and its (normalized)
+// loss is <= edges[j+1], if that loss is also > edges[j]. One draw yields at
+// most one model per bin; draws are consumed in index order like GAC's hits.
+//
+// Many draws are trained at once, across all cores (host/optim/sgd.cpp); a
+// single draw can be re-trained alone (train_one, for verify) with
+// bit-identical parameters.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "gac/backend.h"
+
+namespace gac {
+
+// [optimizer] kind = "sgd" settings (torch.optim.SGD semantics).
+struct SgdConfig {
+  double lr = 0.001;
+  double momentum = 0.0;  // no dampening, no Nesterov; > 0: a bin's model still stops at its snapshot
+  int batch_size = 2;     // the paper caps it at n/2: see effective_batch_size
+  int epochs = 30;
+};
+
+// Throws gac::Error naming the bad value: lr must be > 0 and finite as a
+// float, momentum in [0, 1), batch_size >= 1, epochs >= 0.
+void validate_sgd_config(const SgdConfig& cfg);
+
+// The paper's minibatch size for n training examples: min(n / 2, batch_size),
+// at least 1.
+int effective_batch_size(const SgdConfig& cfg, int n);
+
+// One accepted SGD model.
+struct SgdHit {
+  uint64_t draw;              // the prior draw it started from
+  int32_t bin;                // loss bin it is accepted into
+  float loss;                 // training loss at the snapshot (the task's loss kind)
+  int32_t step;               // SGD steps taken before the snapshot (0: the draw itself)
+  std::vector<float> params;  // the snapshot, in the model's parameter layout
+};
+
+struct SgdCounts {
+  uint64_t draws = 0;  // trajectories run
+  uint64_t steps = 0;  // SGD steps taken, summed over them
+};
+
+class SgdTrainer {
+ public:
+  explicit SgdTrainer(int threads = 0);  // 0: every core
+  ~SgdTrainer();
+  SgdTrainer(const SgdTrainer&) = delete;
+  SgdTrainer& operator=(const SgdTrainer&) = delete;
+
+  // Makes (task, cfg) current. Throws gac::Error for a bad config, or a task
+  // with no training examples, fewer than two bin edges, examples not of the
+  // model's input size or labels outside its classes.
+  void begin_stream(const StreamTask& task, const SgdConfig& cfg);
+
+  // Trains draws [first, first + count) and appends their hits to `hits`,
+  // ordered by (draw, bin). The result depends only on the task, the config
+  // and the draws: not on threads, nor on how draws are split into calls.
+  SgdCounts train(uint64_t first, uint64_t count, std::vector<SgdHit>& hits);
+
+  // Re-trains one draw alone with the plain reference code (kernels/sgd_step.h):
+  // the same hits, bit for bit, as train() gives for that draw.
+  std::vector<SgdHit> train_one(uint64_t draw) const;
+
+  // Test accuracy and loss (the task's loss kind) of each hit's parameters,
+  // computed as the CPU backend scores a draw.
+  std::vector<TestScore> score_test(const std::vector<SgdHit>& hits) const;
+
+  // Draws per train() call that keep every thread busy for a while (hits
+  // hold their parameters, so a call's memory grows with its draws).
+  uint64_t preferred_batch() const;
+
+  int threads() const { return threads_; }
+
+ private:
+  struct Stream;
+  int threads_;
+  std::unique_ptr<Stream> stream_;
+};
+
+}  // namespace gac
