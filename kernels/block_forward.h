@@ -250,9 +250,10 @@ GAC_HD void block_generate(const BlockPlan& plan, const BlockGenerator& g, int n
     float raw[4];
     prior_raw(prior, key, draw, static_cast<uint32_t>(b), raw);
     if (c.col + 4 <= plan.segments[c.seg].row) {  // the common case: four neighbours in one row of one tensor
+      const float factor = prior_factor(prior, c.seg);
       float v[4];
       GAC_UNROLL
-      for (int j = 0; j < 4; ++j) v[j] = sphere_scaled(prior_scaled(prior, raw[j], c.seg), is_sphere, sphere);
+      for (int j = 0; j < 4; ++j) v[j] = sphere_scaled(mul_rn(raw[j], factor), is_sphere, sphere);
       store4_rotated(img + c.at, v, g.rotate);
       advance_in_row(plan, c, 4);
     } else {  // the block crosses the end of a row or tensor, or of the parameters

@@ -16,6 +16,7 @@
 // EmulatedDeviceTest: what only the emulator can observe (allocations that
 // fail, the pipeline's overlap, peak device memory, launch checks) and
 // variants (128-thread blocks, both image places).
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -769,6 +770,17 @@ TEST_F(EmulatedDeviceTest, GenerationAloneBetweenCallsChangesNoHit) {
     cpu->evaluate(0, 2 * half, want);
     expect_same_hits(want, got, task.bin_edges, which == 0 ? "kink" : "lenet");
   }
+}
+
+namespace {
+void a_cuda_case_without_a_device() { GAC_SKIP_WITHOUT_CUDA("none here"); }
+}  // namespace
+
+TEST(CudaOnThisMachine, RequiringCudaTurnsASkipIntoAFailure) {
+  // scripts/gpu-check sets GAC_REQUIRE_CUDA=1: a GPU machine whose driver
+  // is too old must fail the CUDA cases, not skip them all and pass.
+  const ScopedEnv require("GAC_REQUIRE_CUDA", "1");
+  EXPECT_FATAL_FAILURE(a_cuda_case_without_a_device(), "GAC_REQUIRE_CUDA=1 but no usable CUDA device: none here");
 }
 
 #if defined(GAC_HAVE_CUDA)

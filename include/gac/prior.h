@@ -72,9 +72,9 @@ GAC_HD void prior_block(const PriorSpec& prior, StreamKey key, uint64_t draw, ui
 }
 
 // prior_block in two steps, for callers that know each parameter's tensor:
-// the block's four values before the per-tensor scale (prior_raw), then one
-// value in tensor `tensor` (prior_scaled) -- the same operations, so the
-// same bits.
+// the block's four values before the per-tensor scale (prior_raw), then
+// each value in tensor `tensor` (prior_scaled) -- the same roundings, so
+// the same bits.
 GAC_HD void prior_raw(const PriorSpec& prior, StreamKey key, uint64_t draw, uint32_t block, float raw[4]) {
   const U32x4 r = philox_block(key, draw, block);
   if (prior.kind == PriorKind::uniform || prior.kind == PriorKind::kaiming) {
@@ -85,14 +85,21 @@ GAC_HD void prior_raw(const PriorSpec& prior, StreamKey key, uint64_t draw, uint
   normals_from_bits(r.v[2], r.v[3], &raw[2], &raw[3]);
 }
 
-GAC_HD float prior_scaled(const PriorSpec& prior, float raw, int tensor) {
+// What prior_raw's values of tensor `tensor` are multiplied by: the
+// uniform's scale / 2^23 (uniform_from_bits), sigma, or 1 for the sphere
+// (scaled as a whole afterwards; times 1 leaves every float as it is).
+GAC_HD float prior_factor(const PriorSpec& prior, int tensor) {
   switch (prior.kind) {
     case PriorKind::uniform:
-    case PriorKind::kaiming: return mul_rn(raw, mul_rn(prior.scale[tensor], 0x1.0p-23f));  // uniform_from_bits
-    case PriorKind::normal: return mul_rn(raw, prior.scale[tensor]);
-    case PriorKind::sphere: break;  // scaled as a whole afterwards
+    case PriorKind::kaiming: return mul_rn(prior.scale[tensor], 0x1.0p-23f);
+    case PriorKind::normal: return prior.scale[tensor];
+    case PriorKind::sphere: break;
   }
-  return raw;
+  return 1.0f;
+}
+
+GAC_HD float prior_scaled(const PriorSpec& prior, float raw, int tensor) {
+  return mul_rn(raw, prior_factor(prior, tensor));
 }
 
 // Calls visit(i, value) for parameters i = 0 .. n_params-1 of `draw`, in
