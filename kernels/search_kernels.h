@@ -36,7 +36,12 @@
 // so leaving at the first miss is uniform across the block's warps. The grid
 // is persistent and blocks take the next slot from an atomic counter: draws
 // cost very different times (one example or all of them), and a fixed share
-// per block would leave the early finishers idle.
+// per block would leave the early finishers idle. A perfect draw's loss needs
+// its weight norms, sequential double sums over thousands of weights: the
+// block only keeps the draw's logits, and block_finish sums the loss of every
+// perfect draw of the launch afterwards, one thread each (as dense_finish
+// does). The sphere prior's factor is such a sum too: sphere_factors computes
+// it for every draw of the launch, one thread each, before block_evaluate.
 //
 // block_trace writes every layer's output, so the tests can hold each layer
 // against the reference on a device.
