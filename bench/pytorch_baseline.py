@@ -16,7 +16,8 @@ Scenarios and data are those of `gac bench` (include/gac/bench.h):
   lenet-28  LeNet w0.5 on 1x28x28, Fashion-MNIST classes 0/1 (synthetic if not installed), n=2,16,32
   lenet-32  LeNet w0.5 on 3x32x32, synthetic images, n=16
 
-Run it with Debian's python (/usr/bin/python3 with python3-torch and python3-numpy).
+Run it with a python that has torch and numpy: Debian's (/usr/bin/python3 with python3-torch and
+python3-numpy), or a GPU machine's own (bench/compare --python).
 """
 import argparse
 import gzip
@@ -30,7 +31,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-FASHION_DIR = "/usr/share/datasets/fashion-mnist"
+# Debian's dataset-fashion-mnist, or the directory GAC_FASHION_MNIST names (as for `gac bench`).
+FASHION_DIR = os.environ.get("GAC_FASHION_MNIST") or "/usr/share/datasets/fashion-mnist"
 SCENARIOS = {
     # name: (default ns, default draws per forward pass): the fastest batches found on a
     # 2-core CPU (bench/README.md), so that the comparison does not flatter gac.

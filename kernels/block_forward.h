@@ -72,9 +72,22 @@ struct BlockLayer {
   int32_t fuse_pool = 0;  // conv 5x5 followed by maxpool2: one fused step (the pool layer is skipped)
 };
 
+// One tensor of the parameter vector (state_dict order: PriorSpec's tensors)
+// and where it sits in the image: rows of `row` parameters, `stride` floats
+// apart (dense weights: the padded rows; any other tensor is one row).
+struct BlockSegment {
+  int32_t end = 0;     // parameter index past the tensor's last
+  int32_t img = 0;     // image index of its first parameter
+  int32_t row = 1;     // parameters per row
+  int32_t stride = 1;  // image floats from one row to the next
+};
+
 struct BlockPlan {
   static constexpr int kFusedK = 5;  // kernel size of the fused conv+pool step
+  static constexpr int kMaxSegments = 2 * ModelSpec::kMaxLayers;
   BlockLayer layers[ModelSpec::kMaxLayers];
+  BlockSegment segments[kMaxSegments];
+  int32_t n_segments = 0;
   int32_t image_floats = 0;  // parameter image
   int32_t act_floats = 0;    // each of the two activation buffers
   int32_t in_floats = 0;     // the staged example
@@ -89,15 +102,25 @@ inline BlockPlan make_block_plan(const ModelSpec& m) {
     BlockLayer& B = plan.layers[l];
     if (L.w_off >= 0) {
       B.w_img = at;
+      BlockSegment& S = plan.segments[plan.n_segments++];
+      S.end = L.w_off + L.weight_count();
+      S.img = at;
       if (L.kind == LayerKind::dense) {
         B.w_stride = L.in_size() | 1;  // odd: conflict-free column reads
+        S.row = L.in_size();
+        S.stride = B.w_stride;
         at += L.out_c * B.w_stride;
       } else {
+        S.row = S.stride = L.weight_count();
         at += L.weight_count();
       }
     }
     if (L.b_off >= 0) {
       B.b_img = at;
+      BlockSegment& S = plan.segments[plan.n_segments++];
+      S.end = L.b_off + L.out_c;
+      S.img = at;
+      S.row = S.stride = L.out_c;
       at += L.out_c;
     }
   }
@@ -141,40 +164,106 @@ GAC_HD int image_index(const ModelSpec& m, const BlockPlan& plan, int p, int* ru
   return -1;  // not reached for 0 <= p < n_params
 }
 
-// The parameters of `draw` into the image: the Philox blocks are spread over
-// the threads, each written where image_index puts it. The sphere prior's
-// norm is one sequential sum in double (the reference order), done by thread
-// 0 while the others wait: slow, but exact. `shared_scalar` is one double of shared
-// memory. Ends with block_sync().
-GAC_HD void block_generate(const ModelSpec& m, const BlockPlan& plan, const PriorSpec& prior, StreamKey key,
-                           uint64_t draw, float* img, double* shared_scalar, int tid, int threads) {
-  const int n_params = m.n_params;
-  const int n_blocks = (n_params + 3) / 4;
-  for (int b = tid; b < n_blocks; b += threads) {
-    float v[4];
-    prior_block(prior, key, draw, static_cast<uint32_t>(b), v);
-    // Usually one lookup per block: the four values are contiguous in the
-    // image unless they cross the end of a tensor or of a dense row.
-    for (int j = 0, run = 0, at = 0; j < 4 && 4 * b + j < n_params; ++j, --run, ++at) {
-      if (run == 0) at = image_index(m, plan, 4 * b + j, &run);
-      img[at] = v[j];
-    }
+// A parameter's place in the image, moved forward without searching: the
+// segment (= prior tensor) holding parameter p, p's column in its row, and
+// its image index.
+struct ImageCursor {
+  int32_t seg = 0;
+  int32_t p = 0;
+  int32_t col = 0;
+  int32_t at = 0;
+};
+
+// The cursor at parameter p (0 <= p < n_params): a search and a division,
+// done once per thread and launch, not per draw.
+GAC_HD ImageCursor image_cursor(const BlockPlan& plan, int p) {
+  ImageCursor c;
+  c.p = p;
+  while (c.seg + 1 < plan.n_segments && p >= plan.segments[c.seg].end) ++c.seg;
+  const BlockSegment& S = plan.segments[c.seg];
+  const int q = p - (c.seg > 0 ? plan.segments[c.seg - 1].end : 0);
+  c.col = q % S.row;
+  c.at = S.img + (q / S.row) * S.stride + c.col;
+  return c;
+}
+
+// Moves the cursor on by k parameters that stay in its row (k <= row - col).
+GAC_HD void advance_in_row(const BlockPlan& plan, ImageCursor& c, int k) {
+  const BlockSegment& S = plan.segments[c.seg];
+  c.p += k;
+  c.at += k;
+  c.col += k;
+  if (c.col == S.row) {
+    c.col = 0;
+    c.at += S.stride - S.row;
+    if (c.p == S.end && c.seg + 1 < plan.n_segments) c.at = plan.segments[++c.seg].img;
   }
-  block_sync();
-  if (prior.kind != PriorKind::sphere) return;
-  if (tid == 0) {
-    double sq = 0.0;  // state_dict order, one lookup per contiguous run
-    for (int p = 0, run = 0; p < n_params; p += run) {
-      const float* w = img + image_index(m, plan, p, &run);
-      for (int k = 0; k < run; ++k) sq = dfma_rn(w[k], w[k], sq);
+}
+
+// The Philox blocks one thread writes into the image: `count` consecutive
+// ones from `first`, so that its cursor only steps forward. The count per
+// thread is odd: the four stores of a block then start, across a warp's
+// lanes, in 8 different banks, and each lane writing its four values in an
+// order rotated by (lane / 8) % 4 spreads every store over all 32 banks.
+struct BlockGenerator {
+  ImageCursor start;
+  int32_t first = 0;
+  int32_t count = 0;
+  int32_t rotate = 0;
+};
+
+GAC_HD BlockGenerator make_block_generator(const BlockPlan& plan, int n_params, int tid, int threads) {
+  const int blocks = (n_params + 3) / 4;
+  const int per_thread = ((blocks + threads - 1) / threads) | 1;
+  BlockGenerator g;
+  g.first = tid * per_thread < blocks ? tid * per_thread : blocks;
+  g.count = (g.first + per_thread < blocks ? g.first + per_thread : blocks) - g.first;
+  g.rotate = (tid >> 3) & 3;
+  if (g.count > 0) g.start = image_cursor(plan, 4 * g.first);
+  return g;
+}
+
+// dst[(j + r) % 4] = v[(j + r) % 4] for j = 0..3, in that order of j: the
+// values are rotated through selects, so no register is indexed at run time.
+GAC_HD void store4_rotated(float* dst, const float v[4], int r) {
+  const bool r1 = (r & 1) != 0, r2 = (r & 2) != 0;
+  const float a0 = r1 ? v[1] : v[0], a1 = r1 ? v[2] : v[1], a2 = r1 ? v[3] : v[2], a3 = r1 ? v[0] : v[3];
+  dst[r & 3] = r2 ? a2 : a0;
+  dst[(r + 1) & 3] = r2 ? a3 : a1;
+  dst[(r + 2) & 3] = r2 ? a0 : a2;
+  dst[(r + 3) & 3] = r2 ? a1 : a3;
+}
+
+GAC_HD float sphere_scaled(float w, bool sphere, double factor) {
+  return sphere ? static_cast<float>(dmul_rn(w, factor)) : w;
+}
+
+// The parameters of `draw` into the image, each thread its blocks of `g`.
+// `sphere` is the draw's sphere factor (sphere prior only; see
+// sphere_factor): each value is scaled as it is stored, as generate_params
+// scales it. Ends with block_sync().
+GAC_HD void block_generate(const BlockPlan& plan, const BlockGenerator& g, int n_params, const PriorSpec& prior,
+                           StreamKey key, uint64_t draw, double sphere, float* img) {
+  const bool is_sphere = prior.kind == PriorKind::sphere;
+  ImageCursor c = g.start;
+  for (int b = g.first; b < g.first + g.count; ++b) {
+    float raw[4];
+    prior_raw(prior, key, draw, static_cast<uint32_t>(b), raw);
+    if (c.col + 4 <= plan.segments[c.seg].row) {  // the common case: four neighbours in one row of one tensor
+      const float factor = prior_factor(prior, c.seg);
+      float v[4];
+      GAC_UNROLL
+      for (int j = 0; j < 4; ++j) v[j] = sphere_scaled(mul_rn(raw[j], factor), is_sphere, sphere);
+      store4_rotated(img + c.at, v, g.rotate);
+      advance_in_row(plan, c, 4);
+    } else {  // the block crosses the end of a row or tensor, or of the parameters
+      GAC_UNROLL
+      for (int j = 0; j < 4; ++j)
+        if (c.p < n_params) {
+          img[c.at] = sphere_scaled(prior_scaled(prior, raw[j], c.seg), is_sphere, sphere);
+          advance_in_row(plan, c, 1);
+        }
     }
-    *shared_scalar = ddiv_rn(prior.sphere_radius, dsqrt_rn(sq));
-  }
-  block_sync();
-  const double factor = *shared_scalar;
-  for (int p = tid; p < n_params; p += threads) {
-    float& w = img[image_index(m, plan, p)];
-    w = static_cast<float>(dmul_rn(w, factor));
   }
   block_sync();
 }
@@ -182,7 +271,13 @@ GAC_HD void block_generate(const ModelSpec& m, const BlockPlan& plan, const Prio
 // Copies contiguous parameters (state_dict order) into the image.
 GAC_HD void block_load_image(const ModelSpec& m, const BlockPlan& plan, const float* params, float* img, int tid,
                              int threads) {
-  for (int p = tid; p < m.n_params; p += threads) img[image_index(m, plan, p)] = params[p];
+  const BlockGenerator g = make_block_generator(plan, m.n_params, tid, threads);
+  ImageCursor c = g.start;
+  const int end = 4 * (g.first + g.count) < m.n_params ? 4 * (g.first + g.count) : m.n_params;
+  for (int p = 4 * g.first; p < end; ++p) {
+    img[c.at] = params[p];
+    advance_in_row(plan, c, 1);
+  }
   block_sync();
 }
 
@@ -315,42 +410,36 @@ GAC_HD const float* block_forward(const ModelSpec& m, const BlockPlan& plan, con
   return in;
 }
 
-// ddiv_rn(sqrt(sum of squares), norm_divisor) of weight layer l, summed in
-// state_dict order (weight_norm_product's per-layer factor).
-GAC_HD double block_layer_norm_factor(const ModelSpec& m, const BlockPlan& plan, const float* img, int l) {
-  const Layer& L = m.layers[l];
-  const BlockLayer& B = plan.layers[l];
-  double sq = 0.0;
-  if (L.kind == LayerKind::dense) {
-    const int n_in = L.in_size();
-    for (int o = 0; o < L.out_c; ++o)
-      for (int i = 0; i < n_in; ++i) {
-        const float w = img[B.w_img + o * B.w_stride + i];
-        sq = dfma_rn(w, w, sq);
-      }
-  } else {
-    for (int i = 0, n = L.weight_count(); i < n; ++i) {
-      const float w = img[B.w_img + i];
-      sq = dfma_rn(w, w, sq);
-    }
-  }
-  return ddiv_rn(dsqrt_rn(sq), m.norm_divisor);
+// The first layer from l on that has weights (n_layers: none).
+GAC_HD int next_weight_layer(const ModelSpec& m, int l) {
+  while (l < m.n_layers && m.layers[l].w_off < 0) ++l;
+  return l;
 }
 
-// logit_scale from the image: the per-layer sums (independent sequential
-// chains) run on one thread each; thread 0 multiplies them in layer order,
-// as weight_norm_product does. `factors` is kMaxLayers doubles of shared
-// memory. Every thread must call it; the result is valid on thread 0.
-GAC_HD float block_logit_scale(const ModelSpec& m, const BlockPlan& plan, const float* img, LossKind loss,
-                               double* factors, int tid, int threads) {
+// logit_scale of `draw` with its parameters generated one after the other
+// and none stored: each weight tensor's squares are summed as they come, in
+// weight_norm_product's order. `sphere` is the draw's sphere factor (sphere
+// prior only). One thread's sequential work: the batched finish kernels run
+// it for perfect draws, one thread each.
+GAC_HD float streamed_logit_scale(const ModelSpec& m, const PriorSpec& prior, StreamKey key, uint64_t draw,
+                                  double sphere, LossKind loss) {
   if (loss == LossKind::raw) return 1.0f;
-  for (int l = tid; l < m.n_layers; l += threads)
-    if (m.layers[l].w_off >= 0) factors[l] = block_layer_norm_factor(m, plan, img, l);
-  block_sync();
-  double product = 1.0;
-  if (tid == 0)
-    for (int l = 0; l < m.n_layers; ++l)
-      if (m.layers[l].w_off >= 0) product = dmul_rn(product, factors[l]);
+  const bool is_sphere = prior.kind == PriorKind::sphere;
+  double product = 1.0, sq = 0.0;
+  int l = next_weight_layer(m, 0);
+  int w_begin = l < m.n_layers ? m.layers[l].w_off : m.n_params;
+  int w_end = l < m.n_layers ? w_begin + m.layers[l].weight_count() : m.n_params;
+  for_each_prior_value(prior, key, draw, m.n_params, [&](int i, float w) {
+    if (i < w_begin) return;
+    w = sphere_scaled(w, is_sphere, sphere);
+    sq = dfma_rn(w, w, sq);
+    if (i + 1 < w_end) return;
+    product = dmul_rn(product, ddiv_rn(dsqrt_rn(sq), m.norm_divisor));
+    sq = 0.0;
+    l = next_weight_layer(m, l + 1);
+    w_begin = l < m.n_layers ? m.layers[l].w_off : m.n_params;
+    w_end = l < m.n_layers ? w_begin + m.layers[l].weight_count() : m.n_params;
+  });
   return static_cast<float>(ddiv_rn(1.0, product));
 }
 

@@ -53,7 +53,16 @@ __global__ void __launch_bounds__(kBlockThreads) block_evaluate_kernel(BlockArgs
   extern __shared__ float smem[];
   __shared__ BlockShared shared;
   const BlockMemory mem = carve_block_memory(a.plan, kSmemImage, smem, a.images, blockIdx.x);
-  block_evaluate_thread(a, shared, mem, blockIdx.x, threadIdx.x, blockDim.x);
+  block_evaluate_thread(a, shared, mem, threadIdx.x, blockDim.x);
+}
+
+__global__ void __launch_bounds__(kDenseThreads) sphere_factors_kernel(BlockArgs a) {
+  sphere_factor_thread(a, grid_tid(), grid_threads());
+}
+
+__global__ void __launch_bounds__(kDenseThreads)
+    block_finish_kernel(BlockArgs a, const uint32_t* hits, const uint32_t* n_hits, float* hit_loss) {
+  block_finish_thread(a, hits, n_hits, hit_loss, grid_tid(), grid_threads());
 }
 
 __global__ void generate_models_kernel(ModelSpec m, PriorSpec prior, StreamKey key, LossKind loss,
@@ -121,10 +130,16 @@ size_t static_smem_of(Kernel kernel) {
   return attr.sharedSizeBytes;
 }
 
+// Makes `device` current and returns it: CudaDevice's first member, so the
+// streams after it are created on that device.
+int select_device(int device) {
+  GAC_CUDA_CHECK(cudaSetDevice(device));
+  return device;
+}
+
 class CudaDevice final : public Device {
  public:
-  explicit CudaDevice(int device) {
-    GAC_CUDA_CHECK(cudaSetDevice(device));
+  explicit CudaDevice(int device) : device_(select_device(device)) {
     cudaDeviceProp p{};
     GAC_CUDA_CHECK(cudaGetDeviceProperties(&p, device));
     props_.name = p.name;
@@ -171,6 +186,9 @@ class CudaDevice final : public Device {
   void download(void* dst, const void* src, size_t bytes) override {
     GAC_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
   }
+  void upload_async(void* dst, const void* src, size_t bytes, int q) override {
+    if (bytes) GAC_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream(q)));
+  }
   void download_async(void* dst, const void* src, size_t bytes, int q) override {
     if (bytes) GAC_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream(q)));
   }
@@ -189,6 +207,8 @@ class CudaDevice final : public Device {
       case DeviceKernel::block_score:
         return smem_image ? occupancy(block_score_kernel<true>, kBlockThreads, smem)
                           : occupancy(block_score_kernel<false>, kBlockThreads, smem);
+      case DeviceKernel::block_finish: return occupancy(block_finish_kernel, kDenseThreads, 0);
+      case DeviceKernel::sphere_factors: return occupancy(sphere_factors_kernel, kDenseThreads, 0);
     }
     return 1;
   }
@@ -200,6 +220,8 @@ class CudaDevice final : public Device {
         return smem_image ? static_smem_of(block_evaluate_kernel<true>) : static_smem_of(block_evaluate_kernel<false>);
       case DeviceKernel::block_score:
         return smem_image ? static_smem_of(block_score_kernel<true>) : static_smem_of(block_score_kernel<false>);
+      case DeviceKernel::block_finish: return static_smem_of(block_finish_kernel);
+      case DeviceKernel::sphere_factors: return static_smem_of(sphere_factors_kernel);
     }
     return 0;
   }
@@ -226,10 +248,6 @@ class CudaDevice final : public Device {
                       uint32_t* n_out, int q) override {
     cuda_select_indices(temp, temp_bytes, flags, count, out, n_out, stream(q));
   }
-  void select_values(void* temp, size_t temp_bytes, const float* values, const uint8_t* flags, uint32_t count,
-                     float* out, uint32_t* n_out, int q) override {
-    cuda_select_values(temp, temp_bytes, values, flags, count, out, n_out, stream(q));
-  }
 
   void dense_group(int grid, const DenseArgs& a, int e0, int e1, bool first_group, int q) override {
     dense_group_kernel<<<grid, kDenseThreads, 0, stream(q)>>>(a, e0, e1, first_group ? 1 : 0);
@@ -242,6 +260,15 @@ class CudaDevice final : public Device {
   void block_evaluate(int grid, size_t smem, bool smem_image, const BlockArgs& a, int q) override {
     if (smem_image) block_evaluate_kernel<true><<<grid, kBlockThreads, smem, stream(q)>>>(a);
     else block_evaluate_kernel<false><<<grid, kBlockThreads, smem, stream(q)>>>(a);
+    GAC_CUDA_CHECK_LAUNCH();
+  }
+  void sphere_factors(int grid, const BlockArgs& a, int q) override {
+    sphere_factors_kernel<<<grid, kDenseThreads, 0, stream(q)>>>(a);
+    GAC_CUDA_CHECK_LAUNCH();
+  }
+  void block_finish(int grid, const BlockArgs& a, const uint32_t* hits, const uint32_t* n_hits, float* hit_loss,
+                    int q) override {
+    block_finish_kernel<<<grid, kDenseThreads, 0, stream(q)>>>(a, hits, n_hits, hit_loss);
     GAC_CUDA_CHECK_LAUNCH();
   }
   void generate_models(const ModelSpec& m, const PriorSpec& prior, StreamKey key, LossKind loss,
@@ -268,43 +295,67 @@ class CudaDevice final : public Device {
  private:
   cudaStream_t stream(int q) const { return streams_[q].get(); }
 
+  int device_;  // initialized first: see select_device
   DeviceProps props_;
   CudaStream streams_[kQueues];
 };
 
-// Why no usable device, or "" when device 0 is usable.
-std::string cuda_unusable() {
+std::string cuda_version(int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); }
+
+// Why device 0 is not usable ("" when it is), and whether that is simply
+// because the machine has no NVIDIA GPU or driver (auto then takes the CPU
+// without a note).
+struct CudaStatus {
+  std::string why;
+  bool no_gpu = false;
+};
+
+CudaStatus cuda_status() {
   int count = 0;
   cudaError_t status = cudaGetDeviceCount(&count);
   if (status != cudaSuccess || count == 0) {
-    const std::string why = status == cudaErrorInsufficientDriver || status == cudaErrorNoDevice || count == 0
-                                ? std::string("no NVIDIA GPU or driver found (CUDA: ") +
-                                      (status != cudaSuccess ? cudaGetErrorString(status) : "0 devices") + ")"
-                                : cudaGetErrorString(status);
     cudaGetLastError();
-    return why;
+    int driver = 0, runtime = 0;
+    cudaDriverGetVersion(&driver);  // 0: no driver installed
+    cudaRuntimeGetVersion(&runtime);
+    if (status == cudaErrorInsufficientDriver && driver > 0)
+      return {"the NVIDIA driver supports CUDA " + cuda_version(driver) + " but this gac's runtime is CUDA " +
+                  cuda_version(runtime) + " (CUDA 13 needs driver 580 or newer): update the driver",
+              false};
+    if (status == cudaErrorInsufficientDriver || status == cudaErrorNoDevice || count == 0)
+      return {std::string("no NVIDIA GPU or driver found (CUDA: ") +
+                  (status != cudaSuccess ? cudaGetErrorString(status) : "0 devices") + ")",
+              true};
+    return {cudaGetErrorString(status), false};
   }
-  cudaDeviceProp p{};
-  status = cudaGetDeviceProperties(&p, 0);
-  if (status == cudaSuccess && p.major < 8)
-    return std::string(p.name) + " has compute capability " + std::to_string(p.major) + "." + std::to_string(p.minor) +
-           "; this build targets " GAC_CUDA_ARCHS " (8.0 and newer)";
-  if (status == cudaSuccess) status = cudaSetDevice(0);
+  status = cudaSetDevice(0);
   if (status == cudaSuccess) status = cudaFree(nullptr);  // creates the context: a broken driver shows here
   if (status != cudaSuccess) {
     cudaGetLastError();
-    return cudaGetErrorString(status);
+    return {cudaGetErrorString(status), false};
   }
-  return "";
+  // A card older than every architecture this build has code for.
+  cudaFuncAttributes attr{};
+  status = cudaFuncGetAttributes(&attr, dense_group_kernel);
+  if (status != cudaSuccess) {
+    cudaGetLastError();
+    cudaDeviceProp p{};
+    cudaGetDeviceProperties(&p, 0);
+    return {std::string(p.name) + " (compute capability " + std::to_string(p.major) + "." + std::to_string(p.minor) +
+                "): " + cudaGetErrorString(status) + "; this gac has code for CUDA architectures " GAC_CUDA_ARCHS,
+            false};
+  }
+  return {};
 }
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cuda_backend(std::string* why_not) {
+std::unique_ptr<Backend> make_cuda_backend(std::string* why_not, bool* no_gpu) {
   const DeviceBackendOptions options = options_from_environment();
-  const std::string why = cuda_unusable();
-  if (!why.empty()) {
-    if (why_not) *why_not = why;
+  const CudaStatus status = cuda_status();
+  if (no_gpu) *no_gpu = status.no_gpu;
+  if (!status.why.empty()) {
+    if (why_not) *why_not = status.why;
     return nullptr;
   }
   return make_device_backend(std::make_unique<CudaDevice>(0), options);
@@ -322,11 +373,12 @@ std::vector<float> cuda_trace_layers(const ModelSpec& m, const std::vector<float
   return device_trace_layers(device, m, params, X, n);
 }
 
-std::vector<std::string> cuda_device_descriptions() {
+std::vector<std::string> cuda_device_descriptions(std::string* why_none) {
   std::vector<std::string> out;
   int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
     cudaGetLastError();
+    if (why_none) *why_none = cuda_status().why;
     return out;
   }
   for (int d = 0; d < count; ++d) {

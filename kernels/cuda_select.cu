@@ -4,34 +4,23 @@
 #include <cub/device/device_select.cuh>
 #include <thrust/iterator/counting_iterator.h>
 
-#include <algorithm>
-
 #include "kernels/cuda_check.h"
 #include "kernels/cuda_select.h"
 
 namespace gac {
 
 size_t cuda_select_temp_bytes(uint32_t items) {
-  size_t a = 0, b = 0;
-  GAC_CUDA_CHECK(cub::DeviceSelect::Flagged(nullptr, a, thrust::counting_iterator<uint32_t>(0),
+  size_t bytes = 0;
+  GAC_CUDA_CHECK(cub::DeviceSelect::Flagged(nullptr, bytes, thrust::counting_iterator<uint32_t>(0),
                                             static_cast<const uint8_t*>(nullptr), static_cast<uint32_t*>(nullptr),
                                             static_cast<uint32_t*>(nullptr), static_cast<int64_t>(items)));
-  GAC_CUDA_CHECK(cub::DeviceSelect::Flagged(nullptr, b, static_cast<const float*>(nullptr),
-                                            static_cast<const uint8_t*>(nullptr), static_cast<float*>(nullptr),
-                                            static_cast<uint32_t*>(nullptr), static_cast<int64_t>(items)));
-  return std::max(a, b);
+  return bytes;
 }
 
 void cuda_select_indices(void* temp, size_t temp_bytes, const uint8_t* flags, uint32_t count, uint32_t* out,
                          uint32_t* n_out, cudaStream_t stream) {
   GAC_CUDA_CHECK(cub::DeviceSelect::Flagged(temp, temp_bytes, thrust::counting_iterator<uint32_t>(0), flags, out,
                                             n_out, static_cast<int64_t>(count), stream));
-}
-
-void cuda_select_values(void* temp, size_t temp_bytes, const float* values, const uint8_t* flags, uint32_t count,
-                        float* out, uint32_t* n_out, cudaStream_t stream) {
-  GAC_CUDA_CHECK(cub::DeviceSelect::Flagged(temp, temp_bytes, values, flags, out, n_out, static_cast<int64_t>(count),
-                                            stream));
 }
 
 }  // namespace gac

@@ -36,7 +36,12 @@
 // so leaving at the first miss is uniform across the block's warps. The grid
 // is persistent and blocks take the next slot from an atomic counter: draws
 // cost very different times (one example or all of them), and a fixed share
-// per block would leave the early finishers idle.
+// per block would leave the early finishers idle. A perfect draw's loss needs
+// its weight norms, sequential double sums over thousands of weights: the
+// block only keeps the draw's logits, and block_finish sums the loss of every
+// perfect draw of the launch afterwards, one thread each (as dense_finish
+// does). The sphere prior's factor is such a sum too: sphere_factors computes
+// it for every draw of the launch, one thread each, before block_evaluate.
 //
 // block_trace writes every layer's output, so the tests can hold each layer
 // against the reference on a device.
@@ -136,8 +141,6 @@ GAC_HD void dense_finish_thread(const DenseArgs& a, LossKind loss, float* hit_lo
 struct BlockShared {
   int ok;          // the verdict on the current example
   uint32_t slot;   // the draw being evaluated
-  double scalar;   // block_generate's sphere factor
-  double factors[ModelSpec::kMaxLayers];  // block_logit_scale's per-layer factors
 };
 
 // A block's working memory, carved from its dynamic shared memory: the
@@ -175,30 +178,39 @@ struct BlockArgs {
   uint32_t count;           // slots in this launch
   const float* X;           // training examples [n][in_size]
   const int32_t* Y;
-  int n;
+  int n;                    // 0: generate the parameters only (the bench's generation rate)
   LossKind loss;
   int early_reject;
-  float* logits;            // [blocks][n * n_classes]
+  float* logits;            // [count][n * n_classes], by slot
   float* images;            // [blocks][plan.image_floats] when the image is not in shared memory
   uint8_t* perfect;         // [count] 1: classified every example
-  float* slot_loss;         // [count] mean training loss of perfect draws
+  double* sphere;           // [count] each draw's sphere factor (sphere prior), else null
   unsigned long long* examples;  // example evaluations done (one atomic add per draw)
   uint32_t* next_slot;      // work counter, zero at launch
 };
 
+// The sphere prior's factor of each slot's draw, one thread per slot: the
+// sum over all parameters is sequential (the reference's order), so it runs
+// across draws rather than inside the block that evaluates one.
+GAC_HD void sphere_factor_thread(const BlockArgs& a, size_t tid, size_t threads) {
+  for (size_t slot = tid; slot < a.count; slot += threads)
+    a.sphere[slot] = sphere_factor(a.prior, a.key, a.first + slot, a.m.n_params);
+}
+
 // One thread `tid` of `threads` in block `block`: takes slots until none is
 // left. Every barrier is reached by all threads of the block: the loop's
 // exits depend only on values read from shared memory after a barrier.
-GAC_HD void block_evaluate_thread(const BlockArgs& a, BlockShared& sh, BlockMemory mem, int block, int tid,
-                                  int threads) {
+GAC_HD void block_evaluate_thread(const BlockArgs& a, BlockShared& sh, BlockMemory mem, int tid, int threads) {
   const int C = a.m.n_classes, D = a.m.in_size();
-  float* const logits = a.logits + static_cast<size_t>(block) * a.n * C;
+  const BlockGenerator gen = make_block_generator(a.plan, a.m.n_params, tid, threads);
   for (;;) {
     if (tid == 0) sh.slot = atomic_fetch_add(a.next_slot, 1u);
     block_sync();
     const uint32_t slot = sh.slot;  // rewritten only after the barrier that ends this iteration
     if (slot >= a.count) break;
-    block_generate(a.m, a.plan, a.prior, a.key, a.first + slot, mem.img, &sh.scalar, tid, threads);
+    const double sphere = a.sphere ? a.sphere[slot] : 1.0;
+    block_generate(a.plan, gen, a.m.n_params, a.prior, a.key, a.first + slot, sphere, mem.img);
+    float* const logits = a.logits + static_cast<size_t>(slot) * a.n * C;
     bool perfect = true;
     int done = 0;
     for (int e = 0; e < a.n; ++e) {
@@ -216,21 +228,30 @@ GAC_HD void block_evaluate_thread(const BlockArgs& a, BlockShared& sh, BlockMemo
       perfect = perfect && ok;
       if (!ok && a.early_reject) break;
     }
-    float loss = 0.0f;
-    if (perfect) {  // rare: the norms are long sequential sums, worth doing only here
-      const float scale = block_logit_scale(a.m, a.plan, mem.img, a.loss, sh.factors, tid, threads);
-      if (tid == 0) {
-        float sum = 0.0f;
-        for (int e = 0; e < a.n; ++e) sum = add_rn(sum, cross_entropy(logits + e * C, C, a.Y[e], scale));
-        loss = sum / static_cast<float>(a.n);
-      }
-    }
+    // A perfect draw's loss needs its weight norms: long sequential sums,
+    // left to block_finish (one thread per perfect draw) so the block moves on.
     if (tid == 0) {
       a.perfect[slot] = perfect ? 1 : 0;
-      a.slot_loss[slot] = loss;
       atomic_fetch_add(a.examples, static_cast<unsigned long long>(done));
     }
     block_sync();  // the image, sh.ok and sh.slot are rewritten for the next draw
+  }
+}
+
+// Mean training loss of each perfect draw (slots hits[0 .. *n_hits), in
+// order), at hit_loss[i], from its stored logits and its logit scale, as
+// evaluate_draw computes it. One thread per draw.
+GAC_HD void block_finish_thread(const BlockArgs& a, const uint32_t* hits, const uint32_t* n_hits, float* hit_loss,
+                                size_t tid, size_t threads) {
+  const int C = a.m.n_classes;
+  for (size_t i = tid; i < *n_hits; i += threads) {
+    const uint32_t slot = hits[i];
+    const double sphere = a.sphere ? a.sphere[slot] : 1.0;
+    const float scale = streamed_logit_scale(a.m, a.prior, a.key, a.first + slot, sphere, a.loss);
+    const float* logits = a.logits + static_cast<size_t>(slot) * a.n * C;
+    float sum = 0.0f;
+    for (int e = 0; e < a.n; ++e) sum = add_rn(sum, cross_entropy(logits + e * C, C, a.Y[e], scale));
+    hit_loss[i] = sum / static_cast<float>(a.n);
   }
 }
 

@@ -79,6 +79,9 @@ class EmulatedDevice final : public Device {
     finish_all();
     std::memcpy(dst, src, bytes);
   }
+  void upload_async(void* dst, const void* src, size_t bytes, int q) override {
+    queue(q).push_back([=] { std::memcpy(dst, src, bytes); });
+  }
   void download_async(void* dst, const void* src, size_t bytes, int q) override {
     queue(q).push_back([=] { std::memcpy(dst, src, bytes); });
   }
@@ -108,17 +111,6 @@ class EmulatedDevice final : public Device {
       *n_out = k;
     });
   }
-  void select_values(void* temp, size_t temp_bytes, const float* values, const uint8_t* flags, uint32_t count,
-                     float* out, uint32_t* n_out, int q) override {
-    check_temp(temp_bytes, count);
-    (void)temp;
-    queue(q).push_back([=] {
-      uint32_t k = 0;
-      for (uint32_t i = 0; i < count; ++i)
-        if (flags[i]) out[k++] = values[i];
-      *n_out = k;
-    });
-  }
 
   void dense_group(int grid, const DenseArgs& a, int e0, int e1, bool first_group, int q) override {
     const size_t threads = dense_grid(grid);
@@ -138,8 +130,21 @@ class EmulatedDevice final : public Device {
     queue(q).push_back([=, this] {
       run_blocks(grid, smem, [&](int block, int tid, float* shared_floats, BlockShared& shared) {
         const BlockMemory mem = carve_block_memory(a.plan, smem_image, shared_floats, a.images, block);
-        block_evaluate_thread(a, shared, mem, block, tid, config_.block_threads);
+        block_evaluate_thread(a, shared, mem, tid, config_.block_threads);
       });
+    });
+  }
+  void sphere_factors(int grid, const BlockArgs& a, int q) override {
+    const size_t threads = dense_grid(grid);
+    queue(q).push_back([=] {
+      for (size_t t = 0; t < threads; ++t) sphere_factor_thread(a, t, threads);
+    });
+  }
+  void block_finish(int grid, const BlockArgs& a, const uint32_t* hits, const uint32_t* n_hits, float* hit_loss,
+                    int q) override {
+    const size_t threads = dense_grid(grid);
+    queue(q).push_back([=] {
+      for (size_t t = 0; t < threads; ++t) block_finish_thread(a, hits, n_hits, hit_loss, t, threads);
     });
   }
   void generate_models(const ModelSpec& m, const PriorSpec& prior, StreamKey key, LossKind loss,

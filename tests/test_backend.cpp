@@ -13,6 +13,7 @@
 #include "gac/device.h"
 #include "gac/error.h"
 #include "emulated_device.h"
+#include "test_util.h"
 
 using namespace gac;
 
@@ -104,6 +105,7 @@ class BackendSuite : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     backend_ = backend_or_null(GetParam());
+    if (!backend_ && GetParam() == "cuda") GAC_SKIP_WITHOUT_CUDA("see gac info");
     if (!backend_) GTEST_SKIP() << "no usable " << GetParam() << " device";
   }
 
@@ -300,7 +302,7 @@ TEST(DeviceDraws, EmulatedDeviceDrawsAreBitIdenticalToHostDraws) {
 
 #if defined(GAC_HAVE_CUDA)
 TEST(DeviceDraws, CudaDrawsAreBitIdenticalToHostDraws) {
-  if (!backend_or_null("cuda")) GTEST_SKIP() << "no usable cuda device";
+  if (!backend_or_null("cuda")) GAC_SKIP_WITHOUT_CUDA("see gac info");
   expect_device_draws_equal_host_draws(cuda_generate_params);
 }
 #endif

@@ -28,33 +28,67 @@ TEST(BenchJson, KinkMlpOnCpuHasEveryField) {
   ASSERT_TRUE(doc.contains("machine"));
   EXPECT_TRUE(doc["machine"]["cpu_model"].is_string());
   EXPECT_GE(doc["machine"]["cores"].get<int>(), 1);
-  ASSERT_TRUE(doc["ceiling"].contains("cpu"));
-  EXPECT_TRUE(doc["ceiling"]["cpu"]["available"].is_boolean());
-  ASSERT_TRUE(doc["pytorch_reference"].is_array());
+  // No ratio to PyTorch figures from elsewhere: only bench/compare, measuring both, gives one.
+  EXPECT_FALSE(doc.contains("pytorch_reference"));
+  EXPECT_TRUE(doc["rss_definition"].is_string());
+  EXPECT_TRUE(doc["roofline_definition"].is_string());
+  const auto& ceiling = doc["ceiling"]["cpu"];
+  ASSERT_TRUE(ceiling["available"].is_boolean());
+  if (ceiling["available"].get<bool>()) {  // measured before and after, best of all calls
+    EXPECT_GE(ceiling["calls"].get<int>(), 2);
+    const double best = ceiling["gflops"].get<double>();
+    EXPECT_GE(best, ceiling["before_gflops"].get<double>());
+    EXPECT_GE(best, ceiling["after_gflops"].get<double>());
+    EXPECT_LE(ceiling["slowest_call_gflops"].get<double>(), best);
+  } else {
+    EXPECT_TRUE(ceiling["why_not"].is_string());
+  }
 
   const auto& rows = doc["measurements"];
   ASSERT_EQ(rows.size(), 2u);  // early rejection on and off
   for (const auto& m : rows) {
     for (const char* key : {"scenario", "n", "backend", "early_reject", "draws_per_s", "examples_per_s", "gflops",
-                            "fraction_of_ceiling", "ratio_to_pytorch_reference", "peak_rss_mib", "flops_per_example",
-                            "draws", "examples"})
+                            "fraction_of_ceiling", "uniforms_per_s", "roofline_draws_per_s", "fraction_of_roofline",
+                            "rss_mib", "flops_per_example", "draws", "examples"})
       EXPECT_TRUE(m.contains(key)) << key;
+    EXPECT_FALSE(m.contains("ratio_to_pytorch_reference"));
+    EXPECT_FALSE(m.contains("peak_rss_mib"));  // one memory figure, defined in rss_definition
     EXPECT_EQ(m["scenario"], "kink-mlp");
     EXPECT_EQ(m["n"], 16);
     EXPECT_EQ(m["backend"], "cpu");
     EXPECT_GT(m["draws_per_s"].get<double>(), 0.0);
     EXPECT_GT(m["examples_per_s"].get<double>(), 0.0);
     EXPECT_GT(m["gflops"].get<double>(), 0.0);
-    EXPECT_GT(m["peak_rss_mib"].get<double>(), 0.0);
+    EXPECT_GT(m["uniforms_per_s"].get<double>(), 0.0);  // the CPU backend generates alone
+    if (!m["rss_mib"].is_null()) {
+      EXPECT_GT(m["rss_mib"].get<double>(), 0.0);
+    }
     // Full evaluation checks all 16 examples of every draw; early rejection at most that.
     const auto draws = m["draws"].get<uint64_t>(), examples = m["examples"].get<uint64_t>();
     if (m["early_reject"].get<bool>()) {
       EXPECT_LE(examples, 16 * draws);
+      // The roofline of an early row: from the generation rate and the full row beside it.
+      EXPECT_GT(m["roofline_draws_per_s"].get<double>(), 0.0);
+      EXPECT_NEAR(m["fraction_of_roofline"].get<double>(),
+                  m["draws_per_s"].get<double>() / m["roofline_draws_per_s"].get<double>(), 1e-9);
     } else {
       EXPECT_EQ(examples, 16 * draws);
+      EXPECT_TRUE(m["roofline_draws_per_s"].is_null());  // a full row is its own roofline
     }
   }
   EXPECT_NE(rows[0]["early_reject"], rows[1]["early_reject"]);
+}
+
+TEST(BenchJson, NoRooflineWithoutAFullEvaluationRow) {
+  gac::BenchOptions opts = quick_kink();
+  opts.early_both = false;
+  opts.json = true;
+  std::ostringstream out, log;
+  ASSERT_EQ(gac::run_bench(opts, out, log), 0);
+  const auto rows = nlohmann::json::parse(out.str())["measurements"];
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_TRUE(rows[0]["roofline_draws_per_s"].is_null());
+  EXPECT_TRUE(rows[0]["fraction_of_roofline"].is_null());
 }
 
 TEST(BenchTable, PrintsOneRowPerMeasurement) {
@@ -67,6 +101,10 @@ TEST(BenchTable, PrintsOneRowPerMeasurement) {
   EXPECT_NE(text.find("draws/s"), std::string::npos);
   EXPECT_NE(text.find("kink-mlp"), std::string::npos);
   EXPECT_NE(text.find("ceiling (cpu)"), std::string::npos);
+  EXPECT_NE(text.find("%roof"), std::string::npos);
+  EXPECT_NE(text.find("RSS MiB"), std::string::npos);
+  EXPECT_EQ(text.find("xPyTorch"), std::string::npos);  // no ratio to figures measured elsewhere
+  EXPECT_EQ(text.find("peak MiB"), std::string::npos);
   EXPECT_EQ(text.find(" off "), std::string::npos);  // no full-evaluation row
 }
 

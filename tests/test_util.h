@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -136,6 +137,16 @@ inline void expect_clear_error(const Result& r, const std::string& needle) {
 }
 
 }  // namespace gac::test
+
+// A CUDA case with no usable device skips, unless GAC_REQUIRE_CUDA=1 (set
+// by scripts/gpu-check): then it fails, so that a GPU machine whose driver
+// or device is unusable cannot pass the suite by running nothing.
+#define GAC_SKIP_WITHOUT_CUDA(why)                                                                  \
+  do {                                                                                              \
+    const char* require_ = std::getenv("GAC_REQUIRE_CUDA");                                         \
+    if (require_ && std::string(require_) == "1") FAIL() << "GAC_REQUIRE_CUDA=1 but no usable CUDA device: " << (why); \
+    GTEST_SKIP() << "no usable CUDA device: " << (why);                                            \
+  } while (0)
 
 // `expr` throws a gac::Error whose message contains `text`.
 #define EXPECT_ERROR_MENTIONS(expr, text)                                                       \

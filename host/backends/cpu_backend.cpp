@@ -73,6 +73,24 @@ class CpuBackend final : public Backend {
     return merge(found, examples, count, hits);
   }
 
+  // The same generation evaluate() runs (the SIMD kernel's, or the scalar
+  // reference), on the same threads, with nothing evaluated.
+  bool generate_only(uint64_t first, uint64_t count) override {
+    const ModelSpec& m = task_.model;
+    if (simd_ && simd_supports(m)) {
+      const uint64_t block = 16 * static_cast<uint64_t>(simd_->lanes);
+      parallel_for(threads_, (count + block - 1) / block, 1, [&](int, uint64_t b) {
+        simd_->generate(task_, first + b * block, std::min(block, count - b * block));
+      });
+      return true;
+    }
+    std::vector<Scratch> scratch(threads_, Scratch(m, 0));
+    parallel_for(threads_, count, 256, [&](int t, uint64_t i) {
+      generate_params(task_.prior, task_.key, first + i, m.n_params, scratch[t].params.data());
+    });
+    return true;
+  }
+
   std::vector<TestScore> score_test(const std::vector<uint64_t>& draws) override {
     const ModelSpec& m = task_.model;
     const int n = static_cast<int>(task_.test.size());
@@ -132,13 +150,14 @@ std::unique_ptr<Backend> make_backend(const std::string& kind, int threads, std:
   if (kind == "cpu") return make_cpu_backend(threads);
   if (kind != "cuda" && kind != "auto") throw Error("--backend: unknown backend '" + kind + "' (expected auto, cpu or cuda)");
   std::string why;
+  bool no_gpu = true;  // nothing worth a note on every command of a machine without a GPU
 #if defined(GAC_HAVE_CUDA)
-  if (auto cuda = make_cuda_backend(&why)) return cuda;
+  if (auto cuda = make_cuda_backend(&why, &no_gpu)) return cuda;
 #else
   why = "this gac was built without CUDA";
 #endif
   if (kind == "cuda") throw Error("--backend cuda: no usable CUDA device: " + why);
-  if (note) *note = "no usable CUDA device (" + why + "); using the CPU backend";
+  if (note && !no_gpu) *note = "no usable CUDA device (" + why + "); using the CPU backend";
   return make_cpu_backend(threads);
 }
 

@@ -24,12 +24,14 @@ namespace gac {
 
 // One ISA's kernel. evaluate checks draws [first, first + count), appends
 // perfect draws to `hits` in order and returns example evaluations; score
-// fills the test accuracy and loss of each of `draws`.
+// fills the test accuracy and loss of each of `draws`; generate only
+// generates the parameters of [first, first + count) (the bench's rate).
 struct SimdKernel {
   const char* name;
   int lanes;
   uint64_t (*evaluate)(const StreamTask& task, uint64_t first, uint64_t count, std::vector<Hit>& hits);
   void (*score)(const StreamTask& task, const uint64_t* draws, size_t count, TestScore* out);
+  void (*generate)(const StreamTask& task, uint64_t first, uint64_t count);
 };
 
 // Models the SIMD kernels handle: at most 64 classes (see lane_logits).
@@ -413,6 +415,18 @@ struct Kernel {
     for (uint64_t done = 0; done < count; done += W)
       examples += evaluate_group(t, first + done, static_cast<int>(std::min<uint64_t>(W, count - done)), s, hits);
     return examples;
+  }
+
+  // The parameters of draws [first, first + count), W at a time, into this
+  // thread's scratch (which outlives the call, so the stores stay).
+  static void generate_range(const StreamTask& t, uint64_t first, uint64_t count) {
+    thread_local Scratch s;
+    float* P = s.params.get(static_cast<size_t>(t.model.n_params) * W);
+    for (uint64_t done = 0; done < count; done += W) {
+      uint64_t draws[W];
+      for (int l = 0; l < W; ++l) draws[l] = first + done + l;
+      generate(t, draws, P);
+    }
   }
 
   // Test accuracy and loss of `draws`, W at a time, each run across the test

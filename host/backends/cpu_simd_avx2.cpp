@@ -63,7 +63,7 @@ struct Avx2 {
 };
 
 using K = simd::Kernel<Avx2>;
-const SimdKernel kAvx2{"avx2", Avx2::W, &K::evaluate, &K::score};
+const SimdKernel kAvx2{"avx2", Avx2::W, &K::evaluate, &K::score, &K::generate_range};
 
 }  // namespace
 

@@ -71,7 +71,7 @@ struct Avx512 {
 };
 
 using K = simd::Kernel<Avx512>;
-const SimdKernel kAvx512{"avx512", Avx512::W, &K::evaluate, &K::score};
+const SimdKernel kAvx512{"avx512", Avx512::W, &K::evaluate, &K::score, &K::generate_range};
 
 }  // namespace
 

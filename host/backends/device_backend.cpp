@@ -8,15 +8,22 @@
 //
 // Data: the training and test sets are uploaded once per stream and stay
 // resident. Only perfect draws (slot index and loss) come back to the host;
-// the host regenerates the weights of the models it stores.
+// the host regenerates the weights of the models it stores. A perfect
+// draw's loss needs its weight norms, long sequential sums: the block kernels
+// leave them to a finish kernel that runs one thread per perfect draw, so
+// the evaluating block moves straight on to its next draw.
 //
 // Pipeline: evaluate() cuts its range into launches of at most `capacity`
 // draws and alternates two launch contexts, each with its own queue, buffers
 // and pinned result area. While the host waits for and unpacks the hits of
 // launch k, launch k+1 is already queued on the other queue. `capacity`
 // follows the device's free memory; an allocation that fails halves it
-// instead of failing the run.
+// instead of failing the run. Nothing in the pipeline allocates or copies
+// synchronously after the first launch of a stream: every copy is queued on
+// the launch's own queue into pinned memory, and the test-scoring buffers
+// are kept from one call to the next.
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 
 #include "gac/device.h"
@@ -55,26 +62,51 @@ struct LaunchShape {
 // One launch's device buffers, queue and pinned results.
 struct Launch {
   Launch(Device& d, int q)
-      : queue(q), params(d), logits(d), act(d), slot_loss(d), hit_loss(d), images(d), flags(d), select_temp(d),
-        alive(d), counts(d), next_slot(d), examples(d), h_counts(d), h_slots(d), h_loss(d), h_examples(d) {}
+      : queue(q), params(d), logits(d), act(d), hit_loss(d), images(d), sphere(d), flags(d), select_temp(d),
+        alive(d), counts(d), next_slot(d), examples(d), h_counts(d), h_slots(d), h_more_slots(d), h_loss(d),
+        h_more_loss(d), h_examples(d) {}
   int queue;
-  DeviceArray<float> params, logits, act, slot_loss, hit_loss, images;
+  DeviceArray<float> params, logits, act, hit_loss, images;
+  DeviceArray<double> sphere;
   DeviceArray<uint8_t> flags, select_temp;
   DeviceArray<uint32_t> alive, counts, next_slot;
   DeviceArray<unsigned long long> examples;
-  PinnedArray<uint32_t> h_counts, h_slots;
-  PinnedArray<float> h_loss;
+  PinnedArray<uint32_t> h_counts, h_slots, h_more_slots;  // h_more_*: hits beyond hit_capacity (grow only)
+  PinnedArray<float> h_loss, h_more_loss;
   PinnedArray<unsigned long long> h_examples;
   bool busy = false;  // queued and not yet collected
   uint64_t first = 0;
   uint32_t count = 0;
 
   void release() {
-    for (DeviceArray<float>* b : {&params, &logits, &act, &slot_loss, &hit_loss, &images}) b->release();
+    for (DeviceArray<float>* b : {&params, &logits, &act, &hit_loss, &images}) b->release();
     for (DeviceArray<uint32_t>* b : {&alive, &counts, &next_slot}) b->release();
+    sphere.release();
     flags.release();
     select_temp.release();
     examples.release();
+  }
+};
+
+// Test scoring's buffers, kept from one score_test() to the next: scoring
+// after every commit allocates and frees nothing.
+struct ScoreBuffers {
+  explicit ScoreBuffers(Device& d)
+      : draws(d), params(d), scales(d), act(d), loss(d), correct(d), h_draws(d), h_loss(d), h_correct(d) {}
+  DeviceArray<uint64_t> draws;
+  DeviceArray<float> params, scales, act, loss;
+  DeviceArray<uint8_t> correct;
+  PinnedArray<uint64_t> h_draws;
+  PinnedArray<float> h_loss;
+  PinnedArray<uint8_t> h_correct;
+  size_t batch = 0;  // models per batch the buffers hold
+  int grid = 0;      // blocks of the scoring kernel
+
+  void release() {
+    draws.release();
+    for (DeviceArray<float>* b : {&params, &scales, &act, &loss}) b->release();
+    correct.release();
+    batch = 0;
   }
 };
 
@@ -83,7 +115,7 @@ class DeviceBackend final : public Backend {
   DeviceBackend(std::unique_ptr<Device> device, DeviceBackendOptions options)
       : device_(std::move(device)), options_(std::move(options)), size_limit_(options_.max_launch),
         train_x_(*device_), test_x_(*device_), train_y_(*device_), test_y_(*device_),
-        launches_{Launch(*device_, 0), Launch(*device_, 1)} {
+        launches_{Launch(*device_, 0), Launch(*device_, 1)}, score_(*device_) {
     if (options_.max_launch == 0) throw Error("device backend: max_launch must be at least 1");
     for (Launch& L : launches_) {
       L.h_counts.resize(kMaxGroups);
@@ -104,6 +136,8 @@ class DeviceBackend final : public Backend {
   void begin_stream(const StreamTask& task) override {
     abandon();
     for (Launch& L : launches_) L.release();  // sized for the previous stream
+    score_.release();
+    score_limit_ = SIZE_MAX;
     shape_ = LaunchShape{};
     task_ = task;
     train_x_.upload(task.train.x.data(), task.train.x.size());
@@ -175,8 +209,11 @@ class DeviceBackend final : public Backend {
   }
 
   std::vector<TestScore> score_test(const std::vector<uint64_t>& draws) override;
+  bool generate_only(uint64_t first, uint64_t count) override;
 
  private:
+  void ensure_score_buffers(size_t models, int n);
+
   // ---- sizing ---------------------------------------------------------------
 
   // Block kernels: the image in shared memory when it fits next to the
@@ -232,7 +269,8 @@ class DeviceBackend final : public Backend {
     if (s.dense)
       bytes += sizeof(float) * (L * (m.n_params + n * m.n_classes) + s.act_threads * 2 * m.max_activation);
     else
-      bytes += sizeof(float) * (L + s.grid * (n * m.n_classes + (s.smem_image ? 0 : plan_.image_floats)));
+      bytes += sizeof(float) * (L * n * m.n_classes + (s.smem_image ? 0 : s.grid * plan_.image_floats)) +
+               (sphere() ? sizeof(double) * L : 0);
     return bytes;
   }
 
@@ -246,7 +284,7 @@ class DeviceBackend final : public Backend {
       ok = L.params.try_resize(cap * m.n_params) && L.logits.try_resize(cap * n * m.n_classes) &&
            L.act.try_resize(s.act_threads * 2 * m.max_activation);
     if (ok && !s.dense)
-      ok = L.slot_loss.try_resize(cap) && L.logits.try_resize(static_cast<size_t>(s.grid) * n * m.n_classes) &&
+      ok = L.logits.try_resize(cap * n * m.n_classes) && L.sphere.try_resize(sphere() ? cap : 0) &&
            L.images.try_resize(s.smem_image ? 0 : static_cast<size_t>(s.grid) * plan_.image_floats);
     if (!ok) return false;
     L.h_slots.resize(s.hit_capacity);
@@ -305,17 +343,13 @@ class DeviceBackend final : public Backend {
       device_->dense_finish(grid, a, task_.loss, L.hit_loss.get(), q);
       device_->download_async(L.h_counts.get(), L.counts.get(), groups_.size() * sizeof(uint32_t), q);
     } else {
-      const int grid = static_cast<int>(std::min<uint64_t>(shape_.grid, count));
-      const BlockArgs a{m, plan_, task_.prior, task_.key, first, count, train_x_.get(), train_y_.get(), n,
-                        task_.loss, task_.early_reject ? 1 : 0, L.logits.get(), L.images.get(), L.flags.get(),
-                        L.slot_loss.get(), L.examples.get(), L.next_slot.get()};
+      const BlockArgs a = block_args(L, first, count, n);
       device_->zero_async(L.examples.get(), sizeof(unsigned long long), q);
-      device_->zero_async(L.next_slot.get(), sizeof(uint32_t), q);
-      device_->block_evaluate(grid, shape_.smem_bytes, shape_.smem_image, a, q);
+      queue_block_evaluate(L, a);
       device_->select_indices(L.select_temp.get(), shape_.select_bytes, L.flags.get(), count, L.alive.get(),
                               L.counts.get(), q);
-      device_->select_values(L.select_temp.get(), shape_.select_bytes, L.slot_loss.get(), L.flags.get(), count,
-                             L.hit_loss.get(), L.counts.get() + 1, q);
+      device_->block_finish(item_grid(DeviceKernel::block_finish, count), a, L.alive.get(), L.counts.get(),
+                            L.hit_loss.get(), q);
       device_->download_async(L.h_counts.get(), L.counts.get(), sizeof(uint32_t), q);
       device_->download_async(L.h_examples.get(), L.examples.get(), sizeof(unsigned long long), q);
     }
@@ -325,6 +359,28 @@ class DeviceBackend final : public Backend {
     device_->download_async(L.h_loss.get(), L.hit_loss.get(), h * sizeof(float), q);
     L.busy = true;
   }
+
+  BlockArgs block_args(Launch& L, uint64_t first, uint32_t count, int n) const {
+    return BlockArgs{task_.model, plan_, task_.prior, task_.key, first, count, train_x_.get(), train_y_.get(), n,
+                     task_.loss, task_.early_reject ? 1 : 0, L.logits.get(), L.images.get(), L.flags.get(),
+                     sphere() ? L.sphere.get() : nullptr, L.examples.get(), L.next_slot.get()};
+  }
+
+  // The block kernel on a.count slots, after the sphere factors it reads.
+  void queue_block_evaluate(Launch& L, const BlockArgs& a) {
+    device_->zero_async(L.next_slot.get(), sizeof(uint32_t), L.queue);
+    if (a.sphere) device_->sphere_factors(item_grid(DeviceKernel::sphere_factors, a.count), a, L.queue);
+    const int grid = static_cast<int>(std::min<uint64_t>(shape_.grid, a.count));
+    device_->block_evaluate(grid, shape_.smem_bytes, shape_.smem_image, a, L.queue);
+  }
+
+  // Blocks of a one-thread-per-item kernel over `items` items.
+  int item_grid(DeviceKernel kernel, uint64_t items) const {
+    const int threads = device_->props().dense_threads;
+    return static_cast<int>(std::min<uint64_t>((items + threads - 1) / threads, resident_blocks(kernel)));
+  }
+
+  bool sphere() const { return task_.prior.kind == PriorKind::sphere; }
 
   // Waits for launch L and appends its hits (in slot order) to `hits`.
   void collect(Launch& L, std::vector<Hit>& hits, EvalCounts& counts) {
@@ -344,19 +400,18 @@ class DeviceBackend final : public Backend {
     if (n_hits > L.count) throw Error(options_.name + ": a launch of " + std::to_string(L.count) + " draws reported " +
                                       std::to_string(n_hits) + " perfect draws");
     const uint32_t h = std::min(shape_.hit_capacity, L.count);
-    std::vector<uint32_t> more_slots;
-    std::vector<float> more_loss;
-    if (n_hits > h) {
-      more_slots.resize(n_hits - h);
-      more_loss.resize(n_hits - h);
-      device_->download(more_slots.data(), L.alive.get() + h, more_slots.size() * sizeof(uint32_t));
-      device_->download(more_loss.data(), L.hit_loss.get() + h, more_loss.size() * sizeof(float));
+    if (n_hits > h) {  // the rest, on L's own queue: the other launch keeps running meanwhile
+      L.h_more_slots.grow(n_hits - h);
+      L.h_more_loss.grow(n_hits - h);
+      device_->download_async(L.h_more_slots.get(), L.alive.get() + h, (n_hits - h) * sizeof(uint32_t), L.queue);
+      device_->download_async(L.h_more_loss.get(), L.hit_loss.get() + h, (n_hits - h) * sizeof(float), L.queue);
+      device_->synchronize(L.queue);
     }
     const float* edges = task_.bin_edges.data();
     const int n_edges = static_cast<int>(task_.bin_edges.size());
     for (uint32_t k = 0; k < n_hits; ++k) {
-      const uint32_t slot = k < h ? L.h_slots[k] : more_slots[k - h];
-      const float loss = k < h ? L.h_loss[k] : more_loss[k - h];
+      const uint32_t slot = k < h ? L.h_slots[k] : L.h_more_slots[k - h];
+      const float loss = k < h ? L.h_loss[k] : L.h_more_loss[k - h];
       hits.push_back({L.first + slot, loss, find_bin(edges, n_edges, loss)});
     }
   }
@@ -385,6 +440,8 @@ class DeviceBackend final : public Backend {
   DeviceArray<float> train_x_, test_x_;
   DeviceArray<int32_t> train_y_, test_y_;
   Launch launches_[2];
+  ScoreBuffers score_;
+  size_t score_limit_ = SIZE_MAX;  // most models per scoring batch (lowered by memory)
   Launch* ahead_ = nullptr;  // the launch queued ahead for the range after the last call, if any
   static constexpr uint64_t kNoRange = UINT64_MAX;
   uint64_t last_end_ = kNoRange;  // end of the last call's range
@@ -392,67 +449,112 @@ class DeviceBackend final : public Backend {
 
 // ---- test scoring -------------------------------------------------------------
 
+// Models scored per batch: enough for this call's draws (rounded up to a
+// power of two, so that the buffers are rarely reallocated), at most
+// kMaxScorePairs (model, example) pairs, and at most what the device held
+// when an allocation last failed.
+void DeviceBackend::ensure_score_buffers(size_t models, int n) {
+  Device& dev = *device_;
+  const ModelSpec& m = task_.model;
+  size_t want = std::min({std::bit_ceil(models), std::max<size_t>(1, kMaxScorePairs / n), score_limit_});
+  if (score_.batch >= std::min(models, want)) return;
+  for (;; want /= 2) {
+    if (want == 0) throw Error(options_.name + ": out of device memory scoring even one model");
+    const size_t pairs = want * n;
+    size_t act_floats;
+    if (shape_.dense) {
+      const int threads = dev.props().dense_threads;
+      score_.grid = static_cast<int>(
+          std::min<size_t>((pairs + threads - 1) / threads, resident_blocks(DeviceKernel::dense_score)));
+      act_floats = static_cast<size_t>(score_.grid) * threads * 2 * m.max_activation;
+    } else {
+      const size_t items = want * ((n + kScoreChunk - 1) / kScoreChunk);
+      score_.grid = static_cast<int>(std::min<size_t>(items, resident_blocks(DeviceKernel::block_score)));
+      act_floats = shape_.smem_image ? 0 : static_cast<size_t>(score_.grid) * plan_.image_floats;
+    }
+    score_.release();
+    if (score_.draws.try_grow(want) && score_.params.try_grow(want * m.n_params) && score_.scales.try_grow(want) &&
+        score_.act.try_grow(act_floats) && score_.loss.try_grow(pairs) && score_.correct.try_grow(pairs))
+      break;
+    score_limit_ = want / 2;
+  }
+  score_.batch = want;
+  score_.h_draws.grow(want);
+  score_.h_loss.grow(want * n);
+  score_.h_correct.grow(want * n);
+}
+
 std::vector<TestScore> DeviceBackend::score_test(const std::vector<uint64_t>& draws) {
   const ModelSpec& m = task_.model;
   const int n = static_cast<int>(task_.test.size());
   std::vector<TestScore> scores(draws.size());
   if (draws.empty() || n == 0) return scores;
   Device& dev = *device_;
-  size_t batch = std::max<size_t>(1, std::min(draws.size(), kMaxScorePairs / n));
-  DeviceArray<uint64_t> d_draws(dev);
-  DeviceArray<float> params(dev), scales(dev), act(dev), loss(dev);
-  DeviceArray<uint8_t> correct(dev);
-  int grid = 0;
-  // Buffers for `batch` models; halves the batch when the device is full.
-  for (;; batch /= 2) {
-    if (batch == 0) throw Error(options_.name + ": out of device memory scoring even one model");
-    const size_t pairs = batch * n;
-    size_t act_floats;
-    if (shape_.dense) {
-      const int threads = dev.props().dense_threads;
-      grid = static_cast<int>(std::min<size_t>((pairs + threads - 1) / threads, resident_blocks(DeviceKernel::dense_score)));
-      act_floats = static_cast<size_t>(grid) * threads * 2 * m.max_activation;
-    } else {
-      const size_t items = batch * ((n + kScoreChunk - 1) / kScoreChunk);
-      grid = static_cast<int>(std::min<size_t>(items, resident_blocks(DeviceKernel::block_score)));
-      act_floats = shape_.smem_image ? 0 : static_cast<size_t>(grid) * plan_.image_floats;
-    }
-    if (d_draws.try_resize(batch) && params.try_resize(batch * m.n_params) && scales.try_resize(batch) &&
-        act.try_resize(act_floats) && loss.try_resize(pairs) && correct.try_resize(pairs))
-      break;
-  }
-  std::vector<float> h_loss(batch * n);
-  std::vector<uint8_t> h_correct(batch * n);
-  constexpr int q = 0;  // not pipelined: evaluate() has collected all its launches
-  for (size_t start = 0; start < draws.size(); start += batch) {
-    const uint32_t models = static_cast<uint32_t>(std::min(batch, draws.size() - start));
+  ensure_score_buffers(draws.size(), n);
+  // The queue the range queued ahead (if any) is not on: scoring runs beside it.
+  const int q = ahead_ ? ahead_->queue ^ 1 : 0;
+  for (size_t start = 0; start < draws.size(); start += score_.batch) {
+    const uint32_t models = static_cast<uint32_t>(std::min(score_.batch, draws.size() - start));
     const size_t pairs = static_cast<size_t>(models) * n;
-    d_draws.upload(draws.data() + start, models);
-    dev.generate_models(m, task_.prior, task_.key, task_.loss, d_draws.get(), models, params.get(), scales.get(), q);
-    const ScoreArgs a{m, plan_, models, params.get(), scales.get(), test_x_.get(), test_y_.get(), n,
-                      act.get(), correct.get(), loss.get()};
+    std::copy_n(draws.data() + start, models, score_.h_draws.get());
+    dev.upload_async(score_.draws.get(), score_.h_draws.get(), models * sizeof(uint64_t), q);
+    dev.generate_models(m, task_.prior, task_.key, task_.loss, score_.draws.get(), models, score_.params.get(),
+                        score_.scales.get(), q);
+    const ScoreArgs a{m, plan_, models, score_.params.get(), score_.scales.get(), test_x_.get(), test_y_.get(), n,
+                      score_.act.get(), score_.correct.get(), score_.loss.get()};
     if (shape_.dense) {
       // A smaller last batch may take fewer blocks: the activation stride is
       // the launch's own thread count, within what the buffer was sized for.
       const int threads = dev.props().dense_threads;
-      dev.dense_score(static_cast<int>(std::min<size_t>(grid, (pairs + threads - 1) / threads)), a, q);
+      dev.dense_score(static_cast<int>(std::min<size_t>(score_.grid, (pairs + threads - 1) / threads)), a, q);
     } else {
-      dev.block_score(grid, shape_.smem_bytes, shape_.smem_image, a, q);
+      dev.block_score(score_.grid, shape_.smem_bytes, shape_.smem_image, a, q);
     }
-    dev.download(h_loss.data(), loss.get(), pairs * sizeof(float));
-    dev.download(h_correct.data(), correct.get(), pairs * sizeof(uint8_t));
+    dev.download_async(score_.h_loss.get(), score_.loss.get(), pairs * sizeof(float), q);
+    dev.download_async(score_.h_correct.get(), score_.correct.get(), pairs * sizeof(uint8_t), q);
+    dev.synchronize(q);
     // Summed on the host in example order, in double: the CPU backend's sum.
     for (uint32_t i = 0; i < models; ++i) {
       double l = 0;
       int c = 0;
       for (int e = 0; e < n; ++e) {
-        l += h_loss[static_cast<size_t>(i) * n + e];
-        c += h_correct[static_cast<size_t>(i) * n + e];
+        l += score_.h_loss[static_cast<size_t>(i) * n + e];
+        c += score_.h_correct[static_cast<size_t>(i) * n + e];
       }
       scores[start + i] = TestScore{static_cast<double>(c) / n, l / n};
     }
   }
   return scores;
+}
+
+// The generation of evaluate()'s launches alone: the dense kernel's first
+// group on no examples, or the block kernel with no examples.
+bool DeviceBackend::generate_only(uint64_t first, uint64_t count) {
+  try {
+    abandon();
+    last_end_ = kNoRange;
+    ensure_capacity(count);
+    Launch& L = launches_[0];
+    for (uint64_t done = 0; done < count;) {
+      const uint32_t chunk = static_cast<uint32_t>(std::min<uint64_t>(shape_.capacity, count - done));
+      if (shape_.dense) {
+        const int threads = device_->props().dense_threads;
+        const int grid = static_cast<int>(std::min<uint64_t>(shape_.grid, (chunk + threads - 1) / threads));
+        const DenseArgs a{task_.model, task_.prior, task_.key, first + done, chunk, shape_.capacity, shape_.act_threads,
+                          train_x_.get(), train_y_.get(), 0, L.params.get(), L.logits.get(), L.act.get(),
+                          L.flags.get(), L.alive.get(), nullptr};
+        device_->dense_group(grid, a, 0, 0, true, L.queue);
+      } else {
+        queue_block_evaluate(L, block_args(L, first + done, chunk, 0));
+      }
+      done += chunk;
+    }
+    device_->synchronize(L.queue);
+  } catch (...) {
+    abandon();
+    throw;
+  }
+  return true;
 }
 
 }  // namespace

@@ -1,12 +1,14 @@
 // `gac bench`: draws/s, example-evaluations/s and GFLOP/s of each backend on
 // the standard scenarios, next to the machine's SGEMM rate (the ceiling) and
-// the paper's PyTorch figures. Each scenario is built exactly as a run would
-// build it (TOML config -> prepare_experiment -> stream_task), so the bench
-// measures the code path `gac run` uses.
+// each scenario's draw roofline. Each scenario is built exactly as a run
+// would build it (TOML config -> prepare_experiment -> stream_task), so the
+// bench measures the code path `gac run` uses. Ratios to PyTorch are not
+// printed here: they mean something only when PyTorch is measured beside gac
+// on the same machine at the same time, which bench/compare does.
 #include "gac/bench.h"
 #include "host/report/format.h"
 
-#include <sys/resource.h>
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,7 +20,6 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <ostream>
 #include <random>
 #include <sstream>
@@ -30,14 +31,6 @@
 #include "gac/npy.h"
 #include "gac/run.h"
 
-#if defined(GAC_HAVE_OPENBLAS)
-#include <cblas.h>
-#endif
-#if defined(GAC_HAVE_CUDA)
-#include <cublas_v2.h>
-#include <cuda_runtime.h>
-#include <curand.h>
-#endif
 
 namespace gac {
 namespace {
@@ -48,22 +41,12 @@ using nlohmann::json;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// The paper's batched PyTorch code on the 2-core reference machine with
-// OpenBLAS (SPEC.md, "Performance"): the figures every ratio is taken to.
-struct Reference {
-  const char* scenario;
-  int n;
-  double draws_per_s;
-};
-constexpr Reference kPyTorchReference[] = {{"lenet-28", 16, 640.0}, {"kink-mlp", 16, 106000.0}};
-
-std::optional<double> reference_for(const std::string& scenario, int n) {
-  for (const Reference& r : kPyTorchReference)
-    if (scenario == r.scenario && n == r.n) return r.draws_per_s;
-  return std::nullopt;
+// Fashion-MNIST's IDX files: Debian's dataset-fashion-mnist, or the
+// directory GAC_FASHION_MNIST names (a GPU bundle carries a slice).
+std::string fashion_dir() {
+  const char* dir = std::getenv("GAC_FASHION_MNIST");
+  return dir && *dir ? dir : "/usr/share/datasets/fashion-mnist";
 }
-
-const char* kFashionDir = "/usr/share/datasets/fashion-mnist";
 
 struct Scenario {
   std::string name;
@@ -147,7 +130,7 @@ std::string write_synthetic_images(TempDir& tmp, const std::string& stem, int c,
 
 bool have_fashion_mnist() {
   for (const char* f : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"})
-    if (!fs::exists(fs::path(kFashionDir) / f) && !fs::exists(fs::path(kFashionDir) / (std::string(f) + ".gz")))
+    if (!fs::exists(fs::path(fashion_dir()) / f) && !fs::exists(fs::path(fashion_dir()) / (std::string(f) + ".gz")))
       return false;
   return true;
 }
@@ -161,7 +144,7 @@ RunConfig scenario_config(const Scenario& s, const std::vector<int>& ns, TempDir
     data_name = "kink";
   } else if (s.name == "lenet-28") {
     if (have_fashion_mnist()) {
-      data = std::string("kind = \"idx\"\npath = '") + kFashionDir + "'\nclasses = [0, 1]\n";
+      data = "kind = \"idx\"\npath = '" + fashion_dir() + "'\nclasses = [0, 1]\n";
       data_name = "fashion-mnist 0/1";
     } else {
       data = write_synthetic_images(tmp, "lenet28", 1, 28, 28);
@@ -198,13 +181,6 @@ bool reset_peak_rss() {
   return static_cast<bool>(f);
 }
 
-// Process-wide peak RSS since start (getrusage; Linux reports KiB).
-double peak_rss_mib() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / 1024.0;
-}
-
 struct Measurement {
   std::string scenario, data, backend, backend_description;
   int n = 0;
@@ -213,27 +189,25 @@ struct Measurement {
   double flops_per_example = 0;
   uint64_t batch = 0, calls = 0, draws = 0, examples = 0, hits = 0;
   double seconds = 0;
-  double window_rss_mib = NAN;  // peak RSS during this measurement (VmHWM after a reset)
-  double peak_rss_mib = 0;      // process peak so far (getrusage ru_maxrss, data loading included)
+  double rss_mib = NAN;  // the process's peak resident set during this measurement (NaN: not measurable here)
+  double uniforms_per_s = NAN;  // the backend's generation rate on this scenario (Philox and prior)
   double draws_per_s() const { return draws / seconds; }
   double examples_per_s() const { return examples / seconds; }
   double gflops() const { return examples * flops_per_example / seconds / 1e9; }
 };
 
-// Times backend.evaluate on consecutive draw ranges for `seconds`. The batch
-// is sized first (so one call takes about `call_s`), then one warm-up call
-// at that size, then the timed calls.
-Measurement measure(Backend& backend, const StreamTask& task, double seconds, uint64_t probe_batch,
-                    double& process_peak_mib) {
+// Times call(first, count) on consecutive draw ranges for `seconds`. The
+// batch is sized first (so one call takes about `call_s`), then one warm-up
+// call at that size, then the timed calls.
+template <class Call>
+Measurement measure(Call call, double seconds, uint64_t probe_batch) {
   constexpr uint64_t kMaxBatch = uint64_t{1} << 28;
   const double call_s = std::clamp(seconds / 8, 0.02, 0.25);
-  backend.begin_stream(task);
-  std::vector<Hit> hits;
   uint64_t next = 0;  // draws are never repeated: each call takes fresh indices
+  uint64_t hits = 0;
   auto timed_call = [&](uint64_t batch, EvalCounts* counts) {
-    hits.clear();
     const Clock::time_point t0 = Clock::now();
-    const EvalCounts c = backend.evaluate(next, batch, hits);
+    const EvalCounts c = call(next, batch, hits);
     const double t = seconds_since(t0);
     next += batch;
     if (counts) *counts = c;
@@ -254,10 +228,8 @@ Measurement measure(Backend& backend, const StreamTask& task, double seconds, ui
 
   Measurement m;
   m.batch = batch;
-  // Resetting the high-water mark also resets what getrusage reports, so the
-  // process's peak so far is kept here.
-  process_peak_mib = std::max(process_peak_mib, peak_rss_mib());
   const bool window = reset_peak_rss();
+  hits = 0;
   const Clock::time_point start = Clock::now();
   do {
     EvalCounts c;
@@ -265,32 +237,109 @@ Measurement measure(Backend& backend, const StreamTask& task, double seconds, ui
     m.calls += 1;
     m.draws += c.draws;
     m.examples += c.examples;
-    m.hits += hits.size();
   } while (seconds_since(start) < seconds);
   m.seconds = seconds_since(start);
-  m.window_rss_mib = window ? proc_status_mib("VmHWM") : proc_status_mib("VmRSS");
-  process_peak_mib = std::max(process_peak_mib, peak_rss_mib());
-  m.peak_rss_mib = process_peak_mib;
+  m.hits = hits;
+  if (window) m.rss_mib = proc_status_mib("VmHWM");
   return m;
+}
+
+// backend.evaluate on `task`: draws/s, examples, perfect draws.
+Measurement measure_evaluation(Backend& backend, const StreamTask& task, double seconds, uint64_t probe_batch) {
+  backend.begin_stream(task);
+  std::vector<Hit> hits;
+  return measure(
+      [&](uint64_t first, uint64_t count, uint64_t& n_hits) {
+        hits.clear();
+        const EvalCounts c = backend.evaluate(first, count, hits);
+        n_hits += hits.size();
+        return c;
+      },
+      seconds, probe_batch);
+}
+
+// The backend's generation alone (Backend::generate_only) on `task`, in
+// uniforms per second; NaN when the backend cannot generate alone.
+double measure_generation(Backend& backend, const StreamTask& task, double seconds, uint64_t probe_batch) {
+  backend.begin_stream(task);
+  if (!backend.generate_only(0, 1)) return NAN;
+  const Measurement m = measure(
+      [&](uint64_t first, uint64_t count, uint64_t&) {
+        backend.generate_only(first, count);
+        return EvalCounts{count, 0};
+      },
+      seconds, probe_batch);
+  return m.draws_per_s() * task.model.n_params;
 }
 
 // The rate a dense SGEMM reaches on the same hardware: what a well-tuned
 // kernel can get out of it, so the fraction of it says how much is left.
+// Measured in two sessions, before and after the throughput measurements;
+// the best call of both is the ceiling (on a shared machine the mean would
+// count other jobs' interference as the hardware's limit), and the slowest
+// call shows how much the machine's speed moved meanwhile.
 struct Ceiling {
-  bool available = false;
-  double gflops = 0;    // the fastest call's rate
-  std::string what;     // e.g. "OpenBLAS SGEMM 2048^3 (SkylakeX kernels), 2 threads"
-  std::string why_not;  // when unavailable
-  std::string warning;  // when the figure is known to understate the hardware
-  double fp32_peak_gflops = 0;  // GPU only: theoretical FP32 FMA rate (0: unknown)
+  SgemmSession before, after;
+  std::vector<double> calls() const {
+    std::vector<double> all = before.gflops;
+    all.insert(all.end(), after.gflops.begin(), after.gflops.end());
+    return all;
+  }
+  bool available() const { return !calls().empty(); }
+  double best() const {
+    const auto all = calls();
+    return all.empty() ? NAN : *std::max_element(all.begin(), all.end());
+  }
+  double slowest() const {
+    const auto all = calls();
+    return all.empty() ? NAN : *std::min_element(all.begin(), all.end());
+  }
+  const SgemmSession& any() const { return before.gflops.empty() ? after : before; }
+  std::string why_not() const { return before.why_not.empty() ? after.why_not : before.why_not; }
 };
 
-Ceiling cpu_sgemm_ceiling(int threads, double seconds) {
-  Ceiling c;
-#if defined(GAC_HAVE_OPENBLAS)
+double best_of(const SgemmSession& s) {
+  return s.gflops.empty() ? NAN : *std::max_element(s.gflops.begin(), s.gflops.end());
+}
+
+// OpenBLAS, loaded at run time (the bench alone needs it): cblas_sgemm and
+// the two calls that set its threads and name its kernels.
+struct OpenBlas {
+  enum { kRowMajor = 101, kNoTrans = 111 };  // CBLAS_ORDER, CBLAS_TRANSPOSE
+  using Sgemm = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int, float, float*, int);
+  Sgemm sgemm = nullptr;
+  void (*set_num_threads)(int) = nullptr;
+  char* (*get_corename)() = nullptr;
+  std::string error;
+};
+
+const OpenBlas& openblas() {
+  static const OpenBlas lib = [] {
+    OpenBlas b;
+    void* h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+      b.error = std::string("OpenBLAS not found (") + dlerror() + "): install libopenblas0 for the CPU ceiling";
+      return b;
+    }
+    b.sgemm = reinterpret_cast<OpenBlas::Sgemm>(dlsym(h, "cblas_sgemm"));
+    b.set_num_threads = reinterpret_cast<void (*)(int)>(dlsym(h, "openblas_set_num_threads"));
+    b.get_corename = reinterpret_cast<char* (*)()>(dlsym(h, "openblas_get_corename"));
+    if (!b.sgemm || !b.set_num_threads || !b.get_corename) b.error = "libopenblas.so.0 lacks cblas_sgemm";
+    return b;
+  }();
+  return lib;
+}
+
+SgemmSession cpu_sgemm_session(int threads, double seconds) {
+  SgemmSession s;
+  const OpenBlas& blas = openblas();
+  if (!blas.error.empty()) {
+    s.why_not = blas.error;
+    return s;
+  }
   const int N = 2048;
   const int used = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  openblas_set_num_threads(used);
+  blas.set_num_threads(used);
   // Non-trivial values: zeros or denormals could run at a different speed.
   std::vector<float> a(static_cast<size_t>(N) * N), b(a.size()), out(a.size());
   for (size_t i = 0; i < a.size(); ++i) {
@@ -298,21 +347,19 @@ Ceiling cpu_sgemm_ceiling(int threads, double seconds) {
     b[i] = static_cast<float>(i % 13) * 0.01f - 0.06f;
   }
   auto gemm = [&] {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1.0f, a.data(), N, b.data(), N, 0.0f, out.data(), N);
+    blas.sgemm(OpenBlas::kRowMajor, OpenBlas::kNoTrans, OpenBlas::kNoTrans, N, N, N, 1.0f, a.data(), N, b.data(), N, 0.0f,
+               out.data(), N);
   };
   gemm();  // warm-up: thread pool start, page faults
-  // The fastest call is the ceiling: on a shared machine the mean would
-  // count other jobs' interference as the hardware's limit.
   const double flop = 2.0 * N * N * N;
   const Clock::time_point start = Clock::now();
   do {
     const Clock::time_point t0 = Clock::now();
     gemm();
-    c.gflops = std::max(c.gflops, flop / seconds_since(t0) / 1e9);
+    s.gflops.push_back(flop / seconds_since(t0) / 1e9);
   } while (seconds_since(start) < seconds);
-  c.available = true;
-  const std::string core = openblas_get_corename();
-  c.what = "OpenBLAS SGEMM " + std::to_string(N) + "^3 (" + core + " kernels), " + std::to_string(used) + " threads";
+  const std::string core = blas.get_corename();
+  s.what = "OpenBLAS SGEMM " + std::to_string(N) + "^3 (" + core + " kernels), " + std::to_string(used) + " threads";
   // OpenBLAS picks its kernels from the CPU model when it loads; on a model
   // it does not know (0.3.21 on Sapphire/Emerald Rapids) it falls back to
   // SSE3 "Prescott" kernels at a fraction of the machine's rate. That can
@@ -320,79 +367,11 @@ Ceiling cpu_sgemm_ceiling(int threads, double seconds) {
   const bool generic = core == "Prescott" || core == "Core2" || core == "Penryn" || core == "Dunnington" ||
                        core == "Nehalem" || core == "Atom" || core == "unknown";
   if (generic && (__builtin_cpu_supports("avx512f") || __builtin_cpu_supports("avx2")))
-    c.warning = "OpenBLAS did not recognise this CPU and runs its generic " + core +
+    s.warning = "OpenBLAS did not recognise this CPU and runs its generic " + core +
                 " kernels, so this ceiling is too low; rerun with OPENBLAS_CORETYPE=" +
                 (__builtin_cpu_supports("avx512f") ? "SkylakeX" : "Haswell") + " in the environment";
-#else
-  (void)threads;
-  (void)seconds;
-  c.why_not = "this gac was built without OpenBLAS (install libopenblas-dev and rebuild)";
-#endif
-  return c;
+  return s;
 }
-
-#if defined(GAC_HAVE_CUDA)
-// FP32 lanes per SM by compute capability (the CUDA programming guide's
-// throughput table); 0 when not known.
-int fp32_lanes_per_sm(int major, int minor) {
-  if (major == 7 || (major == 8 && minor == 0)) return 64;
-  if (major >= 8) return 128;
-  return 0;
-}
-
-Ceiling cuda_sgemm_ceiling(double seconds) {
-  Ceiling c;
-  const int N = 8192;
-  float* buf = nullptr;
-  cublasHandle_t handle = nullptr;
-  curandGenerator_t gen = nullptr;
-  auto release = [&] {
-    if (gen) curandDestroyGenerator(gen);
-    if (handle) cublasDestroy(handle);
-    if (buf) cudaFree(buf);
-  };
-  auto fail = [&](const std::string& why) {
-    release();
-    c.why_not = why;
-    return c;
-  };
-  int dev = 0, sms = 0, clock_khz = 0, major = 0, minor = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess) return fail("no CUDA device");
-  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
-      cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, dev) != cudaSuccess ||
-      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
-      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess)
-    return fail("cudaDeviceGetAttribute failed");
-  c.fp32_peak_gflops = 2.0 * sms * fp32_lanes_per_sm(major, minor) * clock_khz * 1e3 / 1e9;
-
-  const size_t elems = static_cast<size_t>(N) * N;
-  if (cudaMalloc(&buf, 3 * elems * sizeof(float)) != cudaSuccess) return fail("cudaMalloc failed");
-  float *a = buf, *b = buf + elems, *out = buf + 2 * elems;
-  // Random operands: an all-zero matrix draws less power and can clock higher.
-  if (curandCreateGenerator(&gen, CURAND_RNG_PSEUDO_DEFAULT) != CURAND_STATUS_SUCCESS ||
-      curandGenerateUniform(gen, buf, 2 * elems) != CURAND_STATUS_SUCCESS)
-    return fail("cuRAND failed");
-  if (cublasCreate(&handle) != CUBLAS_STATUS_SUCCESS) return fail("cublasCreate failed");
-  // Default math: true FP32, no TF32 tensor cores (the backend computes in FP32).
-  if (cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH) != CUBLAS_STATUS_SUCCESS) return fail("cublasSetMathMode failed");
-  const float one = 1.0f, zero = 0.0f;
-  auto gemm = [&] { return cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, N, N, N, &one, a, N, b, N, &zero, out, N); };
-  if (gemm() != CUBLAS_STATUS_SUCCESS || cudaDeviceSynchronize() != cudaSuccess) return fail("cublasSgemm failed");
-  const double flop = 2.0 * N * N * N;
-  const Clock::time_point start = Clock::now();
-  do {  // best of groups of 5 calls, as on the CPU
-    const Clock::time_point t0 = Clock::now();
-    for (int i = 0; i < 5; ++i)
-      if (gemm() != CUBLAS_STATUS_SUCCESS) return fail("cublasSgemm failed");
-    if (cudaDeviceSynchronize() != cudaSuccess) return fail("cublasSgemm failed");
-    c.gflops = std::max(c.gflops, 5 * flop / seconds_since(t0) / 1e9);
-  } while (seconds_since(start) < seconds);
-  c.available = true;
-  c.what = "cuBLAS SGEMM " + std::to_string(N) + "^3";
-  release();
-  return c;
-}
-#endif
 
 std::string cpu_model() {
   std::ifstream in("/proc/cpuinfo");
@@ -463,8 +442,24 @@ int run_bench(const BenchOptions& opts, std::ostream& out, std::ostream& log) {
     }
   }
 
+  // Ceilings first and last: OpenBLAS's threads keep spinning for a moment
+  // after their last call, so the CPU measurements start after a pause.
+  const bool want_cuda = std::any_of(backends.begin(), backends.end(), [](const auto& b) { return b.label == "cuda"; });
+  const bool want_cpu = std::any_of(backends.begin(), backends.end(), [](const auto& b) { return b.label != "cuda"; });
+  const double ceiling_s = std::min(0.5, opts.seconds / 2);
+  Ceiling cpu_ceiling, cuda_ceiling;
+  cpu_ceiling.before.why_not = "no cpu backend measured";
+  auto measure_ceilings = [&](bool before) {
+    log << "bench: measuring the SGEMM ceiling (" << (before ? "before" : "after") << ") ...\n";
+    if (want_cpu) (before ? cpu_ceiling.before : cpu_ceiling.after) = cpu_sgemm_session(opts.threads, ceiling_s);
+#if defined(GAC_HAVE_CUDA)
+    if (want_cuda) (before ? cuda_ceiling.before : cuda_ceiling.after) = cuda_sgemm_session(ceiling_s);
+#endif
+  };
+  measure_ceilings(true);
+  if (cpu_ceiling.available()) std::this_thread::sleep_for(std::chrono::duration<double>(ceiling_s));
+
   TempDir tmp;
-  double process_peak_mib = 0;
   std::vector<Measurement> results;
   std::vector<std::pair<std::string, std::string>> legend;  // scenario -> description
   for (const Scenario* s : chosen) {
@@ -473,15 +468,18 @@ int run_bench(const BenchOptions& opts, std::ostream& out, std::ostream& log) {
     const Experiment ex = prepare_experiment(scenario_config(*s, ns, tmp, data_name));
     legend.emplace_back(s->name, s->what + ": " + std::to_string(ex.model.spec.n_params) + " parameters, " +
                                      fixed(ex.model.flops_per_example / 1e3, 2) + " kFLOP/example, data " + data_name);
-    for (int n : ns) {
-      StreamTask task = stream_task(ex, n, 0);
-      for (auto& [label, backend] : backends)
+    for (auto& [label, backend] : backends) {
+      log << "bench: " << s->name << " " << label << " generation alone ..." << std::flush;
+      const double uniforms = measure_generation(*backend, stream_task(ex, ns[0], 0), opts.seconds, s->probe_batch);
+      log << " " << (std::isfinite(uniforms) ? human_count(uniforms) + " uniforms/s" : "not measurable") << "\n";
+      for (int n : ns) {
+        StreamTask task = stream_task(ex, n, 0);
         for (bool early : {true, false}) {
           if (!early && !opts.early_both) continue;
           task.early_reject = early;
-          log << "bench: " << s->name << " n=" << n << " " << label << " early rejection "
-              << (early ? "on" : "off") << " ..." << std::flush;
-          Measurement m = measure(*backend, task, opts.seconds, s->probe_batch, process_peak_mib);
+          log << "bench: " << s->name << " n=" << n << " " << label << " early rejection " << (early ? "on" : "off")
+              << " ..." << std::flush;
+          Measurement m = measure_evaluation(*backend, task, opts.seconds, s->probe_batch);
           m.scenario = s->name;
           m.data = data_name;
           m.backend = label;
@@ -490,44 +488,56 @@ int run_bench(const BenchOptions& opts, std::ostream& out, std::ostream& log) {
           m.early_reject = early;
           m.n_params = ex.model.spec.n_params;
           m.flops_per_example = ex.model.flops_per_example;
+          m.uniforms_per_s = uniforms;
           log << " " << human_count(m.draws_per_s()) << " draws/s\n";
           results.push_back(m);
         }
+      }
     }
   }
+  measure_ceilings(false);
+  if (!cpu_ceiling.any().warning.empty()) log << "bench: warning: " << cpu_ceiling.any().warning << "\n";
 
-  // Ceilings last: OpenBLAS leaves its own threads behind, which must not
-  // compete with the measurements above.
-  auto has = [&](const std::string& name) {
-    return std::any_of(results.begin(), results.end(), [&](const Measurement& m) { return m.backend == name; });
-  };
-  const double ceiling_s = std::min(1.0, opts.seconds);
-  log << "bench: measuring the SGEMM ceiling ...\n";
-  const Ceiling cpu_ceiling = cpu_sgemm_ceiling(opts.threads, ceiling_s);
-  if (!cpu_ceiling.warning.empty()) log << "bench: warning: " << cpu_ceiling.warning << "\n";
-  Ceiling cuda_ceiling;
-  cuda_ceiling.why_not = "this gac was built without CUDA";
-#if defined(GAC_HAVE_CUDA)
-  if (has("cuda")) cuda_ceiling = cuda_sgemm_ceiling(ceiling_s);
-  else cuda_ceiling.why_not = "cuda not measured";
-#endif
   auto ceiling_of = [&](const Measurement& m) -> const Ceiling& { return m.backend == "cuda" ? cuda_ceiling : cpu_ceiling; };
   auto fraction = [&](const Measurement& m) {
     const Ceiling& c = ceiling_of(m);
-    return c.available ? m.gflops() / c.gflops : NAN;
+    return c.available() ? m.gflops() / c.best() : NAN;
   };
-  auto ratio = [&](const Measurement& m) {
-    const auto ref = reference_for(m.scenario, m.n);
-    return ref ? m.draws_per_s() / *ref : NAN;
+  // The draw roofline of an early-rejection row: the draws/s this backend
+  // would reach if every draw cost only its generation at the measured
+  // generation rate, plus the examples it actually evaluated at the forward
+  // rate of the same scenario's full evaluation (whose draw time, less its
+  // generation, is n examples' worth). Full-evaluation rows are their own
+  // roofline by this definition, so they get none.
+  auto roofline = [&](const Measurement& m) -> double {
+    if (!m.early_reject || !std::isfinite(m.uniforms_per_s) || m.draws == 0) return NAN;
+    const auto full = std::find_if(results.begin(), results.end(), [&](const Measurement& f) {
+      return !f.early_reject && f.scenario == m.scenario && f.n == m.n && f.backend == m.backend;
+    });
+    if (full == results.end()) return NAN;
+    const double generate_s = m.n_params / m.uniforms_per_s;
+    const double forward_s = std::max(0.0, 1.0 / full->draws_per_s() - generate_s);
+    const double examples_per_draw = static_cast<double>(m.examples) / m.draws;
+    return 1.0 / (generate_s + examples_per_draw / m.n * forward_s);
   };
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  const char* rss_definition =
+      "the process's peak resident set during the measurement (VmHWM, reset just before it); null where the "
+      "kernel does not allow the reset";
+  const char* roofline_definition =
+      "early-rejection rows: 1 / (parameters / uniforms_per_s + examples per draw / n * (1 / full-evaluation "
+      "draws_per_s - parameters / uniforms_per_s)), all measured here on the same backend and scenario";
 
   if (opts.json) {
     auto ceiling_json = [](const Ceiling& c) {
-      json j = {{"available", c.available}, {"gflops", c.available ? json(c.gflops) : json(nullptr)}, {"what", c.what}};
-      if (!c.available) j["why_not"] = c.why_not;
-      if (!c.warning.empty()) j["warning"] = c.warning;
-      if (c.fp32_peak_gflops > 0) j["fp32_peak_gflops"] = c.fp32_peak_gflops;
+      json j = {{"available", c.available()}, {"gflops", nullable(c.best())}, {"what", c.any().what}};
+      if (!c.available()) j["why_not"] = c.why_not();
+      j["before_gflops"] = nullable(best_of(c.before));
+      j["after_gflops"] = nullable(best_of(c.after));
+      j["slowest_call_gflops"] = nullable(c.slowest());
+      j["calls"] = c.calls().size();
+      if (!c.any().warning.empty()) j["warning"] = c.any().warning;
+      if (c.any().fp32_peak_gflops > 0) j["fp32_peak_gflops"] = c.any().fp32_peak_gflops;
       return j;
     };
     json doc;
@@ -535,13 +545,10 @@ int run_bench(const BenchOptions& opts, std::ostream& out, std::ostream& log) {
     doc["date"] = utc_now();
     doc["machine"] = {{"cpu_model", cpu_model()}, {"cores", cores}, {"threads", opts.threads > 0 ? opts.threads : static_cast<int>(cores)}};
     doc["ceiling"] = {{"cpu", ceiling_json(cpu_ceiling)}};
-    if (has("cuda")) doc["ceiling"]["cuda"] = ceiling_json(cuda_ceiling);
+    if (want_cuda) doc["ceiling"]["cuda"] = ceiling_json(cuda_ceiling);
     doc["seconds_per_measurement"] = opts.seconds;
-    json refs = json::array();
-    for (const Reference& r : kPyTorchReference)
-      refs.push_back({{"scenario", r.scenario}, {"n", r.n}, {"draws_per_s", r.draws_per_s},
-                      {"source", "the paper's batched PyTorch code on a 2-core machine with OpenBLAS (SPEC.md)"}});
-    doc["pytorch_reference"] = refs;
+    doc["rss_definition"] = rss_definition;
+    doc["roofline_definition"] = roofline_definition;
     json rows = json::array();
     for (const Measurement& m : results) {
       json row = {{"scenario", m.scenario},
@@ -561,13 +568,13 @@ int run_bench(const BenchOptions& opts, std::ostream& out, std::ostream& log) {
                   {"draws_per_s", m.draws_per_s()},
                   {"examples_per_s", m.examples_per_s()},
                   {"gflops", m.gflops()},
-                  {"ceiling_gflops", ceiling_of(m).available ? json(ceiling_of(m).gflops) : json(nullptr)},
+                  {"ceiling_gflops", nullable(ceiling_of(m).best())},
                   {"fraction_of_ceiling", nullable(fraction(m))},
-                  {"pytorch_reference_draws_per_s", nullable(reference_for(m.scenario, m.n).value_or(NAN))},
-                  {"ratio_to_pytorch_reference", nullable(ratio(m))},
-                  {"rss_mib", nullable(m.window_rss_mib)},
-                  {"peak_rss_mib", m.peak_rss_mib}};
-      if (ceiling_of(m).fp32_peak_gflops > 0) row["fraction_of_fp32_peak"] = m.gflops() / ceiling_of(m).fp32_peak_gflops;
+                  {"uniforms_per_s", nullable(m.uniforms_per_s)},
+                  {"roofline_draws_per_s", nullable(roofline(m))},
+                  {"fraction_of_roofline", nullable(m.draws_per_s() / roofline(m))},
+                  {"rss_mib", nullable(m.rss_mib)}};
+      if (ceiling_of(m).any().fp32_peak_gflops > 0) row["fraction_of_fp32_peak"] = m.gflops() / ceiling_of(m).any().fp32_peak_gflops;
       rows.push_back(row);
     }
     doc["measurements"] = rows;
@@ -577,40 +584,50 @@ int run_bench(const BenchOptions& opts, std::ostream& out, std::ostream& log) {
 
   out << "gac bench: " << cpu_model() << ", " << cores << " cores; " << opts.seconds << " s per measurement\n";
   auto ceiling_line = [&](const char* name, const Ceiling& c) {
-    out << "ceiling (" << name << "): "
-        << (c.available ? c.what + ": " + fixed(c.gflops, 1) + " GFLOP/s" : "unavailable: " + c.why_not);
-    if (c.fp32_peak_gflops > 0) out << " (FP32 peak " << fixed(c.fp32_peak_gflops, 0) << " GFLOP/s)";
+    out << "ceiling (" << name << "): ";
+    if (!c.available()) {
+      out << "unavailable: " << c.why_not() << "\n";
+      return;
+    }
+    out << c.any().what << ": " << fixed(c.best(), 1) << " GFLOP/s, the best of " << c.calls().size()
+        << " calls (best before " << fixed(best_of(c.before), 1) << ", after " << fixed(best_of(c.after), 1)
+        << "; slowest call " << fixed(c.slowest(), 1) << ")";
+    if (c.any().fp32_peak_gflops > 0) out << "; FP32 peak " << fixed(c.any().fp32_peak_gflops, 0) << " GFLOP/s";
     out << "\n";
-    if (!c.warning.empty()) out << "  warning: " << c.warning << "\n";
+    if (!c.any().warning.empty()) out << "  warning: " << c.any().warning << "\n";
   };
-  ceiling_line("cpu", cpu_ceiling);
-  if (has("cuda")) ceiling_line("cuda", cuda_ceiling);
-  out << "PyTorch reference (the paper's batched code, 2-core machine): ";
-  for (size_t i = 0; i < std::size(kPyTorchReference); ++i)
-    out << (i ? ", " : "") << human_count(kPyTorchReference[i].draws_per_s) << " draws/s " << kPyTorchReference[i].scenario
-        << " n=" << kPyTorchReference[i].n;
-  out << "\n\n";
+  if (want_cpu) ceiling_line("cpu", cpu_ceiling);
+  if (want_cuda) ceiling_line("cuda", cuda_ceiling);
+  out << "\n";
 
+  auto percent = [](double v) { return std::isfinite(v) ? fixed(100 * v, 1) + "%" : std::string("-"); };
   char line[256];
-  std::snprintf(line, sizeof line, "%-9s %3s %-10s %-5s %9s %11s %9s %7s %9s %8s %8s\n", "scenario", "n", "backend", "early",
-                "draws/s", "ex-evals/s", "GFLOP/s", "%ceil", "xPyTorch", "RSS MiB", "peak MiB");
+  std::snprintf(line, sizeof line, "%-9s %3s %-10s %-5s %9s %11s %9s %7s %7s %8s\n", "scenario", "n", "backend", "early",
+                "draws/s", "ex-evals/s", "GFLOP/s", "%ceil", "%roof", "RSS MiB");
   out << line;
   for (const Measurement& m : results) {
-    const double r = ratio(m);
-    std::snprintf(line, sizeof line, "%-9s %3d %-10s %-5s %9s %11s %9s %7s %9s %8s %8s\n", m.scenario.c_str(), m.n,
+    std::snprintf(line, sizeof line, "%-9s %3d %-10s %-5s %9s %11s %9s %7s %7s %8s\n", m.scenario.c_str(), m.n,
                   m.backend.c_str(), m.early_reject ? "on" : "off", human_count(m.draws_per_s()).c_str(),
-                  human_count(m.examples_per_s()).c_str(), fixed(m.gflops(), 2).c_str(),
-                  std::isfinite(fraction(m)) ? (fixed(100 * fraction(m), 1) + "%").c_str() : "-",
-                  std::isfinite(r) ? (fixed(r, r >= 10 ? 0 : 2) + "x").c_str() : "-", fixed(m.window_rss_mib, 1).c_str(),
-                  fixed(m.peak_rss_mib, 1).c_str());
+                  human_count(m.examples_per_s()).c_str(), fixed(m.gflops(), 2).c_str(), percent(fraction(m)).c_str(),
+                  percent(m.draws_per_s() / roofline(m)).c_str(), fixed(m.rss_mib, 1).c_str());
     out << line;
   }
   out << "\n";
   for (const auto& [name, what] : legend) out << name << ": " << what << "\n";
   for (auto& [label, backend] : backends) out << label << ": " << backend->description() << "\n";
-  out << "early on: stop at a draw's first misclassified example; off: every example of every draw (full evaluation).\n"
-         "GFLOP/s counts the example evaluations done; %ceil is that over the SGEMM rate; xPyTorch is draws/s over the\n"
-         "reference figure; RSS is the peak during the measurement, peak MiB the process's (data loading included).\n";
+  std::vector<std::string> generation_lines;
+  for (const Measurement& m : results) {
+    const std::string g = m.scenario + " " + m.backend + " " +
+                          (std::isfinite(m.uniforms_per_s) ? human_count(m.uniforms_per_s) : std::string("-"));
+    if (std::find(generation_lines.begin(), generation_lines.end(), g) == generation_lines.end()) generation_lines.push_back(g);
+  }
+  out << "generation alone, uniforms/s:";
+  for (const std::string& g : generation_lines) out << "  " << g;
+  out << "\n"
+         "early on: stop at a draw's first misclassified example; off: every example of every draw (full evaluation).\n"
+         "GFLOP/s counts the example evaluations done; %ceil is that over the best SGEMM call; %roof is draws/s over\n"
+         "the draw roofline (early rows: generation at the rate above plus the examples evaluated at the full rows'\n"
+         "forward rate); RSS is the process's peak resident set during the measurement. Ratios to PyTorch: bench/compare.\n";
   return 0;
 }
 

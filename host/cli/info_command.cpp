@@ -28,9 +28,10 @@ void print_model(const Model& m) {
 int info(const ConfigArgs& a) {
   std::cout << "gac " << GAC_VERSION << "\n";
   std::cout << "compiler: " << __VERSION__ << "\n";
+  std::string why_none = "this gac was built without CUDA";
 #if defined(GAC_HAVE_CUDA)
   std::cout << "cuda: built for architectures " << GAC_CUDA_ARCHS << "\n";
-  const auto devices = cuda_device_descriptions();
+  const auto devices = cuda_device_descriptions(&why_none);
   if (devices.empty()) std::cout << "cuda devices: none\n";
   for (const auto& d : devices) std::cout << "cuda device: " << d << "\n";
 #else
@@ -39,6 +40,9 @@ int info(const ConfigArgs& a) {
   std::string note;
   const auto backend = make_backend(a.backend.empty() ? "auto" : a.backend, a.threads < 0 ? 0 : a.threads, &note);
   std::cout << "backend (auto): " << backend->description() << "\n";
+  // Other commands stay quiet when a machine simply has no GPU; info says why.
+  if (note.empty() && backend->name() == "cpu" && (a.backend.empty() || a.backend == "auto"))
+    note = "no usable CUDA device (" + why_none + "); using the CPU backend";
   if (!note.empty()) std::cout << "note: " << note << "\n";
   if (a.config.empty()) return 0;
 

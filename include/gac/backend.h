@@ -61,21 +61,34 @@ class Backend {
   // Test accuracy and loss of each given draw of the current stream.
   virtual std::vector<TestScore> score_test(const std::vector<uint64_t>& draws) = 0;
 
+  // Generates the parameters of draws [first, first + count) of the current
+  // stream as evaluate() does, and discards them: `gac bench` times this for
+  // the draw roofline. False when the backend cannot do it alone.
+  virtual bool generate_only(uint64_t first, uint64_t count) {
+    (void)first;
+    (void)count;
+    return false;
+  }
+
   // Draws per evaluate() call that keep this backend busy on the current
   // stream (the run loop's batch unless exec.batch sets one).
   virtual uint64_t preferred_batch() const { return 65536; }
 };
 
 // Picks a backend by name: "cpu", "cuda" or "auto" (CUDA when a usable
-// device exists, else the CPU). `note` explains an automatic choice.
+// device exists, else the CPU). `note` explains an automatic choice of the
+// CPU when a GPU is there but unusable (`gac info` says why there is none).
 // Throws gac::Error for "cuda" without a usable device.
 std::unique_ptr<Backend> make_backend(const std::string& kind, int threads, std::string* note = nullptr);
 
 // kernel: "auto" (the widest SIMD this CPU runs), "avx512", "avx2" or "scalar".
 std::unique_ptr<Backend> make_cpu_backend(int threads, const std::string& kernel = "auto");
 #if defined(GAC_HAVE_CUDA)
-std::unique_ptr<Backend> make_cuda_backend(std::string* why_not);  // nullptr when no usable device
-std::vector<std::string> cuda_device_descriptions();
+// nullptr when no usable device, with the reason; *no_gpu: the reason is only
+// that this machine has no NVIDIA GPU or driver (nothing worth a note).
+std::unique_ptr<Backend> make_cuda_backend(std::string* why_not, bool* no_gpu = nullptr);
+// One line per device; none, with the reason in *why_none, when there is none.
+std::vector<std::string> cuda_device_descriptions(std::string* why_none = nullptr);
 // Parameters of `draws` generated on the device (tests: bit-identity with the host).
 std::vector<float> cuda_generate_params(const PriorSpec& prior, StreamKey key, const ModelSpec& m,
                                         const std::vector<uint64_t>& draws);

@@ -1,5 +1,5 @@
 // `gac bench`: throughput of the backends on standard scenarios, next to the
-// machine's SGEMM rate (the ceiling) and the paper's PyTorch figures.
+// machine's SGEMM rate (the ceiling) and each scenario's draw roofline.
 // Speed is only ever measured here, never asserted in tests.
 #pragma once
 
@@ -18,6 +18,23 @@ struct BenchOptions {
   std::vector<int> ns;                 // training-set sizes; empty: each scenario's own
   bool json = false;                   // one JSON document instead of the table
 };
+
+// One session of timed SGEMM calls (the ceiling): the rate of each call,
+// or why there are none. The bench runs one session before its throughput
+// measurements and one after, and takes the best call of both.
+struct SgemmSession {
+  std::vector<double> gflops;
+  std::string what;             // e.g. "OpenBLAS SGEMM 2048^3 (SkylakeX kernels), 2 threads"
+  std::string why_not;          // when there are no calls
+  std::string warning;          // when the figure is known to understate the hardware
+  double fp32_peak_gflops = 0;  // GPU only: SMs x FP32 lanes x 2 x clock (0: unknown)
+};
+
+#if defined(GAC_HAVE_CUDA)
+// cuBLAS FP32 SGEMM 8192^3 on the current device, cuBLAS loaded at run time
+// (kernels/cuda_sgemm.cu); calls for about `seconds`.
+SgemmSession cuda_sgemm_session(double seconds);
+#endif
 
 // Names of the standard scenarios, in the order they run.
 std::vector<std::string> bench_scenario_names();

@@ -12,6 +12,7 @@
 //                               runs the whole backend on it without a GPU.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -35,7 +36,7 @@ struct DeviceProps {
 };
 
 // Kernels whose occupancy decides launch sizes.
-enum class DeviceKernel { dense_group, dense_score, block_evaluate, block_score };
+enum class DeviceKernel { dense_group, dense_score, block_evaluate, block_score, block_finish, sphere_factors };
 
 class Device {
  public:
@@ -56,7 +57,10 @@ class Device {
   // Synchronous, ordered after everything queued.
   virtual void upload(void* dst, const void* src, size_t bytes) = 0;
   virtual void download(void* dst, const void* src, size_t bytes) = 0;
-  // Queued on `queue` (0 .. kQueues-1): nothing is known done before synchronize(queue).
+  // Queued on `queue` (0 .. kQueues-1): nothing is known done before
+  // synchronize(queue). Host memory must be pinned (alloc_pinned) and stay
+  // untouched until then.
+  virtual void upload_async(void* dst, const void* src, size_t bytes, int queue) = 0;
   virtual void download_async(void* dst, const void* src, size_t bytes, int queue) = 0;
   virtual void zero_async(void* dst, size_t bytes, int queue) = 0;
   virtual void synchronize(int queue) = 0;
@@ -73,12 +77,14 @@ class Device {
   // out[k] = index of the k-th set flag among flags[0 .. count); *n_out = their number.
   virtual void select_indices(void* temp, size_t temp_bytes, const uint8_t* flags, uint32_t count, uint32_t* out,
                               uint32_t* n_out, int queue) = 0;
-  // out[k] = values[index of the k-th set flag]; *n_out = their number.
-  virtual void select_values(void* temp, size_t temp_bytes, const float* values, const uint8_t* flags,
-                             uint32_t count, float* out, uint32_t* n_out, int queue) = 0;
   virtual void dense_group(int grid, const DenseArgs& a, int e0, int e1, bool first_group, int queue) = 0;
   virtual void dense_finish(int grid, const DenseArgs& a, LossKind loss, float* hit_loss, int queue) = 0;
   virtual void block_evaluate(int grid, size_t dynamic_smem, bool smem_image, const BlockArgs& a, int queue) = 0;
+  // One thread per item (kernels/search_kernels.h): the sphere factor of
+  // every slot of a.count; the loss of the *n_hits perfect slots in hits.
+  virtual void sphere_factors(int grid, const BlockArgs& a, int queue) = 0;
+  virtual void block_finish(int grid, const BlockArgs& a, const uint32_t* hits, const uint32_t* n_hits,
+                            float* hit_loss, int queue) = 0;
   virtual void generate_models(const ModelSpec& m, const PriorSpec& prior, StreamKey key, LossKind loss,
                                const uint64_t* draws, uint32_t count, float* params, float* scales, int queue) = 0;
   virtual void dense_score(int grid, const ScoreArgs& a, int queue) = 0;
@@ -107,6 +113,9 @@ class DeviceArray {
     count_ = count;
     return true;
   }
+  // At least `count` elements (the contents are not kept); false, holding
+  // nothing, when the device is out of memory.
+  bool try_grow(size_t count) { return count <= count_ || try_resize(count); }
   void upload(const T* host, size_t count) {
     if (count > count_ && !try_resize(count))
       throw Error("device: out of memory uploading " + std::to_string(count * sizeof(T)) + " bytes");
@@ -140,6 +149,11 @@ class PinnedArray {
     if (count == 0) return;
     ptr_ = static_cast<T*>(device_->alloc_pinned(count * sizeof(T)));
     count_ = count;
+  }
+  // At least `count` elements: grows (geometrically), never shrinks; the
+  // contents are not kept.
+  void grow(size_t count) {
+    if (count > count_) resize(std::max(count, 2 * count_));
   }
   void release() {
     if (ptr_) device_->release_pinned(ptr_);

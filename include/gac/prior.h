@@ -71,6 +71,62 @@ GAC_HD void prior_block(const PriorSpec& prior, StreamKey key, uint64_t draw, ui
   prior_block(prior, key, draw, block, out, tensor);
 }
 
+// prior_block in two steps, for callers that know each parameter's tensor:
+// the block's four values before the per-tensor scale (prior_raw), then
+// each value in tensor `tensor` (prior_scaled) -- the same roundings, so
+// the same bits.
+GAC_HD void prior_raw(const PriorSpec& prior, StreamKey key, uint64_t draw, uint32_t block, float raw[4]) {
+  const U32x4 r = philox_block(key, draw, block);
+  if (prior.kind == PriorKind::uniform || prior.kind == PriorKind::kaiming) {
+    for (int j = 0; j < 4; ++j) raw[j] = static_cast<float>(static_cast<int32_t>(r.v[j] >> 8) - (1 << 23));
+    return;
+  }
+  normals_from_bits(r.v[0], r.v[1], &raw[0], &raw[1]);
+  normals_from_bits(r.v[2], r.v[3], &raw[2], &raw[3]);
+}
+
+// What prior_raw's values of tensor `tensor` are multiplied by: the
+// uniform's scale / 2^23 (uniform_from_bits), sigma, or 1 for the sphere
+// (scaled as a whole afterwards; times 1 leaves every float as it is).
+GAC_HD float prior_factor(const PriorSpec& prior, int tensor) {
+  switch (prior.kind) {
+    case PriorKind::uniform:
+    case PriorKind::kaiming: return mul_rn(prior.scale[tensor], 0x1.0p-23f);
+    case PriorKind::normal: return prior.scale[tensor];
+    case PriorKind::sphere: break;
+  }
+  return 1.0f;
+}
+
+GAC_HD float prior_scaled(const PriorSpec& prior, float raw, int tensor) {
+  return mul_rn(raw, prior_factor(prior, tensor));
+}
+
+// Calls visit(i, value) for parameters i = 0 .. n_params-1 of `draw`, in
+// order, before any sphere scaling: a draw walked without being stored.
+template <class Visit>
+GAC_HD void for_each_prior_value(const PriorSpec& prior, StreamKey key, uint64_t draw, int n_params, Visit visit) {
+  int tensor = 0;
+  for (int b = 0; 4 * b < n_params; ++b) {
+    float raw[4];
+    prior_raw(prior, key, draw, static_cast<uint32_t>(b), raw);
+    for (int j = 0; j < 4; ++j) {
+      const int i = 4 * b + j;
+      if (i >= n_params) break;
+      while (tensor + 1 < prior.n_tensors && i >= prior.tensor_end[tensor]) ++tensor;
+      visit(i, prior_scaled(prior, raw[j], tensor));
+    }
+  }
+}
+
+// The sphere prior's factor R / |z| of `draw`: generate_params' sum of
+// squares, in its order, without storing the parameters.
+GAC_HD double sphere_factor(const PriorSpec& prior, StreamKey key, uint64_t draw, int n_params) {
+  double sq = 0.0;
+  for_each_prior_value(prior, key, draw, n_params, [&](int, float w) { sq = dfma_rn(w, w, sq); });
+  return ddiv_rn(prior.sphere_radius, dsqrt_rn(sq));
+}
+
 // All n_params parameters of one draw, written through `params`: a float*
 // or any accessor with operator[] (e.g. lane-interleaved device storage).
 template <class Out>
