@@ -1,9 +1,7 @@
 // End to end through the gac binary: runs, resumes after SIGKILL, refuses a
 // different config, and turns every bad input into one clear error.
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -21,43 +19,11 @@
 namespace fs = std::filesystem;
 using namespace gac;
 using gac::test::fingerprint;
+using gac::test::Result;
+using gac::test::run_gac;
 using gac::test::slurp;
 
 namespace {
-
-struct Result {
-  int status = -1;  // exit code, or -signal when killed
-  std::string out, err;
-};
-
-// Runs the gac binary; with kill_after_s >= 0 sends SIGKILL after that long.
-Result run_gac(const std::vector<std::string>& args, double kill_after_s = -1) {
-  const fs::path dir = fs::temp_directory_path() / ("gac_out_" + std::to_string(getpid()));
-  fs::create_directories(dir);
-  const std::string out = (dir / "stdout").string(), err = (dir / "stderr").string();
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(o, 1);
-    dup2(e, 2);
-    std::vector<char*> argv{const_cast<char*>(GAC_BINARY)};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(GAC_BINARY, argv.data());
-    _exit(127);
-  }
-  if (kill_after_s >= 0) {
-    std::this_thread::sleep_for(std::chrono::duration<double>(kill_after_s));
-    kill(pid, SIGKILL);
-  }
-  int wstatus = 0;
-  waitpid(pid, &wstatus, 0);
-  Result r;
-  r.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -WTERMSIG(wstatus);
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
 
 class RunTest : public ::testing::Test {
  protected:
@@ -283,13 +249,13 @@ max_draws = 100_000_000_000
 time_limit = 0.5
 )");
   const Result r = run_gac({"run", cfg.string(), "-o", (dir_ / "a").string(), "-q"});
-  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_EQ(r.status, 75) << r.err;  // stopped early, resumable
   EXPECT_NE(r.err.find("time limit"), std::string::npos) << r.err;
   EXPECT_NE(r.out.find("time"), std::string::npos) << r.out;
   const uint64_t first = Store::open_existing(dir_ / "a")->states().at(0).draws;
   EXPECT_GT(first, 0u);
   EXPECT_EQ(Store::open_existing(dir_ / "a")->states().at(0).status, "time");
-  ASSERT_EQ(run_gac({"run", cfg.string(), "-o", (dir_ / "a").string(), "-q"}).status, 0);
+  ASSERT_EQ(run_gac({"run", cfg.string(), "-o", (dir_ / "a").string(), "-q"}).status, 75);
   EXPECT_GT(Store::open_existing(dir_ / "a")->states().at(0).draws, first);
 }
 
