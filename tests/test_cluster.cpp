@@ -159,20 +159,16 @@ TEST(RunIdentity, ShardKeysParseAndCheck) {
   EXPECT_EQ(identity_toml(parse_config(identity_toml(c), "t")), identity_toml(c));
 }
 
-class SlurmFilesTest : public ::testing::Test {
+class SlurmFilesTest : public gac::test::RunDirTest {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("gac_slurm_files_" + std::to_string(getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
+    RunDirTest::SetUp();
     options_.dir = dir_ / "run";
     options_.tasks = 4;
     options_.job_name = "gac-test";
     options_.gac = GAC_BINARY;
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
-  fs::path dir_;
   SlurmOptions options_;
   RunConfig cfg_;
 };

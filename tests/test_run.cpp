@@ -1,7 +1,9 @@
 // End to end through the gac binary: runs, resumes after SIGKILL, refuses a
 // different config, and turns every bad input into one clear error.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -18,6 +20,7 @@
 
 namespace fs = std::filesystem;
 using namespace gac;
+using gac::test::expect_clear_error;
 using gac::test::fingerprint;
 using gac::test::Result;
 using gac::test::run_gac;
@@ -159,14 +162,6 @@ max_draws = 20000
   // A larger budget extends the same run.
   ASSERT_EQ(run_gac({"run", cfg.string(), "-o", (dir_ / "a").string(), "-q", "--set", "run.max_draws=30000"}).status, 0);
   EXPECT_EQ(Store::open_existing(dir_ / "a")->states()[0].draws, 30000u);
-}
-
-// Each bad input: exit code 2 and one line "gac: error: ..." naming the problem.
-void expect_clear_error(const Result& r, const std::string& needle) {
-  EXPECT_EQ(r.status, 2) << r.err;
-  EXPECT_EQ(r.err.rfind("gac: error: ", 0), 0u) << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
 TEST_F(RunTest, BadInputUnknownConfigKey) {

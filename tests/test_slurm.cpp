@@ -25,10 +25,7 @@ using gac::test::slurp;
 
 namespace {
 
-struct Shell {
-  int status = -1;
-  std::string out, err;
-};
+using Shell = gac::test::Result;
 
 // Runs a bash command line; stdout and stderr apart.
 Shell sh(const std::string& command) {
@@ -52,7 +49,7 @@ bool have_slurm() {
   return geteuid() == 0 && sh("command -v munged slurmctld slurmd sbatch scontrol squeue scancel").status == 0;
 }
 
-class SlurmTest : public ::testing::Test {
+class SlurmTest : public gac::test::RunDirTest {
  protected:
   static void SetUpTestSuite() {
     if (!have_slurm()) return;
@@ -72,18 +69,7 @@ class SlurmTest : public ::testing::Test {
   void SetUp() override {
     if (!have_slurm()) GTEST_SKIP() << "needs root and Debian's slurm-wlm and munge (scripts/install-deps)";
     ASSERT_FALSE(cluster_.empty()) << "the SLURM cluster did not start";
-    dir_ = fs::temp_directory_path() / ("gac_slurm_test_" + std::to_string(getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    if (!dir_.empty()) fs::remove_all(dir_);
-  }
-
-  fs::path write_config(const std::string& name, const std::string& text) {
-    std::ofstream(dir_ / name) << text;
-    return dir_ / name;
+    RunDirTest::SetUp();
   }
 
   // `gac slurm ... --submit`: the ids it prints.
@@ -130,7 +116,6 @@ class SlurmTest : public ::testing::Test {
   }
 
   static fs::path cluster_;
-  fs::path dir_;
 };
 
 fs::path SlurmTest::cluster_;
@@ -249,19 +234,13 @@ max_draws = 200_000_000
 
 TEST_F(SlurmTest, BadTasksMissingSbatchAndSbatchErrorsAreOneClearLine) {
   const std::string quickstart = source("configs/quickstart.toml");
-  auto expect_one_line = [](const Shell& r, const std::string& needle) {
-    EXPECT_EQ(r.status, 2) << r.err;
-    EXPECT_EQ(r.err.rfind("gac: error: ", 0), 0u) << r.err;
-    EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  };
   const std::string out = " -o " + (dir_ / "run").string();
-  expect_one_line(sh(gac_binary() + " slurm " + quickstart + out + " --tasks 0"), "--tasks");
-  expect_one_line(sh(gac_binary() + " slurm " + quickstart + out + " --tasks four"), "--tasks");
-  expect_one_line(sh("PATH=/nonexistent " + gac_binary() + " slurm " + quickstart + out + " --tasks 2 --submit"),
+  gac::test::expect_clear_error(sh(gac_binary() + " slurm " + quickstart + out + " --tasks 0"), "--tasks");
+  gac::test::expect_clear_error(sh(gac_binary() + " slurm " + quickstart + out + " --tasks four"), "--tasks");
+  gac::test::expect_clear_error(sh("PATH=/nonexistent " + gac_binary() + " slurm " + quickstart + out + " --tasks 2 --submit"),
                   "sbatch is not on PATH");
   EXPECT_TRUE(fs::exists(dir_ / "run" / "slurm" / "gac.sbatch")) << "the script is written even without sbatch";
-  expect_one_line(sh(gac_binary() + " slurm " + quickstart + out + " --tasks 2 --partition nosuch --submit"), "sbatch failed");
-  expect_one_line(sh(gac_binary() + " slurm " + quickstart + out + " --tasks 3"), "run.shards is 2 there, 3 here");
+  gac::test::expect_clear_error(sh(gac_binary() + " slurm " + quickstart + out + " --tasks 2 --partition nosuch --submit"), "sbatch failed");
+  gac::test::expect_clear_error(sh(gac_binary() + " slurm " + quickstart + out + " --tasks 3"), "run.shards is 2 there, 3 here");
   EXPECT_EQ(sh("squeue -h").out, "") << "nothing was submitted";
 }

@@ -18,45 +18,17 @@
 
 namespace fs = std::filesystem;
 using namespace gac;
+using gac::test::expect_clear_error;
 using gac::test::fingerprint;
 using gac::test::Result;
 using gac::test::run_gac;
+using gac::test::signal_gac;
 using gac::test::slurp;
 
 namespace {
 
-class SplitRunTest : public ::testing::Test {
+class SplitRunTest : public gac::test::RunDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("gac_split_test_" + std::to_string(getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  fs::path write_config(const std::string& name, const std::string& text) {
-    std::ofstream(dir_ / name) << text;
-    return dir_ / name;
-  }
-
-  // 2 sizes x 2 repeats = 4 streams of the kink MLP, a few seconds in all.
-  fs::path kink_config() {
-    return write_config("kink.toml", R"(
-[data]
-kind = "kink"
-[model]
-arch = "mlp"
-hidden = 10
-[run]
-seed = 3
-n = [4, 8]
-repeats = 2
-bins = [0.66, 0.67, 0.68, 0.69]
-target = 40
-)");
-  }
-
   // Streams that never fill (no loss that low): they run to their budget, the time limit or a signal.
   fs::path endless_config(const std::string& extra = "") {
     return write_config("endless.toml", R"(
@@ -85,17 +57,7 @@ max_draws = 100_000_000_000
   Result merge(const fs::path& run, bool partial = false) {
     return partial ? run_gac({"merge", run.string(), "--partial"}) : run_gac({"merge", run.string()});
   }
-
-  fs::path dir_;
 };
-
-// One line "gac: error: ..." naming the problem, exit 2.
-void expect_clear_error(const Result& r, const std::string& needle) {
-  EXPECT_EQ(r.status, 2) << r.err;
-  EXPECT_EQ(r.err.rfind("gac: error: ", 0), 0u) << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-}
 
 uint64_t total_draws(const fs::path& run) {
   uint64_t draws = 0;
@@ -228,7 +190,7 @@ TEST_F(SplitRunTest, SignalsStopPromptlyAndTheRunResumesExactly) {
   std::mt19937 rng(std::random_device{}());
   int stops = 0;
   for (int signal : {SIGTERM, SIGINT, SIGUSR1, SIGTERM}) {
-    const Result r = run_gac(args("stopped"), std::uniform_real_distribution<double>(0.2, 1.0)(rng), signal);
+    const Result r = signal_gac(args("stopped"), std::uniform_real_distribution<double>(0.2, 1.0)(rng), signal).result;
     if (r.status == 0) break;  // finished first
     EXPECT_EQ(r.status, 75) << r.err;
     EXPECT_NE(r.err.find(std::string("stopped by SIG") + sigabbrev_np(signal)), std::string::npos) << r.err;
@@ -242,12 +204,11 @@ TEST_F(SplitRunTest, SignalsStopPromptlyAndTheRunResumesExactly) {
 TEST_F(SplitRunTest, StopIsPromptWhateverTheBatch) {
   // A slow model and a batch of 2^32 draws: evaluate() calls must still be short.
   const fs::path cfg = endless_config("[model]\narch = \"mlp\"\nhidden = 256\nlayers = 3\n");
-  const Result r = run_gac({"run", cfg.string(), "-o", (dir_ / "a").string(), "--threads", "1", "--set",
-                            "exec.batch=4294967296"},
-                           2.0, SIGTERM);
+  const auto [r, exit_s] = signal_gac(
+      {"run", cfg.string(), "-o", (dir_ / "a").string(), "--threads", "1", "--set", "exec.batch=4294967296"}, 2.0, SIGTERM);
   EXPECT_EQ(r.status, 75) << r.err;
-  EXPECT_LT(r.exit_after_signal_s, 10.0);
-  std::cerr << "exited " << r.exit_after_signal_s << " s after SIGTERM\n";
+  EXPECT_LT(exit_s, 10.0);
+  std::cerr << "exited " << exit_s << " s after SIGTERM\n";
   const Result report = run_gac({"report", (dir_ / "a").string()});
   EXPECT_NE(report.out.find("interrupted"), std::string::npos) << report.out;
   EXPECT_GT(total_draws(dir_ / "a"), 0u);
@@ -255,8 +216,8 @@ TEST_F(SplitRunTest, StopIsPromptWhateverTheBatch) {
 
 TEST_F(SplitRunTest, KilledRunShowsInterruptedAndNeverStartedStreamsPending) {
   const fs::path cfg = endless_config();
-  const Result r = run_gac({"run", cfg.string(), "-o", (dir_ / "a").string(), "-q", "--set", "exec.order=\"sequential\""},
-                           2.0, SIGKILL);
+  const Result r =
+      run_gac({"run", cfg.string(), "-o", (dir_ / "a").string(), "-q", "--set", "exec.order=\"sequential\""}, 2.0);
   ASSERT_EQ(r.status, -SIGKILL);
   const Result report = run_gac({"report", (dir_ / "a").string(), "--csv"});
   EXPECT_NE(report.out.find("16,0,0,0.01,0,2,0,interrupted,"), std::string::npos) << report.out;  // begun, killed

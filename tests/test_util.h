@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -57,20 +58,42 @@ inline std::string fingerprint(const std::filesystem::path& run) {
   return s.str();
 }
 
+// A fresh directory per test (dir_), named after the test and removed afterwards.
+class TempDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("gac_" + std::to_string(getpid()) + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path dir_;
+};
+
+// ---- The gac binary as a process ------------------------------------------
+
 struct Result {
   int status = -1;  // exit code, or -signal when killed
   std::string out, err;
-  double exit_after_signal_s = 0;  // from the signal to the exit
 };
 
-// Runs the gac binary; with signal_after_s >= 0 sends `signal` after that long.
-inline Result run_gac(const std::vector<std::string>& args, double signal_after_s = -1, int signal = SIGKILL) {
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("gac_out_" + std::to_string(getpid()));
+// A gac process started by start_gac, its output going to two files.
+struct Started {
+  pid_t pid = -1;
+  std::string out, err;
+};
+
+#ifdef GAC_BINARY
+inline Started start_gac(const std::vector<std::string>& args) {
+  static int count = 0;
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("gac_out_" + std::to_string(getpid()) + "_" + std::to_string(count++));
   std::filesystem::create_directories(dir);
-  const std::string out = (dir / "stdout").string(), err = (dir / "stderr").string();
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  Started s{-1, (dir / "stdout").string(), (dir / "stderr").string()};
+  s.pid = fork();
+  if (s.pid == 0) {
+    const int o = open(s.out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), e = open(s.err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(o, 1);
     dup2(e, 2);
     std::vector<char*> argv{const_cast<char*>(GAC_BINARY)};
@@ -79,21 +102,95 @@ inline Result run_gac(const std::vector<std::string>& args, double signal_after_
     execv(GAC_BINARY, argv.data());
     _exit(127);
   }
-  auto signalled = std::chrono::steady_clock::now();
-  if (signal_after_s >= 0) {
-    std::this_thread::sleep_for(std::chrono::duration<double>(signal_after_s));
-    kill(pid, signal);
-    signalled = std::chrono::steady_clock::now();
-  }
+  return s;
+}
+
+inline Result finish_gac(const Started& s) {
   int wstatus = 0;
-  waitpid(pid, &wstatus, 0);
+  waitpid(s.pid, &wstatus, 0);
   Result r;
-  r.exit_after_signal_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - signalled).count();
   r.status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -WTERMSIG(wstatus);
-  r.out = slurp(out);
-  r.err = slurp(err);
+  r.out = slurp(s.out);
+  r.err = slurp(s.err);
+  std::filesystem::remove_all(std::filesystem::path(s.out).parent_path());
   return r;
 }
+
+// Runs the gac binary; with kill_after_s >= 0 sends SIGKILL after that long.
+inline Result run_gac(const std::vector<std::string>& args, double kill_after_s = -1) {
+  const Started s = start_gac(args);
+  if (kill_after_s >= 0) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(kill_after_s));
+    kill(s.pid, SIGKILL);
+  }
+  return finish_gac(s);
+}
+#endif
+
+// Each bad input: exit code 2 and one line "gac: error: ..." naming the problem.
+inline void expect_clear_error(const Result& r, const std::string& needle) {
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_EQ(r.err.rfind("gac: error: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+// ---- Split runs, signals (test_split_run.cpp, test_slurm.cpp, test_cluster.cpp) ----
+
+// TempDirTest with configs written into it.
+class RunDirTest : public TempDirTest {
+ protected:
+  std::filesystem::path write_config(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name) << text;
+    return dir_ / name;
+  }
+
+  // The kink MLP, 2 sizes n x 2 repeats = 4 streams: a few seconds on 2 cores.
+  std::filesystem::path kink_config() {
+    return write_config("kink.toml", R"(
+[data]
+kind = "kink"
+[model]
+arch = "mlp"
+hidden = 10
+[run]
+seed = 3
+n = [4, 8]
+repeats = 2
+bins = [0.66, 0.67, 0.68, 0.69]
+target = 40
+)");
+  }
+};
+
+#ifdef GAC_BINARY
+// Runs the gac binary and sends it `signal` after `after_s` seconds; one
+// still running `kill_after_s` later is killed (SIGKILL).
+struct Signalled {
+  Result result;
+  double exit_s = 0;  // from the signal to the exit (or the kill)
+};
+inline Signalled signal_gac(const std::vector<std::string>& args, double after_s, int signal, double kill_after_s = 30) {
+  const Started s = start_gac(args);
+  std::this_thread::sleep_for(std::chrono::duration<double>(after_s));
+  kill(s.pid, signal);
+  const auto sent = std::chrono::steady_clock::now();
+  Signalled out;
+  for (;;) {
+    siginfo_t info{};
+    if (waitid(P_PID, s.pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid != 0) break;  // it exited
+    out.exit_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
+    if (out.exit_s > kill_after_s) {
+      kill(s.pid, SIGKILL);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  out.exit_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
+  out.result = finish_gac(s);
+  return out;
+}
+#endif
 
 }  // namespace gac::test
 

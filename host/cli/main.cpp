@@ -27,6 +27,10 @@ void choose_openblas_kernels_for_bench(int argc, char** argv) {
 int main(int argc, char** argv) {
   choose_openblas_kernels_for_bench(argc, argv);
   CLI::App app{"gac: train neural networks by guess and check"};
+  // Every error is one line: CLI11's second line is folded in.
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return "gac: error: " + std::string(e.what()) + " (see gac --help)\n";
+  });
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("gac ") + GAC_VERSION);
 
@@ -39,11 +43,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    const auto parsed = app.get_subcommands();
-    std::cerr << "gac: error: " << e.what() << " (see gac " << (parsed.empty() ? "" : parsed[0]->get_name() + " ")
-              << "--help)\n";
-    return kExitError;
+    const int code = app.exit(e);  // prints --help, --version or the error
+    return code == 0 ? code : kExitError;
   }
   try {
     for (const auto& [name, command] : commands)

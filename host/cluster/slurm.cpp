@@ -39,7 +39,8 @@ void check_sbatch_path(const fs::path& path) {
 // Whether DIR may take this split run: empty, or holding this run's own files.
 void check_directory(const fs::path& dir, const RunConfig& whole) {
   static const std::set<std::string> run_entries = {"config.toml", "layout.json", "ledger.sqlite", "ledger.sqlite-journal",
-                                                    "weights",     "data",        "slurm",         "shards"};
+                                                    "weights",     "data",        "slurm",         "shards",
+                                                    "writer.lock"};
   std::error_code ec;
   if (!fs::exists(dir, ec)) return;
   if (!fs::is_directory(dir, ec)) throw Error("cannot use " + dir.string() + ": it exists and is not a directory");

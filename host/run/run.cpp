@@ -164,22 +164,17 @@ class TaskRun {
     u.st.status = "running";
 
     const uint64_t batch = cfg_.batch ? cfg_.batch : backend_.preferred_batch();
-    uint64_t count = u.st.seconds > 0 ? static_cast<uint64_t>(u.st.draws / u.st.seconds * kCallSeconds) : kFirstCall;
+    // Calls of about kCallSeconds, at the speed seen so far, growing at most 4x at a time.
+    double count = u.st.seconds > 0 ? kCallSeconds * u.st.draws / u.st.seconds : kFirstCall;
     const Clock::time_point slice_start = Clock::now();
     Clock::time_point last_commit = slice_start;
-    std::vector<Hit> hits, accepted;
+    std::vector<Hit> accepted;
     for (;;) {
-      count = std::min({std::max<uint64_t>(count, 1), batch, u.unit.max_draws - u.st.draws});
-      const Clock::time_point t0 = Clock::now();
-      hits.clear();
-      backend_.evaluate(u.st.draws, count, hits);
-      const uint64_t end = accept_hits(u.st, u.unit.target, hits, u.st.draws + count, accepted);
-      const double dt = seconds_since(t0);
-      const double rate = (end - u.st.draws) / std::max(dt, 1e-9);
-      u.st.seconds += dt;
-      u.st.draws = end;
-      // The next call: about kCallSeconds long, growing at most 4x at a time.
-      count = std::min(4 * count, static_cast<uint64_t>(kCallSeconds * count / std::max(dt, 1e-9)));
+      const uint64_t asked = std::min({static_cast<uint64_t>(std::clamp(count, 1.0, 1e18)), batch,
+                                       u.unit.max_draws - u.st.draws});
+      const Step step = guess_and_check(u, asked, accepted);
+      const double rate = step.draws / std::max(step.seconds, 1e-9);
+      count = std::min(4.0 * asked, kCallSeconds * asked / std::max(step.seconds, 1e-9));
 
       const bool done = finished(u);
       const bool stop = !done && stop_requested();
@@ -195,6 +190,24 @@ class TaskRun {
       if (stop) return false;
       if (done || slice_over) return true;
     }
+  }
+
+  struct Step {
+    uint64_t draws = 0;  // draws checked
+    double seconds = 0;
+  };
+
+  // One step of guess and check: the unit's next `count` draws (fewer when
+  // one of them fills its last bin), the models kept added to `accepted`.
+  Step guess_and_check(UnitRun& u, uint64_t count, std::vector<Hit>& accepted) {
+    const Clock::time_point start = Clock::now();
+    hits_.clear();
+    backend_.evaluate(u.st.draws, count, hits_);
+    const uint64_t end = accept_hits(u.st, u.unit.target, hits_, u.st.draws + count, accepted);
+    const Step step{end - u.st.draws, seconds_since(start)};
+    u.st.draws = end;
+    u.st.seconds += step.seconds;
+    return step;
   }
 
   // Scores the newly accepted draws and commits them with the unit's state.
@@ -256,6 +269,7 @@ class TaskRun {
   RunOutcome& outcome_;
   Progress progress_;
   std::vector<UnitRun> units_;
+  std::vector<Hit> hits_;                // the perfect draws of one evaluate() call
   std::set<std::pair<int, int>> saved_;  // (n, repeat) whose training set this process saved
   size_t current_ = SIZE_MAX;            // the unit run last
   double last_rate_ = 0;                 // its draws/s
