@@ -266,3 +266,22 @@ TEST_F(ReportTest, ReadOnlyStoreReports) {
   const auto reader = Store::open_existing(dir_);
   EXPECT_EQ(format_report(*reader, ReportFormat::csv), format_report(*store_, ReportFormat::csv));
 }
+
+TEST_F(ReportTest, ATasksDirectoryReportsItsOwnCells) {
+  // Task 0 of 8 over 6 streams (2 shards each): units (4, 0, 0) and (16, 0, 0), target 1 each.
+  store_.reset();
+  fs::remove_all(dir_);
+  RunMeta meta = report_meta();
+  meta.shards = 8;
+  meta.shard = 0;
+  store_ = std::make_unique<Store>(dir_, "[run]\n", "{}", meta);
+  add_stream(4, 0, 0, 100, {1, 1}, {1, 1}, "filled", {0, 1}, {0.9, 0.8});
+  const auto cells = cell_reports(*store_);
+  ASSERT_EQ(cells.size(), 4u);  // no cell of n = 8: other tasks run it
+  EXPECT_EQ(cells[0].n, 4);
+  EXPECT_EQ(cells[0].wanted, 1);
+  EXPECT_TRUE(cells[0].filled);
+  EXPECT_EQ(cells[2].n, 16);
+  EXPECT_EQ(cells[2].status, "pending");
+  EXPECT_NE(format_report(*store_, ReportFormat::table).find("task 0 of 8"), std::string::npos);
+}

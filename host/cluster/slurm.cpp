@@ -36,7 +36,8 @@ void check_sbatch_path(const fs::path& path) {
     throw Error("cannot use " + text + " in #SBATCH lines (it holds a blank or a quote); choose another directory");
 }
 
-// Whether DIR may take this split run: empty, or holding this run's own files.
+// Whether DIR may take this split run: empty, or holding this run's own
+// files (a merged run's, with its lock file and a killed writer's temporaries).
 void check_directory(const fs::path& dir, const RunConfig& whole) {
   static const std::set<std::string> run_entries = {"config.toml", "layout.json", "ledger.sqlite", "ledger.sqlite-journal",
                                                     "weights",     "data",        "slurm",         "shards",
@@ -44,10 +45,12 @@ void check_directory(const fs::path& dir, const RunConfig& whole) {
   std::error_code ec;
   if (!fs::exists(dir, ec)) return;
   if (!fs::is_directory(dir, ec)) throw Error("cannot use " + dir.string() + ": it exists and is not a directory");
-  for (const auto& entry : fs::directory_iterator(dir, ec))
-    if (!run_entries.count(entry.path().filename().string()))
-      throw Error(dir.string() + " is not empty and is not a gac run directory (it holds " +
-                  entry.path().filename().string() + "); use a new or empty directory");
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!run_entries.count(name) && name.find(".tmp.") == std::string::npos)
+      throw Error(dir.string() + " is not empty and is not a gac run directory (it holds " + name +
+                  "); use a new or empty directory");
+  }
 
   // Everything there must be this run, split the same way (a larger target may follow).
   std::vector<fs::path> configs = {dir / "slurm" / "config.toml", dir / "config.toml"};

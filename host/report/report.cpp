@@ -326,7 +326,10 @@ std::string format_table(const Store& store, const std::vector<CellReport>& cell
 
   std::ostringstream out;
   out << store.dir().string() << ": " << meta.n_params << " parameters, target " << meta.target
-      << " models per cell and repeat, " << meta.repeats << (meta.repeats == 1 ? " repeat" : " repeats") << "\n\n";
+      << " models per cell and repeat, " << meta.repeats << (meta.repeats == 1 ? " repeat" : " repeats");
+  if (meta.shards > 1)
+    out << "; " << (meta.shard < 0 ? "every task" : "task " + std::to_string(meta.shard)) << " of " << meta.shards;
+  out << "\n\n";
   for (const auto& row : rows) {
     std::string line;
     for (size_t i = 0; i < row.size(); ++i) line += row[i] + std::string(widths[i] - display_width(row[i]) + 2, ' ');
@@ -349,8 +352,11 @@ std::vector<CellReport> cell_reports(const Store& store) {
   const bool alive = writer_alive(store.last_writer());
   std::vector<CellReport> cells;
   const int bins = static_cast<int>(meta.bin_edges.size()) - 1;
-  for (int n : meta.ns)
+  for (int n : meta.ns) {
+    // A task's directory holds no cell of an n whose streams other tasks run.
+    if (std::none_of(units.begin(), units.end(), [n](const Unit& u) { return u.n == n; })) continue;
     for (int bin = 0; bin < bins; ++bin) cells.push_back(make_cell(meta, n, bin, units, streams, alive, models));
+  }
   return cells;
 }
 
