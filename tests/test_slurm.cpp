@@ -131,9 +131,10 @@ uint64_t draws_of(const fs::path& run) {
 
 TEST_F(SlurmTest, QuickstartArrayOfFourTasksMergesToWhatItsTasksGiveOneAfterAnother) {
   const fs::path run = dir_ / "quickstart";
-  const std::vector<std::string> ids =
-      submit(source("configs/quickstart.toml") + " -o " + run.string() + " --tasks 4 --merge-job");
-  ASSERT_EQ(ids.size(), 2u);  // the array and the merge job after it
+  // As if the cluster's MaxArraySize were 3: two arrays (tasks 0-2, then 3), and the merge job after both.
+  const std::vector<std::string> ids = submit(source("configs/quickstart.toml") + " -o " + run.string() +
+                                              " --tasks 4 --max-array-size 3 --merge-job");
+  ASSERT_EQ(ids.size(), 3u);
   wait_for_jobs(ids, run);
   ASSERT_TRUE(fs::exists(run / "ledger.sqlite")) << "the merge job did not merge:\n" << sh("cat " + run.string() + "/slurm/logs/*").out;
   const std::string before = fingerprint(run);
