@@ -2,6 +2,8 @@
 // repeats and shards, filled/unfilled status, upper-bound rates, and the
 // table, CSV and JSON forms.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -149,7 +151,7 @@ TEST_F(ReportTest, NoHitsGivesUpperBound) {
 TEST_F(ReportTest, NoDrawsYet) {
   add_typical_run();
   const CellReport c = cell_reports(*store_)[4];
-  EXPECT_EQ(c.status, "running");
+  EXPECT_EQ(c.status, "pending");
   EXPECT_FALSE(c.filled);
   EXPECT_EQ(c.draws, 0u);
   EXPECT_TRUE(std::isnan(c.log10_rate));
@@ -161,19 +163,47 @@ TEST_F(ReportTest, RepeatWithoutStateIsNotFilled) {
   add_stream(4, 0, 0, 1000, {5, 5}, {2, 2}, "filled", {0, 0, 1, 1}, {1, 1, 1, 1});
   const CellReport c = cell_reports(*store_)[0];
   EXPECT_FALSE(c.filled);
-  EXPECT_EQ(c.status, "running");
+  EXPECT_EQ(c.status, "pending");
   EXPECT_EQ(c.models, 2);
 }
 
 TEST_F(ReportTest, ShardsOfARepeatAddUp) {
+  // 8 tasks over 6 streams: each stream in 2 shards of target 1.
+  store_.reset();
+  fs::remove_all(dir_);
+  RunMeta meta = report_meta();
+  meta.shards = 8;
+  store_ = std::make_unique<Store>(dir_, "[run]\n", "{}", meta);
   add_stream(4, 0, 0, 100, {1, 0}, {1, 0}, "budget", {0}, {0.9});
   add_stream(4, 0, 1, 100, {1, 0}, {1, 0}, "budget", {0}, {0.8});
-  add_stream(4, 1, 3, 100, {2, 0}, {2, 0}, "running", {0, 0}, {0.7, 0.6});
+  add_stream(4, 1, 0, 100, {1, 0}, {1, 0}, "running", {0}, {0.7});
+  add_stream(4, 1, 1, 100, {2, 0}, {1, 0}, "running", {0}, {0.6});
   const CellReport c = cell_reports(*store_)[0];
   EXPECT_TRUE(c.filled);
   EXPECT_EQ(c.models, 4);
-  EXPECT_EQ(c.draws, 300u);
-  EXPECT_EQ(c.hits, 4u);
+  EXPECT_EQ(c.wanted, 4);
+  EXPECT_EQ(c.draws, 400u);
+  EXPECT_EQ(c.hits, 5u);
+  EXPECT_EQ(cell_reports(*store_)[1].status, "running");  // bin 1: shards still at work
+}
+
+TEST_F(ReportTest, StatusOfAStreamWhoseRunIsGoneIsInterrupted) {
+  add_stream(4, 1, 0, 100, {2, 2}, {2, 2}, "filled", {0, 0, 1, 1}, {1, 1, 1, 1});
+  add_stream(4, 0, 0, 100, {1, 0}, {1, 0}, "running", {0}, {0.9});
+  EXPECT_EQ(cell_reports(*store_)[1].status, "running");  // its writer, this process, is alive
+  // The writer becomes a process that has exited.
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "ledger.sqlite").c_str(), &db), SQLITE_OK);
+  const std::string sql = "UPDATE meta SET value = json_set(value, '$.pid', " + std::to_string(child) + ") WHERE key = 'writer'";
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  EXPECT_EQ(cell_reports(*Store::open_existing(dir_))[1].status, "interrupted");
+  // Stopped by a signal or the time limit, the stream says so itself.
+  add_stream(4, 0, 0, 200, {1, 0}, {1, 0}, "time", {0}, {0.9});
+  EXPECT_EQ(cell_reports(*store_)[1].status, "time");
 }
 
 TEST_F(ReportTest, CsvHasOneRowPerCell) {
@@ -235,4 +265,23 @@ TEST_F(ReportTest, ReadOnlyStoreReports) {
   add_typical_run();
   const auto reader = Store::open_existing(dir_);
   EXPECT_EQ(format_report(*reader, ReportFormat::csv), format_report(*store_, ReportFormat::csv));
+}
+
+TEST_F(ReportTest, ATasksDirectoryReportsItsOwnCells) {
+  // Task 0 of 8 over 6 streams (2 shards each): units (4, 0, 0) and (16, 0, 0), target 1 each.
+  store_.reset();
+  fs::remove_all(dir_);
+  RunMeta meta = report_meta();
+  meta.shards = 8;
+  meta.shard = 0;
+  store_ = std::make_unique<Store>(dir_, "[run]\n", "{}", meta);
+  add_stream(4, 0, 0, 100, {1, 1}, {1, 1}, "filled", {0, 1}, {0.9, 0.8});
+  const auto cells = cell_reports(*store_);
+  ASSERT_EQ(cells.size(), 4u);  // no cell of n = 8: other tasks run it
+  EXPECT_EQ(cells[0].n, 4);
+  EXPECT_EQ(cells[0].wanted, 1);
+  EXPECT_TRUE(cells[0].filled);
+  EXPECT_EQ(cells[2].n, 16);
+  EXPECT_EQ(cells[2].status, "pending");
+  EXPECT_NE(format_report(*store_, ReportFormat::table).find("task 0 of 8"), std::string::npos);
 }

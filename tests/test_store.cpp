@@ -19,6 +19,7 @@
 #include "gac/store.h"
 
 using namespace gac;
+using gac::test::slurp;
 namespace fs = std::filesystem;
 
 namespace {
@@ -434,4 +435,67 @@ TEST_F(StoreTest, ARunWithoutDataFingerprintsRecordsThemWhenNextOpened) {
   EXPECT_EQ(Store::open_existing(dir_)->meta().data_files[0].crc32, 0x1234u);
   m.data_files[0].crc32 = 0x4321;
   EXPECT_ERROR_MENTIONS(make_store(kConfig, m), "data file x.npy has changed since the run began: CRC-32 00004321, was 00001234");
+TEST_F(StoreTest, ConfigCheckDecidesAndAGrownRunUpdatesConfigAndMeta) {
+  std::vector<StoredModel> none;
+  make_store()->commit(test_state(4, 1, 0), none, {});
+  const std::string grown_config = "[run]\nseed = 1\ntarget = 5\n";
+  RunMeta grown = test_meta();
+  grown.target = 5;
+  grown.repeats = 3;
+  grown.ns = {4, 8, 16};
+  std::string seen;
+  auto refuse = [&seen](const std::string& stored) {
+    seen = stored;
+    return std::string("run.seed is 1 there, 2 here");
+  };
+  EXPECT_ERROR_MENTIONS(Store(dir_, grown_config, kLayout, grown, refuse),
+                        "different config; run.seed is 1 there, 2 here (use a new output directory");
+  EXPECT_EQ(seen, kConfig);
+  EXPECT_EQ(Store::open_existing(dir_)->meta().target, 2) << "a refused run changes nothing";
+
+  auto accept = [](const std::string&) { return std::string(); };
+  {
+    Store store(dir_, grown_config, kLayout, grown, accept);
+    EXPECT_EQ(store.meta().target, 5);
+  }
+  const auto reopened = Store::open_existing(dir_);
+  EXPECT_EQ(reopened->meta().target, 5);
+  EXPECT_EQ(reopened->meta().repeats, 3);
+  EXPECT_EQ(reopened->meta().ns, grown.ns);
+  EXPECT_EQ(reopened->config_toml(), grown_config);
+  EXPECT_TRUE(reopened->load_state(4, 1, 0).has_value()) << "the run's streams stay";
+  // Accepted with the same metadata (say, a comment added), config.toml is left as it is.
+  std::ofstream(dir_ / "config.toml", std::ios::app) << "# a note\n";
+  Store(dir_, grown_config, kLayout, grown, accept);
+  EXPECT_EQ(slurp(dir_ / "config.toml"), grown_config + "# a note\n");
+}
+
+TEST_F(StoreTest, CommitRecordsItsWriter) {
+  auto store = make_store();
+  EXPECT_FALSE(store->last_writer().has_value());
+  commit_two(*store);
+  const auto writer = Store::open_existing(dir_)->last_writer();
+  ASSERT_TRUE(writer.has_value());
+  EXPECT_EQ(writer->pid, getpid());
+  EXPECT_GT(writer->time, 1.7e9);
+}
+
+TEST_F(StoreTest, ReaderRecoversTheJournalOfAKilledCommit) {
+  commit_two(*make_store());
+  // A writer killed in the middle of a transaction leaves a hot rollback journal.
+  const pid_t child = fork();
+  if (child == 0) {
+    sqlite3* db = nullptr;
+    sqlite3_open((dir_ / "ledger.sqlite").c_str(), &db);
+    sqlite3_exec(db, "PRAGMA cache_size=1; BEGIN IMMEDIATE; DELETE FROM models;", nullptr, nullptr, nullptr);
+    for (int i = 0; i < 200; ++i)
+      sqlite3_exec(db, ("INSERT INTO meta VALUES ('filler" + std::to_string(i) + "', hex(randomblob(2000)))").c_str(),
+                   nullptr, nullptr, nullptr);
+    _exit(0);  // no COMMIT, no ROLLBACK
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(fs::exists(dir_ / "ledger.sqlite-journal"));
+  EXPECT_EQ(Store::open_existing(dir_)->models().size(), 2u);  // report and verify still read the committed state
+  EXPECT_EQ(make_store()->models().size(), 2u);
 }

@@ -136,6 +136,63 @@ inline void expect_clear_error(const Result& r, const std::string& needle) {
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
+// ---- Split runs, signals (test_split_run.cpp, test_slurm.cpp, test_cluster.cpp) ----
+
+// TempDirTest with configs written into it.
+class RunDirTest : public TempDirTest {
+ protected:
+  std::filesystem::path write_config(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name) << text;
+    return dir_ / name;
+  }
+
+  // The kink MLP, 2 sizes n x 2 repeats = 4 streams: a few seconds on 2 cores.
+  std::filesystem::path kink_config() {
+    return write_config("kink.toml", R"(
+[data]
+kind = "kink"
+[model]
+arch = "mlp"
+hidden = 10
+[run]
+seed = 3
+n = [4, 8]
+repeats = 2
+bins = [0.66, 0.67, 0.68, 0.69]
+target = 40
+)");
+  }
+};
+
+#ifdef GAC_BINARY
+// Runs the gac binary and sends it `signal` after `after_s` seconds; one
+// still running `kill_after_s` later is killed (SIGKILL).
+struct Signalled {
+  Result result;
+  double exit_s = 0;  // from the signal to the exit (or the kill)
+};
+inline Signalled signal_gac(const std::vector<std::string>& args, double after_s, int signal, double kill_after_s = 30) {
+  const Started s = start_gac(args);
+  std::this_thread::sleep_for(std::chrono::duration<double>(after_s));
+  kill(s.pid, signal);
+  const auto sent = std::chrono::steady_clock::now();
+  Signalled out;
+  for (;;) {
+    siginfo_t info{};
+    if (waitid(P_PID, s.pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid != 0) break;  // it exited
+    out.exit_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
+    if (out.exit_s > kill_after_s) {
+      kill(s.pid, SIGKILL);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  out.exit_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
+  out.result = finish_gac(s);
+  return out;
+}
+#endif
+
 }  // namespace gac::test
 
 // A CUDA case with no usable device skips, unless GAC_REQUIRE_CUDA=1 (set

@@ -3,8 +3,11 @@
 // grow with the draw count. A block is checked by the best SIMD kernel this
 // CPU runs (host/cpu_simd.h), or by the scalar reference of kernels/forward.h;
 // both give bit-identical results.
+#include <sched.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <thread>
 
 #include "gac/backend.h"
@@ -21,6 +24,21 @@ struct Scratch {
       : params(m.n_params), buf0(m.max_activation), buf1(m.max_activation), logits(n_examples * m.n_classes) {}
 };
 
+// The CPUs this process may use: its affinity mask (taskset, cgroups,
+// SLURM's task/affinity), and no more than SLURM_CPUS_PER_TASK when SLURM
+// allocated that many (with task/none the mask still shows every CPU).
+int available_cpus() {
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  int cpus = sched_getaffinity(0, sizeof mask, &mask) == 0 ? CPU_COUNT(&mask)
+                                                            : static_cast<int>(std::thread::hardware_concurrency());
+  if (const char* slurm = std::getenv("SLURM_CPUS_PER_TASK")) {
+    const int allocated = std::atoi(slurm);
+    if (allocated > 0) cpus = std::min(cpus, allocated);
+  }
+  return std::max(cpus, 1);
+}
+
 const SimdKernel* simd_kernel_named(const std::string& name) {
   __builtin_cpu_init();
   const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
@@ -34,7 +52,7 @@ const SimdKernel* simd_kernel_named(const std::string& name) {
 class CpuBackend final : public Backend {
  public:
   CpuBackend(int threads, const std::string& kernel)
-      : threads_(threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency())),
+      : threads_(threads > 0 ? threads : available_cpus()),
         simd_(simd_kernel_named(kernel)) {}
 
   std::string name() const override { return "cpu"; }

@@ -28,5 +28,7 @@ Command add_report(CLI::App& app);
 Command add_verify(CLI::App& app);
 Command add_info(CLI::App& app);
 Command add_bench(CLI::App& app);
+Command add_slurm(CLI::App& app);
+Command add_merge(CLI::App& app);
 
 }  // namespace gac::cli

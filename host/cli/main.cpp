@@ -7,6 +7,7 @@
 
 #include "gac/error.h"
 #include "gac/text.h"
+#include "gac/exit_codes.h"
 #include "host/cli/commands.h"
 
 using namespace gac;
@@ -37,19 +38,25 @@ int main(int argc, char** argv) {
 
   const std::map<std::string, cli::Command> commands = {
       {"run", cli::add_run(app)},       {"report", cli::add_report(app)}, {"verify", cli::add_verify(app)},
-      {"info", cli::add_info(app)},     {"bench", cli::add_bench(app)},
+      {"info", cli::add_info(app)},     {"bench", cli::add_bench(app)},   {"slurm", cli::add_slurm(app)},
+      {"merge", cli::add_merge(app)},
   };
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);  // prints --help, --version or the error
+    return code == 0 ? code : kExitError;
+  }
   try {
     for (const auto& [name, command] : commands)
       if (app.got_subcommand(name)) return command();
   } catch (const Error& e) {
     std::cerr << "gac: error: " << one_line(e.what()) << "\n";
-    return 2;
+    return kExitError;
   } catch (const std::exception& e) {
     std::cerr << "gac: internal error: " << one_line(e.what()) << "\n";
-    return 3;
+    return kExitInternal;
   }
   return 0;
 }

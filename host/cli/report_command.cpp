@@ -1,4 +1,5 @@
 // `gac report DIR`: per-cell results as a table, CSV or JSON.
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -14,13 +15,22 @@ Command add_report(CLI::App& app) {
     bool csv = false, json = false;
   };
   auto a = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("report", "per-cell results of a run directory");
+  auto* cmd = app.add_subcommand(
+      "report", "per-cell results of a run directory; progress per task of a split run not merged yet");
   cmd->add_option("dir", a->dir, "run directory")->required();
   auto* csv_flag = cmd->add_flag("--csv", a->csv, "CSV instead of a table");
   cmd->add_flag("--json", a->json, "JSON instead of a table")->excludes(csv_flag);
   return [a] {
-    const auto store = Store::open_existing(a->dir);
-    std::cout << format_report(*store, a->csv ? ReportFormat::csv : a->json ? ReportFormat::json : ReportFormat::table);
+    const ReportFormat format = a->csv ? ReportFormat::csv : a->json ? ReportFormat::json : ReportFormat::table;
+    // A split run before its merge: how far each task has come.
+    const std::filesystem::path dir = a->dir;
+    if (!std::filesystem::exists(dir / "ledger.sqlite") &&
+        (std::filesystem::is_directory(dir / "shards") || std::filesystem::exists(dir / "slurm" / "config.toml"))) {
+      std::cout << format_task_progress(dir, format);
+      return 0;
+    }
+    const auto store = Store::open_existing(dir);
+    std::cout << format_report(*store, format);
     return 0;
   };
 }

@@ -12,10 +12,13 @@
 
 #include "gac/error.h"
 #include "gac/philox.h"
+#include "gac/shards.h"
 #include "gac/text.h"
 
 namespace gac {
 namespace {
+
+constexpr int kMaxShards = 1 << 20;
 
 using Setter = std::function<void(RunConfig&, const toml::node&, const std::string& key)>;
 
@@ -157,7 +160,12 @@ const std::map<std::string, Setter>& setters() {
          c.loss = get_choice(v, k, {"normalized", "raw"}) == "raw" ? LossKind::raw : LossKind::normalized;
        }},
       {"run.early_reject", [](RunConfig& c, const toml::node& v, const std::string& k) { c.early_reject = get_bool(v, k); }},
-      {"run.shard", [](RunConfig& c, const toml::node& v, const std::string& k) { c.shard = static_cast<int>(get_int(v, k, 0, 1 << 20)); }},
+      {"run.shard", [](RunConfig& c, const toml::node& v, const std::string& k) {
+         if (v.is_string() && get_string(v, k) == "all") c.shard = -1;
+         else if (v.is_string()) bad(k, "expected a task index or \"all\"");
+         else c.shard = static_cast<int>(get_int(v, k, 0, kMaxShards - 1));
+       }},
+      {"run.shards", [](RunConfig& c, const toml::node& v, const std::string& k) { c.shards = static_cast<int>(get_int(v, k, 1, kMaxShards)); }},
       {"run.max_draws", [](RunConfig& c, const toml::node& v, const std::string& k) {
          c.max_draws = static_cast<uint64_t>(get_int(v, k, 1, INT64_MAX));
        }},
@@ -172,6 +180,9 @@ const std::map<std::string, Setter>& setters() {
          c.batch = static_cast<uint64_t>(get_int(v, k, 0, int64_t{1} << 32));
        }},
       {"exec.output", [](RunConfig& c, const toml::node& v, const std::string& k) { c.output = get_string(v, k); }},
+      {"exec.order", [](RunConfig& c, const toml::node& v, const std::string& k) {
+         c.order = get_choice(v, k, {"interleaved", "sequential"});
+       }},
   };
   return table;
 }
@@ -219,6 +230,9 @@ void validate(const RunConfig& c) {
     bad("data", "kind \"csv\" needs train_file and test_file");
   if (!c.data.classes.empty() && c.data.random_classes > 0)
     bad("data", "give either classes or random_classes, not both");
+  if (c.shard >= c.shards)
+    bad("run.shard", "task " + std::to_string(c.shard) + " does not exist in a run of run.shards = " +
+                         std::to_string(c.shards) + " tasks (0.." + std::to_string(c.shards - 1) + ")");
 }
 
 const char* prior_name(PriorKind k);
@@ -387,8 +401,12 @@ toml::table identity_table(const RunConfig& c) {
                   {"bins", to_array(c.bins)},
                   {"target", c.target},
                   {"loss", c.loss == LossKind::raw ? "raw" : "normalized"},
-                  {"early_reject", c.early_reject},
-                  {"shard", c.shard}};
+                  {"early_reject", c.early_reject}};
+  // One task is the whole run; a split run names its task, or "all" for every task's units (merged).
+  if (c.shards == 1) run.insert("shard", 0);
+  else if (c.shard < 0) run.insert("shard", "all");
+  else run.insert("shard", c.shard);
+  if (c.shards > 1) run.insert("shards", c.shards);
   return toml::table{{"data", data}, {"model", model}, {"prior", prior}, {"run", run}};
 }
 
@@ -426,7 +444,58 @@ std::string to_text(const toml::table& t) {
   return out.str();
 }
 
+// "section.key" -> its value as TOML text, for every key of the run's identity.
+std::map<std::string, std::string> identity_values(const RunConfig& c) {
+  std::map<std::string, std::string> out;
+  for (const auto& [section, table] : identity_table(c))
+    for (const auto& [key, value] : *table.as_table()) {
+      std::ostringstream text;
+      text << toml::toml_formatter(value, toml::format_flags::none);
+      out[std::string(section.str()) + "." + std::string(key.str())] = text.str();
+    }
+  return out;
+}
+
 }  // namespace
+
+std::string identity_difference(const RunConfig& there_cfg, const RunConfig& here_cfg) {
+  const auto there = identity_values(there_cfg), here = identity_values(here_cfg);
+  for (const auto& [key, value] : here) {
+    const auto it = there.find(key);
+    if (it == there.end()) return key + " is " + value + " here but not set there";
+    if (it->second != value) return key + " is " + it->second + " there, " + value + " here";
+  }
+  for (const auto& [key, value] : there)
+    if (!here.count(key)) return key + " is " + value + " there but not set here";
+  return "";
+}
+
+std::string extension_problem(const RunConfig& stored, const RunConfig& fresh) {
+  // Apart from the keys a run may grow, everything must be as it was.
+  RunConfig fixed = fresh;
+  fixed.target = stored.target;
+  fixed.repeats = stored.repeats;
+  fixed.ns = stored.ns;
+  if (std::string difference = identity_difference(stored, fixed); !difference.empty()) return difference;
+
+  if (fresh.target < stored.target)
+    return "run.target is " + std::to_string(stored.target) + " there, " + std::to_string(fresh.target) +
+           " here (a run can grow its target, never shrink it)";
+  if (fresh.repeats < stored.repeats)
+    return "run.repeats is " + std::to_string(stored.repeats) + " there, " + std::to_string(fresh.repeats) +
+           " here (a run can add repeats, never drop them)";
+  for (int n : stored.ns)
+    if (std::find(fresh.ns.begin(), fresh.ns.end(), n) == fresh.ns.end())
+      return "run.n holds " + std::to_string(n) + " there but not here (a run can add sizes n, never drop them)";
+  if (fresh.shards > 1 && (fresh.ns != stored.ns || fresh.repeats != stored.repeats))
+    return "run.n or run.repeats differ: a run split into " + std::to_string(fresh.shards) +
+           " tasks keeps its streams, only run.target may grow (run the new streams in a new directory)";
+  if (shards_per_stream(fresh) != shards_per_stream(stored))
+    return "run.target " + std::to_string(fresh.target) + " splits each stream into " +
+           std::to_string(shards_per_stream(fresh)) + " shards, the run there into " +
+           std::to_string(shards_per_stream(stored)) + " (keep the target, or use a new directory)";
+  return "";
+}
 
 RunConfig parse_config(const std::string& text, const std::string& source, const std::vector<std::string>& overrides) {
   RunConfig cfg;
@@ -468,7 +537,8 @@ std::string resolved_toml(const RunConfig& c) {
   toml::table t = identity_table(c);
   t["run"].as_table()->insert("max_draws", static_cast<int64_t>(c.max_draws));
   t["run"].as_table()->insert("time_limit", c.time_limit);
-  t.insert("exec", toml::table{{"backend", c.backend}, {"threads", c.threads}, {"batch", static_cast<int64_t>(c.batch)}});
+  t.insert("exec", toml::table{{"backend", c.backend}, {"threads", c.threads}, {"batch", static_cast<int64_t>(c.batch)},
+                               {"order", c.order}});
   return to_text(t);
 }
 

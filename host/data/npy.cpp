@@ -322,7 +322,7 @@ std::string npy_bytes_i32(const int32_t* data, const std::vector<int64_t>& shape
   return npy_bytes("<i4", data, sizeof(int32_t), shape);
 }
 
-void write_file_atomic(const std::filesystem::path& path, const std::string& bytes) {
+void write_file_atomic(const std::filesystem::path& path, const std::string& bytes, bool durable) {
   const std::string tmp = path.string() + ".tmp." + std::to_string(::getpid());
   auto fail = [&](const std::string& what) {
     const std::string reason = errno_text();
@@ -338,12 +338,13 @@ void write_file_atomic(const std::filesystem::path& path, const std::string& byt
       if (n < 0) fail("write");
       done += static_cast<size_t>(n);
     }
-    if (::fsync(f.fd) != 0) fail("fsync");
+    if (durable && ::fsync(f.fd) != 0) fail("fsync");
     const int fd = f.fd;
     f.fd = -1;
     if (::close(fd) != 0) fail("close");
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) fail("rename");
+  if (!durable) return;
 
   // The rename is durable only once the directory entry is on disk.
   const std::filesystem::path parent = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");

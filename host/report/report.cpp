@@ -1,16 +1,31 @@
 // Per-cell results of a run directory, as a table, CSV or JSON.
 #include "gac/report.h"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
+#include <tuple>
 #include <utility>
 
+#include "gac/config.h"
+#include "gac/error.h"
+#include "gac/shards.h"
+
 namespace gac {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -19,12 +34,68 @@ using ordered_json = nlohmann::ordered_json;  // keeps the columns in the order 
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // Which status explains an unfilled cell best: a stream still running says
-// more than one stopped by the time limit, which says more than the budget.
+// more than one stopped by a signal or a kill, one stopped by the time limit,
+// one not begun yet, or one out of its budget.
 int status_rank(const std::string& status) {
   if (status == "filled") return 0;
   if (status == "budget") return 1;
-  if (status == "time") return 2;
-  return 3;  // running, or anything unexpected
+  if (status == "pending") return 2;
+  if (status == "time") return 3;
+  if (status == "interrupted") return 4;
+  return 5;  // running, or anything unexpected
+}
+
+// A writer that committed within this long may still be running.
+constexpr double kWriterStaleSeconds = 120;
+
+// Whether the process that last committed to a run may still be at work: it
+// committed recently and, on this host, its process exists.
+bool writer_alive(const std::optional<WriterInfo>& w) {
+  if (!w) return false;
+  const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  if (now - w->time > kWriterStaleSeconds) return false;
+  char host[HOST_NAME_MAX + 1] = {};
+  ::gethostname(host, sizeof host - 1);
+  return w->host != host || ::kill(w->pid, 0) == 0 || errno == EPERM;
+}
+
+// The units this directory's cells are made of: the run's, or its task's
+// when it holds one task of a split run (include/gac/shards.h).
+std::vector<Unit> directory_units(const RunMeta& meta) {
+  RunConfig plan;
+  plan.ns = meta.ns;
+  plan.repeats = std::max(meta.repeats, 0);
+  plan.target = std::max(meta.target, 1);
+  plan.shards = std::max(meta.shards, 1);
+  plan.shard = meta.shard;
+  return task_units(plan);
+}
+
+using StreamIndex = std::map<std::tuple<int, int, int>, const StreamState*>;
+
+StreamIndex index_streams(const std::vector<StreamState>& states) {
+  StreamIndex index;
+  for (const StreamState& s : states) index[{s.n, s.repeat, s.shard}] = &s;
+  return index;
+}
+
+const StreamState* find_stream(const StreamIndex& index, const Unit& u) {
+  const auto it = index.find({u.n, u.repeat, u.shard});
+  return it == index.end() ? nullptr : it->second;
+}
+
+bool unit_filled(const Unit& u, const StreamState& st) {
+  return std::all_of(st.stored.begin(), st.stored.end(), [&u](int stored) { return stored >= u.target; });
+}
+
+// A unit's status as the report shows it: pending before its first commit,
+// or while a grown target waits for the run to go on; interrupted when its
+// run died while it was running.
+std::string unit_status(const Unit& u, const StreamState* st, bool alive) {
+  if (!st) return "pending";
+  if (st->status == "filled" && !unit_filled(u, *st)) return "pending";
+  if (st->status == "running" && !alive) return "interrupted";
+  return st->status;
 }
 
 std::string worse_status(const std::string& a, const std::string& b) {
@@ -39,39 +110,33 @@ T at_or_zero(const std::vector<T>& v, int i) {
 // The rate is only bounded from above when no draw has hit yet.
 bool rate_is_upper_bound(const CellReport& c) { return c.hits == 0 && c.draws > 0; }
 
-// Fills the per-repeat fields (draws, hits, filled, status) from the stream states of c.n.
-void aggregate_streams(CellReport& c, const RunMeta& meta, const std::vector<StreamState>& states) {
-  const int repeats = std::max(meta.repeats, 0);
-  std::vector<int> stored(repeats, 0);
-  std::vector<std::string> status(repeats);  // "" while a repeat has no state yet
-  for (const StreamState& s : states) {
-    if (s.n != c.n) continue;
-    c.draws += s.draws;
-    c.hits += at_or_zero(s.hits, c.bin);
-    if (s.repeat < 0 || s.repeat >= repeats) continue;
-    stored[s.repeat] += at_or_zero(s.stored, c.bin);  // shards of one repeat add up
-    status[s.repeat] = status[s.repeat].empty() ? s.status : worse_status(status[s.repeat], s.status);
-  }
-
+// Fills wanted, draws, hits, filled and status from the units of c.n: the
+// shards of a repeat add up, hits and draws over every unit.
+void aggregate_streams(CellReport& c, const std::vector<Unit>& units, const StreamIndex& streams, bool alive) {
   c.filled = true;
   std::string unfinished = "filled";
-  for (int r = 0; r < repeats; ++r) {
-    if (!status[r].empty() && stored[r] >= meta.target) continue;
+  for (const Unit& u : units) {
+    if (u.n != c.n) continue;
+    c.wanted += u.target;
+    const StreamState* st = find_stream(streams, u);
+    if (st) {
+      c.draws += st->draws;
+      c.hits += at_or_zero(st->hits, c.bin);
+      if (at_or_zero(st->stored, c.bin) >= u.target) continue;
+    }
     c.filled = false;
-    unfinished = worse_status(unfinished, status[r].empty() ? "running" : status[r]);
+    unfinished = worse_status(unfinished, unit_status(u, st, alive));
   }
-  // An unfilled repeat whose streams all claim "filled" can only be mid-update: call it running.
-  c.status = c.filled ? "filled" : unfinished == "filled" ? "running" : unfinished;
+  c.status = c.filled ? "filled" : unfinished;
 }
 
-CellReport make_cell(const RunMeta& meta, int n, int bin, const std::vector<StreamState>& states,
-                     const std::vector<StoredModel>& models) {
+CellReport make_cell(const RunMeta& meta, int n, int bin, const std::vector<Unit>& units, const StreamIndex& streams,
+                     bool alive, const std::vector<StoredModel>& models) {
   CellReport c;
   c.n = n;
   c.bin = bin;
   c.loss_lo = meta.bin_edges[bin];
   c.loss_hi = meta.bin_edges[bin + 1];
-  c.wanted = meta.target * meta.repeats;
 
   std::vector<double> acc, loss;
   for (const StoredModel& m : models) {
@@ -86,7 +151,7 @@ CellReport make_cell(const RunMeta& meta, int n, int bin, const std::vector<Stre
   c.test_acc.ci95.hi = std::min(1.0, c.test_acc.ci95.hi);
   c.test_loss = summarize(loss);
 
-  aggregate_streams(c, meta, states);
+  aggregate_streams(c, units, streams, alive);
   c.rate = c.draws ? static_cast<double>(c.hits) / static_cast<double>(c.draws) : 0.0;
   c.rate_ci = wilson_interval(c.hits, c.draws);
   c.log10_rate = c.draws == 0 ? kNaN : std::log10(c.hits ? c.rate : c.rate_ci.hi);
@@ -223,6 +288,30 @@ std::vector<std::string> table_row(const CellReport& c, int decimals) {
           log10};
 }
 
+std::string task_counts(const std::vector<TaskProgress>& tasks) {
+  std::map<std::string, int> count;
+  for (const TaskProgress& t : tasks) ++count[t.state];
+  std::string text;
+  for (const char* state : {"done", "running", "interrupted", "never started"})
+    text += (text.empty() ? "" : ", ") + std::to_string(count[state]) + " " + state;
+  return text;
+}
+
+// A merged run's tasks: how many are done, and whether they hold draws the merge does not have yet.
+std::string merged_tasks_line(const Store& store) {
+  std::vector<TaskProgress> tasks;
+  try {
+    tasks = task_progress(store.dir());
+  } catch (const Error&) {
+    return "";  // shards/ holds no task: nothing to say
+  }
+  uint64_t task_draws = 0, merged_draws = 0;
+  for (const TaskProgress& t : tasks) task_draws += t.draws;
+  for (const StreamState& s : store.states()) merged_draws += s.draws;
+  return "tasks in " + (store.dir() / "shards").string() + ": " + task_counts(tasks) +
+         (task_draws > merged_draws ? "; they hold draws not merged yet: run gac merge again\n" : "\n");
+}
+
 std::string format_table(const Store& store, const std::vector<CellReport>& cells) {
   const RunMeta& meta = store.meta();
   std::vector<std::vector<std::string>> rows = {{"n", "loss bin", "models", "status", "test acc (mean ± std)",
@@ -237,7 +326,10 @@ std::string format_table(const Store& store, const std::vector<CellReport>& cell
 
   std::ostringstream out;
   out << store.dir().string() << ": " << meta.n_params << " parameters, target " << meta.target
-      << " models per cell and repeat, " << meta.repeats << (meta.repeats == 1 ? " repeat" : " repeats") << "\n\n";
+      << " models per cell and repeat, " << meta.repeats << (meta.repeats == 1 ? " repeat" : " repeats");
+  if (meta.shards > 1)
+    out << "; " << (meta.shard < 0 ? "every task" : "task " + std::to_string(meta.shard)) << " of " << meta.shards;
+  out << "\n\n";
   for (const auto& row : rows) {
     std::string line;
     for (size_t i = 0; i < row.size(); ++i) line += row[i] + std::string(widths[i] - display_width(row[i]) + 2, ' ');
@@ -245,6 +337,7 @@ std::string format_table(const Store& store, const std::vector<CellReport>& cell
   }
   out << "\nrate = hits/draws with a Wilson 95% interval. A cell with no hits yet (unfilled) has only an upper bound:\n"
          "its log10 rate, marked '<', is log10 of the interval's upper end.\n";
+  if (fs::is_directory(store.dir() / "shards")) out << merged_tasks_line(store);
   return out.str();
 }
 
@@ -254,11 +347,113 @@ std::vector<CellReport> cell_reports(const Store& store) {
   const RunMeta& meta = store.meta();
   const std::vector<StreamState> states = store.states();
   const std::vector<StoredModel> models = store.models();
+  const std::vector<Unit> units = directory_units(meta);
+  const StreamIndex streams = index_streams(states);
+  const bool alive = writer_alive(store.last_writer());
   std::vector<CellReport> cells;
   const int bins = static_cast<int>(meta.bin_edges.size()) - 1;
-  for (int n : meta.ns)
-    for (int bin = 0; bin < bins; ++bin) cells.push_back(make_cell(meta, n, bin, states, models));
+  for (int n : meta.ns) {
+    // A task's directory holds no cell of an n whose streams other tasks run.
+    if (std::none_of(units.begin(), units.end(), [n](const Unit& u) { return u.n == n; })) continue;
+    for (int bin = 0; bin < bins; ++bin) cells.push_back(make_cell(meta, n, bin, units, streams, alive, models));
+  }
   return cells;
+}
+
+std::vector<TaskProgress> task_progress(const fs::path& dir) {
+  // The plan comes from any task's ledger, else from the config gac slurm wrote.
+  std::map<int, std::unique_ptr<Store>> stores;
+  std::optional<RunMeta> plan;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir / "shards", ec)) {
+    const std::string name = entry.path().filename().string();
+    int task = -1;
+    const auto [end, err] = std::from_chars(name.data(), name.data() + name.size(), task);
+    if (err != std::errc() || end != name.data() + name.size() || !fs::exists(entry.path() / "ledger.sqlite")) continue;
+    stores[task] = Store::open_existing(entry.path());
+    if (!plan) plan = stores[task]->meta();
+  }
+  if (!plan && fs::exists(dir / "slurm" / "config.toml")) {
+    const RunConfig cfg = load_config(dir / "slurm" / "config.toml");
+    plan = RunMeta{cfg.bins, cfg.target, cfg.ns, cfg.repeats, 0, cfg.shards, -1};
+  }
+  if (!plan) throw Error(dir.string() + " is not a gac run directory (no ledger.sqlite) and holds no tasks of a split run (shards/)");
+
+  std::vector<TaskProgress> tasks;
+  const int bins = static_cast<int>(plan->bin_edges.size()) - 1;
+  for (int task = 0; task < plan->shards; ++task) {
+    TaskProgress p;
+    p.task = task;
+    RunMeta meta = *plan;
+    meta.shard = task;
+    const std::vector<Unit> units = directory_units(meta);
+    p.streams = static_cast<int>(units.size());
+    for (const Unit& u : units) p.wanted += static_cast<uint64_t>(u.target) * bins;
+    const auto it = stores.find(task);
+    if (it == stores.end()) {
+      p.state = "never started";
+      tasks.push_back(p);
+      continue;
+    }
+    const std::vector<StreamState> states = it->second->states();
+    const StreamIndex streams = index_streams(states);
+    const bool alive = writer_alive(it->second->last_writer());
+    for (const Unit& u : units) {
+      const StreamState* st = find_stream(streams, u);
+      if (!st) continue;
+      p.draws += st->draws;
+      for (int stored : st->stored) p.models += stored;
+      const std::string status = unit_status(u, st, alive);
+      p.streams_done += status == "filled" || status == "budget";
+    }
+    p.state = p.streams_done == p.streams ? "done" : alive ? "running" : "interrupted";
+    tasks.push_back(p);
+  }
+  return tasks;
+}
+
+std::string format_task_progress(const fs::path& dir, ReportFormat format) {
+  const std::vector<TaskProgress> tasks = task_progress(dir);
+  auto fields = [](const TaskProgress& t) {
+    ordered_json j;
+    j["task"] = t.task;
+    j["state"] = t.state;
+    j["streams"] = t.streams;
+    j["streams_done"] = t.streams_done;
+    j["models"] = t.models;
+    j["wanted"] = t.wanted;
+    j["draws"] = t.draws;
+    return j;
+  };
+  std::ostringstream out;
+  if (format == ReportFormat::json) {
+    ordered_json doc;
+    doc["merged"] = false;
+    doc["tasks"] = ordered_json::array();
+    for (const TaskProgress& t : tasks) doc["tasks"].push_back(fields(t));
+    return doc.dump(2) + "\n";
+  }
+  if (format == ReportFormat::csv) {
+    out << "task,state,streams,streams_done,models,wanted,draws\n";
+    for (const TaskProgress& t : tasks)
+      out << t.task << "," << t.state << "," << t.streams << "," << t.streams_done << "," << t.models << ","
+          << t.wanted << "," << t.draws << "\n";
+    return out.str();
+  }
+  out << dir.string() << ": a run split into " << tasks.size() << " tasks, not merged yet: " << task_counts(tasks)
+      << "\n\n";
+  char line[160];
+  std::snprintf(line, sizeof line, "%-6s %-14s %-10s %-16s %s\n", "task", "state", "streams", "models", "draws");
+  out << line;
+  for (const TaskProgress& t : tasks) {
+    const std::string streams = std::to_string(t.streams_done) + "/" + std::to_string(t.streams);
+    const std::string models = std::to_string(t.models) + "/" + std::to_string(t.wanted);
+    std::snprintf(line, sizeof line, "%-6d %-14s %-10s %-16s %llu\n", t.task, t.state.c_str(), streams.c_str(),
+                  models.c_str(), static_cast<unsigned long long>(t.draws));
+    out << line;
+  }
+  out << "\nWhen every task is done: gac merge " << dir.string() << " (with --partial it merges what there is)\n";
+  return out.str();
 }
 
 std::string format_report(const Store& store, ReportFormat format) {

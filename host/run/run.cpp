@@ -1,87 +1,51 @@
-// The orchestrator. Draws of a stream are consumed strictly in index order
-// and a stream stops at the exact draw that fills its last bin, so what is
-// stored depends only on the config: never on batch size, threads, backend
-// speed or where a killed run was resumed.
+// The orchestrator. Draws of a unit are consumed strictly in index order and
+// a unit stops at the exact draw that fills its last bin, so what is stored
+// depends only on the config and the number of tasks: never on batch size,
+// threads, backend speed, the order units run in, or where a killed or
+// stopped run was resumed.
 #include "gac/run.h"
 
-#include <unistd.h>
+#include <csignal>
+#include <cstring>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <ostream>
-#include <sstream>
+#include <set>
+#include <utility>
 
 #include "gac/error.h"
 #include "gac/memory.h"
 #include "gac/npy.h"
+#include "gac/shards.h"
 #include "gac/store.h"
 #include "gac/verify.h"
 #include "host/report/format.h"
+#include "host/run/progress.h"
 
 namespace gac {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
+constexpr double kCommitSeconds = 1.0;      // a running unit commits about once a second
+constexpr double kCallSeconds = 0.5;        // evaluate() calls last about this long, so a stop is prompt
+constexpr uint64_t kFirstCall = 4096;       // draws of a unit's first call, before its speed is known
+constexpr double kFirstSliceSeconds = 1.0;  // interleaved order: round r gives each unit 2^r seconds,
+constexpr double kMaxSliceSeconds = 60.0;   // at most a minute
+
+std::atomic<int> g_stop_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free, "set from a signal handler");
+extern "C" void on_stop_signal(int signal) { g_stop_signal.store(signal); }
+
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-std::string duration(double s) {
-  char buf[32];
-  if (!std::isfinite(s)) return "?";
-  if (s < 60) std::snprintf(buf, sizeof buf, "%.1fs", s);
-  else if (s < 3600) std::snprintf(buf, sizeof buf, "%.1fmin", s / 60);
-  else if (s < 86400 * 2) std::snprintf(buf, sizeof buf, "%.1fh", s / 3600);
-  else std::snprintf(buf, sizeof buf, "%.1fd", s / 86400);
-  return buf;
+std::string signal_name(int signal) {
+  const char* name = sigabbrev_np(signal);
+  return name ? std::string("SIG") + name : "signal " + std::to_string(signal);
 }
-
-bool all_filled(const StreamState& st, int target) {
-  for (int s : st.stored)
-    if (s < target) return false;
-  return true;
-}
-
-// Progress of the current stream on stderr: rewritten in place on a
-// terminal, one line every 10 s in a log file (SLURM).
-class Progress {
- public:
-  Progress(std::ostream& log, bool enabled) : log_(log), enabled_(enabled), tty_(isatty(STDERR_FILENO)) {}
-
-  void update(const StreamState& st, const RunConfig& cfg, double draws_per_s, bool final) {
-    if (!enabled_) return;
-    const double since_start = seconds_since(start_);
-    if (!final && (since_start < 1.0 || seconds_since(last_) < (tty_ ? 0.5 : 10.0))) return;
-    if (final && !printed_) return;  // runs under a second print nothing
-    last_ = Clock::now();
-    printed_ = true;
-    std::ostringstream line;
-    line << "[" << duration(since_start) << "] n=" << st.n << " repeat " << st.repeat + 1 << "/" << cfg.repeats << " | "
-         << human_count(static_cast<double>(st.draws)) << " draws, " << human_count(draws_per_s) << "/s | bins";
-    double eta = 0;
-    for (size_t j = 0; j < st.stored.size(); ++j) {
-      line << " " << st.stored[j] << "/" << cfg.target;
-      if (st.stored[j] >= cfg.target) continue;
-      // Expected draws to fill bin j at its observed rate (unknown without a hit).
-      const double need = cfg.target - st.stored[j];
-      eta = std::max(eta, st.hits[j] ? need * st.draws / st.hits[j] / std::max(draws_per_s, 1.0) : INFINITY);
-    }
-    const double budget_s = (static_cast<double>(cfg.max_draws) - st.draws) / std::max(draws_per_s, 1.0);
-    if (st.status == "running" && eta > budget_s)
-      line << " | ETA budget in " << duration(budget_s);
-    else if (st.status == "running")
-      line << " | ETA " << duration(eta);
-    else
-      line << " | " << st.status;
-    if (tty_) log_ << "\r\033[K" << line.str() << (final ? "\n" : "") << std::flush;
-    else log_ << line.str() << "\n" << std::flush;
-  }
-
- private:
-  std::ostream& log_;
-  bool enabled_, tty_, printed_ = false;
-  Clock::time_point start_ = Clock::now(), last_ = Clock::now();
-};
 
 RunMeta run_meta(const Experiment& ex) {
   RunMeta meta;
@@ -91,32 +55,9 @@ RunMeta run_meta(const Experiment& ex) {
   meta.repeats = ex.cfg.repeats;
   meta.n_params = ex.model.spec.n_params;
   meta.data_files = fingerprint_data_files(ex.cfg.data);
+  meta.shards = ex.cfg.shards;
+  meta.shard = ex.cfg.shards > 1 ? ex.cfg.shard : -1;
   return meta;
-}
-
-// Scores the newly accepted draws and commits them with the stream state.
-void commit(Store& store, Backend& backend, const StreamTask& task, const StreamState& st, const std::vector<Hit>& accepted) {
-  std::vector<uint64_t> draws;
-  for (const Hit& h : accepted) draws.push_back(h.draw);
-  const std::vector<TestScore> scores = backend.score_test(draws);
-  std::vector<StoredModel> models;
-  std::vector<std::vector<float>> weights;
-  for (size_t i = 0; i < accepted.size(); ++i) {
-    weights.emplace_back(task.model.n_params);
-    generate_params(task.prior, task.key, accepted[i].draw, task.model.n_params, weights.back().data());
-    StoredModel m;
-    m.n = st.n;
-    m.repeat = st.repeat;
-    m.shard = st.shard;
-    m.draw = accepted[i].draw;
-    m.bin = accepted[i].bin;
-    m.train_loss = accepted[i].loss;
-    m.train_acc = 1.0;
-    m.test_acc = scores[i].accuracy;
-    m.test_loss = scores[i].loss;
-    models.push_back(m);
-  }
-  store.commit(st, models, weights);
 }
 
 // DIR/data/n{n}_r{repeat}_train_{x,y}.npy: the exact examples a stream's
@@ -132,6 +73,229 @@ void save_training_set(const std::filesystem::path& dir, int n, int repeat, cons
   write_file_atomic(dir / "data" / (std::string(stem) + "y.npy"), npy_bytes_i32(train.y.data(), {rows}));
 }
 
+// Guess and check: counts every perfect draw of `hits` (one evaluate() call
+// that ended at `end`), keeps it while its bin is short of the unit's target,
+// and ends the unit at the draw that fills its last bin. Returns the end of
+// the draws now checked.
+uint64_t accept_hits(StreamState& st, int target, const std::vector<Hit>& hits, uint64_t end, std::vector<Hit>& accepted) {
+  for (const Hit& h : hits) {
+    ++st.perfect;
+    if (h.bin < 0) continue;
+    ++st.hits[h.bin];
+    if (st.stored[h.bin] < target) {
+      ++st.stored[h.bin];
+      accepted.push_back(h);
+    }
+    if (all_filled(st, target)) return h.draw + 1;
+  }
+  return end;
+}
+
+// One task's run: its units in rounds of growing time slices (interleaved,
+// so that every cell moves under a time limit) or one after another.
+class TaskRun {
+ public:
+  TaskRun(const Experiment& ex, const RunOptions& opts, Backend& backend, Store& store, std::ostream& log,
+          RunOutcome& outcome)
+      : ex_(ex), cfg_(ex.cfg), opts_(opts), backend_(backend), store_(store), outcome_(outcome),
+        progress_(log, opts.progress, ex.cfg) {
+    const int bins = static_cast<int>(cfg_.bins.size()) - 1;
+    for (const Unit& unit : task_units(cfg_)) {
+      UnitRun u;
+      u.unit = unit;
+      if (auto st = store.load_state(unit.n, unit.repeat, unit.shard)) {
+        u.st = std::move(*st);
+        u.has_row = true;
+      } else {
+        u.st.n = unit.n;
+        u.st.repeat = unit.repeat;
+        u.st.shard = unit.shard;
+        u.st.hits.assign(bins, 0);
+        u.st.stored.assign(bins, 0);
+      }
+      units_.push_back(std::move(u));
+    }
+  }
+
+  void run() {
+    const bool interleaved = cfg_.order == "interleaved";
+    for (int round = 0;; ++round) {
+      const double slice = interleaved ? std::min(kMaxSliceSeconds, std::ldexp(kFirstSliceSeconds, round)) : INFINITY;
+      bool any = false;
+      for (size_t i = 0; i < units_.size(); ++i) {
+        if (finished(units_[i])) {
+          settle(units_[i]);
+          continue;
+        }
+        any = true;
+        if (!run_slice(i, slice)) {
+          stop_all();
+          return;
+        }
+      }
+      if (!any) break;
+    }
+    outcome_.complete = true;
+    if (current_ < units_.size()) progress_.update(units_, current_, last_rate_, true);
+  }
+
+  const std::vector<UnitRun>& units() const { return units_; }
+
+ private:
+  bool stop_requested() {
+    if (const int signal = opts_.stop ? opts_.stop->load() : 0) {
+      outcome_.stop_signal = signal;
+      return true;
+    }
+    if (cfg_.time_limit > 0 && seconds_since(start_) >= cfg_.time_limit) {
+      outcome_.time_limit_hit = true;
+      return true;
+    }
+    return false;
+  }
+  std::string stop_status() const { return outcome_.stop_signal ? "interrupted" : "time"; }
+
+  // Runs unit i for about `seconds`; false when the run must stop.
+  bool run_slice(size_t i, double seconds) {
+    if (stop_requested()) return false;
+    UnitRun& u = units_[i];
+    current_ = i;
+    const StreamTask task = stream_task(ex_, u.unit.n, u.unit.repeat, u.unit.shard);
+    if (saved_.insert({u.unit.n, u.unit.repeat}).second)
+      save_training_set(opts_.dir, u.unit.n, u.unit.repeat, task.train, ex_.data);
+    backend_.begin_stream(task);
+    u.st.status = "running";
+
+    const uint64_t batch = cfg_.batch ? cfg_.batch : backend_.preferred_batch();
+    // Calls of about kCallSeconds, at the speed seen so far, growing at most 4x at a time.
+    double count = u.st.seconds > 0 ? kCallSeconds * u.st.draws / u.st.seconds : kFirstCall;
+    const Clock::time_point slice_start = Clock::now();
+    Clock::time_point last_commit = slice_start;
+    std::vector<Hit> accepted;
+    for (;;) {
+      const uint64_t asked = std::min({static_cast<uint64_t>(std::clamp(count, 1.0, 1e18)), batch,
+                                       u.unit.max_draws - u.st.draws});
+      const Step step = guess_and_check(u, asked, accepted);
+      const double rate = step.draws / std::max(step.seconds, 1e-9);
+      count = std::min(4.0 * asked, kCallSeconds * asked / std::max(step.seconds, 1e-9));
+
+      const bool done = finished(u);
+      const bool stop = !done && stop_requested();
+      const bool slice_over = seconds_since(slice_start) >= seconds;
+      if (done) u.st.status = all_filled(u.st, u.unit.target) ? "filled" : "budget";
+      if (stop) u.st.status = stop_status();
+      if (done || stop || slice_over || seconds_since(last_commit) >= kCommitSeconds) {
+        commit(u, &task, accepted);
+        last_commit = Clock::now();
+      }
+      last_rate_ = rate;
+      progress_.update(units_, i, rate, false);
+      if (stop) return false;
+      if (done || slice_over) return true;
+    }
+  }
+
+  struct Step {
+    uint64_t draws = 0;  // draws checked
+    double seconds = 0;
+  };
+
+  // One step of guess and check: the unit's next `count` draws (fewer when
+  // one of them fills its last bin), the models kept added to `accepted`.
+  Step guess_and_check(UnitRun& u, uint64_t count, std::vector<Hit>& accepted) {
+    const Clock::time_point start = Clock::now();
+    hits_.clear();
+    backend_.evaluate(u.st.draws, count, hits_);
+    const uint64_t end = accept_hits(u.st, u.unit.target, hits_, u.st.draws + count, accepted);
+    const Step step{end - u.st.draws, seconds_since(start)};
+    u.st.draws = end;
+    u.st.seconds += step.seconds;
+    return step;
+  }
+
+  // Scores the newly accepted draws and commits them with the unit's state.
+  void commit(UnitRun& u, const StreamTask* task, std::vector<Hit>& accepted) {
+    std::vector<StoredModel> models;
+    std::vector<std::vector<float>> weights;
+    if (!accepted.empty()) {
+      std::vector<uint64_t> draws;
+      for (const Hit& h : accepted) draws.push_back(h.draw);
+      const std::vector<TestScore> scores = backend_.score_test(draws);
+      for (size_t i = 0; i < accepted.size(); ++i) {
+        weights.emplace_back(task->model.n_params);
+        generate_params(task->prior, task->key, accepted[i].draw, task->model.n_params, weights.back().data());
+        StoredModel m;
+        m.n = u.st.n;
+        m.repeat = u.st.repeat;
+        m.shard = u.st.shard;
+        m.draw = accepted[i].draw;
+        m.bin = accepted[i].bin;
+        m.train_loss = accepted[i].loss;
+        m.train_acc = 1.0;
+        m.test_acc = scores[i].accuracy;
+        m.test_loss = scores[i].loss;
+        models.push_back(m);
+      }
+    }
+    store_.commit(u.st, models, weights);
+    accepted.clear();
+    u.has_row = true;
+    ++outcome_.commits;
+  }
+
+  // A finished unit's ledger row says why it finished (also after a
+  // config change: a smaller budget, or a grown target already met).
+  void settle(UnitRun& u) {
+    const std::string status = all_filled(u.st, u.unit.target) ? "filled" : "budget";
+    if (u.has_row && u.st.status == status) return;
+    u.st.status = status;
+    std::vector<Hit> none;
+    commit(u, nullptr, none);
+  }
+
+  // Every unit begun and not finished records why the run stopped.
+  void stop_all() {
+    const std::string status = stop_status();
+    std::vector<Hit> none;
+    for (UnitRun& u : units_)
+      if (u.has_row && !finished(u) && u.st.status != status) {
+        u.st.status = status;
+        commit(u, nullptr, none);
+      }
+  }
+
+  const Experiment& ex_;
+  const RunConfig& cfg_;
+  const RunOptions& opts_;
+  Backend& backend_;
+  Store& store_;
+  RunOutcome& outcome_;
+  Progress progress_;
+  std::vector<UnitRun> units_;
+  std::vector<Hit> hits_;                // the perfect draws of one evaluate() call
+  std::set<std::pair<int, int>> saved_;  // (n, repeat) whose training set this process saved
+  size_t current_ = SIZE_MAX;            // the unit run last
+  double last_rate_ = 0;                 // its draws/s
+  const Clock::time_point start_ = Clock::now();
+};
+
+// The last line of a run on stderr: what this task has, and what to do next.
+void summarize(const TaskRun& run, const RunConfig& cfg, const RunOutcome& outcome, double seconds, bool progress,
+               std::ostream& log) {
+  const RunEstimate e = estimate(run.units(), static_cast<int>(cfg.bins.size()) - 1);
+  const std::string totals = std::to_string(e.done) + "/" + std::to_string(run.units().size()) + " streams done, " +
+                             std::to_string(e.models) + "/" + std::to_string(e.wanted) + " models, " +
+                             human_count(static_cast<double>(e.draws)) + " draws";
+  if (outcome.complete) {
+    if (progress)
+      log << "gac: finished: " << totals << " in " << duration_text(seconds) << " (" << outcome.commits << " commits)\n";
+    return;
+  }
+  const std::string why = outcome.stop_signal ? "stopped by " + signal_name(outcome.stop_signal)
+                                              : "time limit of " + duration_text(cfg.time_limit) + " reached";
+  log << "gac: " << why << ": " << totals << ", all committed; run the same command again to continue\n";
+}
+
 }  // namespace
 
 Experiment prepare_experiment(const RunConfig& cfg) {
@@ -145,14 +309,14 @@ Experiment prepare_experiment(const RunConfig& cfg) {
   return ex;
 }
 
-StreamTask stream_task(const Experiment& ex, int n, int repeat) {
+StreamTask stream_task(const Experiment& ex, int n, int repeat, int shard) {
   DataConfig data_cfg = ex.cfg.data;
   data_cfg.seed = class_choice_seed(ex.cfg.seed);
   TrainTest tt = make_train_test(ex.data, data_cfg, n, data_seed(ex.cfg.seed, n, repeat));
   StreamTask task;
   task.model = ex.model.spec;
   task.prior = ex.prior;
-  task.key = make_stream_key(ex.cfg.seed, n, repeat, ex.cfg.shard);
+  task.key = make_stream_key(ex.cfg.seed, n, repeat, shard);
   task.loss = ex.cfg.loss;
   task.early_reject = ex.cfg.early_reject;
   task.bin_edges.assign(ex.cfg.bins.begin(), ex.cfg.bins.end());
@@ -173,81 +337,28 @@ RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ost
   const std::shared_ptr<Backend> backend =
       opts.backend ? opts.backend : make_backend(cfg.backend, cfg.threads, &outcome.backend_note);
   if (backend->name() == "cpu") check_cpu_memory(ex, cfg.threads);
-  Store store(opts.dir, identity_toml(cfg), layout_json(ex.model), run_meta(ex));
+  const std::string config_file = (opts.dir / "config.toml").string();
+  Store store(opts.dir, identity_toml(cfg), layout_json(ex.model), run_meta(ex),
+              [&](const std::string& stored) { return extension_problem(parse_config(stored, config_file), cfg); });
   repair_run_directory(store, ex, log);
   if (!outcome.backend_note.empty()) log << "gac: " << outcome.backend_note << "\n";
   log << "gac: " << ex.model.arch_name << " (" << ex.model.spec.n_params << " parameters) on " << ex.data.name << ", "
-      << ex.data.n_classes << " classes; backend " << backend->description() << "; output " << opts.dir.string() << "\n";
+      << ex.data.n_classes << " classes; backend " << backend->description() << "; output " << opts.dir.string();
+  if (cfg.shards > 1) log << "; task " << (cfg.shard < 0 ? "all" : std::to_string(cfg.shard)) << " of " << cfg.shards;
+  log << "\n";
 
-  const int n_bins = static_cast<int>(cfg.bins.size()) - 1;
-  Progress progress(log, opts.progress);
-  for (int n : cfg.ns)
-    for (int r = 0; r < cfg.repeats; ++r) {
-      const StreamTask task = stream_task(ex, n, r);
-      save_training_set(opts.dir, n, r, task.train, ex.data);
-      StreamState st = store.load_state(n, r, cfg.shard).value_or(StreamState{});
-      if (st.hits.empty()) {
-        st.n = n;
-        st.repeat = r;
-        st.shard = cfg.shard;
-        st.hits.assign(n_bins, 0);
-        st.stored.assign(n_bins, 0);
-      }
-      if (st.status == "filled") continue;
-      if (st.draws >= cfg.max_draws) {
-        if (st.status != "budget") {
-          st.status = "budget";
-          std::vector<StoredModel> none;
-          store.commit(st, none, {});
-        }
-        continue;
-      }
-      st.status = "running";
-      backend->begin_stream(task);
-      const uint64_t batch = cfg.batch ? cfg.batch : backend->preferred_batch();
-      std::vector<Hit> hits, accepted;
-      Clock::time_point last_commit = Clock::now();
-      while (st.status == "running") {
-        const uint64_t count = std::min<uint64_t>(batch, cfg.max_draws - st.draws);
-        const Clock::time_point t0 = Clock::now();
-        hits.clear();
-        backend->evaluate(st.draws, count, hits);
-        uint64_t end = st.draws + count;
-        for (const Hit& h : hits) {
-          ++st.perfect;
-          if (h.bin < 0) continue;
-          ++st.hits[h.bin];
-          if (st.stored[h.bin] < cfg.target) {
-            ++st.stored[h.bin];
-            accepted.push_back(h);
-          }
-          if (all_filled(st, cfg.target)) {
-            end = h.draw + 1;  // the stream ends at the draw that fills it
-            break;
-          }
-        }
-        const double dt = seconds_since(t0);
-        const double rate = (end - st.draws) / std::max(dt, 1e-9);
-        st.seconds += dt;
-        st.draws = end;
-        if (all_filled(st, cfg.target)) st.status = "filled";
-        else if (st.draws >= cfg.max_draws) st.status = "budget";
-        else if (cfg.time_limit > 0 && seconds_since(start) >= cfg.time_limit) st.status = "time";
-        if (!accepted.empty() || st.status != "running" || seconds_since(last_commit) >= 1.0) {
-          commit(store, *backend, task, st, accepted);
-          accepted.clear();
-          last_commit = Clock::now();
-        }
-        progress.update(st, cfg, rate, st.status != "running");
-      }
-      if (st.status == "time") {
-        outcome.time_limit_hit = true;
-        log << "gac: time limit of " << cfg.time_limit << " s reached; run the same command again to continue\n";
-        return outcome;
-      }
-    }
-  outcome.complete = true;
+  TaskRun run(ex, opts, *backend, store, log, outcome);
+  run.run();
+  summarize(run, cfg, outcome, seconds_since(start), opts.progress, log);
   return outcome;
+}
+
+const std::atomic<int>& install_stop_signals() {
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  for (int signal : {SIGTERM, SIGINT, SIGUSR1}) sigaction(signal, &action, nullptr);
+  return g_stop_signal;
 }
 
 }  // namespace gac

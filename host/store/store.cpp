@@ -1,19 +1,24 @@
 // The run directory and its SQLite ledger.
 //
-// Durability: the ledger runs in WAL mode with synchronous=FULL, so every
-// COMMIT is on disk when it returns. Weights files are written (atomically)
-// before the transaction that names them. The ledger itself is created under
-// a temporary name and renamed into place, so "DIR/ledger.sqlite exists"
-// means "DIR is a complete, initialized run".
+// Durability: the ledger uses SQLite's rollback journal (journal_mode=DELETE;
+// WAL needs shared memory, which NFS and Lustre do not give across hosts)
+// with synchronous=FULL, so every COMMIT is on disk when it returns. Weights
+// files are written (atomically) and made durable, all those of one commit
+// with one syncfs, before the transaction that names them. The run loop
+// commits about once a second, so syncs do not grow with the models found.
+// The ledger itself is created under a temporary name and renamed into
+// place, so "DIR/ledger.sqlite exists" means "DIR is a complete, initialized run".
 #include "gac/store.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -200,9 +205,12 @@ void make_writable_directory(const fs::path& dir) {
 }
 
 // True when every entry of `dir` is one a gac run creates before its ledger
-// exists: a run interrupted while being set up can be set up again.
+// exists: a run interrupted while being set up can be set up again. A split
+// run's directory holds its SLURM script and the tasks' shards before it is
+// merged into a run.
 bool holds_only_setup_leftovers(const fs::path& dir) {
-  static const std::set<std::string> names = {"config.toml", "layout.json", "weights", DirLock::kFileName};
+  static const std::set<std::string> names = {"config.toml", "layout.json", "weights", "slurm", "shards",
+                                             DirLock::kFileName};
   static const std::vector<std::string> temporaries = {"config.toml.tmp.", "layout.json.tmp.", "ledger.sqlite.tmp"};
   for (const auto& entry : fs::directory_iterator(dir)) {
     const std::string name = entry.path().filename().string();
@@ -234,6 +242,17 @@ std::string first_difference(const std::string& stored, const std::string& fresh
   return "line " + std::to_string(i + 1) + ": stored " + line_or_end(a) + " vs new " + line_or_end(b);
 }
 
+// Makes everything written to the filesystem of `dir` durable, the files
+// and their directory entries, in one call (syncfs) however many files a
+// commit names, just before the commit that names them.
+void sync_filesystem(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const bool ok = fd >= 0 && ::syncfs(fd) == 0;
+  const std::string why = std::strerror(errno);
+  if (fd >= 0) ::close(fd);
+  if (!ok) throw Error("cannot sync " + dir.string() + ": " + why);
+}
+
 std::string weights_file(const StoredModel& m) {
   return "weights/n" + std::to_string(m.n) + "_r" + std::to_string(m.repeat) + "_s" + std::to_string(m.shard) + "_d" +
          std::to_string(m.draw) + ".npy";
@@ -243,7 +262,8 @@ std::string weights_file(const StoredModel& m) {
 // Ledger contents
 
 json meta_to_json(const RunMeta& m) {
-  return {{"bin_edges", m.bin_edges}, {"target", m.target}, {"ns", m.ns}, {"repeats", m.repeats}, {"n_params", m.n_params}};
+  return {{"bin_edges", m.bin_edges}, {"target", m.target},     {"ns", m.ns},       {"repeats", m.repeats},
+          {"n_params", m.n_params},   {"shards", m.shards}, {"shard", m.shard}};
 }
 
 const char* const kDataFilesKey = "data_files";
@@ -293,6 +313,8 @@ RunMeta read_meta(const Ledger& db, const fs::path& path) {
   j.at("n_params").get_to(m.n_params);
   // Runs made before data files were fingerprinted have no entry.
   if (const auto files = find_meta_value(db, kDataFilesKey)) m.data_files = data_files_from_json(*files);
+  m.shards = j.value("shards", 1);  // absent in ledgers of unsplit runs by older gac versions
+  m.shard = j.value("shard", -1);
   return m;
 }
 
@@ -327,6 +349,14 @@ void create_run(const fs::path& dir, const std::string& config_toml, const std::
 }
 
 std::string edges_text(const std::vector<double>& edges) { return json(edges).dump(); }
+
+// This process as the ledger's last writer, now.
+std::string writer_json() {
+  char host[HOST_NAME_MAX + 1] = {};
+  ::gethostname(host, sizeof host - 1);
+  const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return json{{"host", host}, {"pid", ::getpid()}, {"time", now}}.dump();
+}
 
 StreamState state_from_row(const Statement& row) {
   StreamState s;
@@ -378,6 +408,22 @@ struct Store::Impl {
     }
   }
 
+  // The run grows to `fresh` (more target, repeats or sizes n): the config
+  // first, then the metadata; after a crash between them the next open of
+  // the same config finishes the update.
+  void extend(const std::string& config_toml, const RunMeta& fresh) {
+    write_file_atomic(dir / "config.toml", config_toml);
+    RunMeta grown = meta;
+    grown.target = fresh.target;
+    grown.ns = fresh.ns;
+    grown.repeats = fresh.repeats;
+    Transaction tx(*db);
+    Statement put(*db, "UPDATE meta SET value = ? WHERE key = 'run_meta'");
+    put.bind_text(1, meta_to_json(grown).dump()).step();
+    tx.commit();
+    meta = grown;
+  }
+
   // Runs `f` on each row of `q`, turning corrupt JSON columns into a gac::Error.
   template <typename F>
   void for_each_row(Statement& q, F f) const {
@@ -392,7 +438,8 @@ struct Store::Impl {
 Store::Store() : impl_(std::make_unique<Impl>()) {}
 Store::~Store() = default;
 
-Store::Store(const fs::path& dir, const std::string& config_toml, const std::string& layout_json, const RunMeta& meta)
+Store::Store(const fs::path& dir, const std::string& config_toml, const std::string& layout_json, const RunMeta& meta,
+             const ConfigCheck& check)
     : Store() {
   impl_->dir = dir;
   make_writable_directory(dir);
@@ -417,16 +464,19 @@ Store::Store(const fs::path& dir, const std::string& config_toml, const std::str
   const bool existing = fs::exists(ledger);
   if (existing) {
     const std::string stored = read_text(dir / "config.toml");
-    if (stored != config_toml)
-      throw Error(dir.string() + " holds a run with a different config; first difference: " +
-                  first_difference(stored, config_toml) + " (use a new output directory, or remove " + dir.string() + ")");
+    const std::string problem = check                   ? check(stored)
+                                : stored == config_toml ? ""
+                                                        : "first difference: " + first_difference(stored, config_toml);
+    if (!problem.empty())
+      throw Error(dir.string() + " holds a run with a different config; " + problem +
+                  " (use a new output directory, or remove " + dir.string() + ")");
   } else {
     refuse_foreign();
     create_run(dir, config_toml, layout_json, meta);
   }
 
   impl_->db = std::make_unique<Ledger>(ledger, SQLITE_OPEN_READWRITE);
-  impl_->db->exec("PRAGMA journal_mode=WAL");
+  impl_->db->exec("PRAGMA journal_mode=DELETE");  // also turns a WAL ledger of an older gac into one
   impl_->db->exec("PRAGMA synchronous=FULL");
   impl_->load_meta();
   const RunMeta& m = impl_->meta;
@@ -437,6 +487,8 @@ Store::Store(const fs::path& dir, const std::string& config_toml, const std::str
                 dir.string() + ")");
   check_data_files(meta.data_files);
   if (existing) make_writable_directory(dir / "weights");
+  if (existing && check && (m.target != meta.target || m.ns != meta.ns || m.repeats != meta.repeats))
+    impl_->extend(config_toml, meta);
 }
 
 // A run made before data files were fingerprinted records them now.
@@ -463,7 +515,12 @@ std::unique_ptr<Store> Store::open_existing(const fs::path& dir) {
     if (!writer.empty()) throw Error(dir.string() + " is being set up by a gac writer (" + writer + "); try again in a moment");
     throw Error(dir.string() + " is not a gac run directory (no ledger.sqlite)");
   }
-  s.db = std::make_unique<Ledger>(s.ledger_path(), SQLITE_OPEN_READONLY);
+  // Read-write where allowed, only so that SQLite can roll back the journal a
+  // killed writer left (a read-only connection refuses such a ledger);
+  // query_only keeps this connection from writing anything else.
+  const bool writable = ::access(s.ledger_path().c_str(), W_OK) == 0 && ::access(dir.c_str(), W_OK) == 0;
+  s.db = std::make_unique<Ledger>(s.ledger_path(), writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY);
+  s.db->exec("PRAGMA query_only=1");
   s.load_meta();
   return store;
 }
@@ -485,6 +542,17 @@ std::vector<StreamState> Store::states() const {
   Statement q(*impl_->db, std::string("SELECT ") + kStreamColumns + " FROM streams ORDER BY n, repeat, shard");
   impl_->for_each_row(q, [&](const Statement& row) { out.push_back(state_from_row(row)); });
   return out;
+}
+
+std::optional<WriterInfo> Store::last_writer() const {
+  Statement q(*impl_->db, "SELECT value FROM meta WHERE key = 'writer'");
+  if (!q.step()) return std::nullopt;
+  try {
+    const json j = json::parse(q.column_text(0));
+    return WriterInfo{j.at("host").get<std::string>(), j.at("pid").get<int>(), j.at("time").get<double>()};
+  } catch (const json::exception& e) {
+    throw Error(impl_->ledger_path().string() + ": corrupt writer entry: " + e.what());
+  }
 }
 
 std::vector<StoredModel> Store::models() const {
@@ -511,11 +579,13 @@ void Store::commit(const StreamState& state, std::vector<StoredModel>& models,
                   std::to_string(s.meta.n_params));
   }
 
-  // Weights first: a crash before COMMIT leaves only files no row names.
+  // Weights first, all synced before the COMMIT: a crash before it leaves
+  // only files no row names.
   for (size_t i = 0; i < models.size(); ++i) {
     models[i].file = weights_file(models[i]);
-    write_file_atomic(s.dir / models[i].file, npy_bytes_f32(weights[i].data(), {s.meta.n_params}));
+    write_file_atomic(s.dir / models[i].file, npy_bytes_f32(weights[i].data(), {s.meta.n_params}), false);
   }
+  if (!models.empty()) sync_filesystem(s.dir / "weights");
 
   Transaction tx(*s.db);
   Statement put_model(*s.db, std::string("INSERT OR REPLACE INTO models(") + kModelColumns +
@@ -534,6 +604,8 @@ void Store::commit(const StreamState& state, std::vector<StoredModel>& models,
   put_state.bind_text(6, json(state.hits).dump()).bind_text(7, json(state.stored).dump());
   put_state.bind_text(8, state.status).bind_real(9, state.seconds);
   put_state.step();
+  Statement put_writer(*s.db, "INSERT OR REPLACE INTO meta(key, value) VALUES ('writer', ?)");
+  put_writer.bind_text(1, writer_json()).step();
   tx.commit();
 }
 

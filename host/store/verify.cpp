@@ -55,9 +55,7 @@ bool verify_run(const std::filesystem::path& dir, int limit, std::ostream& out) 
     while (end < models.size() && models[end].n == models[first].n && models[end].repeat == models[first].repeat &&
            models[end].shard == models[first].shard)
       ++end;
-    Experiment shard_ex = ex;
-    shard_ex.cfg.shard = models[first].shard;
-    const StreamTask task = stream_task(shard_ex, models[first].n, models[first].repeat);
+    const StreamTask task = stream_task(ex, models[first].n, models[first].repeat, models[first].shard);
     backend->begin_stream(task);
     std::vector<uint64_t> draws;
     for (size_t i = first; i < end; ++i) draws.push_back(models[i].draw);

@@ -33,15 +33,17 @@ struct RunConfig {
   int target = 10;                  // accepted models per (n, repeat, bin)
   LossKind loss = LossKind::normalized;
   bool early_reject = true;         // never changes which draws are accepted
-  int shard = 0;                    // this task's shard (SLURM arrays)
+  int shard = -1;                   // this task, 0..shards-1 (a SLURM array task); -1: every task's units
+  int shards = 1;                   // tasks the run is split into (include/gac/shards.h)
   // [run] stopping rules: not part of the run's identity, so a stopped run can be extended
-  uint64_t max_draws = 100'000'000; // per (n, repeat, shard) stream
+  uint64_t max_draws = 100'000'000; // per (n, repeat), shared by its shards
   double time_limit = 0;            // seconds for the whole run; 0 = none
   // [exec]: how to run; never changes results
   std::string backend = "auto";     // auto | cpu | cuda
   int threads = 0;                  // 0 = all cores
   uint64_t batch = 0;               // draws per backend call (0: the backend's preferred batch)
   std::string output;               // run directory (default: runs/<config name>)
+  std::string order = "interleaved";  // which stream runs when: interleaved | sequential
 };
 
 // Parses `path`, then applies each "key=value" override (value in TOML
@@ -55,6 +57,16 @@ RunConfig parse_config(const std::string& toml_text, const std::string& source_n
 std::string identity_toml(const RunConfig& cfg);
 // identity_toml plus the stopping rules and [exec]: what was actually run.
 std::string resolved_toml(const RunConfig& cfg);
+
+// The first key of the run's identity whose value differs, as "key is X
+// there, Y here"; "" when both configs define the same run.
+std::string identity_difference(const RunConfig& there, const RunConfig& here);
+
+// Why a run directory made with `stored` cannot go on as `fresh`, naming the
+// first key that differs; "" when it can: the same experiment, or the same
+// one with a larger target, more repeats or more training-set sizes n (its
+// streams simply continue). A run split into tasks may only grow its target.
+std::string extension_problem(const RunConfig& stored, const RunConfig& fresh);
 
 PriorSpec make_prior_spec(const PriorConfig& prior, const Model& model);
 

@@ -24,6 +24,8 @@ std::string npy_bytes_i32(const int32_t* data, const std::vector<int64_t>& shape
 
 // Writes a file atomically: temp file, fsync, rename, fsync of the directory.
 // A crash leaves either the old state or the whole new file, never half.
-void write_file_atomic(const std::filesystem::path& path, const std::string& bytes);
+// With durable = false it skips both fsyncs: the caller syncs the file and
+// its directory before anything relies on it (the store does, per commit).
+void write_file_atomic(const std::filesystem::path& path, const std::string& bytes, bool durable = true);
 
 }  // namespace gac

@@ -17,7 +17,8 @@ struct CellReport {
   int models = 0;                   // stored models
   int wanted = 0;                   // target * repeats
   bool filled = false;              // every repeat reached the target
-  std::string status;               // filled | running | budget | time (worst over repeats)
+  std::string status;               // filled, or the unfilled units' most telling status: running |
+                                    // pending | interrupted | time | budget
   Summary test_acc;                 // over stored models (its 95% interval clipped to [0, 1])
   Summary test_loss;
   uint64_t draws = 0;               // draws checked
@@ -30,6 +31,20 @@ struct CellReport {
 std::vector<CellReport> cell_reports(const Store& store);
 
 enum class ReportFormat { table, csv, json };
+// The cells; a table of a merged run also says how its tasks stand.
 std::string format_report(const Store& store, ReportFormat format);
+
+// One task of a run split by `gac slurm`, from its directory DIR/shards/I.
+struct TaskProgress {
+  int task = 0;
+  std::string state;  // done | running | interrupted | never started
+  int streams = 0, streams_done = 0;
+  uint64_t models = 0, wanted = 0, draws = 0;
+};
+
+// Every task of the split run in DIR, read from the directories alone (not
+// from SLURM). Throws gac::Error when DIR holds no split run.
+std::vector<TaskProgress> task_progress(const std::filesystem::path& dir);
+std::string format_task_progress(const std::filesystem::path& dir, ReportFormat format);
 
 }  // namespace gac

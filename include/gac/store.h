@@ -6,14 +6,16 @@
 //   DIR/ledger.sqlite    tables meta, streams (progress) and models
 //   DIR/weights/*.npy    one float32 vector per accepted model
 //
-// Crash safety: weights are written atomically before the transaction that
-// records them and the stream's new progress; a kill at any instant leaves
-// the last committed state, and an .npy without a row is simply rewritten
-// by the resumed run (same draw, same bytes).
+// Crash safety: weights are written atomically and synced before the
+// transaction that records them and the stream's new progress; a kill at any
+// instant leaves the last committed state, and an .npy without a row is
+// simply rewritten by the resumed run (same draw, same bytes). The ledger
+// uses a rollback journal (not WAL), so it also works on NFS and Lustre.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,6 +34,8 @@ struct RunMeta {
   // Fingerprints of the data files the run reads (meta key "data_files"):
   // a resume whose data changed is refused.
   std::vector<DataFile> data_files;
+  int shards = 1;                 // tasks the run is split into (include/gac/shards.h)
+  int shard = -1;                 // the task this directory holds; -1: every task (one run, or merged)
 };
 
 struct StoredModel {
@@ -49,9 +53,22 @@ struct StreamState {
   uint64_t perfect = 0;          // draws with training accuracy 1
   std::vector<uint64_t> hits;    // per bin: perfect draws with loss in the bin
   std::vector<int> stored;       // per bin: models stored (at most target)
-  std::string status = "running";  // running | filled | budget | time
+  // running | filled | budget (out of draws) | time (stopped by the time
+  // limit) | interrupted (stopped by a signal); a killed run leaves running.
+  std::string status = "running";
   double seconds = 0;            // wall time spent evaluating this stream
 };
+
+// The process that committed last to a run directory, and when.
+struct WriterInfo {
+  std::string host;
+  int pid = 0;
+  double time = 0;  // seconds since the Unix epoch
+};
+
+// Whether an existing run whose DIR/config.toml holds `stored` may go on with
+// this store's config: "" if so, else the reason (see extension_problem).
+using ConfigCheck = std::function<std::string(const std::string& stored)>;
 
 class Store {
  public:
@@ -59,11 +76,14 @@ class Store {
   // opens an existing run, as the one writer of DIR: the DirLock is taken
   // before any file of a new run is created and held while the Store lives.
   // Throws gac::Error when another process writes DIR (naming it), when DIR
-  // cannot be written, is not a gac run, holds a run whose config.toml
-  // differs from `config_toml` (the message shows the first differing line),
-  // or whose recorded data files differ from meta.data_files.
+  // cannot be written, is not a gac run, holds a run of another config, or
+  // whose recorded data files differ from meta.data_files. `check` decides
+  // what counts as another config (without one, config.toml must equal
+  // `config_toml`; the message shows the first differing line). A run that
+  // `check` accepts with a new target, repeats or sizes n in `meta` is
+  // extended: config.toml and the metadata are updated.
   Store(const std::filesystem::path& dir, const std::string& config_toml, const std::string& layout_json,
-        const RunMeta& meta);
+        const RunMeta& meta, const ConfigCheck& check = nullptr);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -86,6 +106,7 @@ class Store {
 
   std::vector<StoredModel> models() const;  // ordered by n, repeat, shard, draw
   std::vector<StreamState> states() const;  // ordered by n, repeat, shard
+  std::optional<WriterInfo> last_writer() const;  // none before the first commit
 
  private:
   struct Impl;

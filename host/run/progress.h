@@ -1,0 +1,54 @@
+// Progress of a task's whole run on stderr: the current stream, the models
+// stored so far over every stream, and a whole-run ETA.
+#pragma once
+
+#include <chrono>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "gac/shards.h"
+#include "gac/store.h"
+
+namespace gac {
+
+// A unit of this task and its progress.
+struct UnitRun {
+  Unit unit;
+  StreamState st;
+  bool has_row = false;  // the ledger holds its state
+};
+
+bool all_filled(const StreamState& st, int target);
+bool finished(const UnitRun& u);  // filled, or out of its draw budget
+
+std::string duration_text(double seconds);  // "12.3s", "4.5min", "2.0h", "3.1d"
+
+// Totals over a task's units, and the time they need to finish at the hit
+// rates and speeds seen so far.
+struct RunEstimate {
+  int done = 0;                     // units finished
+  uint64_t models = 0, wanted = 0;  // models stored, and wanted in all
+  uint64_t draws = 0;
+  double eta = 0;                   // seconds; infinite while no speed is known
+  bool budget_bound = false;        // a bin without hits: its unit's budget bounds the ETA
+};
+RunEstimate estimate(const std::vector<UnitRun>& units, int bins);
+
+// Rewritten in place on a terminal; one line every 10 s in a log file (SLURM).
+class Progress {
+ public:
+  Progress(std::ostream& log, bool enabled, const RunConfig& cfg);
+
+  // After a call that checked `rate` draws/s of units[current].
+  void update(const std::vector<UnitRun>& units, size_t current, double rate, bool final);
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  std::ostream& log_;
+  bool enabled_, tty_, printed_ = false;
+  int repeats_, bins_;
+  Clock::time_point start_ = Clock::now(), last_ = Clock::now();
+};
+
+}  // namespace gac
