@@ -375,7 +375,7 @@ std::vector<TaskProgress> task_progress(const fs::path& dir) {
   }
   if (!plan && fs::exists(dir / "slurm" / "config.toml")) {
     const RunConfig cfg = load_config(dir / "slurm" / "config.toml");
-    plan = RunMeta{cfg.bins, cfg.target, cfg.ns, cfg.repeats, 0, cfg.shards, -1};
+    plan = RunMeta{cfg.bins, cfg.target, cfg.ns, cfg.repeats, 0, {}, cfg.shards, -1};
   }
   if (!plan) throw Error(dir.string() + " is not a gac run directory (no ledger.sqlite) and holds no tasks of a split run (shards/)");
 
