@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <ostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "gac/error.h"
@@ -116,17 +117,47 @@ void commit(Store& store, Backend& backend, const StreamTask& task, const Stream
   store.commit(st, models, weights);
 }
 
-// DIR/data/n{n}_r{repeat}_train_{x,y}.npy: the exact examples a stream's
-// models were accepted on, so anyone can re-check a model with numpy alone.
-void save_training_set(const std::filesystem::path& dir, int n, int repeat, const Examples& train, const Dataset& data) {
-  std::filesystem::create_directories(dir / "data");
-  char stem[64];
-  std::snprintf(stem, sizeof stem, "n%d_r%d_train_", n, repeat);
-  const auto rows = static_cast<int64_t>(train.size());
+void save_examples(const std::filesystem::path& stem, const Examples& e, const Dataset& data) {
+  const auto rows = static_cast<int64_t>(e.size());
   const std::vector<int64_t> shape = data.c == 1 && data.h == 1 ? std::vector<int64_t>{rows, data.w}
                                                                 : std::vector<int64_t>{rows, data.c, data.h, data.w};
-  write_file_atomic(dir / "data" / (std::string(stem) + "x.npy"), npy_bytes_f32(train.x.data(), shape));
-  write_file_atomic(dir / "data" / (std::string(stem) + "y.npy"), npy_bytes_i32(train.y.data(), {rows}));
+  write_file_atomic(stem.string() + "x.npy", npy_bytes_f32(e.x.data(), shape));
+  write_file_atomic(stem.string() + "y.npy", npy_bytes_i32(e.y.data(), {rows}));
+}
+
+// DIR/data/n{n}_r{repeat}_*: the exact examples a stream's models were
+// accepted on, and what rebuilds its test set from the split files (see
+// README), so anyone can re-check a model with numpy alone.
+void save_stream_data(const std::filesystem::path& dir, int n, int repeat, const StreamTask& task, const Dataset& data) {
+  std::filesystem::create_directories(dir / "data");
+  const std::filesystem::path stem = dir / "data" / stream_data_stem(n, repeat);
+  save_examples(stem.string() + "train_", task.train, data);
+  if (data.synthetic) save_examples(stem.string() + "test_", task.test, data);  // small: the split itself
+  for (const auto& [name, rows] : {std::pair{"train_rows.npy", &task.source.train_rows}, {"test_rows.npy", &task.source.test_rows}}) {
+    const std::vector<int32_t> rows32(rows->begin(), rows->end());
+    write_file_atomic(stem.string() + name, npy_bytes_i32(rows32.data(), {static_cast<int64_t>(rows32.size())}));
+  }
+  const nlohmann::json source = {{"classes", task.source.classes}, {"mean", task.source.mean}, {"std", task.source.sd}};
+  write_file_atomic(stem.string() + "source.json", source.dump() + "\n");
+}
+
+// The classes of every training set, in the log: one line when they are fixed.
+void log_classes(std::ostream& log, const Experiment& ex) {
+  if (ex.data.synthetic) return;
+  if (!ex.data.class_ids.empty()) {
+    log << "gac: classes " << classes_text(ex.data.class_ids) << " (original labels) for every training set\n";
+    return;
+  }
+  log << "gac: classes (original labels) drawn afresh for each training set, by repeat:\n";
+  for (int n : ex.cfg.ns) {
+    log << "gac:   n=" << n << ":";
+    for (int r = 0; r < ex.cfg.repeats; ++r) {
+      const std::vector<int> classes = training_set_classes(ex.data, data_seed(ex.cfg.seed, n, r));
+      log << (r ? "  " : " ");
+      for (size_t i = 0; i < classes.size(); ++i) log << (i ? "," : "") << classes[i];
+    }
+    log << "\n";
+  }
 }
 
 }  // namespace
@@ -142,10 +173,18 @@ Experiment prepare_experiment(const RunConfig& cfg) {
   return ex;
 }
 
+std::string stream_data_stem(int n, int repeat) {
+  return "n" + std::to_string(n) + "_r" + std::to_string(repeat) + "_";
+}
+
 StreamTask stream_task(const Experiment& ex, int n, int repeat) {
+  return stream_task(ex, n, repeat, training_set_classes(ex.data, data_seed(ex.cfg.seed, n, repeat)));
+}
+
+StreamTask stream_task(const Experiment& ex, int n, int repeat, const std::vector<int>& classes) {
   DataConfig data_cfg = ex.cfg.data;
   data_cfg.seed = class_choice_seed(ex.cfg.seed);
-  TrainTest tt = make_train_test(ex.data, data_cfg, n, data_seed(ex.cfg.seed, n, repeat));
+  TrainTest tt = make_train_test(ex.data, data_cfg, n, data_seed(ex.cfg.seed, n, repeat), classes);
   StreamTask task;
   task.model = ex.model.spec;
   task.prior = ex.prior;
@@ -155,15 +194,18 @@ StreamTask stream_task(const Experiment& ex, int n, int repeat) {
   task.bin_edges.assign(ex.cfg.bins.begin(), ex.cfg.bins.end());
   task.train = std::move(tt.train);
   task.test = std::move(tt.test);
+  task.source = std::move(tt.source);
   return task;
 }
 
 RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ostream& log) {
   const Clock::time_point start = Clock::now();
   const Experiment ex = prepare_experiment(cfg);
-  // Every n is tried before any work (each repeat draws the same class
-  // shares), so a bad n fails at once and no directory is created.
-  for (int n : cfg.ns) stream_task(ex, n, 0);
+  // Every training set is checked before any work (classes drawn per
+  // training set differ in how many examples they hold), so a bad n fails at
+  // once and no directory is created.
+  for (int n : cfg.ns)
+    for (int r = 0; r < cfg.repeats; ++r) check_training_set(ex.data, ex.cfg.data, n, data_seed(cfg.seed, n, r));
 
   RunOutcome outcome;
   // The backend before the store: no usable backend, no run directory.
@@ -173,13 +215,14 @@ RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ost
   if (!outcome.backend_note.empty()) log << "gac: " << outcome.backend_note << "\n";
   log << "gac: " << ex.model.arch_name << " (" << ex.model.spec.n_params << " parameters) on " << ex.data.name << ", "
       << ex.data.n_classes << " classes; backend " << backend->description() << "; output " << opts.dir.string() << "\n";
+  log_classes(log, ex);
 
   const int n_bins = static_cast<int>(cfg.bins.size()) - 1;
   Progress progress(log, opts.progress);
   for (int n : cfg.ns)
     for (int r = 0; r < cfg.repeats; ++r) {
       const StreamTask task = stream_task(ex, n, r);
-      save_training_set(opts.dir, n, r, task.train, ex.data);
+      save_stream_data(opts.dir, n, r, task, ex.data);
       StreamState st = store.load_state(n, r, cfg.shard).value_or(StreamState{});
       if (st.hits.empty()) {
         st.n = n;
@@ -188,6 +231,7 @@ RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ost
         st.hits.assign(n_bins, 0);
         st.stored.assign(n_bins, 0);
       }
+      st.classes = task.source.classes;
       if (st.status == "filled") continue;
       if (st.draws >= cfg.max_draws) {
         if (st.status != "budget") {

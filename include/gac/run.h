@@ -37,6 +37,12 @@ Experiment prepare_experiment(const RunConfig& cfg);
 
 // The task of stream (n, repeat): training and test sets, key, bins.
 StreamTask stream_task(const Experiment& ex, int n, int repeat);
+// The same with the given classes (original labels) instead of the drawn ones: verify rebuilds a
+// stream from the classes its ledger records.
+StreamTask stream_task(const Experiment& ex, int n, int repeat, const std::vector<int>& classes);
+
+// "n16_r0_": the prefix of a stream's files under DIR/data/.
+std::string stream_data_stem(int n, int repeat);
 
 RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ostream& log);
 

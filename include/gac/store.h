@@ -45,6 +45,7 @@ struct StreamState {
   std::vector<int> stored;       // per bin: models stored (at most target)
   std::string status = "running";  // running | filled | budget | time
   double seconds = 0;            // wall time spent evaluating this stream
+  std::vector<int> classes;      // original labels of the training set's classes, in class-index order
 };
 
 class Store {
