@@ -1,6 +1,8 @@
 // Datasets: every file format written small into a temp dir and read back,
 // class choice and standardization, training subsets, the synthetic sets,
-// and one test per kind of bad input, each a gac::Error naming the problem.
+// the data protocol through a whole run (classes recorded per stream, test
+// rows saved, verify rebuilding from them), and one test per kind of bad
+// input, each a gac::Error naming the problem.
 #include <gtest/gtest.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -14,8 +16,17 @@
 #include <map>
 #include <set>
 
+#include <sqlite3.h>
+
+#include <sstream>
+
+#include "gac/config.h"
 #include "gac/dataset.h"
 #include "gac/error.h"
+#include "gac/npy.h"
+#include "gac/run.h"
+#include "gac/store.h"
+#include "gac/verify.h"
 #include "tests/test_util.h"
 
 using namespace gac;
@@ -826,4 +837,84 @@ TEST(DatasetSynthetic, SplitRecordsItsPoolRows) {
     EXPECT_EQ(tt.test.x[2 * i + 1], d.train.x[2 * row + 1]);
     EXPECT_EQ(tt.test.y[i], d.train.y[row]);
   }
+}
+
+// ---- The protocol through a run ---------------------------------------------------------
+
+void set_ledger_classes(const fs::path& run, int n, int repeat, const std::string& classes) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((run / "ledger.sqlite").c_str(), &db), SQLITE_OK);
+  const std::string sql = "UPDATE streams SET classes = '" + classes + "' WHERE n = " + std::to_string(n) +
+                          " AND repeat = " + std::to_string(repeat);
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+}
+
+TEST_F(DatasetTest, RunRecordsEachStreamsClassesAndVerifyRebuildsFromThem) {
+  std::vector<uint8_t> train_labels, test_labels;
+  for (int i = 0; i < 40; ++i) train_labels.push_back(static_cast<uint8_t>(i % 4));
+  for (int i = 0; i < 20; ++i) test_labels.push_back(static_cast<uint8_t>(i % 4));
+  write_idx_set(train_labels, test_labels);
+  RunConfig cfg;
+  cfg.data = idx_config();
+  cfg.data.random_classes = 2;
+  cfg.model.arch = Arch::mlp;
+  cfg.model.hidden = 4;
+  cfg.ns = {2, 4};
+  cfg.repeats = 3;
+  cfg.bins = {0.0, 0.7};
+  cfg.target = 1;
+  cfg.backend = "cpu";
+  RunOptions opts;
+  opts.dir = dir_ / "run";
+  opts.progress = false;
+  std::ostringstream log;
+  ASSERT_TRUE(run_experiment(cfg, opts, log).complete);
+  EXPECT_NE(log.str().find("classes (original labels) drawn afresh for each training set, by repeat:\ngac:   n=2:"),
+            std::string::npos) << log.str();
+
+  const Experiment ex = prepare_experiment(cfg);
+  std::set<std::vector<int>> distinct;
+  {
+    const auto store = Store::open_existing(opts.dir);
+    ASSERT_EQ(store->states().size(), 6u);
+    for (const StreamState& st : store->states()) {
+      EXPECT_EQ(st.classes, training_set_classes(ex.data, data_seed(cfg.seed, st.n, st.repeat)));
+      ASSERT_EQ(st.classes.size(), 2u);
+      distinct.insert(st.classes);
+      // The saved test rows are every test example of the two labels, in file order.
+      std::vector<double> expected;
+      for (int i = 0; i < 20; ++i)
+        if (i % 4 == st.classes[0] || i % 4 == st.classes[1]) expected.push_back(i);
+      const std::string stem = (opts.dir / "data" / stream_data_stem(st.n, st.repeat)).string();
+      EXPECT_EQ(read_npy(stem + "test_rows.npy").data, expected);
+      EXPECT_NE(test::slurp(stem + "source.json").find("\"classes\":[" + classes_text(st.classes, ",") + "]"),
+                std::string::npos);
+    }
+  }
+  EXPECT_GT(distinct.size(), 1u);  // the classes differ between training sets
+  std::ostringstream out;
+  EXPECT_TRUE(verify_run(opts.dir, 0, out)) << out.str();
+
+  // A ledger whose classes are not the config's draw: verify says so, and the
+  // test set rebuilt from the recorded classes no longer gives the stored scores.
+  const std::vector<int> drawn = training_set_classes(ex.data, data_seed(cfg.seed, 2, 0));
+  const std::vector<int> other = drawn == std::vector<int>{0, 1} ? std::vector<int>{2, 3} : std::vector<int>{0, 1};
+  set_ledger_classes(opts.dir, 2, 0, "[" + classes_text(other, ",") + "]");
+  out.str("");
+  EXPECT_FALSE(verify_run(opts.dir, 0, out));
+  EXPECT_NE(out.str().find("MISMATCH stream n=2 repeat 0 shard 0: the ledger records classes [" + classes_text(other) +
+                           "] but the config draws [" + classes_text(drawn) + "]"),
+            std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("test_rows.npy differs from the test rows of classes [" + classes_text(other) + "]"),
+            std::string::npos) << out.str();
+
+  // Saved test rows that do not match the recorded classes.
+  set_ledger_classes(opts.dir, 2, 0, "[" + classes_text(drawn, ",") + "]");
+  const std::vector<int32_t> wrong_rows{0, 1, 2};
+  write_file_atomic(opts.dir / "data" / (stream_data_stem(4, 1) + "test_rows.npy"), npy_bytes_i32(wrong_rows.data(), {3}));
+  out.str("");
+  EXPECT_FALSE(verify_run(opts.dir, 0, out));
+  EXPECT_NE(out.str().find("MISMATCH stream n=4 repeat 1 shard 0: "), std::string::npos) << out.str();
+  EXPECT_EQ(out.str().find("n=2 repeat 0"), std::string::npos) << out.str();
 }

@@ -10,6 +10,13 @@ namespace gac::cli {
 
 namespace {
 
+std::string standardization(const Experiment& ex) {
+  if (!ex.data.standardize) return "none";
+  return ex.cfg.data.statistics == "all"
+             ? "per channel, with the mean and std of the whole training split (all classes)"
+             : "per channel, with the mean and std of the training split's examples of each training set's classes";
+}
+
 int info(const ConfigArgs& a) {
   std::cout << "gac " << GAC_VERSION << "\n";
   std::cout << "compiler: " << __VERSION__ << "\n";
@@ -32,6 +39,7 @@ int info(const ConfigArgs& a) {
   std::cout << "\nconfig: " << a.config << "\n"
             << "data: " << ex.data.name << ", " << ex.data.n_classes << " classes, input " << ex.data.c << "x" << ex.data.h
             << "x" << ex.data.w << ", " << ex.data.train.size() << " training / " << ex.data.test.size() << " test examples\n"
+            << "standardization: " << standardization(ex) << "\n"
             << "model: " << m.arch_name << ", " << m.spec.n_params << " parameters, " << m.flops_per_example
             << " FLOP per example (" << m.flops_per_example / 1e3 << " kFLOP)\n";
   for (const auto& t : m.tensors) {
@@ -39,6 +47,7 @@ int info(const ConfigArgs& a) {
     for (size_t i = 0; i < t.shape.size(); ++i) std::cout << (i ? ", " : "") << t.shape[i];
     std::cout << "] offset " << t.offset << "\n";
   }
+  print_classes(std::cout, ex, "");
   return 0;
 }
 

@@ -739,9 +739,9 @@ void check_training_set(const Dataset& data, const DataConfig& cfg, int n, uint6
   test_rows_of(data, classes);
 }
 
-std::string classes_text(const std::vector<int>& classes) {
+std::string classes_text(const std::vector<int>& classes, const char* sep) {
   std::string s;
-  for (size_t i = 0; i < classes.size(); ++i) s += (i ? ", " : "") + std::to_string(classes[i]);
+  for (size_t i = 0; i < classes.size(); ++i) s += (i ? sep : "") + std::to_string(classes[i]);
   return s;
 }
 

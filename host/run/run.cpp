@@ -141,24 +141,6 @@ void save_stream_data(const std::filesystem::path& dir, int n, int repeat, const
   write_file_atomic(stem.string() + "source.json", source.dump() + "\n");
 }
 
-// The classes of every training set, in the log: one line when they are fixed.
-void log_classes(std::ostream& log, const Experiment& ex) {
-  if (ex.data.synthetic) return;
-  if (!ex.data.class_ids.empty()) {
-    log << "gac: classes " << classes_text(ex.data.class_ids) << " (original labels) for every training set\n";
-    return;
-  }
-  log << "gac: classes (original labels) drawn afresh for each training set, by repeat:\n";
-  for (int n : ex.cfg.ns) {
-    log << "gac:   n=" << n << ":";
-    for (int r = 0; r < ex.cfg.repeats; ++r) {
-      const std::vector<int> classes = training_set_classes(ex.data, data_seed(ex.cfg.seed, n, r));
-      log << (r ? "  " : " ");
-      for (size_t i = 0; i < classes.size(); ++i) log << (i ? "," : "") << classes[i];
-    }
-    log << "\n";
-  }
-}
 
 }  // namespace
 
@@ -171,6 +153,21 @@ Experiment prepare_experiment(const RunConfig& cfg) {
   ex.model = build_model(cfg.model, ex.data.c, ex.data.h, ex.data.w, ex.data.n_classes);
   ex.prior = make_prior_spec(cfg.prior, ex.model);
   return ex;
+}
+
+void print_classes(std::ostream& out, const Experiment& ex, const std::string& prefix) {
+  if (ex.data.synthetic) return;
+  if (!ex.data.class_ids.empty()) {
+    out << prefix << "classes " << classes_text(ex.data.class_ids) << " (original labels) in every training set\n";
+    return;
+  }
+  out << prefix << "classes (original labels) drawn afresh for each training set, by repeat:\n";
+  for (int n : ex.cfg.ns) {
+    out << prefix << "  n=" << n << ":";
+    for (int r = 0; r < ex.cfg.repeats; ++r)
+      out << "  " << classes_text(training_set_classes(ex.data, data_seed(ex.cfg.seed, n, r)), ",");
+    out << "\n";
+  }
 }
 
 std::string stream_data_stem(int n, int repeat) {
@@ -215,7 +212,7 @@ RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ost
   if (!outcome.backend_note.empty()) log << "gac: " << outcome.backend_note << "\n";
   log << "gac: " << ex.model.arch_name << " (" << ex.model.spec.n_params << " parameters) on " << ex.data.name << ", "
       << ex.data.n_classes << " classes; backend " << backend->description() << "; output " << opts.dir.string() << "\n";
-  log_classes(log, ex);
+  print_classes(log, ex, "gac: ");
 
   const int n_bins = static_cast<int>(cfg.bins.size()) - 1;
   Progress progress(log, opts.progress);

@@ -101,7 +101,7 @@ TrainTest make_train_test(const Dataset& data, const DataConfig& cfg, int n, uin
 // without building the sets: cheap enough to check every (n, repeat) first.
 void check_training_set(const Dataset& data, const DataConfig& cfg, int n, uint64_t data_seed);
 
-// "3, 7": a class list as gac prints it.
-std::string classes_text(const std::vector<int>& classes);
+// "3, 7": a class list as gac prints it ("3,7" with sep ",").
+std::string classes_text(const std::vector<int>& classes, const char* sep = ", ");
 
 }  // namespace gac

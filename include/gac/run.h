@@ -41,6 +41,10 @@ StreamTask stream_task(const Experiment& ex, int n, int repeat);
 // stream from the classes its ledger records.
 StreamTask stream_task(const Experiment& ex, int n, int repeat, const std::vector<int>& classes);
 
+// The classes of every training set: one line when they are fixed for the
+// run, else one line per n listing each repeat's (the run log, `gac info`).
+void print_classes(std::ostream& out, const Experiment& ex, const std::string& prefix);
+
 // "n16_r0_": the prefix of a stream's files under DIR/data/.
 std::string stream_data_stem(int n, int repeat);
 
