@@ -195,7 +195,7 @@ ordered_json cell_fields(const CellReport& c) {
   j["filled"] = c.filled;
   j["status"] = c.status;
   j["test_acc_mean"] = metric(c.test_acc.mean);
-  j["test_acc_std"] = metric(c.test_acc.std);
+  j["test_acc_std"] = c.models > 1 ? c.test_acc.std : kNaN;  // one model has no spread to show
   j["test_acc_ci_lo"] = metric(c.test_acc.ci95.lo);
   j["test_acc_ci_hi"] = metric(c.test_acc.ci95.hi);
   j["test_acc_min"] = metric(c.test_acc.min);
@@ -223,7 +223,7 @@ ordered_json repeat_fields(const RepeatReport& r) {
   j["models"] = r.models;
   j["status"] = r.status;
   j["test_acc_mean"] = metric(r.test_acc.mean);
-  j["test_acc_std"] = metric(r.test_acc.std);
+  j["test_acc_std"] = r.models > 1 ? r.test_acc.std : kNaN;
   j["test_acc_min"] = metric(r.test_acc.min);
   j["test_acc_max"] = metric(r.test_acc.max);
   j["test_loss_mean"] = metric(r.test_loss.mean);
@@ -303,7 +303,7 @@ std::vector<std::string> table_row(const CellReport& c, int decimals) {
           bin_label(c.loss_lo, c.loss_hi, decimals),
           std::to_string(c.models) + "/" + std::to_string(c.wanted),
           c.status,
-          any ? printf_string("%.4f ± %.4f", a.mean, a.std) : "-",
+          any ? printf_string(a.count > 1 ? "%.4f ± %.4f" : "%.4f", a.mean, a.std) : "-",
           !any ? "-" : std::isnan(a.ci95.lo) ? "not estimable" : printf_string("[%.4f, %.4f]", a.ci95.lo, a.ci95.hi),
           any ? printf_string("%.4f", a.min) : "-",
           any ? printf_string("%.4f", a.max) : "-",
