@@ -28,5 +28,6 @@ Command add_report(CLI::App& app);
 Command add_verify(CLI::App& app);
 Command add_info(CLI::App& app);
 Command add_bench(CLI::App& app);
+Command add_plot(CLI::App& app);
 
 }  // namespace gac::cli
