@@ -409,41 +409,50 @@ std::vector<int> draw_classes(std::vector<int> labels, int k, uint64_t seed) {
   return labels;
 }
 
-// Checks the class settings against the labels in the files; returns the
-// number of classes of every training set and sets d.class_ids when they
-// are fixed for the whole run.
-int choose_classes(const DataConfig& cfg, Dataset& d, const std::vector<int>& test_labels) {
-  const std::vector<int>& present = d.labels;
+// Classes (original labels, in class-index order) that a training set of
+// `data` may have: as many as the model has outputs, each in the training
+// split, none twice.
+void check_classes(const Dataset& data, const std::vector<int>& classes) {
+  if (static_cast<int>(classes.size()) != data.n_classes)
+    fail(num(classes.size()) + " classes (" + label_list(classes) + ") but the model has " + num(data.n_classes) +
+         " outputs");
+  for (size_t i = 0; i < classes.size(); ++i) {
+    if (!contains(data.labels, classes[i]))
+      fail("class label " + num(classes[i]) + " is not in the training split (labels present: " +
+           label_list(data.labels) + ")");
+    if (std::find(classes.begin(), classes.begin() + static_cast<std::ptrdiff_t>(i), classes[i]) !=
+        classes.begin() + static_cast<std::ptrdiff_t>(i))
+      fail("class label " + num(classes[i]) + " is listed twice");
+  }
+}
+
+// Checks the class settings against the labels in the files; sets the
+// number of classes of every training set, and d.class_ids when they are
+// fixed for the whole run.
+void choose_classes(const DataConfig& cfg, Dataset& d, const std::vector<int>& test_labels) {
   if (!cfg.classes.empty()) {
     if (cfg.random_classes > 0) fail("give either data.classes or data.random_classes, not both");
-    for (size_t i = 0; i < cfg.classes.size(); ++i) {
-      const int label = cfg.classes[i];
-      if (!contains(present, label))
-        fail("class label " + num(label) + " is not in the training split (labels present: " + label_list(present) + ")");
-      if (std::find(cfg.classes.begin(), cfg.classes.begin() + static_cast<std::ptrdiff_t>(i), label) !=
-          cfg.classes.begin() + static_cast<std::ptrdiff_t>(i))
-        fail("class label " + num(label) + " is listed twice in data.classes");
-    }
     d.class_ids = cfg.classes;
   } else if (cfg.random_classes != 0) {
     const int k = cfg.random_classes;
-    if (k < 0 || k > static_cast<int>(present.size()))
-      fail("data.random_classes = " + num(k) + " but the training split has " + num(present.size()) + " labels");
-    if (cfg.class_draw == "per_run") d.class_ids = draw_classes(present, k, cfg.seed);
+    if (k < 0 || k > static_cast<int>(d.labels.size()))
+      fail("data.random_classes = " + num(k) + " but the training split has " + num(d.labels.size()) + " labels");
+    if (cfg.class_draw == "per_run") d.class_ids = draw_classes(d.labels, k, cfg.seed);
     else if (cfg.class_draw != "per_training_set")
       fail("data.class_draw '" + cfg.class_draw + "' is not one of per_training_set, per_run");
-    if (k < 2) fail("needs at least 2 classes, got data.random_classes = " + num(k));
-    return k;
+    d.n_classes = k;
   } else {
     // All classes: a test label the training split lacks could never be
     // predicted, and dropping it would quietly change the test set.
     for (int label : test_labels)
-      if (!contains(present, label)) fail("the test split has label " + num(label) + ", which the training split lacks");
-    d.class_ids = present;
+      if (!contains(d.labels, label)) fail("the test split has label " + num(label) + ", which the training split lacks");
+    d.class_ids = d.labels;
   }
-  if (d.class_ids.size() < 2)
-    fail("needs at least 2 classes, got " + num(d.class_ids.size()) + " (" + label_list(d.class_ids) + ")");
-  return static_cast<int>(d.class_ids.size());
+  if (!d.class_ids.empty()) d.n_classes = static_cast<int>(d.class_ids.size());
+  if (d.n_classes < 2)
+    fail("needs at least 2 classes, got " + num(d.n_classes) +
+         (d.class_ids.empty() ? " (data.random_classes)" : " (" + label_list(d.class_ids) + ")"));
+  if (!d.class_ids.empty()) check_classes(d, d.class_ids);
 }
 
 // ---- Standardization --------------------------------------------------------------
@@ -521,7 +530,7 @@ Dataset finish(RawData<T> raw, const DataConfig& cfg, double divisor, bool stand
   d.labels = raw.train.labels;
   std::sort(d.labels.begin(), d.labels.end());
   d.labels.erase(std::unique(d.labels.begin(), d.labels.end()), d.labels.end());
-  d.n_classes = choose_classes(cfg, d, raw.test.labels);
+  choose_classes(cfg, d, raw.test.labels);
   if (!d.class_ids.empty() &&
       std::none_of(raw.test.labels.begin(), raw.test.labels.end(), [&](int l) {
         return std::find(d.class_ids.begin(), d.class_ids.end(), l) != d.class_ids.end();
@@ -622,20 +631,6 @@ std::vector<std::vector<size_t>> rows_by_class(const Dataset& data, const std::v
     if (it != classes.end()) by_class[it - classes.begin()].push_back(i);
   }
   return by_class;
-}
-
-void check_classes(const Dataset& data, const std::vector<int>& classes) {
-  if (static_cast<int>(classes.size()) != data.n_classes)
-    fail(num(classes.size()) + " classes (" + label_list(classes) + ") but the model has " + num(data.n_classes) +
-         " outputs");
-  for (size_t i = 0; i < classes.size(); ++i) {
-    if (!contains(data.labels, classes[i]))
-      fail("class label " + num(classes[i]) + " is not in the training split (labels present: " +
-           label_list(data.labels) + ")");
-    if (std::find(classes.begin(), classes.begin() + static_cast<std::ptrdiff_t>(i), classes[i]) !=
-        classes.begin() + static_cast<std::ptrdiff_t>(i))
-      fail("class label " + num(classes[i]) + " is listed twice");
-  }
 }
 
 void check_shares(const std::vector<int>& classes, const std::vector<std::vector<size_t>>& by_class, int n) {

@@ -261,19 +261,25 @@ std::string csv_field(const ordered_json& v) {
   return v.dump();  // integers
 }
 
-std::string format_csv(const std::vector<CellReport>& cells) {
+// A header of the fields of `header` (named: items() does not own a
+// temporary), then one line per row of the same fields.
+std::string csv_text(const ordered_json& header, const std::vector<ordered_json>& rows) {
   std::ostringstream out;
   const char* sep = "";
-  const ordered_json header = cell_fields(CellReport{});  // a named object: items() does not own it
   for (const auto& field : header.items()) out << std::exchange(sep, ",") << field.key();
   out << "\n";
-  for (const CellReport& c : cells) {
+  for (const ordered_json& row : rows) {
     sep = "";
-    const ordered_json fields = cell_fields(c);
-    for (const auto& field : fields.items()) out << std::exchange(sep, ",") << csv_field(field.value());
+    for (const auto& field : row.items()) out << std::exchange(sep, ",") << csv_field(field.value());
     out << "\n";
   }
   return out.str();
+}
+
+std::string format_csv(const std::vector<CellReport>& cells) {
+  std::vector<ordered_json> rows;
+  for (const CellReport& c : cells) rows.push_back(cell_fields(c));
+  return csv_text(cell_fields(CellReport{}), rows);
 }
 
 std::string format_json(const Store& store, const std::vector<CellReport>& cells) {
@@ -376,27 +382,22 @@ std::string format_table(const Store& store, const std::vector<CellReport>& cell
   return out.str();
 }
 
+// One row of the per-repeat breakdown: the cell, then the repeat's fields.
+ordered_json repeat_row(const CellReport& c, const RepeatReport& r) {
+  ordered_json row;
+  row["n"] = c.n;
+  row["bin"] = c.bin;
+  row["loss_lo"] = c.loss_lo;
+  row["loss_hi"] = c.loss_hi;
+  row.update(repeat_fields(r));
+  return row;
+}
+
 std::string format_repeats_csv(const std::vector<CellReport>& cells) {
-  std::ostringstream out;
-  bool header = true;
+  std::vector<ordered_json> rows;
   for (const CellReport& c : cells)
-    for (const RepeatReport& r : c.repeats) {
-      ordered_json row;
-      row["n"] = c.n;
-      row["bin"] = c.bin;
-      row["loss_lo"] = c.loss_lo;
-      row["loss_hi"] = c.loss_hi;
-      row.update(repeat_fields(r));
-      const char* sep = "";
-      if (std::exchange(header, false)) {
-        for (const auto& field : row.items()) out << std::exchange(sep, ",") << field.key();
-        out << "\n";
-        sep = "";
-      }
-      for (const auto& field : row.items()) out << std::exchange(sep, ",") << csv_field(field.value());
-      out << "\n";
-    }
-  return out.str();
+    for (const RepeatReport& r : c.repeats) rows.push_back(repeat_row(c, r));
+  return csv_text(repeat_row(CellReport{}, RepeatReport{}), rows);
 }
 
 std::string format_repeats_table(const Store& store, const std::vector<CellReport>& cells) {
