@@ -133,14 +133,15 @@ void save_stream_data(const std::filesystem::path& dir, int n, int repeat, const
   const std::filesystem::path stem = dir / "data" / stream_data_stem(n, repeat);
   save_examples(stem.string() + "train_", task.train, data);
   if (data.synthetic) save_examples(stem.string() + "test_", task.test, data);  // small: the split itself
-  for (const auto& [name, rows] : {std::pair{"train_rows.npy", &task.source.train_rows}, {"test_rows.npy", &task.source.test_rows}}) {
-    const std::vector<int32_t> rows32(rows->begin(), rows->end());
+  const auto save_rows = [&](const char* name, const std::vector<int64_t>& rows) {
+    const std::vector<int32_t> rows32(rows.begin(), rows.end());
     write_file_atomic(stem.string() + name, npy_bytes_i32(rows32.data(), {static_cast<int64_t>(rows32.size())}));
-  }
+  };
+  save_rows("train_rows.npy", task.source.train_rows);
+  save_rows("test_rows.npy", task.source.test_rows);
   const nlohmann::json source = {{"classes", task.source.classes}, {"mean", task.source.mean}, {"std", task.source.sd}};
   write_file_atomic(stem.string() + "source.json", source.dump() + "\n");
 }
-
 
 }  // namespace
 
