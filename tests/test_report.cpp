@@ -46,7 +46,7 @@ class ReportTest : public ::testing::Test {
   // Commits stream (n, repeat, shard) with one model per entry of `accs` in `model_bins`.
   void add_stream(int n, int repeat, int shard, uint64_t draws, std::vector<uint64_t> hits, std::vector<int> stored,
                   const std::string& status, const std::vector<int>& model_bins = {},
-                  const std::vector<double>& accs = {}) {
+                  const std::vector<double>& accs = {}, const std::vector<int>& classes = {}) {
     StreamState s;
     s.n = n;
     s.repeat = repeat;
@@ -55,6 +55,7 @@ class ReportTest : public ::testing::Test {
     s.hits = std::move(hits);
     s.stored = std::move(stored);
     s.status = status;
+    s.classes = classes;
     std::vector<StoredModel> models;
     for (size_t i = 0; i < model_bins.size(); ++i) {
       StoredModel m;
@@ -117,7 +118,10 @@ TEST_F(ReportTest, FilledCellAggregatesRepeats) {
   EXPECT_EQ(c.test_acc.count, 4);
   EXPECT_DOUBLE_EQ(c.test_acc.mean, acc.mean);
   EXPECT_DOUBLE_EQ(c.test_acc.std, acc.std);
-  EXPECT_DOUBLE_EQ(c.test_acc.ci95.lo, acc.ci95.lo);
+  // Both repeats' models average 0.85: with the repeat as the unit the interval is [0.85, 0.85].
+  EXPECT_EQ(c.test_acc_by_repeat.groups, 2);
+  EXPECT_NEAR(c.test_acc.ci95.lo, 0.85, 1e-12);
+  EXPECT_NEAR(c.test_acc.ci95.hi, 0.85, 1e-12);
   EXPECT_EQ(c.test_acc.min, 0.7);
   EXPECT_EQ(c.test_acc.max, 1.0);
   EXPECT_NEAR(c.test_loss.mean, 0.15, 1e-12);
@@ -216,13 +220,13 @@ TEST_F(ReportTest, CsvHasOneRowPerCell) {
   EXPECT_EQ(lines[0],
             "n,bin,loss_lo,loss_hi,models,wanted,filled,status,test_acc_mean,test_acc_std,test_acc_ci_lo,"
             "test_acc_ci_hi,test_acc_min,test_acc_max,test_loss_mean,draws,hits,rate,rate_lo,rate_hi,log10_rate,"
-            "log10_rate_is_upper_bound");
-  for (const std::string& line : lines) EXPECT_EQ(std::count(line.begin(), line.end(), ','), 21) << line;
+            "log10_rate_is_upper_bound,test_acc_se,test_acc_repeats,classes");
+  for (const std::string& line : lines) EXPECT_EQ(std::count(line.begin(), line.end(), ','), 24) << line;
   EXPECT_EQ(lines[1].rfind("4,0,0.3,0.35,4,4,1,filled,", 0), 0u) << lines[1];
   // n=8 bin 0: no models, so no test metrics; the rate is an upper bound.
   EXPECT_EQ(lines[3].rfind("8,0,0.3,0.35,0,4,0,time,,,,,,,,400,0,0,0,", 0), 0u) << lines[3];
-  EXPECT_EQ(lines[3].substr(lines[3].size() - 2), ",1") << lines[3];
-  EXPECT_EQ(lines[5].substr(lines[5].size() - 3), ",,0") << lines[5];  // n=16: no draws, no log10 rate
+  EXPECT_EQ(lines[3].substr(lines[3].size() - 6), ",1,,0,") << lines[3];
+  EXPECT_EQ(lines[5].substr(lines[5].size() - 7), ",,0,,0,") << lines[5];  // n=16: no draws, no log10 rate
 }
 
 TEST_F(ReportTest, JsonParsesWithAllFields) {
@@ -284,4 +288,85 @@ TEST_F(ReportTest, ATasksDirectoryReportsItsOwnCells) {
   EXPECT_EQ(cells[2].n, 16);
   EXPECT_EQ(cells[2].status, "pending");
   EXPECT_NE(format_report(*store_, ReportFormat::table).find("task 0 of 8"), std::string::npos);
+}
+
+// Two repeats of 2 models each: 0.8, 0.9 and 0.6, 0.7. By hand: mean 0.75, the
+// repeats' summed deviations 0.2 and -0.2, se^2 = 2/1 * 0.08 / 16 = 0.01.
+TEST_F(ReportTest, IntervalTakesTheRepeatAsTheUnit) {
+  add_stream(4, 0, 0, 100, {2, 0}, {2, 0}, "filled", {0, 0}, {0.8, 0.9});
+  add_stream(4, 1, 0, 100, {2, 0}, {2, 0}, "filled", {0, 0}, {0.6, 0.7});
+  const CellReport c = cell_reports(*store_)[0];
+  EXPECT_NEAR(c.test_acc.mean, 0.75, 1e-15);
+  EXPECT_NEAR(c.test_acc_by_repeat.se, 0.1, 1e-15);
+  EXPECT_EQ(c.test_acc_by_repeat.groups, 2);
+  EXPECT_NEAR(c.test_acc_by_repeat.ci95.lo, 0.75 - 12.706 * 0.1, 1e-12);  // t_1 = 12.706
+  EXPECT_EQ(c.test_acc.ci95.lo, 0.0);  // clipped to [0, 1]
+  EXPECT_EQ(c.test_acc.ci95.hi, 1.0);
+  const auto doc = nlohmann::json::parse(format_report(*store_, ReportFormat::json));
+  EXPECT_NEAR(doc["cells"][0]["test_acc_se"].get<double>(), 0.1, 1e-15);
+  EXPECT_EQ(doc["cells"][0]["test_acc_repeats"], 2);
+}
+
+TEST_F(ReportTest, OneRepeatIsNotEstimable) {
+  add_typical_run();  // n = 4, bin 1: two models, both of repeat 1
+  const CellReport c = cell_reports(*store_)[1];
+  EXPECT_EQ(c.models, 2);
+  EXPECT_EQ(c.test_acc_by_repeat.groups, 1);
+  EXPECT_TRUE(std::isnan(c.test_acc.ci95.lo));
+  EXPECT_TRUE(std::isnan(c.test_acc.ci95.hi));
+  const auto doc = nlohmann::json::parse(format_report(*store_, ReportFormat::json));
+  EXPECT_TRUE(doc["cells"][1]["test_acc_ci_lo"].is_null());
+  EXPECT_TRUE(doc["cells"][1]["test_acc_se"].is_null());
+  const std::string table = format_report(*store_, ReportFormat::table);
+  const size_t row = table.find("0.5500 ± 0.0707");
+  ASSERT_NE(row, std::string::npos) << table;
+  EXPECT_NE(table.substr(row, table.find('\n', row) - row).find("not estimable"), std::string::npos) << table;
+}
+
+TEST_F(ReportTest, PerRepeatBreakdown) {
+  add_typical_run();
+  const std::string csv = format_repeats(*store_, ReportFormat::csv);
+  std::istringstream in(csv);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 13u);  // 6 cells x 2 repeats
+  EXPECT_EQ(lines[0], "n,bin,loss_lo,loss_hi,repeat,classes,models,status,test_acc_mean,test_acc_std,test_acc_min,"
+                      "test_acc_max,test_loss_mean,draws,hits,rate");
+  EXPECT_EQ(lines[1].rfind("4,0,0.3,0.35,0,,2,filled,0.8500000000000001,", 0), 0u) << lines[1];
+  EXPECT_EQ(lines[3], "4,1,0.35,0.4,0,,0,budget,,,,,,1000,0,0") << lines[3];  // repeat 0 found nothing in bin 1
+  EXPECT_EQ(lines[4].rfind("4,1,0.35,0.4,1,,2,filled,0.55,", 0), 0u) << lines[4];
+  EXPECT_EQ(lines[12], "16,1,0.35,0.4,1,,0,pending,,,,,,0,0,0") << lines[12];
+  const auto doc = nlohmann::json::parse(format_repeats(*store_, ReportFormat::json));
+  const auto& r = doc["cells"][1]["repeats"];
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0]["models"], 0);
+  EXPECT_TRUE(r[0]["test_acc_mean"].is_null());
+  EXPECT_EQ(r[1]["test_acc_max"], 0.6);
+  EXPECT_EQ(r[1]["draws"], 500);
+  const std::string table = format_repeats(*store_, ReportFormat::table);
+  EXPECT_NE(table.find("pending"), std::string::npos) << table;
+}
+
+TEST_F(ReportTest, ClassesOfEveryTrainingSet) {
+  add_stream(4, 0, 0, 100, {1, 0}, {1, 0}, "budget", {0}, {0.9}, {3, 7});
+  add_stream(4, 1, 0, 100, {1, 0}, {1, 0}, "budget", {0}, {0.8}, {0, 5});
+  add_stream(8, 0, 0, 100, {0, 0}, {0, 0}, "budget", {}, {}, {1, 2});
+  std::string table = format_report(*store_, ReportFormat::table);
+  EXPECT_NE(table.find("classes (original labels) of each training set, by repeat:\n  n=4:  3,7  0,5\n  n=8:  1,2  -\n"),
+            std::string::npos) << table;
+  std::string csv = format_report(*store_, ReportFormat::csv);
+  EXPECT_NE(csv.find(",3 7;0 5\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",1 2\n"), std::string::npos) << csv;  // n = 8: one repeat started
+  auto doc = nlohmann::json::parse(format_report(*store_, ReportFormat::json));
+  EXPECT_EQ(doc["cells"][0]["classes"], nlohmann::json::parse("[[3, 7], [0, 5]]"));
+  EXPECT_EQ(doc["cells"][0]["repeats"][1]["classes"], nlohmann::json::parse("[0, 5]"));
+  EXPECT_NE(format_repeats(*store_, ReportFormat::csv).find("4,0,0.3,0.35,1,0 5,1,"), std::string::npos);
+
+  // The same classes everywhere: one line, one list.
+  add_stream(4, 1, 0, 100, {1, 0}, {1, 0}, "budget", {0}, {0.8}, {3, 7});
+  add_stream(8, 0, 0, 100, {0, 0}, {0, 0}, "budget", {}, {}, {3, 7});
+  table = format_report(*store_, ReportFormat::table);
+  EXPECT_NE(table.find("classes 3, 7 (original labels) in every training set\n"), std::string::npos) << table;
+  doc = nlohmann::json::parse(format_report(*store_, ReportFormat::json));
+  EXPECT_EQ(doc["cells"][0]["classes"], nlohmann::json::parse("[[3, 7]]"));
 }

@@ -1,4 +1,5 @@
-// Wilson intervals, Student's t quantiles and summaries against known values.
+// Wilson intervals, Student's t quantiles, summaries and the interval with
+// the training set as the unit, against known values and hand computations.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -77,8 +78,8 @@ TEST(StatsSummary, SingleValue) {
   EXPECT_EQ(s.std, 0.0);
   EXPECT_EQ(s.min, 0.75);
   EXPECT_EQ(s.max, 0.75);
-  EXPECT_EQ(s.ci95.lo, 0.75);
-  EXPECT_EQ(s.ci95.hi, 0.75);
+  EXPECT_TRUE(std::isnan(s.ci95.lo));  // not estimable, never a zero-width interval
+  EXPECT_TRUE(std::isnan(s.ci95.hi));
 }
 
 TEST(StatsSummary, Empty) {
@@ -97,4 +98,52 @@ TEST(StatsSummary, IdenticalValuesHaveZeroSpread) {
   EXPECT_NEAR(s.std, 0.0, 1e-12);
   EXPECT_NEAR(s.ci95.lo, 0.9, 1e-12);
   EXPECT_NEAR(s.ci95.hi, 0.9, 1e-12);
+}
+
+// Three training sets with 2, 1 and 3 models. By hand: N = 6, mean 4.5/6 = 0.75;
+// the groups' summed deviations are 0.2, -0.15, -0.05, so
+// se^2 = 3/2 * (0.04 + 0.0225 + 0.0025) / 36 = 0.00270833.., and t_2 = 4.303.
+TEST(StatsGroupedMean, HandComputation) {
+  const GroupedMean g = grouped_mean({{0.8, 0.9}, {0.6}, {0.7, 0.7, 0.8}});
+  EXPECT_EQ(g.count, 6);
+  EXPECT_EQ(g.groups, 3);
+  EXPECT_NEAR(g.mean, 0.75, 1e-15);
+  EXPECT_NEAR(g.se, std::sqrt(1.5 * 0.065 / 36), 1e-15);
+  EXPECT_NEAR(g.se, 0.0520416, 1e-7);
+  EXPECT_NEAR(g.ci95.lo, 0.75 - 4.303 * 0.0520416, 1e-6);  // [0.5261, 0.9739]
+  EXPECT_NEAR(g.ci95.hi, 0.75 + 4.303 * 0.0520416, 1e-6);
+  // Treating the 6 models as independent would claim about half that width.
+  const Summary naive = summarize({0.8, 0.9, 0.6, 0.7, 0.7, 0.8});
+  EXPECT_LT(naive.ci95.hi - naive.ci95.lo, 0.55 * (g.ci95.hi - g.ci95.lo));
+}
+
+// With as many models in every group, the interval is the t interval over the group means.
+TEST(StatsGroupedMean, EqualGroupsGiveTheIntervalOfTheGroupMeans) {
+  const GroupedMean g = grouped_mean({{0.5, 0.7}, {0.8, 0.8}, {0.9, 1.0}, {0.6, 0.6}});
+  const Summary means = summarize({0.6, 0.8, 0.95, 0.6});
+  EXPECT_NEAR(g.mean, means.mean, 1e-15);
+  EXPECT_NEAR(g.ci95.lo, means.ci95.lo, 1e-12);
+  EXPECT_NEAR(g.ci95.hi, means.ci95.hi, 1e-12);
+  EXPECT_NEAR(g.ci95.hi - g.mean, 3.182 * 0.0850857, 1e-6);  // t_3 * sd(means) / sqrt(4), by hand
+}
+
+TEST(StatsGroupedMean, OneGroupIsNotEstimable) {
+  for (const GroupedMean& g : {grouped_mean({{0.7, 0.8, 0.9}}), grouped_mean({{}, {0.6}, {}}), grouped_mean({{0.6}})}) {
+    EXPECT_EQ(g.groups, 1);
+    EXPECT_FALSE(std::isnan(g.mean));
+    EXPECT_TRUE(std::isnan(g.se));
+    EXPECT_TRUE(std::isnan(g.ci95.lo));
+    EXPECT_TRUE(std::isnan(g.ci95.hi));
+  }
+  const GroupedMean none = grouped_mean({{}, {}});
+  EXPECT_EQ(none.count, 0);
+  EXPECT_TRUE(std::isnan(none.mean));
+}
+
+TEST(StatsGroupedMean, EmptyGroupsDoNotCount) {
+  const GroupedMean a = grouped_mean({{0.8, 0.9}, {}, {0.6}, {0.7, 0.7, 0.8}, {}});
+  const GroupedMean b = grouped_mean({{0.8, 0.9}, {0.6}, {0.7, 0.7, 0.8}});
+  EXPECT_EQ(a.groups, 3);
+  EXPECT_EQ(a.ci95.lo, b.ci95.lo);
+  EXPECT_EQ(a.ci95.hi, b.ci95.hi);
 }

@@ -51,6 +51,8 @@ inline std::string fingerprint(const std::filesystem::path& run) {
     for (auto h : st.hits) s << " " << h;
     s << " stored";
     for (auto v : st.stored) s << " " << v;
+    s << " classes";
+    for (auto c : st.classes) s << " " << c;
     s << "\n";
   }
   for (const StoredModel& m : store->models())

@@ -30,5 +30,6 @@ Command add_info(CLI::App& app);
 Command add_bench(CLI::App& app);
 Command add_slurm(CLI::App& app);
 Command add_merge(CLI::App& app);
+Command add_plot(CLI::App& app);
 
 }  // namespace gac::cli

@@ -25,6 +25,13 @@ void print_model(const Model& m) {
   }
 }
 
+std::string standardization(const Experiment& ex) {
+  if (!ex.data.standardize) return "none";
+  return ex.cfg.data.statistics == "all"
+             ? "per channel, with the mean and std of the whole training split (all classes)"
+             : "per channel, with the mean and std of the training split's examples of each training set's classes";
+}
+
 int info(const ConfigArgs& a) {
   std::cout << "gac " << GAC_VERSION << "\n";
   std::cout << "compiler: " << __VERSION__ << "\n";
@@ -71,7 +78,9 @@ int info(const ConfigArgs& a) {
   else
     std::cout << grouped(static_cast<int64_t>(d.train.size())) << " training / " << grouped(static_cast<int64_t>(d.test.size()))
               << " test examples\n";
+  std::cout << "standardization: " << standardization(ex) << "\n";
   print_model(ex.model);
+  print_classes(std::cout, ex, "");
   return 0;
 }
 

@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
   const std::map<std::string, cli::Command> commands = {
       {"run", cli::add_run(app)},       {"report", cli::add_report(app)}, {"verify", cli::add_verify(app)},
       {"info", cli::add_info(app)},     {"bench", cli::add_bench(app)},   {"slurm", cli::add_slurm(app)},
-      {"merge", cli::add_merge(app)},
+      {"merge", cli::add_merge(app)}, {"plot", cli::add_plot(app)},
   };
 
   try {

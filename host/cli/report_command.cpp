@@ -12,7 +12,7 @@ namespace gac::cli {
 Command add_report(CLI::App& app) {
   struct Args {
     std::string dir;
-    bool csv = false, json = false;
+    bool csv = false, json = false, per_repeat = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
@@ -20,6 +20,7 @@ Command add_report(CLI::App& app) {
   cmd->add_option("dir", a->dir, "run directory")->required();
   auto* csv_flag = cmd->add_flag("--csv", a->csv, "CSV instead of a table");
   cmd->add_flag("--json", a->json, "JSON instead of a table")->excludes(csv_flag);
+  cmd->add_flag("--per-repeat", a->per_repeat, "one row per cell and repeat (training set): classes, models, accuracy");
   return [a] {
     const ReportFormat format = a->csv ? ReportFormat::csv : a->json ? ReportFormat::json : ReportFormat::table;
     // A split run before its merge: how far each task has come.
@@ -30,7 +31,7 @@ Command add_report(CLI::App& app) {
       return 0;
     }
     const auto store = Store::open_existing(dir);
-    std::cout << format_report(*store, format);
+    std::cout << (a->per_repeat ? format_repeats(*store, format) : format_report(*store, format));
     return 0;
   };
 }

@@ -113,6 +113,12 @@ const std::map<std::string, Setter>& setters() {
       {"data.random_classes", [](RunConfig& c, const toml::node& v, const std::string& k) {
          c.data.random_classes = static_cast<int>(get_int(v, k, 0, 1 << 20));
        }},
+      {"data.class_draw", [](RunConfig& c, const toml::node& v, const std::string& k) {
+         c.data.class_draw = get_choice(v, k, {"per_training_set", "per_run"});
+       }},
+      {"data.statistics", [](RunConfig& c, const toml::node& v, const std::string& k) {
+         c.data.statistics = get_choice(v, k, {"all", "classes"});
+       }},
       {"data.train_x", [](RunConfig& c, const toml::node& v, const std::string& k) { c.data.train_x = get_string(v, k); }},
       {"data.train_y", [](RunConfig& c, const toml::node& v, const std::string& k) { c.data.train_y = get_string(v, k); }},
       {"data.test_x", [](RunConfig& c, const toml::node& v, const std::string& k) { c.data.test_x = get_string(v, k); }},
@@ -252,6 +258,8 @@ const std::map<std::string, KeyScope>& key_scopes() {
       {"data.prefix", {"data.kind", {"idx"}}},
       {"data.classes", {"data.kind", {"idx", "cifar10", "npy", "csv"}}},
       {"data.random_classes", {"data.kind", {"idx", "cifar10", "npy", "csv"}}},
+      {"data.class_draw", {"data.kind", {"idx", "cifar10", "npy", "csv"}}},
+      {"data.statistics", {"data.kind", {"idx", "cifar10", "npy", "csv"}}},
       {"data.train_x", {"data.kind", {"npy"}}},
       {"data.train_y", {"data.kind", {"npy"}}},
       {"data.test_x", {"data.kind", {"npy"}}},
@@ -383,6 +391,8 @@ toml::table identity_table(const RunConfig& c) {
     if (c.data.random_classes > 0) data.insert("random_classes", c.data.random_classes);
     else if (!c.data.classes.empty()) data.insert("classes", to_array(c.data.classes));
     else data.insert("classes", "all");
+    if (c.data.random_classes > 0) data.insert("class_draw", c.data.class_draw);
+    if (c.data.kind == "idx" || c.data.kind == "cifar10" || c.data.standardize) data.insert("statistics", c.data.statistics);
   }
   toml::table model{{"arch", arch_name(c.model.arch)}};
   if (c.model.arch == Arch::mlp) {

@@ -13,7 +13,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <string_view>
 
 #include "gac/error.h"
@@ -392,7 +391,7 @@ RawData<double> load_csv(const DataConfig& cfg) {
   return raw;
 }
 
-// ---- Classes, relabeling, standardization ---------------------------------------
+// ---- Classes --------------------------------------------------------------------
 
 std::string label_list(const std::vector<int>& labels) {
   std::string s;
@@ -400,103 +399,150 @@ std::string label_list(const std::vector<int>& labels) {
   return s + (labels.size() > 20 ? ", ..." : "");
 }
 
-// Original labels of the classes, in class-index order.
-std::vector<int> choose_classes(const DataConfig& cfg, const std::vector<int>& train_labels,
-                                const std::vector<int>& test_labels) {
-  std::vector<int> present = train_labels;
-  std::sort(present.begin(), present.end());
-  present.erase(std::unique(present.begin(), present.end()), present.end());
-  const auto is_present = [&](int label) { return std::binary_search(present.begin(), present.end(), label); };
-  std::vector<int> chosen;
+bool contains(const std::vector<int>& sorted, int label) { return std::binary_search(sorted.begin(), sorted.end(), label); }
+
+// k of the ascending `labels`, uniformly at random, sorted ascending.
+std::vector<int> draw_classes(std::vector<int> labels, int k, uint64_t seed) {
+  // Partial Fisher-Yates: the first k places become a uniform k-subset.
+  SplitMix64 rng(seed);
+  for (int i = 0; i < k; ++i) std::swap(labels[i], labels[i + rng.below(labels.size() - i)]);
+  labels.resize(k);
+  std::sort(labels.begin(), labels.end());
+  return labels;
+}
+
+// Classes (original labels, in class-index order) that a training set of
+// `data` may have: as many as the model has outputs, each in the training
+// split, none twice.
+void check_classes(const Dataset& data, const std::vector<int>& classes) {
+  if (static_cast<int>(classes.size()) != data.n_classes)
+    fail(num(classes.size()) + " classes (" + label_list(classes) + ") but the model has " + num(data.n_classes) +
+         " outputs");
+  for (size_t i = 0; i < classes.size(); ++i) {
+    if (!contains(data.labels, classes[i]))
+      fail("class label " + num(classes[i]) + " is not in the training split (labels present: " +
+           label_list(data.labels) + ")");
+    if (std::find(classes.begin(), classes.begin() + static_cast<std::ptrdiff_t>(i), classes[i]) !=
+        classes.begin() + static_cast<std::ptrdiff_t>(i))
+      fail("class label " + num(classes[i]) + " is listed twice");
+  }
+}
+
+// Checks the class settings against the labels in the files; sets the
+// number of classes of every training set, and d.class_ids when they are
+// fixed for the whole run.
+void choose_classes(const DataConfig& cfg, Dataset& d, const std::vector<int>& test_labels) {
   if (!cfg.classes.empty()) {
     if (cfg.random_classes > 0) fail("give either data.classes or data.random_classes, not both");
-    for (size_t i = 0; i < cfg.classes.size(); ++i) {
-      const int label = cfg.classes[i];
-      if (!is_present(label))
-        fail("class label " + num(label) + " is not in the training split (labels present: " + label_list(present) + ")");
-      if (std::find(cfg.classes.begin(), cfg.classes.begin() + static_cast<std::ptrdiff_t>(i), label) !=
-          cfg.classes.begin() + static_cast<std::ptrdiff_t>(i))
-        fail("class label " + num(label) + " is listed twice in data.classes");
-    }
-    chosen = cfg.classes;
+    d.class_ids = cfg.classes;
   } else if (cfg.random_classes != 0) {
     const int k = cfg.random_classes;
-    if (k < 0 || k > static_cast<int>(present.size()))
-      fail("data.random_classes = " + num(k) + " but the training split has " + num(present.size()) + " labels");
-    // Partial Fisher-Yates: the first k places become a uniform k-subset.
-    SplitMix64 rng(cfg.seed);
-    for (int i = 0; i < k; ++i) std::swap(present[i], present[i + rng.below(present.size() - i)]);
-    chosen.assign(present.begin(), present.begin() + k);
-    std::sort(chosen.begin(), chosen.end());
+    if (k < 0 || k > static_cast<int>(d.labels.size()))
+      fail("data.random_classes = " + num(k) + " but the training split has " + num(d.labels.size()) + " labels");
+    if (cfg.class_draw == "per_run") d.class_ids = draw_classes(d.labels, k, cfg.seed);
+    else if (cfg.class_draw != "per_training_set")
+      fail("data.class_draw '" + cfg.class_draw + "' is not one of per_training_set, per_run");
+    d.n_classes = k;
   } else {
     // All classes: a test label the training split lacks could never be
     // predicted, and dropping it would quietly change the test set.
     for (int label : test_labels)
-      if (!is_present(label)) fail("the test split has label " + num(label) + ", which the training split lacks");
-    chosen = present;
+      if (!contains(d.labels, label)) fail("the test split has label " + num(label) + ", which the training split lacks");
+    d.class_ids = d.labels;
   }
-  if (chosen.size() < 2) fail("needs at least 2 classes, got " + num(chosen.size()) + " (" + label_list(chosen) + ")");
-  return chosen;
+  if (!d.class_ids.empty()) d.n_classes = static_cast<int>(d.class_ids.size());
+  if (d.n_classes < 2)
+    fail("needs at least 2 classes, got " + num(d.n_classes) +
+         (d.class_ids.empty() ? " (data.random_classes)" : " (" + label_list(d.class_ids) + ")"));
+  if (!d.class_ids.empty()) check_classes(d, d.class_ids);
 }
 
-// The examples of the chosen classes, in file order, relabeled to class
-// indices, values divided by `divisor` (255 for image bytes).
-template <class T>
-Examples select_classes(const Split<T>& split, int dim, const std::vector<int>& class_ids, double divisor) {
-  std::map<int, int32_t> class_of;
-  for (size_t i = 0; i < class_ids.size(); ++i) class_of[class_ids[i]] = static_cast<int32_t>(i);
-  const auto kept = std::count_if(split.labels.begin(), split.labels.end(), [&](int l) { return class_of.count(l) > 0; });
+// ---- Standardization --------------------------------------------------------------
+
+// Mean and population std of each of `groups` equal runs of a row (the
+// channels of [c][h][w], or every single feature) over the given rows. A
+// constant group gets std 1, so it is only centered: dividing by 0 would
+// turn it into NaN.
+void group_stats(const Examples& e, int dim, int groups, const std::vector<size_t>& rows, std::vector<double>& mean,
+                 std::vector<double>& sd) {
+  const size_t run = static_cast<size_t>(dim / groups), count = rows.size() * run;
+  mean.assign(groups, 0.0);
+  std::vector<double> var(groups, 0.0);
+  for (size_t r : rows)
+    for (size_t j = 0; j < static_cast<size_t>(dim); ++j) mean[j / run] += e.x[r * dim + j];
+  for (double& m : mean) m /= static_cast<double>(count);
+  for (size_t r : rows)
+    for (size_t j = 0; j < static_cast<size_t>(dim); ++j) {
+      const double dev = e.x[r * dim + j] - mean[j / run];
+      var[j / run] += dev * dev;
+    }
+  sd.resize(groups);
+  for (int g = 0; g < groups; ++g) {
+    const double s = std::sqrt(var[g] / static_cast<double>(count));
+    sd[g] = s > 0 ? s : 1.0;
+  }
+}
+
+std::vector<size_t> all_rows(size_t count) {
+  std::vector<size_t> rows(count);
+  for (size_t i = 0; i < count; ++i) rows[i] = i;
+  return rows;
+}
+
+// The rows of the chosen classes' examples in file order, relabeled to class
+// indices and standardized as `source` says.
+Examples gather(const Examples& from, int dim, const std::vector<size_t>& rows, const std::vector<int>& classes,
+                const SplitSource& source) {
   Examples out;
-  out.y.reserve(static_cast<size_t>(kept));
-  out.x.reserve(static_cast<size_t>(kept) * dim);
-  for (size_t i = 0; i < split.labels.size(); ++i) {
-    const auto it = class_of.find(split.labels[i]);
-    if (it == class_of.end()) continue;
-    out.y.push_back(it->second);
-    const T* row = split.x.data() + i * static_cast<size_t>(dim);
-    for (int j = 0; j < dim; ++j) out.x.push_back(static_cast<float>(static_cast<double>(row[j]) / divisor));
+  out.y.reserve(rows.size());
+  out.x.reserve(rows.size() * dim);
+  const size_t run = source.mean.empty() ? 1 : static_cast<size_t>(dim) / source.mean.size();
+  for (size_t r : rows) {
+    const auto label = std::find(classes.begin(), classes.end(), from.y[r]);
+    out.y.push_back(static_cast<int32_t>(label - classes.begin()));
+    const float* row = from.x.data() + r * static_cast<size_t>(dim);
+    for (size_t j = 0; j < static_cast<size_t>(dim); ++j)
+      out.x.push_back(source.mean.empty() ? row[j]
+                                          : static_cast<float>((row[j] - source.mean[j / run]) / source.sd[j / run]));
   }
   return out;
 }
 
-// Standardizes each of `groups` equal runs of a row (the channels of
-// [c][h][w], or every single feature) with the training split's mean and
-// population std. A constant run is only centered: dividing by 0 would
-// turn it into NaN.
-void standardize(Examples& train, Examples& test, int dim, int groups) {
-  const size_t run = static_cast<size_t>(dim / groups), rows = train.size();
-  std::vector<double> mean(groups, 0.0), var(groups, 0.0);
-  for (size_t j = 0; j < train.x.size(); ++j) mean[(j % dim) / run] += train.x[j];
-  for (double& m : mean) m /= static_cast<double>(rows * run);
-  for (size_t j = 0; j < train.x.size(); ++j) {
-    const double d = train.x[j] - mean[(j % dim) / run];
-    var[(j % dim) / run] += d * d;
-  }
-  std::vector<double> scale(groups);
-  for (int g = 0; g < groups; ++g) {
-    const double sd = std::sqrt(var[g] / static_cast<double>(rows * run));
-    scale[g] = sd > 0 ? 1.0 / sd : 1.0;
-  }
-  for (Examples* e : {&train, &test})
-    for (size_t j = 0; j < e->x.size(); ++j) {
-      const size_t g = (j % dim) / run;
-      e->x[j] = static_cast<float>((e->x[j] - mean[g]) * scale[g]);
-    }
+// ---- Loading ---------------------------------------------------------------------------
+
+// One split's rows as floats divided by `divisor` (255 for image bytes).
+template <class T>
+Examples scaled(const Split<T>& split, double divisor) {
+  Examples out;
+  out.y.assign(split.labels.begin(), split.labels.end());
+  out.x.resize(split.x.size());
+  for (size_t j = 0; j < split.x.size(); ++j) out.x[j] = static_cast<float>(static_cast<double>(split.x[j]) / divisor);
+  return out;
 }
 
 template <class T>
 Dataset finish(RawData<T> raw, const DataConfig& cfg, double divisor, bool standardize_values) {
+  if (cfg.statistics != "all" && cfg.statistics != "classes")
+    fail("data.statistics '" + cfg.statistics + "' is not one of all, classes");
   Dataset d;
   d.name = raw.name;
   d.c = raw.shape.c;
   d.h = raw.shape.h;
   d.w = raw.shape.w;
-  d.class_ids = choose_classes(cfg, raw.train.labels, raw.test.labels);
-  d.n_classes = static_cast<int>(d.class_ids.size());
-  d.train = select_classes(raw.train, d.dim(), d.class_ids, divisor);
-  d.test = select_classes(raw.test, d.dim(), d.class_ids, divisor);
-  if (d.test.size() == 0) fail(d.name + ": the test split has no examples of the chosen classes (" + label_list(d.class_ids) + ")");
-  if (standardize_values) standardize(d.train, d.test, d.dim(), raw.flat ? d.dim() : d.c);
+  d.labels = raw.train.labels;
+  std::sort(d.labels.begin(), d.labels.end());
+  d.labels.erase(std::unique(d.labels.begin(), d.labels.end()), d.labels.end());
+  choose_classes(cfg, d, raw.test.labels);
+  if (!d.class_ids.empty() &&
+      std::none_of(raw.test.labels.begin(), raw.test.labels.end(), [&](int l) {
+        return std::find(d.class_ids.begin(), d.class_ids.end(), l) != d.class_ids.end();
+      }))
+    fail(d.name + ": the test split has no examples of the chosen classes (" + label_list(d.class_ids) + ")");
+  d.train = scaled(raw.train, divisor);
+  d.test = scaled(raw.test, divisor);
+  d.standardize = standardize_values;
+  d.groups = raw.flat ? d.dim() : d.c;
+  if (d.standardize) group_stats(d.train, d.dim(), d.groups, all_rows(d.train.size()), d.mean, d.sd);
   return d;
 }
 
@@ -509,7 +555,7 @@ Dataset synthetic(const std::string& name) {
   d.h = 1;
   d.w = 2;
   d.n_classes = 2;
-  d.class_ids = {0, 1};
+  d.labels = d.class_ids = {0, 1};
   d.synthetic = true;
   return d;
 }
@@ -557,46 +603,74 @@ Dataset make_slab() {
 
 // ---- Training sets ------------------------------------------------------------------
 
-Examples gather(const Examples& from, int dim, const std::vector<size_t>& rows) {
-  Examples out;
-  out.y.reserve(rows.size());
-  out.x.reserve(rows.size() * dim);
-  for (size_t r : rows) {
-    out.y.push_back(from.y[r]);
-    const auto first = from.x.begin() + static_cast<std::ptrdiff_t>(r * dim);
-    out.x.insert(out.x.end(), first, first + dim);
-  }
-  return out;
-}
-
 TrainTest synthetic_split(const Dataset& data, int test_size, int n, uint64_t data_seed) {
   if (test_size < 0) fail("test_size = " + num(test_size) + " must not be negative");
   const size_t pool = data.train.size(), need = static_cast<size_t>(n) + static_cast<size_t>(test_size);
   if (need > pool)
     fail("n = " + num(n) + " plus test_size = " + num(test_size) + " needs " + num(need) + " points but the " + data.name +
          " pool has " + num(pool));
-  std::vector<size_t> order(pool);
-  for (size_t i = 0; i < pool; ++i) order[i] = i;
+  std::vector<size_t> order = all_rows(pool);
   SplitMix64 rng(data_seed);
   rng.shuffle(order.data(), order.size());
+  TrainTest tt;
+  tt.source.classes = data.class_ids;
   const std::vector<size_t> train(order.begin(), order.begin() + n), test(order.begin() + n, order.begin() + need);
-  return TrainTest{gather(data.train, data.dim(), train), gather(data.train, data.dim(), test)};
+  tt.train = gather(data.train, data.dim(), train, data.class_ids, tt.source);
+  tt.test = gather(data.train, data.dim(), test, data.class_ids, tt.source);
+  tt.source.train_rows.assign(train.begin(), train.end());
+  tt.source.test_rows.assign(test.begin(), test.end());
+  return tt;
 }
 
-TrainTest balanced_split(const Dataset& data, int n, uint64_t data_seed) {
-  const int k = data.n_classes;
-  if (k < 1) fail(data.name + ": no classes");
-  std::vector<std::vector<size_t>> by_class(k);
+// Examples of class c in a training set of n drawn from k classes.
+size_t class_share(int n, int k, int c) { return static_cast<size_t>(n / k + (c < n % k ? 1 : 0)); }
+
+// The rows of each class (index into `classes`) in the training split, in file order.
+std::vector<std::vector<size_t>> rows_by_class(const Dataset& data, const std::vector<int>& classes) {
+  std::vector<std::vector<size_t>> by_class(classes.size());
   for (size_t i = 0; i < data.train.size(); ++i) {
-    const int32_t y = data.train.y[i];
-    if (y < 0 || y >= k) fail(data.name + ": training label " + num(y) + " is not a class index 0.." + num(k - 1));
-    by_class[y].push_back(i);
+    const auto it = std::find(classes.begin(), classes.end(), data.train.y[i]);
+    if (it != classes.end()) by_class[it - classes.begin()].push_back(i);
   }
-  const auto share = [&](int c) { return static_cast<size_t>(n / k + (c < n % k ? 1 : 0)); };
+  return by_class;
+}
+
+void check_shares(const std::vector<int>& classes, const std::vector<std::vector<size_t>>& by_class, int n) {
+  const int k = static_cast<int>(classes.size());
   for (int c = 0; c < k; ++c)
-    if (share(c) > by_class[c].size())
-      fail("n = " + num(n) + " needs " + num(share(c)) + " examples of class " + num(c) + " (original label " +
-           num(data.class_ids[c]) + ") but the training split has " + num(by_class[c].size()));
+    if (class_share(n, k, c) > by_class[c].size())
+      fail("n = " + num(n) + " needs " + num(class_share(n, k, c)) + " examples of class " + num(c) + " (original label " +
+           num(classes[c]) + ") but the training split has " + num(by_class[c].size()));
+}
+
+std::vector<size_t> test_rows_of(const Dataset& data, const std::vector<int>& classes) {
+  std::vector<size_t> rows;
+  for (size_t i = 0; i < data.test.size(); ++i)
+    if (std::find(classes.begin(), classes.end(), data.test.y[i]) != classes.end()) rows.push_back(i);
+  if (rows.empty()) fail(data.name + ": the test split has no examples of classes " + label_list(classes));
+  return rows;
+}
+
+TrainTest balanced_split(const Dataset& data, const DataConfig& cfg, int n, uint64_t data_seed,
+                         const std::vector<int>& classes) {
+  check_classes(data, classes);
+  const int k = static_cast<int>(classes.size());
+  std::vector<std::vector<size_t>> by_class = rows_by_class(data, classes);
+  check_shares(classes, by_class, n);
+  const std::vector<size_t> test_rows = test_rows_of(data, classes);
+
+  TrainTest tt;
+  tt.source.classes = classes;
+  if (data.standardize && cfg.statistics == "classes") {
+    std::vector<size_t> class_rows;  // file order, as the statistics of a filtered split
+    for (size_t i = 0; i < data.train.size(); ++i)
+      if (std::find(classes.begin(), classes.end(), data.train.y[i]) != classes.end()) class_rows.push_back(i);
+    group_stats(data.train, data.dim(), data.groups, class_rows, tt.source.mean, tt.source.sd);
+  } else if (data.standardize) {
+    tt.source.mean = data.mean;
+    tt.source.sd = data.sd;
+  }
+
   // One generator for everything, in a fixed order: each class's pick by a
   // partial Fisher-Yates shuffle, then the classes dealt round-robin in a
   // seeded class order. Alternating classes lets early rejection discard the
@@ -604,7 +678,7 @@ TrainTest balanced_split(const Dataset& data, int n, uint64_t data_seed) {
   SplitMix64 rng(data_seed);
   for (int c = 0; c < k; ++c) {
     std::vector<size_t>& rows = by_class[c];
-    for (size_t i = 0; i < share(c); ++i) std::swap(rows[i], rows[i + rng.below(rows.size() - i)]);
+    for (size_t i = 0; i < class_share(n, k, c); ++i) std::swap(rows[i], rows[i + rng.below(rows.size() - i)]);
   }
   std::vector<int> class_order(k);
   for (int c = 0; c < k; ++c) class_order[c] = c;
@@ -612,8 +686,13 @@ TrainTest balanced_split(const Dataset& data, int n, uint64_t data_seed) {
   std::vector<size_t> picked;
   for (size_t round = 0; picked.size() < static_cast<size_t>(n); ++round)
     for (int c : class_order)
-      if (round < share(c)) picked.push_back(by_class[c][round]);
-  return TrainTest{gather(data.train, data.dim(), picked), data.test};
+      if (round < class_share(n, k, c)) picked.push_back(by_class[c][round]);
+
+  tt.train = gather(data.train, data.dim(), picked, classes, tt.source);
+  tt.test = gather(data.test, data.dim(), test_rows, classes, tt.source);
+  tt.source.train_rows.assign(picked.begin(), picked.end());
+  tt.source.test_rows.assign(test_rows.begin(), test_rows.end());
+  return tt;
 }
 
 }  // namespace
@@ -629,10 +708,38 @@ Dataset load_dataset(const DataConfig& cfg) {
   fail("unknown data.kind '" + cfg.kind + "' (valid: idx, cifar10, npy, csv, kink, slab)");
 }
 
-TrainTest make_train_test(const Dataset& data, const DataConfig& cfg, int n, uint64_t data_seed) {
+std::vector<int> training_set_classes(const Dataset& data, uint64_t data_seed) {
+  if (!data.class_ids.empty()) return data.class_ids;
+  // A seed of its own, so the class draw and the example picks stay independent.
+  return draw_classes(data.labels, data.n_classes, splitmix64(data_seed ^ 0xC1A55E5D0A7Aull));
+}
+
+TrainTest make_train_test(const Dataset& data, const DataConfig& cfg, int n, uint64_t data_seed,
+                          const std::vector<int>& classes) {
   if (n < 1) fail("n = " + num(n) + " must be at least 1");
   if (data.synthetic) return synthetic_split(data, cfg.test_size, n, data_seed);
-  return balanced_split(data, n, data_seed);
+  return balanced_split(data, cfg, n, data_seed, classes);
+}
+
+TrainTest make_train_test(const Dataset& data, const DataConfig& cfg, int n, uint64_t data_seed) {
+  return make_train_test(data, cfg, n, data_seed, training_set_classes(data, data_seed));
+}
+
+void check_training_set(const Dataset& data, const DataConfig& cfg, int n, uint64_t data_seed) {
+  if (n < 1) fail("n = " + num(n) + " must be at least 1");
+  if (data.synthetic) {
+    synthetic_split(data, cfg.test_size, n, data_seed);  // small: building it is the check
+    return;
+  }
+  const std::vector<int> classes = training_set_classes(data, data_seed);
+  check_shares(classes, rows_by_class(data, classes), n);
+  test_rows_of(data, classes);
+}
+
+std::string classes_text(const std::vector<int>& classes, const char* sep) {
+  std::string s;
+  for (size_t i = 0; i < classes.size(); ++i) s += (i ? sep : "") + std::to_string(classes[i]);
+  return s;
 }
 
 }  // namespace gac

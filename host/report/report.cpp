@@ -15,6 +15,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <tuple>
 #include <utility>
@@ -22,6 +23,7 @@
 #include "gac/config.h"
 #include "gac/error.h"
 #include "gac/shards.h"
+#include "gac/dataset.h"
 
 namespace gac {
 
@@ -130,6 +132,43 @@ void aggregate_streams(CellReport& c, const std::vector<Unit>& units, const Stre
   c.status = c.filled ? "filled" : unfinished;
 }
 
+// The cell's repeats one by one: classes, models, metrics and draws over their shards (units).
+std::vector<RepeatReport> repeat_reports(const CellReport& c, const std::vector<Unit>& units, const StreamIndex& streams,
+                                         bool alive, const std::vector<std::vector<double>>& acc_by_repeat,
+                                         const std::vector<std::vector<double>>& loss_by_repeat) {
+  std::vector<RepeatReport> out(acc_by_repeat.size());
+  std::vector<bool> filled(out.size(), true);
+  for (const Unit& u : units) {
+    if (u.n != c.n || u.repeat < 0 || u.repeat >= static_cast<int>(out.size())) continue;
+    RepeatReport& r = out[u.repeat];
+    const StreamState* st = find_stream(streams, u);
+    if (st) {
+      if (r.classes.empty()) r.classes = st->classes;  // every shard of a repeat has the same training set
+      r.draws += st->draws;
+      r.hits += at_or_zero(st->hits, c.bin);
+      if (at_or_zero(st->stored, c.bin) >= u.target) continue;
+    }
+    filled[u.repeat] = false;
+    const std::string status = unit_status(u, st, alive);
+    r.status = r.status.empty() ? status : worse_status(r.status, status);
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    RepeatReport& r = out[i];
+    r.repeat = static_cast<int>(i);
+    r.models = static_cast<int>(acc_by_repeat[i].size());
+    r.test_acc = summarize(acc_by_repeat[i]);
+    r.test_loss = summarize(loss_by_repeat[i]);
+    if (filled[i]) r.status = "filled";
+  }
+  return out;
+}
+
+Interval clipped_to_unit(Interval i) {
+  if (!std::isnan(i.lo)) i.lo = std::max(0.0, i.lo);
+  if (!std::isnan(i.hi)) i.hi = std::min(1.0, i.hi);
+  return i;
+}
+
 CellReport make_cell(const RunMeta& meta, int n, int bin, const std::vector<Unit>& units, const StreamIndex& streams,
                      bool alive, const std::vector<StoredModel>& models) {
   CellReport c;
@@ -139,19 +178,26 @@ CellReport make_cell(const RunMeta& meta, int n, int bin, const std::vector<Unit
   c.loss_hi = meta.bin_edges[bin + 1];
 
   std::vector<double> acc, loss;
+  std::vector<std::vector<double>> acc_by_repeat(std::max(meta.repeats, 0)), loss_by_repeat(acc_by_repeat.size());
   for (const StoredModel& m : models) {
     if (m.n != n || m.bin != bin) continue;
     acc.push_back(m.test_acc);
     loss.push_back(m.test_loss);
+    if (m.repeat < 0 || m.repeat >= meta.repeats) continue;
+    acc_by_repeat[m.repeat].push_back(m.test_acc);
+    loss_by_repeat[m.repeat].push_back(m.test_loss);
   }
   c.models = static_cast<int>(acc.size());
   c.test_acc = summarize(acc);
-  // An accuracy lies in [0, 1]; with few models the t interval can reach past it.
-  c.test_acc.ci95.lo = std::max(0.0, c.test_acc.ci95.lo);
-  c.test_acc.ci95.hi = std::min(1.0, c.test_acc.ci95.hi);
+  // Models of one training set are not independent: the interval takes the
+  // repeat as the unit. An accuracy lies in [0, 1]; with few repeats the t
+  // interval can reach past it.
+  c.test_acc_by_repeat = grouped_mean(acc_by_repeat);
+  c.test_acc.ci95 = clipped_to_unit(c.test_acc_by_repeat.ci95);
   c.test_loss = summarize(loss);
 
   aggregate_streams(c, units, streams, alive);
+  c.repeats = repeat_reports(c, units, streams, alive, acc_by_repeat, loss_by_repeat);
   c.rate = c.draws ? static_cast<double>(c.hits) / static_cast<double>(c.draws) : 0.0;
   c.rate_ci = wilson_interval(c.hits, c.draws);
   c.log10_rate = c.draws == 0 ? kNaN : std::log10(c.hits ? c.rate : c.rate_ci.hi);
@@ -189,6 +235,19 @@ int edge_decimals(const std::vector<double>& edges) {
   return 6;
 }
 
+// The classes of a cell's repeats: one list when every repeat that has
+// started shares it, else one per repeat in order (empty before it starts).
+ordered_json cell_classes(const CellReport& c) {
+  std::vector<std::vector<int>> per_repeat, started;
+  for (const RepeatReport& r : c.repeats) {
+    per_repeat.push_back(r.classes);
+    if (!r.classes.empty()) started.push_back(r.classes);
+  }
+  const bool shared = std::all_of(started.begin(), started.end(), [&](const auto& cl) { return cl == started[0]; });
+  if (started.empty()) return ordered_json::array();
+  return shared ? ordered_json::array({started[0]}) : ordered_json(per_repeat);
+}
+
 // The CSV/JSON fields of a cell, in column order.
 ordered_json cell_fields(const CellReport& c) {
   // Test metrics of a cell without models are missing (null / empty), not 0.
@@ -203,7 +262,7 @@ ordered_json cell_fields(const CellReport& c) {
   j["filled"] = c.filled;
   j["status"] = c.status;
   j["test_acc_mean"] = metric(c.test_acc.mean);
-  j["test_acc_std"] = metric(c.test_acc.std);
+  j["test_acc_std"] = c.models > 1 ? c.test_acc.std : kNaN;  // one model has no spread to show
   j["test_acc_ci_lo"] = metric(c.test_acc.ci95.lo);
   j["test_acc_ci_hi"] = metric(c.test_acc.ci95.hi);
   j["test_acc_min"] = metric(c.test_acc.min);
@@ -216,6 +275,28 @@ ordered_json cell_fields(const CellReport& c) {
   j["rate_hi"] = c.rate_ci.hi;
   j["log10_rate"] = c.log10_rate;
   j["log10_rate_is_upper_bound"] = rate_is_upper_bound(c);
+  j["test_acc_se"] = c.test_acc_by_repeat.se;
+  j["test_acc_repeats"] = c.test_acc_by_repeat.groups;
+  j["classes"] = cell_classes(c);
+  return j;
+}
+
+// The fields of one repeat of a cell: the per-repeat breakdown.
+ordered_json repeat_fields(const RepeatReport& r) {
+  auto metric = [&r](double v) { return r.models > 0 ? v : kNaN; };
+  ordered_json j;
+  j["repeat"] = r.repeat;
+  j["classes"] = r.classes;
+  j["models"] = r.models;
+  j["status"] = r.status;
+  j["test_acc_mean"] = metric(r.test_acc.mean);
+  j["test_acc_std"] = r.models > 1 ? r.test_acc.std : kNaN;
+  j["test_acc_min"] = metric(r.test_acc.min);
+  j["test_acc_max"] = metric(r.test_acc.max);
+  j["test_loss_mean"] = metric(r.test_loss.mean);
+  j["draws"] = r.draws;
+  j["hits"] = r.hits;
+  j["rate"] = r.draws ? static_cast<double>(r.hits) / static_cast<double>(r.draws) : 0.0;
   return j;
 }
 
@@ -233,6 +314,11 @@ ordered_json meta_json(const RunMeta& m) {
 std::string csv_field(const ordered_json& v) {
   if (v.is_boolean()) return v.get<bool>() ? "1" : "0";
   if (v.is_string()) return v.get<std::string>();  // statuses: no commas or quotes
+  if (v.is_array()) {  // classes: "3 7", or one such list per repeat: "3 7;0 5"
+    std::string text;
+    for (size_t i = 0; i < v.size(); ++i) text += (i ? (v[i].is_array() ? ";" : " ") : "") + csv_field(v[i]);
+    return text;
+  }
   if (v.is_number_float()) {
     const double d = v.get<double>();
     if (std::isnan(d)) return "";
@@ -242,25 +328,36 @@ std::string csv_field(const ordered_json& v) {
   return v.dump();  // integers
 }
 
-std::string format_csv(const std::vector<CellReport>& cells) {
+// A header of the fields of `header` (named: items() does not own a
+// temporary), then one line per row of the same fields.
+std::string csv_text(const ordered_json& header, const std::vector<ordered_json>& rows) {
   std::ostringstream out;
   const char* sep = "";
-  const ordered_json header = cell_fields(CellReport{});  // a named object: items() does not own it
   for (const auto& field : header.items()) out << std::exchange(sep, ",") << field.key();
   out << "\n";
-  for (const CellReport& c : cells) {
+  for (const ordered_json& row : rows) {
     sep = "";
-    const ordered_json fields = cell_fields(c);
-    for (const auto& field : fields.items()) out << std::exchange(sep, ",") << csv_field(field.value());
+    for (const auto& field : row.items()) out << std::exchange(sep, ",") << csv_field(field.value());
     out << "\n";
   }
   return out.str();
 }
 
+std::string format_csv(const std::vector<CellReport>& cells) {
+  std::vector<ordered_json> rows;
+  for (const CellReport& c : cells) rows.push_back(cell_fields(c));
+  return csv_text(cell_fields(CellReport{}), rows);
+}
+
 std::string format_json(const Store& store, const std::vector<CellReport>& cells) {
   ordered_json doc;
   doc["cells"] = ordered_json::array();
-  for (const CellReport& c : cells) doc["cells"].push_back(cell_fields(c));
+  for (const CellReport& c : cells) {
+    ordered_json cell = cell_fields(c);
+    cell["repeats"] = ordered_json::array();
+    for (const RepeatReport& r : c.repeats) cell["repeats"].push_back(repeat_fields(r));
+    doc["cells"].push_back(std::move(cell));
+  }
   doc["meta"] = meta_json(store.meta());
   return doc.dump(2) + "\n";  // NaN is written as null
 }
@@ -279,8 +376,8 @@ std::vector<std::string> table_row(const CellReport& c, int decimals) {
           bin_label(c.loss_lo, c.loss_hi, decimals),
           std::to_string(c.models) + "/" + std::to_string(c.wanted),
           c.status,
-          any ? printf_string("%.4f ± %.4f", a.mean, a.std) : "-",
-          any ? printf_string("[%.4f, %.4f]", a.ci95.lo, a.ci95.hi) : "-",
+          any ? printf_string(a.count > 1 ? "%.4f ± %.4f" : "%.4f", a.mean, a.std) : "-",
+          !any ? "-" : std::isnan(a.ci95.lo) ? "not estimable" : printf_string("[%.4f, %.4f]", a.ci95.lo, a.ci95.hi),
           any ? printf_string("%.4f", a.min) : "-",
           any ? printf_string("%.4f", a.max) : "-",
           std::to_string(c.draws),
@@ -312,6 +409,57 @@ std::string merged_tasks_line(const Store& store) {
          (task_draws > merged_draws ? "; they hold draws not merged yet: run gac merge again\n" : "\n");
 }
 
+// Rows of text in aligned columns, two spaces apart.
+std::string aligned(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths(rows[0].size(), 0);
+  for (const auto& row : rows)
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], display_width(row[i]));
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) line += row[i] + std::string(widths[i] - display_width(row[i]) + 2, ' ');
+    out += line.substr(0, line.find_last_not_of(' ') + 1) + "\n";
+  }
+  return out;
+}
+
+std::string compact_classes(const std::vector<int>& classes) { return classes.empty() ? "-" : classes_text(classes, ","); }
+
+// The classes of the training sets: one line when they are all the same,
+// else one line per n listing each repeat's.
+std::string classes_header(const std::vector<CellReport>& cells) {
+  std::vector<std::pair<int, std::vector<std::vector<int>>>> by_n;  // n -> classes of each repeat
+  std::set<std::vector<int>> distinct;
+  for (const CellReport& c : cells) {
+    if (!by_n.empty() && by_n.back().first == c.n) continue;  // every bin of an n has the same repeats
+    by_n.emplace_back(c.n, std::vector<std::vector<int>>{});
+    for (const RepeatReport& r : c.repeats) {
+      by_n.back().second.push_back(r.classes);
+      if (!r.classes.empty()) distinct.insert(r.classes);
+    }
+  }
+  if (distinct.empty()) return "";
+  if (distinct.size() == 1) return "classes " + classes_text(*distinct.begin()) + " (original labels) in every training set\n";
+  std::string out = "classes (original labels) of each training set, by repeat:\n";
+  for (const auto& [n, per_repeat] : by_n) {
+    out += "  n=" + std::to_string(n) + ":";
+    for (const auto& classes : per_repeat) out += "  " + compact_classes(classes);
+    out += "\n";
+  }
+  return out;
+}
+
+std::string table_heading(const Store& store, const std::vector<CellReport>& cells) {
+  const RunMeta& meta = store.meta();
+  std::string tasks;
+  if (meta.shards > 1)
+    tasks = "; " + (meta.shard < 0 ? std::string("every task") : "task " + std::to_string(meta.shard)) + " of " +
+            std::to_string(meta.shards);
+  return store.dir().string() + ": " + std::to_string(meta.n_params) + " parameters, target " +
+         std::to_string(meta.target) + " models per cell and repeat, " + std::to_string(meta.repeats) +
+         (meta.repeats == 1 ? " repeat" : " repeats") + tasks + "\n" + classes_header(cells) + "\n";
+}
+
 std::string format_table(const Store& store, const std::vector<CellReport>& cells) {
   const RunMeta& meta = store.meta();
   std::vector<std::vector<std::string>> rows = {{"n", "loss bin", "models", "status", "test acc (mean ± std)",
@@ -320,25 +468,49 @@ std::string format_table(const Store& store, const std::vector<CellReport>& cell
   const int decimals = edge_decimals(meta.bin_edges);
   for (const CellReport& c : cells) rows.push_back(table_row(c, decimals));
 
-  std::vector<size_t> widths(rows[0].size(), 0);
-  for (const auto& row : rows)
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], display_width(row[i]));
-
   std::ostringstream out;
-  out << store.dir().string() << ": " << meta.n_params << " parameters, target " << meta.target
-      << " models per cell and repeat, " << meta.repeats << (meta.repeats == 1 ? " repeat" : " repeats");
-  if (meta.shards > 1)
-    out << "; " << (meta.shard < 0 ? "every task" : "task " + std::to_string(meta.shard)) << " of " << meta.shards;
-  out << "\n\n";
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) line += row[i] + std::string(widths[i] - display_width(row[i]) + 2, ' ');
-    out << line.substr(0, line.find_last_not_of(' ') + 1) << "\n";
-  }
-  out << "\nrate = hits/draws with a Wilson 95% interval. A cell with no hits yet (unfilled) has only an upper bound:\n"
+  out << table_heading(store, cells) << aligned(rows);
+  out << "\ntest acc 95% CI: t interval with the training set (repeat) as the unit, not the model (models of one\n"
+         "training set are not independent); not estimable until models of 2 repeats are in the cell.\n"
+         "rate = hits/draws with a Wilson 95% interval. A cell with no hits yet (unfilled) has only an upper bound:\n"
          "its log10 rate, marked '<', is log10 of the interval's upper end.\n";
   if (fs::is_directory(store.dir() / "shards")) out << merged_tasks_line(store);
   return out.str();
+}
+
+// One row of the per-repeat breakdown: the cell, then the repeat's fields.
+ordered_json repeat_row(const CellReport& c, const RepeatReport& r) {
+  ordered_json row;
+  row["n"] = c.n;
+  row["bin"] = c.bin;
+  row["loss_lo"] = c.loss_lo;
+  row["loss_hi"] = c.loss_hi;
+  row.update(repeat_fields(r));
+  return row;
+}
+
+std::string format_repeats_csv(const std::vector<CellReport>& cells) {
+  std::vector<ordered_json> rows;
+  for (const CellReport& c : cells)
+    for (const RepeatReport& r : c.repeats) rows.push_back(repeat_row(c, r));
+  return csv_text(repeat_row(CellReport{}, RepeatReport{}), rows);
+}
+
+std::string format_repeats_table(const Store& store, const std::vector<CellReport>& cells) {
+  std::vector<std::vector<std::string>> rows = {
+      {"n", "loss bin", "repeat", "classes", "models", "status", "test acc (mean ± std)", "min", "max", "draws", "hits"}};
+  const int decimals = edge_decimals(store.meta().bin_edges);
+  for (const CellReport& c : cells)
+    for (const RepeatReport& r : c.repeats) {
+      const Summary& a = r.test_acc;
+      const bool any = a.count > 0;
+      rows.push_back({std::to_string(c.n), bin_label(c.loss_lo, c.loss_hi, decimals), std::to_string(r.repeat),
+                      compact_classes(r.classes), std::to_string(r.models), r.status,
+                      any ? printf_string(a.count > 1 ? "%.4f ± %.4f" : "%.4f", a.mean, a.std) : "-",
+                      any ? printf_string("%.4f", a.min) : "-", any ? printf_string("%.4f", a.max) : "-",
+                      std::to_string(r.draws), std::to_string(r.hits)});
+    }
+  return table_heading(store, cells) + aligned(rows);
 }
 
 }  // namespace
@@ -454,6 +626,19 @@ std::string format_task_progress(const fs::path& dir, ReportFormat format) {
   }
   out << "\nWhen every task is done: gac merge " << dir.string() << " (with --partial it merges what there is)\n";
   return out.str();
+}
+
+std::string format_repeats(const Store& store, ReportFormat format) {
+  const std::vector<CellReport> cells = cell_reports(store);
+  switch (format) {
+    case ReportFormat::csv:
+      return format_repeats_csv(cells);
+    case ReportFormat::json:
+      return format_json(store, cells);
+    case ReportFormat::table:
+      break;
+  }
+  return format_repeats_table(store, cells);
 }
 
 std::string format_report(const Store& store, ReportFormat format) {

@@ -9,6 +9,10 @@
 
 namespace gac {
 
+namespace {
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+}
+
 Interval wilson_interval(uint64_t successes, uint64_t trials, double z) {
   if (trials == 0) return {0.0, 1.0};
   const double n = static_cast<double>(trials);
@@ -28,7 +32,7 @@ double t_quantile_975(int df) {
                                                    2.262,  2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120,
                                                    2.110,  2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
                                                    2.060,  2.056, 2.052, 2.048, 2.045, 2.042};
-  if (df < 1) return std::numeric_limits<double>::quiet_NaN();
+  if (df < 1) return kNaN;
   if (df <= 30) return table[df - 1];
   // Cornish-Fisher expansion around the normal quantile; error < 1e-4 for df > 30.
   const double z = 1.959963984540054, v = df;
@@ -45,7 +49,7 @@ Summary summarize(const std::vector<double>& values) {
   const auto [lo, hi] = std::minmax_element(values.begin(), values.end());
   s.min = *lo;
   s.max = *hi;
-  s.ci95 = {s.mean, s.mean};
+  s.ci95 = {kNaN, kNaN};
   if (s.count < 2) return s;
 
   double squares = 0;  // two passes: no cancellation when the spread is tiny
@@ -54,6 +58,32 @@ Summary summarize(const std::vector<double>& values) {
   const double half = t_quantile_975(s.count - 1) * s.std / std::sqrt(static_cast<double>(s.count));
   s.ci95 = {s.mean - half, s.mean + half};
   return s;
+}
+
+GroupedMean grouped_mean(const std::vector<std::vector<double>>& groups) {
+  GroupedMean g;
+  double sum = 0;
+  for (const auto& values : groups) {
+    g.count += static_cast<int>(values.size());
+    g.groups += !values.empty();
+    sum += std::accumulate(values.begin(), values.end(), 0.0);
+  }
+  g.mean = g.count ? sum / g.count : kNaN;
+  g.se = kNaN;
+  g.ci95 = {kNaN, kNaN};
+  if (g.groups < 2) return g;
+
+  double squares = 0;  // sum over groups of (the group's summed deviations)^2
+  for (const auto& values : groups) {
+    double deviation = 0;
+    for (double v : values) deviation += v - g.mean;
+    squares += deviation * deviation;
+  }
+  const double G = g.groups, N = g.count;
+  g.se = std::sqrt(G / (G - 1) * squares) / N;
+  const double half = t_quantile_975(g.groups - 1) * g.se;
+  g.ci95 = {g.mean - half, g.mean + half};
+  return g;
 }
 
 }  // namespace gac

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <set>
 #include <utility>
@@ -60,17 +61,30 @@ RunMeta run_meta(const Experiment& ex) {
   return meta;
 }
 
-// DIR/data/n{n}_r{repeat}_train_{x,y}.npy: the exact examples a stream's
-// models were accepted on, so anyone can re-check a model with numpy alone.
-void save_training_set(const std::filesystem::path& dir, int n, int repeat, const Examples& train, const Dataset& data) {
-  std::filesystem::create_directories(dir / "data");
-  char stem[64];
-  std::snprintf(stem, sizeof stem, "n%d_r%d_train_", n, repeat);
-  const auto rows = static_cast<int64_t>(train.size());
+void save_examples(const std::filesystem::path& stem, const Examples& e, const Dataset& data) {
+  const auto rows = static_cast<int64_t>(e.size());
   const std::vector<int64_t> shape = data.c == 1 && data.h == 1 ? std::vector<int64_t>{rows, data.w}
                                                                 : std::vector<int64_t>{rows, data.c, data.h, data.w};
-  write_file_atomic(dir / "data" / (std::string(stem) + "x.npy"), npy_bytes_f32(train.x.data(), shape));
-  write_file_atomic(dir / "data" / (std::string(stem) + "y.npy"), npy_bytes_i32(train.y.data(), {rows}));
+  write_file_atomic(stem.string() + "x.npy", npy_bytes_f32(e.x.data(), shape));
+  write_file_atomic(stem.string() + "y.npy", npy_bytes_i32(e.y.data(), {rows}));
+}
+
+// DIR/data/n{n}_r{repeat}_*: the exact examples a stream's models were
+// accepted on, and what rebuilds its test set from the split files (see
+// README), so anyone can re-check a model with numpy alone.
+void save_stream_data(const std::filesystem::path& dir, int n, int repeat, const StreamTask& task, const Dataset& data) {
+  std::filesystem::create_directories(dir / "data");
+  const std::filesystem::path stem = dir / "data" / stream_data_stem(n, repeat);
+  save_examples(stem.string() + "train_", task.train, data);
+  if (data.synthetic) save_examples(stem.string() + "test_", task.test, data);  // small: the split itself
+  const auto save_rows = [&](const char* name, const std::vector<int64_t>& rows) {
+    const std::vector<int32_t> rows32(rows.begin(), rows.end());
+    write_file_atomic(stem.string() + name, npy_bytes_i32(rows32.data(), {static_cast<int64_t>(rows32.size())}));
+  };
+  save_rows("train_rows.npy", task.source.train_rows);
+  save_rows("test_rows.npy", task.source.test_rows);
+  const nlohmann::json source = {{"classes", task.source.classes}, {"mean", task.source.mean}, {"std", task.source.sd}};
+  write_file_atomic(stem.string() + "source.json", source.dump() + "\n");
 }
 
 // Guess and check: counts every perfect draw of `hits` (one evaluate() call
@@ -112,6 +126,7 @@ class TaskRun {
         u.st.shard = unit.shard;
         u.st.hits.assign(bins, 0);
         u.st.stored.assign(bins, 0);
+        u.st.classes = training_set_classes(ex.data, data_seed(cfg_.seed, unit.n, unit.repeat));
       }
       units_.push_back(std::move(u));
     }
@@ -161,8 +176,8 @@ class TaskRun {
     UnitRun& u = units_[i];
     current_ = i;
     const StreamTask task = stream_task(ex_, u.unit.n, u.unit.repeat, u.unit.shard);
-    if (saved_.insert({u.unit.n, u.unit.repeat}).second)
-      save_training_set(opts_.dir, u.unit.n, u.unit.repeat, task.train, ex_.data);
+    if (saved_.insert({u.unit.n, u.unit.repeat}).second) save_stream_data(opts_.dir, u.unit.n, u.unit.repeat, task, ex_.data);
+    u.st.classes = task.source.classes;
     backend_.begin_stream(task);
     u.st.status = "running";
 
@@ -309,10 +324,33 @@ Experiment prepare_experiment(const RunConfig& cfg) {
   return ex;
 }
 
+void print_classes(std::ostream& out, const Experiment& ex, const std::string& prefix) {
+  if (ex.data.synthetic) return;
+  if (!ex.data.class_ids.empty()) {
+    out << prefix << "classes " << classes_text(ex.data.class_ids) << " (original labels) in every training set\n";
+    return;
+  }
+  out << prefix << "classes (original labels) drawn afresh for each training set, by repeat:\n";
+  for (int n : ex.cfg.ns) {
+    out << prefix << "  n=" << n << ":";
+    for (int r = 0; r < ex.cfg.repeats; ++r)
+      out << "  " << classes_text(training_set_classes(ex.data, data_seed(ex.cfg.seed, n, r)), ",");
+    out << "\n";
+  }
+}
+
+std::string stream_data_stem(int n, int repeat) {
+  return "n" + std::to_string(n) + "_r" + std::to_string(repeat) + "_";
+}
+
 StreamTask stream_task(const Experiment& ex, int n, int repeat, int shard) {
+  return stream_task(ex, n, repeat, shard, training_set_classes(ex.data, data_seed(ex.cfg.seed, n, repeat)));
+}
+
+StreamTask stream_task(const Experiment& ex, int n, int repeat, int shard, const std::vector<int>& classes) {
   DataConfig data_cfg = ex.cfg.data;
   data_cfg.seed = class_choice_seed(ex.cfg.seed);
-  TrainTest tt = make_train_test(ex.data, data_cfg, n, data_seed(ex.cfg.seed, n, repeat));
+  TrainTest tt = make_train_test(ex.data, data_cfg, n, data_seed(ex.cfg.seed, n, repeat), classes);
   StreamTask task;
   task.model = ex.model.spec;
   task.prior = ex.prior;
@@ -322,15 +360,18 @@ StreamTask stream_task(const Experiment& ex, int n, int repeat, int shard) {
   task.bin_edges.assign(ex.cfg.bins.begin(), ex.cfg.bins.end());
   task.train = std::move(tt.train);
   task.test = std::move(tt.test);
+  task.source = std::move(tt.source);
   return task;
 }
 
 RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ostream& log) {
   const Clock::time_point start = Clock::now();
   const Experiment ex = prepare_experiment(cfg);
-  // Every n is tried before any work (each repeat draws the same class
-  // shares), so a bad n fails at once and no directory is created.
-  for (int n : cfg.ns) stream_task(ex, n, 0);
+  // Every training set is checked before any work (classes drawn per
+  // training set differ in how many examples they hold), so a bad n fails at
+  // once and no directory is created.
+  for (int n : cfg.ns)
+    for (int r = 0; r < cfg.repeats; ++r) check_training_set(ex.data, ex.cfg.data, n, data_seed(cfg.seed, n, r));
 
   RunOutcome outcome;
   // The backend before the store: no usable backend, no run directory.
@@ -346,6 +387,7 @@ RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ost
       << ex.data.n_classes << " classes; backend " << backend->description() << "; output " << opts.dir.string();
   if (cfg.shards > 1) log << "; task " << (cfg.shard < 0 ? "all" : std::to_string(cfg.shard)) << " of " << cfg.shards;
   log << "\n";
+  print_classes(log, ex, "gac: ");
 
   TaskRun run(ex, opts, *backend, store, log, outcome);
   run.run();

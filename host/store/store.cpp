@@ -37,7 +37,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;  // 2: streams.classes
 constexpr int kBusyTimeoutMs = 60000;  // another process (e.g. a report) may hold a lock briefly
 
 const char* const kSchema = R"sql(
@@ -47,6 +47,7 @@ CREATE TABLE streams(
   draws INTEGER NOT NULL, perfect INTEGER NOT NULL,
   hits TEXT NOT NULL, stored TEXT NOT NULL,
   status TEXT NOT NULL, seconds REAL NOT NULL,
+  classes TEXT NOT NULL,
   PRIMARY KEY(n, repeat, shard));
 CREATE TABLE models(
   n INTEGER NOT NULL, repeat INTEGER NOT NULL, shard INTEGER NOT NULL, draw INTEGER NOT NULL,
@@ -56,7 +57,7 @@ CREATE TABLE models(
   PRIMARY KEY(n, repeat, shard, draw));
 )sql";
 
-const char* const kStreamColumns = "n, repeat, shard, draws, perfect, hits, stored, status, seconds";
+const char* const kStreamColumns = "n, repeat, shard, draws, perfect, hits, stored, status, seconds, classes";
 const char* const kModelColumns = "n, repeat, shard, draw, bin, train_loss, train_acc, test_loss, test_acc, file";
 
 // ---------------------------------------------------------------------------
@@ -369,6 +370,7 @@ StreamState state_from_row(const Statement& row) {
   s.stored = json::parse(row.column_text(6)).get<std::vector<int>>();
   s.status = row.column_text(7);
   s.seconds = row.column_real(8);
+  s.classes = json::parse(row.column_text(9)).get<std::vector<int>>();
   return s;
 }
 
@@ -598,11 +600,12 @@ void Store::commit(const StreamState& state, std::vector<StoredModel>& models,
     put_model.reset();
   }
   Statement put_state(*s.db, std::string("INSERT OR REPLACE INTO streams(") + kStreamColumns +
-                                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   put_state.bind_int(1, state.n).bind_int(2, state.repeat).bind_int(3, state.shard);
   put_state.bind_int(4, static_cast<int64_t>(state.draws)).bind_int(5, static_cast<int64_t>(state.perfect));
   put_state.bind_text(6, json(state.hits).dump()).bind_text(7, json(state.stored).dump());
   put_state.bind_text(8, state.status).bind_real(9, state.seconds);
+  put_state.bind_text(10, json(state.classes).dump());
   put_state.step();
   Statement put_writer(*s.db, "INSERT OR REPLACE INTO meta(key, value) VALUES ('writer', ?)");
   put_writer.bind_text(1, writer_json()).step();

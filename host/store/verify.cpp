@@ -1,7 +1,9 @@
 #include "gac/verify.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <ostream>
 
 #include "gac/backend.h"
@@ -31,6 +33,35 @@ std::vector<std::string> structural_problems(const Store& store, const Experimen
   return problems;
 }
 
+std::string stream_name(const StoredModel& s) {
+  return "stream n=" + std::to_string(s.n) + " repeat " + std::to_string(s.repeat) + " shard " + std::to_string(s.shard);
+}
+
+// The task of the stream of model `s`, its examples rebuilt from the classes
+// the ledger records; a mismatch with the config's draw or with the test
+// rows saved under DIR/data/ is reported and counted in `bad`.
+StreamTask recorded_stream_task(const Store& store, const Experiment& ex, const StoredModel& s, std::ostream& out, int& bad) {
+  const std::vector<int> drawn = training_set_classes(ex.data, data_seed(ex.cfg.seed, s.n, s.repeat));
+  const std::optional<StreamState> state = store.load_state(s.n, s.repeat, s.shard);
+  const std::vector<int> recorded = state ? state->classes : drawn;
+  if (!state || recorded != drawn) {
+    ++bad;
+    out << "MISMATCH " << stream_name(s) << ": the ledger records classes ["
+        << (state ? classes_text(recorded) : "no stream row") << "] but the config draws [" << classes_text(drawn) << "]\n";
+  }
+  StreamTask task = stream_task(ex, s.n, s.repeat, s.shard, recorded);
+  const std::filesystem::path rows_file = store.dir() / "data" / (stream_data_stem(s.n, s.repeat) + "test_rows.npy");
+  if (std::filesystem::exists(rows_file)) {
+    const NpyArray saved = read_npy(rows_file);
+    if (!std::equal(saved.data.begin(), saved.data.end(), task.source.test_rows.begin(), task.source.test_rows.end())) {
+      ++bad;
+      out << "MISMATCH " << stream_name(s) << ": " << one_line(rows_file.string()) << " differs from the test rows of classes ["
+          << classes_text(recorded) << "]\n";
+    }
+  }
+  return task;
+}
+
 }  // namespace
 
 bool verify_run(const std::filesystem::path& dir, int limit, std::ostream& out) {
@@ -55,7 +86,7 @@ bool verify_run(const std::filesystem::path& dir, int limit, std::ostream& out) 
     while (end < models.size() && models[end].n == models[first].n && models[end].repeat == models[first].repeat &&
            models[end].shard == models[first].shard)
       ++end;
-    const StreamTask task = stream_task(ex, models[first].n, models[first].repeat, models[first].shard);
+    const StreamTask task = recorded_stream_task(*store, ex, models[first], out, bad);
     backend->begin_stream(task);
     std::vector<uint64_t> draws;
     for (size_t i = first; i < end; ++i) draws.push_back(models[i].draw);

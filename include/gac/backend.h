@@ -26,6 +26,7 @@ struct StreamTask {
   std::vector<float> bin_edges;  // increasing; bin j is (edges[j], edges[j+1]]
   Examples train;
   Examples test;
+  SplitSource source;  // the classes and rows the examples came from (recorded; backends ignore it)
 };
 
 // A draw that classifies every training example correctly.

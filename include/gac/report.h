@@ -10,6 +10,16 @@
 
 namespace gac {
 
+// One repeat (training set) of a cell, over its shards.
+struct RepeatReport {
+  int repeat = 0;
+  std::vector<int> classes;         // original labels of its classes; empty before it starts
+  int models = 0;                   // stored models in the cell
+  Summary test_acc, test_loss;      // over those models
+  uint64_t draws = 0, hits = 0;
+  std::string status;               // worst over its shards; "pending" before it starts
+};
+
 // One cell (n, bin), aggregated over repeats and shards.
 struct CellReport {
   int n = 0, bin = 0;
@@ -19,13 +29,15 @@ struct CellReport {
   bool filled = false;              // every repeat reached the target
   std::string status;               // filled, or the unfilled units' most telling status: running |
                                     // pending | interrupted | time | budget
-  Summary test_acc;                 // over stored models (its 95% interval clipped to [0, 1])
+  Summary test_acc;                 // over stored models; ci95: test_acc_by_repeat's, clipped to [0, 1]
   Summary test_loss;
   uint64_t draws = 0;               // draws checked
   uint64_t hits = 0;                // perfect draws with loss in the bin
   double rate = 0;                  // hits / draws
   Interval rate_ci;                 // Wilson 95%; hi is the upper bound when hits = 0
   double log10_rate = 0;            // log10(rate); log10(rate_ci.hi) when hits = 0
+  GroupedMean test_acc_by_repeat;   // the repeat (training set) as the unit: test_acc.ci95 is its interval
+  std::vector<RepeatReport> repeats;
 };
 
 std::vector<CellReport> cell_reports(const Store& store);
@@ -33,6 +45,8 @@ std::vector<CellReport> cell_reports(const Store& store);
 enum class ReportFormat { table, csv, json };
 // The cells; a table of a merged run also says how its tasks stand.
 std::string format_report(const Store& store, ReportFormat format);
+// One row per (cell, repeat): the per-repeat breakdown (JSON: the same as format_report's).
+std::string format_repeats(const Store& store, ReportFormat format);
 
 // One task of a run split by `gac slurm`, from its directory DIR/shards/I.
 struct TaskProgress {

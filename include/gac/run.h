@@ -44,6 +44,16 @@ Experiment prepare_experiment(const RunConfig& cfg);
 
 // The task of stream (n, repeat, shard): training and test sets, key, bins.
 StreamTask stream_task(const Experiment& ex, int n, int repeat, int shard = 0);
+// The same with the given classes (original labels) instead of the drawn ones: verify rebuilds a
+// stream from the classes its ledger records.
+StreamTask stream_task(const Experiment& ex, int n, int repeat, int shard, const std::vector<int>& classes);
+
+// The classes of every training set: one line when they are fixed for the
+// run, else one line per n listing each repeat's (the run log, `gac info`).
+void print_classes(std::ostream& out, const Experiment& ex, const std::string& prefix);
+
+// "n16_r0_": the prefix of a stream's files under DIR/data/.
+std::string stream_data_stem(int n, int repeat);
 
 RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ostream& log);
 

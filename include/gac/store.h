@@ -57,6 +57,7 @@ struct StreamState {
   // limit) | interrupted (stopped by a signal); a killed run leaves running.
   std::string status = "running";
   double seconds = 0;            // wall time spent evaluating this stream
+  std::vector<int> classes;      // original labels of the training set's classes, in class-index order
 };
 
 // The process that committed last to a run directory, and when.

@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Draws gac's figures with matplotlib from the JSON that `gac plot` writes:
+{"figure": "accuracy" | "rate" | "width", "output": FILE, "runs": [{"name",
+"label", "hidden", "optimizer", "report": <gac report --json>}, ...]}.
+It is run by `gac plot`; errors end in one line "gac: error: ..." and exit 2.
+
+  accuracy  test accuracy vs n, one line per loss bin, 95% intervals with the
+            training set as the unit; one panel per run, side by side
+  rate      log10 acceptance rate (GAC's volume estimate) vs n per bin, with
+            Wilson intervals; an unfilled cell with no hit is an upper bound (v)
+  width     test accuracy vs model.hidden over the runs (a Figure-2 sweep), one
+            line per optimizer (and per n and bin when there are several)
+"""
+import json
+import math
+import sys
+
+
+def fail(message):
+    print(f"gac: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+try:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+except ImportError:
+    fail(f"gac plot needs matplotlib for {sys.executable}: install Debian's python3-matplotlib "
+         "(sudo apt-get install python3-matplotlib; scripts/install-deps installs it)")
+
+
+def number(value):
+    """A JSON number, NaN for null (gac writes NaN as null)."""
+    return math.nan if value is None else float(value)
+
+
+def bin_label(cell, decimals):
+    return f"({cell['loss_lo']:.{decimals}f}, {cell['loss_hi']:.{decimals}f}]"
+
+
+def edge_decimals(edges):
+    """Fewest decimals that show every bin edge exactly: 0 for whole numbers (the
+    paper's "-999,999", every loss), else 2 to 4."""
+    for d in (0, 2, 3, 4):
+        if all(abs(round(e, d) - e) < 1e-12 for e in edges):
+            return d
+    return 4
+
+
+def cells_by_bin(report):
+    bins = {}
+    for cell in report["cells"]:
+        bins.setdefault(cell["bin"], []).append(cell)
+    return [bins[b] for b in sorted(bins)]
+
+
+def bin_colors(count):
+    cmap = plt.get_cmap("viridis")
+    return [cmap(0.9 * i / max(count - 1, 1)) for i in range(count)]
+
+
+def dodge(index, count):
+    """A small horizontal offset (a factor on a log2 axis) that keeps the bins' error bars apart."""
+    return 2 ** (0.06 * (index - (count - 1) / 2))
+
+
+def draw_points(ax, xs, ys, lows, highs, color, label, hollow):
+    """Points joined by a line; error bars where the interval is known; hollow markers for unfilled cells."""
+    ax.plot(xs, ys, "-", color=color, alpha=0.6, linewidth=1.2, label=label)
+    for x, y, lo, hi, open_marker in zip(xs, ys, lows, highs, hollow):
+        if math.isnan(y):
+            continue
+        if not (math.isnan(lo) or math.isnan(hi)):
+            ax.errorbar([x], [y], yerr=[[y - lo], [hi - y]], color=color, capsize=2.5, linewidth=1)
+        ax.plot([x], [y], "o", color=color, markersize=5, markerfacecolor="white" if open_marker else color)
+
+
+def set_n_axis(ax, ns):
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ns)
+    ax.set_xticklabels([str(n) for n in ns])
+    ax.minorticks_off()
+    ax.set_xlabel("training-set size n")
+    ax.grid(True, alpha=0.3)
+
+
+def panel_title(run):
+    meta = run["report"]["meta"]
+    sets, models = meta["repeats"], meta["target"]
+    return (f"{run['label']}\n{sets} training set{'s' * (sets != 1)} × {models} model{'s' * (models != 1)}"
+            " per cell")
+
+
+def plot_by_n(runs, figure):
+    fig, axes = plt.subplots(1, len(runs), figsize=(4.6 * len(runs) + 1.6, 4.2), sharey=True, squeeze=False)
+    for ax, run in zip(axes[0], runs):
+        report = run["report"]
+        groups = cells_by_bin(report)
+        colors = bin_colors(len(groups))
+        decimals = edge_decimals(report["meta"]["bin_edges"])
+        for i, cells in enumerate(groups):
+            cells = sorted(cells, key=lambda c: c["n"])
+            xs = [c["n"] * dodge(i, len(groups)) for c in cells]
+            if figure == "accuracy":
+                ys = [number(c["test_acc_mean"]) for c in cells]
+                lows = [number(c["test_acc_ci_lo"]) for c in cells]
+                highs = [number(c["test_acc_ci_hi"]) for c in cells]
+                draw_points(ax, xs, ys, lows, highs, colors[i], bin_label(cells[0], decimals),
+                            [not c["filled"] for c in cells])
+            else:
+                bound = [c["log10_rate_is_upper_bound"] for c in cells]
+                ys = [number(c["log10_rate"]) for c in cells]
+                lows = [math.nan if b or not c["rate_lo"] else math.log10(c["rate_lo"]) for b, c in zip(bound, cells)]
+                highs = [math.nan if b else math.log10(c["rate_hi"]) for b, c in zip(bound, cells)]
+                draw_points(ax, xs, [math.nan if b else y for b, y in zip(bound, ys)], lows, highs, colors[i],
+                            bin_label(cells[0], decimals), [False] * len(cells))
+                upper = [(x, y) for x, y, b in zip(xs, ys, bound) if b and not math.isnan(y)]
+                if upper:
+                    ax.plot(*zip(*upper), "v", color=colors[i], markersize=6)
+        set_n_axis(ax, report["meta"]["ns"])
+        ax.set_title(panel_title(run), fontsize=10)
+    if figure == "accuracy":
+        axes[0][0].set_ylabel("test accuracy (mean, 95% interval)")
+        note = "hollow: cell not filled; bars: 95% t interval with the training set as the unit"
+    else:
+        axes[0][0].set_ylabel("log10 acceptance rate")
+        note = "bars: Wilson 95% interval; v: upper bound (no hit yet)"
+    axes[0][-1].legend(title="training loss", loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8,
+                       title_fontsize=8, frameon=False)
+    fig.text(0.01, 0.01, note, fontsize=7, color="0.4")
+    return fig
+
+
+def plot_width(runs):
+    for run in runs:
+        if run["hidden"] is None:
+            fail(f"--figure width needs MLP runs that differ in model.hidden; {run['name']} has no model.hidden")
+    lines = {}  # (optimizer, n, bin) -> [(width, cell)]
+    for run in runs:
+        for cell in run["report"]["cells"]:
+            key = (run["optimizer"] or "guess", cell["n"], cell["bin"])
+            lines.setdefault(key, []).append((run["hidden"], cell))
+    optimizers = sorted({k[0] for k in lines})
+    ns, bins = sorted({k[1] for k in lines}), sorted({k[2] for k in lines})
+    fig, ax = plt.subplots(figsize=(6.2, 4.2))
+    cmap = plt.get_cmap("tab10")
+    decimals = edge_decimals(runs[0]["report"]["meta"]["bin_edges"])
+    for i, key in enumerate(sorted(lines)):
+        points = sorted(lines[key], key=lambda p: p[0])
+        cell0 = points[0][1]
+        label = key[0] + (f", n={key[1]}" if len(ns) > 1 else "") + (f", loss {bin_label(cell0, decimals)}" if len(bins) > 1 else "")
+        draw_points(ax, [w for w, _ in points], [number(c["test_acc_mean"]) for _, c in points],
+                    [number(c["test_acc_ci_lo"]) for _, c in points], [number(c["test_acc_ci_hi"]) for _, c in points],
+                    cmap(i % 10), label, [not c["filled"] for _, c in points])
+    widths = sorted({run["hidden"] for run in runs})
+    ax.set_xticks(widths)
+    ax.set_xlabel("hidden width")
+    ax.set_ylabel("test accuracy (mean, 95% interval)")
+    ax.grid(True, alpha=0.3)
+    subtitle = f"n = {ns[0]}" if len(ns) == 1 else ""
+    if len(bins) == 1:
+        subtitle += (", " if subtitle else "") + "training loss " + bin_label(runs[0]["report"]["cells"][0], decimals)
+    ax.set_title("test accuracy vs width" + (f" ({subtitle})" if subtitle else ""), fontsize=10)
+    if len(lines) > 1 or len(optimizers) > 1:
+        ax.legend(fontsize=8, frameon=False)
+    fig.text(0.01, 0.01, "bars: 95% t interval with the training set as the unit", fontsize=7, color="0.4")
+    return fig
+
+
+def main():
+    if len(sys.argv) != 2:
+        fail("usage: gac_plot.py INPUT.json (run by gac plot)")
+    try:
+        spec = json.load(open(sys.argv[1]))
+    except (OSError, ValueError) as e:
+        fail(f"{sys.argv[1]}: cannot read the plot input: {e}")
+    runs, figure = spec["runs"], spec["figure"]
+    fig = plot_width(runs) if figure == "width" else plot_by_n(runs, figure)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    try:
+        fig.savefig(spec["output"], dpi=150)
+    except OSError as e:
+        fail(f"cannot write {spec['output']}: {e.strerror or e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+// The shipped configs: each parses, says in its header whether it has the
+// paper's sizes or is trimmed, and the paper-sized ones have the paper's
+// sizes (its configs/ and scripts/: Table 2, Table 3, Figure 2).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "gac/config.h"
+
+using namespace gac;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kConfigs = fs::path(GAC_SOURCE_DIR) / "configs";
+
+std::string header(const fs::path& file) {
+  std::ifstream in(file);
+  std::string text, line;
+  while (std::getline(in, line) && line.rfind('#', 0) == 0) text += line + "\n";
+  return text;
+}
+
+}  // namespace
+
+TEST(Configs, EveryConfigParsesAndSaysItsSize) {
+  int count = 0;
+  for (const auto& entry : fs::directory_iterator(kConfigs)) {
+    if (entry.path().extension() != ".toml") continue;
+    ++count;
+    SCOPED_TRACE(entry.path().string());
+    EXPECT_NO_THROW(load_config(entry.path()));
+    const std::string name = entry.path().stem().string(), text = header(entry.path());
+    const bool trimmed = text.find("TRIMMED") != std::string::npos, paper = text.find("PAPER'S SIZE") != std::string::npos;
+    if (name.find("_trimmed") != std::string::npos) {
+      EXPECT_TRUE(trimmed) << text;
+    }
+    if (name.rfind("table", 0) == 0 || name.rfind("figure2", 0) == 0) {
+      EXPECT_TRUE(trimmed != paper) << text;
+    }
+  }
+  EXPECT_GE(count, 8);
+}
+
+TEST(Configs, PaperSizes) {
+  for (const char* name : {"table2_mnist.toml", "table2_fashion.toml"}) {
+    const RunConfig c = load_config(kConfigs / name);
+    EXPECT_EQ(c.ns, (std::vector<int>{2, 4, 8, 16, 32})) << name;
+    EXPECT_EQ(c.repeats, 20) << name;  // 20 data seeds x 10 models per cell
+    EXPECT_EQ(c.target, 10) << name;
+    EXPECT_EQ(c.bins, (std::vector<double>{0.30, 0.35, 0.40, 0.45, 0.50, 0.55, 0.60, 0.65})) << name;
+    EXPECT_EQ(c.data.random_classes, 2) << name;
+    EXPECT_EQ(c.data.class_draw, "per_training_set") << name;
+    EXPECT_EQ(c.data.statistics, "all") << name;
+  }
+  const RunConfig t3 = load_config(kConfigs / "table3_cifar10.toml");
+  EXPECT_EQ(t3.ns, (std::vector<int>{2, 4, 8, 16, 24}));
+  EXPECT_EQ(t3.bins, (std::vector<double>{0.55, 0.57, 0.59, 0.61, 0.63, 0.65, 0.67}));
+  EXPECT_EQ(t3.repeats, 100);  // 100 data seeds x 1 model
+  EXPECT_EQ(t3.target, 1);
+  const RunConfig f2 = load_config(kConfigs / "figure2_kink.toml");
+  EXPECT_EQ(f2.ns, (std::vector<int>{11}));  // the paper's 16 samples, 70/30
+  EXPECT_EQ(f2.data.test_size, 4);
+  EXPECT_EQ(f2.repeats, 1);
+  EXPECT_EQ(f2.target, 500000);
+  EXPECT_EQ(f2.bins, (std::vector<double>{-999, 999}));
+}

@@ -1,0 +1,160 @@
+// `gac plot`: a non-empty PNG and SVG from a fixture run, the width figure
+// from runs differing in model.hidden, the script found in the build tree and
+// in an installed layout, and one clear error line for a missing matplotlib,
+// a missing script and bad arguments.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "gac/config.h"
+#include "gac/run.h"
+#include "tests/test_util.h"
+
+using namespace gac;
+namespace fs = std::filesystem;
+using gac::test::slurp;
+
+namespace {
+
+struct Result {
+  int status = -1;
+  std::string err;
+};
+
+class PlotTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("gac_plot_test_" + std::to_string(getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // A small kink run (an MLP of `hidden` units, or a linear model when 0): seconds on a CPU.
+  fs::path fixture_run(const std::string& name, int hidden = 4) {
+    RunConfig cfg;
+    cfg.data.kind = "kink";
+    cfg.data.test_size = 200;
+    cfg.model.arch = hidden ? Arch::mlp : Arch::linear;
+    cfg.model.hidden = hidden ? hidden : cfg.model.hidden;
+    cfg.ns = {2, 4};
+    cfg.repeats = 3;
+    cfg.bins = {0.6, 0.65, 0.69};
+    cfg.target = 2;
+    cfg.backend = "cpu";
+    RunOptions opts;
+    opts.dir = dir_ / name;
+    opts.progress = false;
+    std::ostringstream log;
+    EXPECT_TRUE(run_experiment(cfg, opts, log).complete);
+    return opts.dir;
+  }
+
+  // `env gac args`, through the shell.
+  Result gac(const std::string& args, const std::string& env = "", const std::string& binary = GAC_BINARY) {
+    const fs::path err = dir_ / "stderr";
+    const int status = std::system((env + " " + binary + " " + args + " > /dev/null 2> " + err.string()).c_str());
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(err)};
+  }
+
+  // Plots, or skips the test when this machine's python3 has no matplotlib.
+  bool plotted(const std::string& args) {
+    const Result r = gac("plot " + args);
+    if (r.status == 2 && r.err.find("python3-matplotlib") != std::string::npos) return false;
+    EXPECT_EQ(r.status, 0) << r.err;
+    return true;
+  }
+
+  fs::path dir_;
+};
+
+#define PLOT_OR_SKIP(args)                                                                                      \
+  if (!plotted(args))                                                                                           \
+  GTEST_SKIP() << "matplotlib is not installed for python3 (Debian python3-matplotlib; scripts/install-deps " \
+                  "installs it)"
+
+bool is_png(const fs::path& file) {
+  const std::string bytes = slurp(file);
+  return bytes.size() > 10000 && bytes.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0;
+}
+
+}  // namespace
+
+TEST_F(PlotTest, PngAndSvgFromAFixtureRun) {
+  const fs::path run = fixture_run("gac");
+  PLOT_OR_SKIP(run.string() + " -o " + (dir_ / "accuracy.png").string());
+  EXPECT_TRUE(is_png(dir_ / "accuracy.png"));
+  PLOT_OR_SKIP(run.string() + " " + run.string() + " --figure rate -o " + (dir_ / "rate.png").string());
+  EXPECT_TRUE(is_png(dir_ / "rate.png"));
+  PLOT_OR_SKIP(run.string() + " -o " + (dir_ / "accuracy.svg").string());
+  EXPECT_NE(slurp(dir_ / "accuracy.svg").find("<svg"), std::string::npos);
+}
+
+TEST_F(PlotTest, WidthFigureFromRunsDifferingInHidden) {
+  const fs::path narrow = fixture_run("h2", 2), wide = fixture_run("h6", 6);
+  PLOT_OR_SKIP(narrow.string() + " " + wide.string() + " --figure width -o " + (dir_ / "width.png").string());
+  EXPECT_TRUE(is_png(dir_ / "width.png"));
+  const fs::path linear = fixture_run("linear", 0);
+  const Result r = gac("plot " + narrow.string() + " " + linear.string() + " --figure width -o " + (dir_ / "w.png").string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("gac: error: --figure width needs MLP runs that differ in model.hidden; linear has no "
+                       "model.hidden"),
+            std::string::npos) << r.err;
+}
+
+TEST_F(PlotTest, MissingMatplotlibIsOneClearLine) {
+  const fs::path run = fixture_run("gac");
+  fs::create_directories(dir_ / "fake" / "matplotlib");
+  std::ofstream(dir_ / "fake" / "matplotlib" / "__init__.py") << "raise ImportError('no matplotlib here')\n";
+  const Result r = gac("plot " + run.string() + " -o " + (dir_ / "x.png").string(), "PYTHONPATH=" + (dir_ / "fake").string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.err.rfind("gac: error: gac plot needs matplotlib for ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find("install Debian's python3-matplotlib"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "x.png"));
+}
+
+TEST_F(PlotTest, FindsTheScriptInAnInstalledLayout) {
+  const fs::path run = fixture_run("gac");
+  const fs::path prefix = dir_ / "prefix";
+  fs::create_directories(prefix / "bin");
+  fs::create_directories(prefix / "share" / "gac");
+  fs::copy_file(GAC_BINARY, prefix / "bin" / "gac");
+  fs::copy_file(fs::path(GAC_BINARY).parent_path() / "gac_plot.py", prefix / "share" / "gac" / "gac_plot.py");
+  const std::string args = "plot " + run.string() + " -o " + (dir_ / "installed.png").string();
+  Result r = gac(args, "", (prefix / "bin" / "gac").string());
+  if (r.status == 2 && r.err.find("python3-matplotlib") != std::string::npos) GTEST_SKIP() << "matplotlib is not installed";
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(is_png(dir_ / "installed.png"));
+
+  fs::remove_all(prefix / "share");
+  r = gac(args, "", (prefix / "bin" / "gac").string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("gac: error: plot: gac_plot.py is missing: looked for " + (prefix / "bin" / "gac_plot.py").string() +
+                       " and " + (prefix / "share" / "gac" / "gac_plot.py").string()),
+            std::string::npos) << r.err;
+}
+
+TEST_F(PlotTest, BadArgumentsAreOneClearError) {
+  const fs::path run = fixture_run("gac");
+  Result r = gac("plot " + run.string() + " -o " + (dir_ / "x.jpg").string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("gac: error: plot: -o " + (dir_ / "x.jpg").string() + ": the file must end in .png or .svg"),
+            std::string::npos) << r.err;
+  r = gac("plot " + (dir_ / "nowhere").string() + " -o " + (dir_ / "x.png").string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("is not a gac run directory"), std::string::npos) << r.err;
+  r = gac("plot " + run.string() + " -o " + (dir_ / "no" / "such" / "dir" / "x.png").string());
+  EXPECT_EQ(r.status, 2);
+  if (r.err.find("python3-matplotlib") == std::string::npos) {
+    EXPECT_NE(r.err.find("gac: error: cannot write " + (dir_ / "no" / "such" / "dir" / "x.png").string()),
+              std::string::npos) << r.err;
+  }
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
