@@ -7,6 +7,7 @@ one where torch is installed (Debian: python3-torch), in both its MLP form
 and with LeNet() on a small Fashion-MNIST LeNet run when the dataset is there.
 Usage: readme_snippets.py GAC_BINARY SOURCE_DIR   (exit 77 = skipped)
 """
+import gzip
 import os
 import re
 import subprocess
@@ -21,8 +22,16 @@ except ImportError:
 
 gac, source = sys.argv[1], sys.argv[2]
 blocks = re.findall(r"```python\n(.*?)```", open(os.path.join(source, "README.md")).read(), re.S)
-assert len(blocks) == 2, f"expected the numpy and the PyTorch snippet, found {len(blocks)} Python blocks"
-numpy_snippet, torch_snippet = blocks
+
+
+def snippet(marker):
+    found = [b for b in blocks if marker in b]
+    assert len(found) == 1, f"expected one README Python block holding {marker!r}, found {len(found)}"
+    return found[0]
+
+
+numpy_snippet, torch_snippet, idx_snippet = snippet("def load_params"), snippet("torch.nn as nn"), snippet("def read_idx")
+assert len(blocks) == 3, f"README has {len(blocks)} Python blocks; this test knows 3"
 
 
 def run_snippet(code, cwd):
@@ -36,17 +45,40 @@ def gac_run(cwd, config, *args):
                    stdout=subprocess.DEVNULL)
 
 
+FASHION = "/usr/share/datasets/fashion-mnist"
+
+
+def idx_rebuild_check(scratch):
+    """The IDX snippet rebuilds a stream's test set exactly as gac scored it (raw IDX files: Fashion-MNIST)."""
+    raw = os.path.join(scratch, "idx")
+    os.makedirs(raw)
+    for name in os.listdir(FASHION):
+        if name.endswith(".gz"):
+            with gzip.open(os.path.join(FASHION, name)) as f, open(os.path.join(raw, name[:-3]), "wb") as out:
+                out.write(f.read())
+    gac_run(scratch, "table2_mnist.toml", "--set", f'data.path="{raw}"', "--set", "run.n=[16]", "--set",
+            "run.repeats=1", "--set", "run.target=1", "--set", "run.bins=[0.0, 10.0]")
+    check = idx_snippet.replace('"data/mnist"', repr(raw)) + """
+import sqlite3
+(classes,), = sqlite3.connect(f"{run}/ledger.sqlite").execute("SELECT classes FROM streams WHERE n = 16 AND repeat = 0")
+assert source["classes"] == json.loads(classes) and len(x) == len(y) == len(rows) and set(y) == {0, 1}
+print("IDX snippet: test set of", len(y), "examples rebuilt")
+"""
+    print(run_snippet(check, scratch), end="")
+
+
 with tempfile.TemporaryDirectory() as scratch:
     gac_run(scratch, "quickstart.toml")
     print(run_snippet(numpy_snippet, scratch), end="")
+    if os.path.isdir(FASHION):
+        idx_rebuild_check(scratch)
     try:
         import torch  # noqa: F401
     except ImportError:
         print("torch not installed: the PyTorch snippet is not run")
         sys.exit(0)
     assert run_snippet(torch_snippet, scratch).strip() == "True"
-    fashion = "/usr/share/datasets/fashion-mnist"
-    if os.path.isdir(fashion):
+    if os.path.isdir(FASHION):
         gac_run(scratch, "table2_fashion.toml", "-o", "runs/lenet", "--set", "run.n=[16]", "--set", "run.repeats=1",
                 "--set", "run.target=1", "--set", "run.bins=[0.0, 10.0]")
         lenet = torch_snippet.replace('run = "runs/quickstart"', 'run = "runs/lenet"').replace("MLP()", "LeNet()")
