@@ -1,17 +1,21 @@
-// The SGD trainer: groups of kLanes consecutive draws trained together
-// (host/optim/sgd_lanes.h), groups spread over all cores; train_one runs the
-// one-model reference of kernels/sgd_step.h.
+// The SGD trainer: groups of W consecutive draws trained together by the
+// widest SIMD kernel this CPU runs (host/optim/sgd_kernel.h), groups spread
+// over all cores; train_one runs the one-model reference of
+// kernels/sgd_step.h.
 #include "gac/sgd.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <string>
 #include <thread>
 
 #include "gac/error.h"
+#include "host/backends/cpu_simd.h"
 #include "host/backends/parallel_for.h"
-#include "host/optim/sgd_lanes.h"
+#include "host/optim/sgd_kernel.h"
 #include "kernels/sgd_step.h"
+#include "kernels/strided_forward.h"
 
 namespace gac {
 namespace {
@@ -20,7 +24,87 @@ constexpr int kLanes = sgd_lanes::W;
 
 bool hit_order(const SgdHit& a, const SgdHit& b) { return a.draw != b.draw ? a.draw < b.draw : a.bin < b.bin; }
 
+// A thread's lane-minor working memory (sgd_kernel.h), whole 64-byte vectors.
+struct LaneBuffers {
+  simd::AlignedBuffer params, grad, velocity, acts, d0, d1, logits;
+};
+
+// Lane l of lane-minor floats, for the one-model code.
+Strided lane_of(float* values, int l) { return Strided{values + l, kLanes}; }
+
+// Trains draws [first, first + count), count <= W, one per lane, calling
+// emit(lane, bin, loss, step, lane-minor params) for every accepted
+// snapshot, in time order: sgd_trajectory for every lane, with the heavy
+// arithmetic in `kernel`. Returns the SGD steps taken over all lanes.
+template <class Emit>
+uint64_t train_group(const SgdLaneKernel& kernel, const SgdProblem& p, uint64_t first, int count, LaneBuffers& b,
+                     Emit&& emit) {
+  const ModelSpec& m = p.model;
+  auto get = [](simd::AlignedBuffer& buffer, int values) { return buffer.get(static_cast<size_t>(values) * kLanes); };
+  const SgdScratch s{get(b.params, m.n_params),         get(b.grad, m.n_params), get(b.velocity, m.n_params),
+                     get(b.acts, total_activations(m)), get(b.d0, m.max_activation), get(b.d1, m.max_activation),
+                     get(b.logits, p.n * m.n_classes)};
+  std::fill(s.params, s.params + static_cast<size_t>(m.n_params) * kLanes, 0.0f);  // unused lanes stay zero
+  for (int l = 0; l < count; ++l) generate_params(p.prior, p.key, first + l, m.n_params, lane_of(s.params, l));
+
+  uint32_t active = (1u << count) - 1u;
+  int lowest[kLanes], steps_taken[kLanes] = {};
+  for (int l = 0; l < kLanes; ++l) lowest[l] = p.n_edges - 1;
+  auto check = [&](int step) {
+    const uint32_t perfect = kernel.classify(p, s, active);
+    float loss[kLanes] = {};
+    if (perfect) {  // the loss of evaluate_draw: logit_scale per lane, then every lane at once
+      float scale[kLanes];
+      std::fill(scale, scale + kLanes, 1.0f);
+      for (uint32_t a = perfect; a; a &= a - 1) {
+        const int l = std::countr_zero(a);
+        scale[l] = logit_scale_at(m, lane_of(s.params, l), p.loss);
+      }
+      kernel.mean_loss(p, s, scale, loss);
+    }
+    for (uint32_t a = active; a; a &= a - 1) {
+      const int l = std::countr_zero(a);
+      const int bin = reach_bins(p.edges, p.n_edges, (perfect >> l) & 1u, loss[l], lowest[l]);
+      if (bin >= 0) emit(l, bin, loss[l], step, static_cast<const float*>(s.params));
+      if (lowest[l] == 0) {
+        active &= ~(1u << l);
+        steps_taken[l] = step;
+      }
+    }
+  };
+
+  int step = 0;
+  for (int epoch = 0; epoch < p.epochs && active; ++epoch)
+    for (int start = 0; start < p.n && active; start += p.batch) {
+      check(step);
+      if (!active) break;
+      const int batch = p.n - start < p.batch ? p.n - start : p.batch;
+      const uint32_t broken =
+          active & kernel.step(p, s, p.order + static_cast<size_t>(epoch) * p.n + start, batch, step == 0);
+      ++step;
+      for (uint32_t a = broken; a; a &= a - 1) steps_taken[std::countr_zero(a)] = step;
+      active &= ~broken;
+    }
+  if (active) check(step);
+  for (uint32_t a = active; a; a &= a - 1) steps_taken[std::countr_zero(a)] = step;
+  uint64_t steps = 0;
+  for (int l = 0; l < count; ++l) steps += steps_taken[l];
+  return steps;
+}
+
 }  // namespace
+
+const SgdLaneKernel& sgd_lane_kernel(const std::string& name) {
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("fma");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if ((name == "auto" || name == "avx512") && avx512 && sgd_kernel_avx512()) return *sgd_kernel_avx512();
+  if ((name == "auto" || name == "avx2") && avx2 && sgd_kernel_avx2()) return *sgd_kernel_avx2();
+  if (name == "auto" || name == "generic") return *sgd_kernel_generic();
+  throw Error("sgd kernel '" + name + "' is not available on this CPU or build (try auto, avx512, avx2, generic)");
+}
 
 void validate_sgd_config(const SgdConfig& cfg) {
   const float lr = static_cast<float>(cfg.lr);  // training runs in float
@@ -40,8 +124,16 @@ struct SgdTrainer::Stream {
   SgdProblem problem;
 };
 
-SgdTrainer::SgdTrainer(int threads)
-    : threads_(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))) {}
+SgdTrainer::SgdTrainer(int threads, const std::string& kernel)
+    : threads_(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))),
+      kernel_(&sgd_lane_kernel(kernel)) {}
+
+const char* SgdTrainer::kernel() const { return kernel_->name; }
+
+std::string SgdTrainer::description() const {
+  return "sgd (" + std::to_string(threads_) + " threads, " + kernel_->name + " kernel, " + std::to_string(kLanes) +
+         " lanes)";
+}
 
 SgdTrainer::~SgdTrainer() = default;
 
@@ -85,11 +177,11 @@ SgdCounts SgdTrainer::train(uint64_t first, uint64_t count, std::vector<SgdHit>&
   const uint64_t groups = (count + kLanes - 1) / kLanes;
   std::vector<std::vector<SgdHit>> found(groups);
   std::vector<uint64_t> steps(threads_, 0);
-  std::vector<sgd_lanes::Scratch> scratch(threads_);
+  std::vector<LaneBuffers> buffers(threads_);
   parallel_for(threads_, groups, 1, [&](int t, uint64_t g) {
     const uint64_t start = first + g * kLanes;
     const int lanes = static_cast<int>(std::min<uint64_t>(kLanes, first + count - start));
-    steps[t] += sgd_lanes::train_group(p, start, lanes, scratch[t],
+    steps[t] += train_group(*kernel_, p, start, lanes, buffers[t],
                                    [&](int lane, int bin, float loss, int step, const float* P) {
                                      SgdHit h{start + lane, bin, loss, step, std::vector<float>(n_params)};
                                      for (int i = 0; i < n_params; ++i) h.params[i] = P[static_cast<size_t>(i) * kLanes + lane];
