@@ -313,11 +313,16 @@ TEST(SgdKernels, AutoPicksTheWidestThisCpuRunsAndTheTrainerSaysWhich) {
     }
   }
   EXPECT_STREQ(sgd_lane_kernel("auto").name, widest.c_str());
-  EXPECT_STREQ(sgd_lane_kernel("generic").name, "generic");  // there on every CPU
+  const std::vector<std::string> runnable = sgd_kernels();
+  ASSERT_FALSE(runnable.empty());
+  EXPECT_EQ(runnable.front(), widest);
+  EXPECT_EQ(runnable.back(), "generic");  // there on every CPU
+  const std::map<std::string, int> lanes = {{"avx512", 16}, {"avx2", 8}, {"generic", 4}};  // one vector each
+  for (const std::string& name : runnable) EXPECT_EQ(sgd_lane_kernel(name).lanes, lanes.at(name)) << name;
   const SgdTrainer trainer(3);
   EXPECT_EQ(trainer.kernel(), widest);
-  EXPECT_EQ(trainer.description(), "sgd (3 threads, " + widest + " kernel, 16 lanes)");
-  EXPECT_EQ(SgdTrainer(1, "generic").description(), "sgd (1 threads, generic kernel, 16 lanes)");
+  EXPECT_EQ(trainer.description(), "sgd (3 threads, " + widest + " kernel, " + std::to_string(lanes.at(widest)) + " lanes)");
+  EXPECT_EQ(SgdTrainer(1, "generic").description(), "sgd (1 threads, generic kernel, 4 lanes)");
   EXPECT_ERROR_MENTIONS(SgdTrainer(1, "sse9"), "sgd kernel 'sse9' is not available");
 }
 
@@ -330,9 +335,9 @@ TEST_P(SgdLanes, LossFunctionsMatchThePortableScalarOnesBitForBit) {
   for (float x = -90.0f; x <= 3.0f; x += 0.0137f) xs.push_back(x);
   for (float x = 1e-40f; x < 1e38f; x *= 1.7f) xs.push_back(x);
   auto same = [](float a, float b) { return (std::isnan(a) && std::isnan(b)) || std::memcmp(&a, &b, sizeof a) == 0; };
-  using sgd_lanes::W;
+  const int W = kernel().lanes;
   for (size_t i = 0; i < xs.size(); i += W) {
-    float v[W], e[W], g[W];
+    float v[kMaxSgdLanes], e[kMaxSgdLanes], g[kMaxSgdLanes];
     for (int l = 0; l < W; ++l) v[l] = xs[std::min(i + l, xs.size() - 1)];
     kernel().exp_log(v, e, g);
     for (int l = 0; l < W; ++l) {
@@ -363,7 +368,7 @@ using LaneFloats = std::vector<float, Aligned64<float>>;
 // reference on each lane alone, forward and backward, bit for bit. Values
 // come from a few levels, so that max pooling meets many exact ties.
 void check_layer_lanes(const SgdLaneKernel& kernel, const Layer& L, uint64_t seed) {
-  using sgd_lanes::W;
+  const int W = kernel.lanes;
   SplitMix64 rng(seed);
   const int np = layer_params(L), ni = L.in_size(), no = L.out_size();
   auto level = [&] { return static_cast<float>(static_cast<int>(rng.below(5)) - 2) * 0.5f; };
@@ -373,7 +378,7 @@ void check_layer_lanes(const SgdLaneKernel& kernel, const Layer& L, uint64_t see
   for (float& v : d) v = level();
   LaneFloats out(d.size()), d_out = d, grad(P.size(), 0.0f), d_in(in.size());
   kernel.layer(L, P.data(), in.data(), out.data(), d_out.data(), grad.data(), d_in.data());
-  auto lane = [](const LaneFloats& v, int l) {
+  auto lane = [W](const LaneFloats& v, int l) {
     std::vector<float> r(v.size() / W);
     for (size_t i = 0; i < r.size(); ++i) r[i] = v[i * W + l];
     return r;
@@ -585,7 +590,39 @@ std::vector<SgdHit> expect_batched_equals_reference(const std::string& kernel, c
   return reference;
 }
 
+// The check's loss of every lane (the logit scale in double, then the
+// cross-entropy) against evaluate_draw's, on the reference's logits of
+// prior draws, whether they classify the set or not.
+void expect_lane_losses_equal_evaluate_draw(const SgdLaneKernel& kernel, const StreamTask& task, LossKind loss) {
+  const ModelSpec& m = task.model;
+  const int W = kernel.lanes, n = static_cast<int>(task.train.size()), C = m.n_classes;
+  const SgdProblem p{m,       task.prior, task.key, loss, task.train.x.data(), task.train.y.data(), n,
+                     nullptr, 0,          nullptr,  0,    1,                   0.1f,                0.0f};
+  LaneFloats params(static_cast<size_t>(m.n_params) * W), logits(static_cast<size_t>(n) * C * W);
+  std::vector<float> one(m.n_params), buf0(m.max_activation), buf1(m.max_activation), z(n * C);
+  for (uint64_t group = 0; group < 8; ++group) {
+    float expected[kMaxSgdLanes], got[kMaxSgdLanes];
+    for (int l = 0; l < W; ++l) {
+      generate_params(task.prior, task.key, group * W + l, m.n_params, one.data());
+      for (int i = 0; i < m.n_params; ++i) params[static_cast<size_t>(i) * W + l] = one[i];
+      expected[l] = evaluate_draw(m, one.data(), p.x, p.y, n, loss, false, buf0.data(), buf1.data(), z.data()).loss;
+      for (int i = 0; i < n * C; ++i) logits[static_cast<size_t>(i) * W + l] = z[i];
+    }
+    kernel.mean_loss(p, SgdScratch{params.data(), nullptr, nullptr, nullptr, nullptr, nullptr, logits.data()}, got);
+    for (int l = 0; l < W; ++l)
+      EXPECT_EQ(std::memcmp(&got[l], &expected[l], sizeof(float)), 0)
+          << "draw " << group * W + l << ": " << got[l] << " against " << expected[l];
+  }
+}
+
 }  // namespace
+
+TEST_P(SgdLanes, LossOfEveryLaneIsEvaluateDrawsBitForBit) {
+  for (LossKind loss : {LossKind::normalized, LossKind::raw}) {
+    expect_lane_losses_equal_evaluate_draw(kernel(), kink_task(11, 10, 1, {0.1f, 0.5f}), loss);
+    expect_lane_losses_equal_evaluate_draw(kernel(), lenet_task(4, 16, 4, {0.1f, 0.5f}), loss);  // norm divisor 3
+  }
+}
 
 TEST_P(SgdBatched, BatchedEqualsOneModelReferenceBitForBitOnMlps) {
   // Kink MLPs first classify all points after some tens of epochs, at normalized

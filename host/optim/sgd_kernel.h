@@ -1,6 +1,7 @@
-// The batched SGD trainer's SIMD kernel: W trajectories at once, lane l of
-// every value belonging to one model. Values are "lane-minor" (value i of
-// all lanes is the W floats at [i*W, i*W + W)); buffers are 64-byte aligned.
+// The batched SGD trainer's SIMD kernel: W trajectories at once (W = its
+// `lanes`: one native vector of floats), lane l of every value belonging to
+// one model. Values are "lane-minor" (value i of all lanes is the W floats at
+// [i*W, i*W + W)); buffers are 64-byte aligned.
 //
 // host/optim/sgd_lanes.h holds the lane-wise code. It is compiled once per
 // instruction set, each in its own file with its own flags
@@ -18,21 +19,20 @@
 
 namespace gac {
 
-namespace sgd_lanes {
-constexpr int W = 16;  // lanes: one AVX-512 vector of floats, two AVX2 vectors, four SSE ones
-}
+constexpr int kMaxSgdLanes = 16;
 
 // `s` is lane-minor working memory: each of SgdScratch's buffers times W.
 struct SgdLaneKernel {
   const char* name;
+  int lanes;  // W: 16 (AVX-512), 8 (AVX2) or 4 (generic), at most kMaxSgdLanes
   // The first half of the check, evaluate_draw's for every lane in `active`:
   // forward passes over the training set, logits kept in s.logits, stopping
   // early once no active lane is still perfect. Returns the lanes that
   // classify every example.
   uint32_t (*classify)(const SgdProblem& p, SgdScratch s, uint32_t active);
-  // Its second half: each lane's mean cross-entropy of the kept logits times
-  // scale[lane], as evaluate_draw (loss[W] out).
-  void (*mean_loss)(const SgdProblem& p, SgdScratch s, const float* scale, float* loss);
+  // Its second half: each lane's loss as evaluate_draw computes it from the
+  // kept logits (loss[W] out).
+  void (*mean_loss)(const SgdProblem& p, SgdScratch s, float* loss);
   // One SGD step on examples order[0 .. count) (minibatch_gradient, then
   // sgd_update). Returns the lanes holding a parameter that is not finite.
   uint32_t (*step)(const SgdProblem& p, SgdScratch s, const int32_t* order, int count, bool first_step);

@@ -9,11 +9,15 @@
 //
 // Included only by sgd_lanes_{avx512,avx2,generic}.cpp, each compiled with
 // its own instruction set, after defining GAC_SGD_LANES_ISA: 512 (AVX-512),
-// 256 (AVX2 + FMA) or 0 (the build's baseline). So that no copy compiled for
-// one instruction set can be linked in place of another's, everything here
-// is in an anonymous namespace (each file keeps its own) and calls none of
-// the shared inline arithmetic (a shared inline function is emitted in every
-// file that calls it, and the linker keeps any one of them).
+// 256 (AVX2 + FMA) or 0 (the build's baseline: SSE2 on plain x86-64). A Vec
+// is one native vector of that instruction set: GCC splits wider ones
+// poorly, often lane by lane (AVX2 on 16 lanes ran 8x slower than on 8).
+//
+// So that no copy compiled for one instruction set can be linked in place of
+// another's, everything here is in an anonymous namespace (each file keeps
+// its own) and calls none of the shared inline arithmetic (a shared inline
+// function is emitted in every file that calls it, and the linker keeps any
+// one of them).
 #pragma once
 
 #if !defined(GAC_SGD_LANES_ISA)
@@ -25,15 +29,21 @@
 
 #include <cmath>
 #include <cstdint>
+#include <utility>
 
 #include "host/optim/sgd_kernel.h"
 
-// 64-byte vectors change the calling convention without AVX-512; these
-// functions are internal to one file, so no caller elsewhere depends on it.
-#pragma GCC diagnostic ignored "-Wpsabi"
-
 namespace gac::sgd_lanes {
 namespace {
+
+#if GAC_SGD_LANES_ISA == 512
+constexpr int W = 16;
+#elif GAC_SGD_LANES_ISA == 256
+constexpr int W = 8;
+#else
+constexpr int W = 4;
+#endif
+static_assert(W <= kMaxSgdLanes);
 
 // One float per lane. A GCC vector: +, *, comparisons and ?: are lane-wise
 // IEEE operations, emitted as whatever SIMD instructions the target has.
@@ -47,14 +57,7 @@ inline Vec vfma(Vec a, Vec b, Vec c) {
 #if GAC_SGD_LANES_ISA == 512
   return (Vec)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
 #elif GAC_SGD_LANES_ISA == 256
-  const __m256* pa = reinterpret_cast<const __m256*>(&a);
-  const __m256* pb = reinterpret_cast<const __m256*>(&b);
-  const __m256* pc = reinterpret_cast<const __m256*>(&c);
-  Vec r;
-  __m256* pr = reinterpret_cast<__m256*>(&r);
-  pr[0] = _mm256_fmadd_ps(pa[0], pb[0], pc[0]);
-  pr[1] = _mm256_fmadd_ps(pa[1], pb[1], pc[1]);
-  return r;
+  return (Vec)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
 #else
   Vec r;
   for (int l = 0; l < W; ++l) r[l] = std::fma(a[l], b[l], c[l]);  // fma_rn on the host
@@ -151,6 +154,64 @@ inline Vec vcross_entropy(const Vec* z, int n_classes, int label, Vec scale) {
   Vec sum{};
   for (int i = 0; i < n_classes; ++i) sum = sum + vexp(z[i] * scale + -mx);
   return vlog(sum) + (mx + -(z[label] * scale));
+}
+
+// ---- the logit scale (kernels/forward.h), lane-wise in double --------------
+
+// Half of a Vec's lanes, as floats and as doubles (one native vector).
+typedef float HalfF __attribute__((vector_size(W / 2 * sizeof(float))));
+typedef double HalfD __attribute__((vector_size(W / 2 * sizeof(double))));
+constexpr auto kHalf = std::make_index_sequence<W / 2>();
+
+template <size_t... I>
+void split(Vec v, HalfD& low, HalfD& high, std::index_sequence<I...>) {
+  low = __builtin_convertvector(__builtin_shufflevector(v, v, I...), HalfD);
+  high = __builtin_convertvector(__builtin_shufflevector(v, v, (I + W / 2)...), HalfD);
+}
+
+template <size_t... I>
+Vec join(HalfF low, HalfF high, std::index_sequence<I...>) {
+  return __builtin_shufflevector(low, high, I..., (I + W / 2)...);
+}
+
+inline HalfD dfma(HalfD a, HalfD b, HalfD c) {  // dfma_rn
+#if GAC_SGD_LANES_ISA == 512
+  return _mm512_fmadd_pd(a, b, c);
+#elif GAC_SGD_LANES_ISA == 256
+  return _mm256_fmadd_pd(a, b, c);
+#else
+  for (int l = 0; l < W / 2; ++l) c[l] = std::fma(a[l], b[l], c[l]);
+  return c;
+#endif
+}
+
+inline HalfD dsqrt(HalfD a) {  // dsqrt_rn
+#if GAC_SGD_LANES_ISA == 512
+  return _mm512_sqrt_pd(a);
+#elif GAC_SGD_LANES_ISA == 256
+  return _mm256_sqrt_pd(a);
+#else
+  for (int l = 0; l < W / 2; ++l) a[l] = std::sqrt(a[l]);
+  return a;
+#endif
+}
+
+// logit_scale of every lane's parameters P, step for step.
+inline Vec logit_scale(const ModelSpec& m, const Vec* P, LossKind loss) {
+  if (loss == LossKind::raw) return splat(1.0f);
+  HalfD product[2] = {HalfD{} + 1.0, HalfD{} + 1.0};
+  for (int l = 0; l < m.n_layers; ++l) {
+    const Layer& L = m.layers[l];
+    if (L.w_off < 0) continue;
+    HalfD sq[2] = {};
+    for (int i = 0, n = L.weight_count(); i < n; ++i) {
+      HalfD w[2];
+      split(P[L.w_off + i], w[0], w[1], kHalf);
+      for (int h = 0; h < 2; ++h) sq[h] = dfma(w[h], w[h], sq[h]);
+    }
+    for (int h = 0; h < 2; ++h) product[h] = product[h] * (dsqrt(sq[h]) / static_cast<double>(m.norm_divisor));
+  }
+  return join(__builtin_convertvector(1.0 / product[0], HalfF), __builtin_convertvector(1.0 / product[1], HalfF), kHalf);
 }
 
 // Lane-minor arrays: value i of all lanes is one Vec.
@@ -417,12 +478,11 @@ uint32_t classify(const SgdProblem& p, SgdScratch s, uint32_t active) {
   return perfect;
 }
 
-void mean_loss(const SgdProblem& p, SgdScratch s, const float* scale, float* loss) {
+void mean_loss(const SgdProblem& p, SgdScratch s, float* loss) {
   const int C = p.model.n_classes;
-  Vec lane_scale;
-  for (int l = 0; l < W; ++l) lane_scale[l] = scale[l];
+  const Vec scale = logit_scale(p.model, lanes(s.params), p.loss);
   Vec sum{};
-  for (int e = 0; e < p.n; ++e) sum = sum + vcross_entropy(lanes(s.logits) + e * C, C, p.y[e], lane_scale);
+  for (int e = 0; e < p.n; ++e) sum = sum + vcross_entropy(lanes(s.logits) + e * C, C, p.y[e], scale);
   const Vec mean = sum / static_cast<float>(p.n);
   for (int l = 0; l < W; ++l) loss[l] = mean[l];
 }
@@ -473,7 +533,7 @@ void layer(const Layer& L, const float* P_f, const float* in, float* out_f, floa
   else maxpool2_backward(L, lanes(in), d_out, d_in);
 }
 
-constexpr SgdLaneKernel kernel(const char* name) { return {name, &classify, &mean_loss, &step, &exp_log, &layer}; }
+constexpr SgdLaneKernel kernel(const char* name) { return {name, W, &classify, &mean_loss, &step, &exp_log, &layer}; }
 
 }  // namespace
 }  // namespace gac::sgd_lanes

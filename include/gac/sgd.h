@@ -50,14 +50,17 @@ struct SgdCounts {
   uint64_t steps = 0;  // SGD steps taken, summed over them
 };
 
+// The trainer's SIMD kernels this CPU and build run, widest first: some of
+// "avx512", "avx2", then "generic" (the build's baseline instructions).
+std::vector<std::string> sgd_kernels();
+
 struct SgdLaneKernel;  // host/optim/sgd_kernel.h
 
 class SgdTrainer {
  public:
-  // threads 0: every core. kernel: "auto" (the widest SIMD this CPU runs),
-  // "avx512", "avx2" or "generic" (the build's baseline instructions); throws
-  // gac::Error for one this CPU or build lacks. Every kernel gives the same
-  // hits, bit for bit.
+  // threads 0: every core. kernel: "auto" (the first of sgd_kernels()) or
+  // one of sgd_kernels(); throws gac::Error for one this CPU or build lacks.
+  // Every kernel gives the same hits, bit for bit.
   explicit SgdTrainer(int threads = 0, const std::string& kernel = "auto");
   ~SgdTrainer();
   SgdTrainer(const SgdTrainer&) = delete;
