@@ -1,7 +1,7 @@
 // The SGD trainer: groups of W consecutive draws (one SIMD vector's worth)
-// trained together by the widest SIMD kernel this CPU runs (host/optim/sgd_kernel.h), groups spread
-// over all cores; train_one runs the one-model reference of
-// kernels/sgd_step.h.
+// trained together by the widest SIMD kernel this CPU runs
+// (host/optim/sgd_kernel.h), groups spread over all cores; train_one runs
+// the one-model reference of kernels/sgd_step.h.
 #include "gac/sgd.h"
 
 #include <algorithm>
@@ -139,8 +139,8 @@ SgdTrainer::SgdTrainer(int threads, const std::string& kernel)
 const char* SgdTrainer::kernel() const { return kernel_->name; }
 
 std::string SgdTrainer::description() const {
-  return "sgd (" + std::to_string(threads_) + " threads, " + kernel_->name + " kernel, " + std::to_string(kernel_->lanes) +
-         " lanes)";
+  return "sgd (" + std::to_string(threads_) + " threads, " + kernel_->name + " kernel, " +
+         std::to_string(kernel_->lanes) + " lanes)";
 }
 
 SgdTrainer::~SgdTrainer() = default;

@@ -6,9 +6,10 @@
 // loss is <= edges[j+1], if that loss is also > edges[j]. One draw yields at
 // most one model per bin; draws are consumed in index order like GAC's hits.
 //
-// Many draws are trained at once, 16 at a time by the widest SIMD kernel the
-// CPU runs, across all cores (host/optim/sgd.cpp); a single draw can be
-// re-trained alone (train_one, for verify) with bit-identical parameters.
+// Many draws are trained at once, one SIMD vector of them at a time (16 with
+// AVX-512) by the widest kernel the CPU runs, across all cores
+// (host/optim/sgd.cpp); a single draw can be re-trained alone (train_one, for
+// verify) with bit-identical parameters.
 #pragma once
 
 #include <cstdint>
