@@ -1,9 +1,11 @@
 // gac_sgd_bench: how fast the SGD baseline trains, in model-steps per second
 // (one SGD step of one model, with the full-training-set check before it),
-// for the batched trainer (SgdTrainer::train) and the one-model reference
-// (SgdTrainer::train_one) on the same task. Measures; asserts nothing.
+// for the batched trainer (SgdTrainer::train) with each of its SIMD kernels
+// this CPU runs, and the one-model reference (SgdTrainer::train_one), on the
+// same task. Measures; asserts nothing.
 //
 //   build/gac_sgd_bench [--seconds S] [--threads T] [--scenario kink-mlp|lenet-28]...
+//                       [--kernel avx512|avx2|generic]...   (default: every one this CPU runs)
 //
 // Scenarios (the paper's SGD settings, n = 16):
 //   kink-mlp  MLP 2->10->2 on kink, lr 0.1, batch 3, 200 epochs (Figure 2), bins 0.55..0.69
@@ -64,9 +66,9 @@ struct Rate {
 Rate measure_batched(SgdTrainer& trainer, uint64_t chunk, double seconds) {
   Rate r;
   std::vector<SgdHit> hits;
-  trainer.train(0, chunk, hits);  // warm-up
+  trainer.train(0, 1, hits);  // warm-up (the slowest kernels take minutes for a LeNet chunk)
   const auto start = std::chrono::steady_clock::now();
-  for (uint64_t first = chunk; r.seconds < seconds; first += chunk) {
+  for (uint64_t first = 1; r.seconds < seconds; first += chunk) {
     hits.clear();
     const SgdCounts c = trainer.train(first, chunk, hits);
     r.draws += c.draws;
@@ -97,17 +99,19 @@ Rate measure_reference(SgdTrainer& trainer, double seconds) {
 int main(int argc, char** argv) {
   double seconds = 5;
   int threads = 0;
-  std::vector<std::string> only;
+  std::vector<std::string> only, kernels;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--seconds" && i + 1 < argc) seconds = std::atof(argv[++i]);
     else if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (a == "--scenario" && i + 1 < argc) only.push_back(argv[++i]);
+    else if (a == "--kernel" && i + 1 < argc) kernels.push_back(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: gac_sgd_bench [--seconds S] [--threads T] [--scenario NAME]...\n");
+      std::fprintf(stderr, "usage: gac_sgd_bench [--seconds S] [--threads T] [--scenario NAME]... [--kernel NAME]...\n");
       return 2;
     }
   }
+  if (kernels.empty()) kernels = sgd_kernels();
   try {
     std::printf("%-9s %3s %-22s %8s %12s %14s %10s\n", "scenario", "n", "path", "threads", "models/s",
                 "model-steps/s", "steps/model");
@@ -115,14 +119,19 @@ int main(int argc, char** argv) {
       if (!only.empty() && std::find(only.begin(), only.end(), s.name) == only.end()) continue;
       const Experiment ex = prepare_experiment(parse_config(s.toml, "sgd-bench:" + s.name, {}));
       const StreamTask task = stream_task(ex, 16, 0);
+      for (const std::string& kernel : kernels) {
+        SgdTrainer trainer(threads, kernel);
+        trainer.begin_stream(task, s.sgd);
+        // LeNet: 16 draws per thread, whole vectors whatever the kernel's lanes.
+        const uint64_t chunk = s.name == "kink-mlp" ? 4096 : 16 * static_cast<uint64_t>(trainer.threads());
+        const Rate b = measure_batched(trainer, chunk, seconds);
+        const std::string path = std::string("batched ") + trainer.kernel();
+        std::printf("%-9s %3d %-22s %8d %12.1f %14.0f %10.1f\n", s.name.c_str(), 16, path.c_str(), trainer.threads(),
+                    b.draws / b.seconds, b.steps / b.seconds, static_cast<double>(b.steps) / b.draws);
+        std::fflush(stdout);
+      }
       SgdTrainer trainer(threads);
       trainer.begin_stream(task, s.sgd);
-      const uint64_t chunk = s.name == "kink-mlp" ? 4096 : 64;
-      const Rate b = measure_batched(trainer, chunk, seconds);
-      const double steps_per_model = static_cast<double>(b.steps) / b.draws;
-      std::printf("%-9s %3d %-22s %8d %12.1f %14.0f %10.1f\n", s.name.c_str(), 16, "batched (16 lanes)",
-                  trainer.threads(), b.draws / b.seconds, b.steps / b.seconds, steps_per_model);
-      std::fflush(stdout);
       const Rate r = measure_reference(trainer, seconds / 2);
       std::printf("%-9s %3d %-22s %8d %12.1f %14.0f %10.1f\n", s.name.c_str(), 16, "reference (one model)", 1,
                   r.draws / r.seconds, r.steps / r.seconds, static_cast<double>(r.steps) / r.draws);

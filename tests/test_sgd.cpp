@@ -2,7 +2,8 @@
 // and hand-computed gradients, the update against torch.optim.SGD by hand,
 // the minibatch order, the bin snapshot rule (also against the paper's
 // per-bin train_sgd), training a toy model, and the batched trainer against
-// the one-model reference bit for bit (any split of draws, any thread count).
+// the one-model reference bit for bit (any split of draws, any thread count),
+// for every SIMD kernel this CPU runs.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,7 +16,7 @@
 #include "gac/config.h"
 #include "gac/error.h"
 #include "gac/sgd.h"
-#include "host/optim/sgd_lanes.h"
+#include "host/optim/sgd_kernel.h"
 #include "kernels/backward.h"
 #include "kernels/sgd_step.h"
 #include "test_util.h"
@@ -271,7 +272,61 @@ TEST(Backward, WholeModelsMatchFiniteDifferences) {
   check_model_gradient(lenet, 3, 20, 18, 4, 24);
 }
 
-TEST(SgdLanes, LossFunctionsMatchThePortableScalarOnesBitForBit) {
+// ---- the batched trainer's kernels ----------------------------------------
+
+namespace {
+
+// Runs a test once per SGD kernel (host/optim/sgd_kernel.h), each pinned by
+// name; one this CPU or build lacks is skipped.
+class SgdKernelTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    try {
+      kernel_ = &sgd_lane_kernel(GetParam());
+    } catch (const Error&) {
+      GTEST_SKIP() << "the " << GetParam() << " kernel does not run on this CPU";
+    }
+  }
+  const SgdLaneKernel& kernel() const { return *kernel_; }
+
+ private:
+  const SgdLaneKernel* kernel_ = nullptr;
+};
+
+class SgdLanes : public SgdKernelTest {};
+class SgdBatched : public SgdKernelTest {};
+
+const auto kKernels = ::testing::Values("generic", "avx2", "avx512");
+
+}  // namespace
+
+INSTANTIATE_TEST_SUITE_P(Kernels, SgdLanes, kKernels, [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Kernels, SgdBatched, kKernels, [](const auto& info) { return info.param; });
+
+TEST(SgdKernels, AutoPicksTheWidestThisCpuRunsAndTheTrainerSaysWhich) {
+  std::string widest = "generic";
+  for (const char* name : {"avx2", "avx512"}) {  // narrowest to widest
+    try {
+      EXPECT_STREQ(sgd_lane_kernel(name).name, name);
+      widest = name;
+    } catch (const Error&) {
+    }
+  }
+  EXPECT_STREQ(sgd_lane_kernel("auto").name, widest.c_str());
+  const std::vector<std::string> runnable = sgd_kernels();
+  ASSERT_FALSE(runnable.empty());
+  EXPECT_EQ(runnable.front(), widest);
+  EXPECT_EQ(runnable.back(), "generic");  // there on every CPU
+  const std::map<std::string, int> lanes = {{"avx512", 16}, {"avx2", 8}, {"generic", 4}};  // one vector each
+  for (const std::string& name : runnable) EXPECT_EQ(sgd_lane_kernel(name).lanes, lanes.at(name)) << name;
+  const SgdTrainer trainer(3);
+  EXPECT_EQ(trainer.kernel(), widest);
+  EXPECT_EQ(trainer.description(), "sgd (3 threads, " + widest + " kernel, " + std::to_string(lanes.at(widest)) + " lanes)");
+  EXPECT_EQ(SgdTrainer(1, "generic").description(), "sgd (1 threads, generic kernel, 4 lanes)");
+  EXPECT_ERROR_MENTIONS(SgdTrainer(1, "sse9"), "sgd kernel 'sse9' is not available");
+}
+
+TEST_P(SgdLanes, LossFunctionsMatchThePortableScalarOnesBitForBit) {
   // The batched trainer's lane-wise exp and log against exp_portable and
   // log_portable, on a sweep and on the edge cases each of them branches on.
   std::vector<float> xs = {0.0f, -0.0f, -87.0f, -86.99999f, -87.00001f, -100.0f, -1e-30f, -1e-45f, -0.5f, 0.5f,
@@ -280,11 +335,12 @@ TEST(SgdLanes, LossFunctionsMatchThePortableScalarOnesBitForBit) {
   for (float x = -90.0f; x <= 3.0f; x += 0.0137f) xs.push_back(x);
   for (float x = 1e-40f; x < 1e38f; x *= 1.7f) xs.push_back(x);
   auto same = [](float a, float b) { return (std::isnan(a) && std::isnan(b)) || std::memcmp(&a, &b, sizeof a) == 0; };
-  for (size_t i = 0; i < xs.size(); i += sgd_lanes::W) {
-    sgd_lanes::Vec v{};
-    for (int l = 0; l < sgd_lanes::W; ++l) v[l] = xs[std::min(i + l, xs.size() - 1)];
-    const sgd_lanes::Vec e = sgd_lanes::vexp(v), g = sgd_lanes::vlog(v);
-    for (int l = 0; l < sgd_lanes::W; ++l) {
+  const int W = kernel().lanes;
+  for (size_t i = 0; i < xs.size(); i += W) {
+    float v[kMaxSgdLanes], e[kMaxSgdLanes], g[kMaxSgdLanes];
+    for (int l = 0; l < W; ++l) v[l] = xs[std::min(i + l, xs.size() - 1)];
+    kernel().exp_log(v, e, g);
+    for (int l = 0; l < W; ++l) {
       if (v[l] <= 0.0f || std::isnan(v[l])) {  // exp_portable's domain: shifted logits
         EXPECT_TRUE(same(e[l], exp_portable(v[l]))) << "exp " << v[l];
       }
@@ -311,8 +367,8 @@ using LaneFloats = std::vector<float, Aligned64<float>>;
 // One layer on W lanes (lane-minor input, W parameter vectors) against the
 // reference on each lane alone, forward and backward, bit for bit. Values
 // come from a few levels, so that max pooling meets many exact ties.
-void check_layer_lanes(const Layer& L, uint64_t seed) {
-  using sgd_lanes::W;
+void check_layer_lanes(const SgdLaneKernel& kernel, const Layer& L, uint64_t seed) {
+  const int W = kernel.lanes;
   SplitMix64 rng(seed);
   const int np = layer_params(L), ni = L.in_size(), no = L.out_size();
   auto level = [&] { return static_cast<float>(static_cast<int>(rng.below(5)) - 2) * 0.5f; };
@@ -321,18 +377,8 @@ void check_layer_lanes(const Layer& L, uint64_t seed) {
   for (float& v : in) v = level();
   for (float& v : d) v = level();
   LaneFloats out(d.size()), d_out = d, grad(P.size(), 0.0f), d_in(in.size());
-  auto V = [](LaneFloats& v) { return sgd_lanes::lanes(v.data()); };
-  if (L.kind == LayerKind::dense) {
-    sgd_lanes::dense_forward<false>(L, V(P), in.data(), V(out));
-    sgd_lanes::dense_backward<false>(L, V(P), in.data(), V(out), V(d_out), V(grad), V(d_in));
-  } else if (L.kind == LayerKind::conv) {
-    sgd_lanes::conv_forward<false>(L, V(P), in.data(), V(out));
-    sgd_lanes::conv_backward<false>(L, V(P), in.data(), V(out), V(d_out), V(grad), V(d_in));
-  } else {
-    sgd_lanes::maxpool2_forward<false>(L, in.data(), V(out));
-    sgd_lanes::maxpool2_backward(L, V(in), V(d_out), V(d_in));
-  }
-  auto lane = [](const LaneFloats& v, int l) {
+  kernel.layer(L, P.data(), in.data(), out.data(), d_out.data(), grad.data(), d_in.data());
+  auto lane = [W](const LaneFloats& v, int l) {
     std::vector<float> r(v.size() / W);
     for (size_t i = 0; i < r.size(); ++i) r[i] = v[i * W + l];
     return r;
@@ -358,13 +404,13 @@ void check_layer_lanes(const Layer& L, uint64_t seed) {
 
 }  // namespace
 
-TEST(SgdLanes, EachLayerMatchesTheReferenceOnEveryLane) {
-  check_layer_lanes(dense_layer(7, 6, true, true), 31);
-  check_layer_lanes(dense_layer(5, 3, false, false), 32);
-  check_layer_lanes(conv_layer(2, 9, 10, 5, 5, true), 33);   // the 5x5 paths, a remainder of channels and columns
-  check_layer_lanes(conv_layer(3, 6, 7, 2, 3, false), 34);   // any other kernel size
-  check_layer_lanes(maxpool_layer(3, 8, 6), 35);
-  check_layer_lanes(maxpool_layer(2, 5, 7), 36);             // odd sizes
+TEST_P(SgdLanes, EachLayerMatchesTheReferenceOnEveryLane) {
+  check_layer_lanes(kernel(), dense_layer(7, 6, true, true), 31);
+  check_layer_lanes(kernel(), dense_layer(5, 3, false, false), 32);
+  check_layer_lanes(kernel(), conv_layer(2, 9, 10, 5, 5, true), 33);  // the 5x5 paths, a remainder of channels and columns
+  check_layer_lanes(kernel(), conv_layer(3, 6, 7, 2, 3, false), 34);  // any other kernel size
+  check_layer_lanes(kernel(), maxpool_layer(3, 8, 6), 35);
+  check_layer_lanes(kernel(), maxpool_layer(2, 5, 7), 36);            // odd sizes
 }
 
 // ---- the update, the order, the bin rule ---------------------------------
@@ -524,13 +570,13 @@ std::vector<SgdHit> train_one_each(const SgdTrainer& trainer, uint64_t first, ui
 
 // The batched trainer against the one-model reference, over several splits
 // of the draws and thread counts. Returns the hits.
-std::vector<SgdHit> expect_batched_equals_reference(const StreamTask& task, const SgdConfig& cfg, uint64_t count,
-                                                    const std::string& what) {
+std::vector<SgdHit> expect_batched_equals_reference(const std::string& kernel, const StreamTask& task,
+                                                    const SgdConfig& cfg, uint64_t count, const std::string& what) {
   SgdTrainer one(1);
   one.begin_stream(task, cfg);
   const std::vector<SgdHit> reference = train_one_each(one, 0, count);
   for (int threads : {1, 2, 3}) {
-    SgdTrainer trainer(threads);
+    SgdTrainer trainer(threads, kernel);
     trainer.begin_stream(task, cfg);
     for (uint64_t split : {count, uint64_t{7}, uint64_t{16}, uint64_t{1}}) {
       if (split > count) continue;
@@ -544,9 +590,41 @@ std::vector<SgdHit> expect_batched_equals_reference(const StreamTask& task, cons
   return reference;
 }
 
+// The check's loss of every lane (the logit scale in double, then the
+// cross-entropy) against evaluate_draw's, on the reference's logits of
+// prior draws, whether they classify the set or not.
+void expect_lane_losses_equal_evaluate_draw(const SgdLaneKernel& kernel, const StreamTask& task, LossKind loss) {
+  const ModelSpec& m = task.model;
+  const int W = kernel.lanes, n = static_cast<int>(task.train.size()), C = m.n_classes;
+  const SgdProblem p{m,       task.prior, task.key, loss, task.train.x.data(), task.train.y.data(), n,
+                     nullptr, 0,          nullptr,  0,    1,                   0.1f,                0.0f};
+  LaneFloats params(static_cast<size_t>(m.n_params) * W), logits(static_cast<size_t>(n) * C * W);
+  std::vector<float> one(m.n_params), buf0(m.max_activation), buf1(m.max_activation), z(n * C);
+  for (uint64_t group = 0; group < 8; ++group) {
+    float expected[kMaxSgdLanes], got[kMaxSgdLanes];
+    for (int l = 0; l < W; ++l) {
+      generate_params(task.prior, task.key, group * W + l, m.n_params, one.data());
+      for (int i = 0; i < m.n_params; ++i) params[static_cast<size_t>(i) * W + l] = one[i];
+      expected[l] = evaluate_draw(m, one.data(), p.x, p.y, n, loss, false, buf0.data(), buf1.data(), z.data()).loss;
+      for (int i = 0; i < n * C; ++i) logits[static_cast<size_t>(i) * W + l] = z[i];
+    }
+    kernel.mean_loss(p, SgdScratch{params.data(), nullptr, nullptr, nullptr, nullptr, nullptr, logits.data()}, got);
+    for (int l = 0; l < W; ++l)
+      EXPECT_EQ(std::memcmp(&got[l], &expected[l], sizeof(float)), 0)
+          << "draw " << group * W + l << ": " << got[l] << " against " << expected[l];
+  }
+}
+
 }  // namespace
 
-TEST(SgdTrainer, BatchedEqualsOneModelReferenceBitForBitOnMlps) {
+TEST_P(SgdLanes, LossOfEveryLaneIsEvaluateDrawsBitForBit) {
+  for (LossKind loss : {LossKind::normalized, LossKind::raw}) {
+    expect_lane_losses_equal_evaluate_draw(kernel(), kink_task(11, 10, 1, {0.1f, 0.5f}), loss);
+    expect_lane_losses_equal_evaluate_draw(kernel(), lenet_task(4, 16, 4, {0.1f, 0.5f}), loss);  // norm divisor 3
+  }
+}
+
+TEST_P(SgdBatched, BatchedEqualsOneModelReferenceBitForBitOnMlps) {
   // Kink MLPs first classify all points after some tens of epochs, at normalized
   // losses near 0.62-0.66, where the bins are.
   SgdConfig cfg;
@@ -555,7 +633,7 @@ TEST(SgdTrainer, BatchedEqualsOneModelReferenceBitForBitOnMlps) {
   cfg.epochs = 60;
   // n = 11: minibatches of 3, 3, 3, 2 (the last one smaller).
   const StreamTask task = kink_task(11, 10, 1, fine_edges(0.60f, 0.68f, 40));
-  const auto hits = expect_batched_equals_reference(task, cfg, 37, "mlp");
+  const auto hits = expect_batched_equals_reference(GetParam(), task, cfg, 37, "mlp");
   int late = 0;
   for (const SgdHit& h : hits) late += h.step > 10;
   EXPECT_GT(late, 20) << "the comparison should cover snapshots after many steps";
@@ -563,8 +641,8 @@ TEST(SgdTrainer, BatchedEqualsOneModelReferenceBitForBitOnMlps) {
   cfg.lr = 0.1;
   cfg.momentum = 0.9;
   cfg.batch_size = 2;
-  const auto momentum_hits =
-      expect_batched_equals_reference(kink_task(8, 4, 2, fine_edges(0.60f, 0.68f, 40)), cfg, 21, "mlp, momentum");
+  const auto momentum_hits = expect_batched_equals_reference(GetParam(), kink_task(8, 4, 2, fine_edges(0.60f, 0.68f, 40)),
+                                                             cfg, 21, "mlp, momentum");
   EXPECT_GT(momentum_hits.size(), 5u);
 
   ModelConfig deep;
@@ -573,32 +651,33 @@ TEST(SgdTrainer, BatchedEqualsOneModelReferenceBitForBitOnMlps) {
   deep.layers = 3;
   deep.hidden_bias = true;
   StreamTask deep_task = make_task(build_model(deep, 1, 1, 2, 2), kink_examples(6, 3), fine_edges(0.5f, 0.7f, 40), 3);
-  EXPECT_GT(expect_batched_equals_reference(deep_task, cfg, 19, "deep mlp with hidden biases").size(), 5u);
+  EXPECT_GT(expect_batched_equals_reference(GetParam(), deep_task, cfg, 19, "deep mlp with hidden biases").size(), 5u);
 }
 
-TEST(SgdTrainer, BatchedEqualsOneModelReferenceBitForBitOnLeNet) {
+TEST_P(SgdBatched, BatchedEqualsOneModelReferenceBitForBitOnLeNet) {
   SgdConfig cfg;
   cfg.lr = 0.01;
   cfg.epochs = 3;
   const StreamTask task = lenet_task(4, 16, 4, fine_edges(0.5f, 0.7f, 40));
-  const auto hits = expect_batched_equals_reference(task, cfg, 18, "lenet 16x16");
+  const auto hits = expect_batched_equals_reference(GetParam(), task, cfg, 18, "lenet 16x16");
   EXPECT_FALSE(hits.empty());
   cfg.momentum = 0.5;
   cfg.epochs = 1;
-  expect_batched_equals_reference(lenet_task(4, 28, 5, fine_edges(0.5f, 0.7f, 40)), cfg, 17, "lenet 28x28, momentum");
+  expect_batched_equals_reference(GetParam(), lenet_task(4, 28, 5, fine_edges(0.5f, 0.7f, 40)), cfg, 17,
+                                  "lenet 28x28, momentum");
 }
 
-TEST(SgdTrainer, ResumingEqualsOneCall) {
+TEST_P(SgdBatched, ResumingEqualsOneCall) {
   SgdConfig cfg;
   cfg.lr = 0.1;
   cfg.epochs = 5;
   const StreamTask task = kink_task(16, 10, 7, fine_edges(0.5f, 0.7f, 20));
-  SgdTrainer trainer(2);
+  SgdTrainer trainer(2, GetParam());
   trainer.begin_stream(task, cfg);
   std::vector<SgdHit> whole, parts;
   const SgdCounts all = trainer.train(0, 100, whole);
   const SgdCounts first = trainer.train(0, 45, parts);
-  SgdTrainer restarted(2);  // a new process resuming at draw 45
+  SgdTrainer restarted(2, GetParam());  // a new process resuming at draw 45
   restarted.begin_stream(task, cfg);
   const SgdCounts second = restarted.train(45, 55, parts);
   expect_same_hits(parts, whole, "resumed");
@@ -608,11 +687,11 @@ TEST(SgdTrainer, ResumingEqualsOneCall) {
     EXPECT_TRUE(whole[i - 1].draw < whole[i].draw || (whole[i - 1].draw == whole[i].draw && whole[i - 1].bin < whole[i].bin));
 }
 
-TEST(SgdTrainer, ZeroEpochsAcceptsExactlyWhatGuessAndCheckAccepts) {
+TEST_P(SgdBatched, ZeroEpochsAcceptsExactlyWhatGuessAndCheckAccepts) {
   SgdConfig cfg;
   cfg.epochs = 0;
   StreamTask task = kink_task(4, 10, 8, {0.3f, 0.5f, 0.6f, 0.65f, 0.69f});
-  SgdTrainer trainer(2);
+  SgdTrainer trainer(2, GetParam());
   trainer.begin_stream(task, cfg);
   std::vector<SgdHit> sgd;
   trainer.train(0, 3000, sgd);
@@ -770,27 +849,60 @@ TEST(SgdTrainer, TrainsALinearModelOnASeparableSetLikeAPlainDoubleSimulation) {
   EXPECT_LT(final_loss, initial);
 }
 
-TEST(SgdTrainer, DivergingModelsReachNoBinAndEndEarly) {
+namespace {
+
+// The SGD steps the one-model reference (sgd_trajectory) takes on draws
+// [0, count), summed.
+uint64_t reference_steps(const StreamTask& task, const SgdConfig& cfg, uint64_t count) {
+  const int n = static_cast<int>(task.train.size());
+  std::vector<int32_t> order(static_cast<size_t>(cfg.epochs) * n);
+  for (int e = 0; e < cfg.epochs; ++e) minibatch_order(task.key, e, n, order.data() + static_cast<size_t>(e) * n);
+  const SgdProblem p{task.model, task.prior, task.key, task.loss, task.train.x.data(), task.train.y.data(), n,
+                     task.bin_edges.data(), static_cast<int>(task.bin_edges.size()), order.data(), cfg.epochs,
+                     effective_batch_size(cfg, n), static_cast<float>(cfg.lr), static_cast<float>(cfg.momentum)};
+  const ModelSpec& m = task.model;
+  std::vector<float> params(m.n_params), grad(m.n_params), velocity(m.n_params), acts(total_activations(m)),
+      d0(m.max_activation), d1(m.max_activation), logits(static_cast<size_t>(n) * m.n_classes);
+  const SgdScratch s{params.data(), grad.data(), velocity.data(), acts.data(), d0.data(), d1.data(), logits.data()};
+  uint64_t steps = 0;
+  for (uint64_t d = 0; d < count; ++d) steps += sgd_trajectory(p, d, s, [](int, float, int, const float*) {});
+  return steps;
+}
+
+}  // namespace
+
+TEST_P(SgdBatched, DivergingModelsReachNoBinAndEndEarly) {
   SgdConfig cfg;
   cfg.lr = 1e30;  // the first step overflows
   cfg.epochs = 50;
   const StreamTask task = kink_task(8, 10, 12, {0.0f, 0.69f, 0.7f});
-  SgdTrainer trainer(2);
+  SgdTrainer trainer(2, GetParam());
   trainer.begin_stream(task, cfg);
   std::vector<SgdHit> hits;
   const SgdCounts counts = trainer.train(0, 40, hits);
   for (const SgdHit& h : hits) EXPECT_LE(h.step, 3) << "draw " << h.draw;  // only before it blew up
   EXPECT_LT(counts.steps, 40u * 10);  // of 40 x 200 without the early end
+  EXPECT_EQ(counts.steps, reference_steps(task, cfg, 40));
   expect_same_hits(hits, train_one_each(trainer, 0, 40), "diverging");
+
+  // Inputs 100x larger: the first step sends weights to +-inf while the
+  // biases stay finite (no NaN yet); a trajectory ends there as well.
+  StreamTask big = task;
+  for (float& x : big.train.x) x *= 100.0f;
+  cfg.lr = 1e37;
+  trainer.begin_stream(big, cfg);
+  hits.clear();
+  EXPECT_EQ(trainer.train(0, 40, hits).steps, reference_steps(big, cfg, 40));
+  expect_same_hits(hits, train_one_each(trainer, 0, 40), "diverging to infinity");
 }
 
-TEST(SgdTrainer, EndsATrajectoryOnceEveryBinIsReached) {
+TEST_P(SgdBatched, EndsATrajectoryOnceEveryBinIsReached) {
   SgdConfig cfg;
   cfg.lr = 0.1;
   cfg.epochs = 200;
   // One wide bin that a trained kink model reaches quickly.
   const StreamTask task = kink_task(8, 10, 13, {0.1f, 0.69f});
-  SgdTrainer trainer(1);
+  SgdTrainer trainer(1, GetParam());
   trainer.begin_stream(task, cfg);
   std::vector<SgdHit> hits;
   const SgdCounts counts = trainer.train(0, 32, hits);

@@ -1,26 +1,118 @@
-// The SGD trainer: groups of kLanes consecutive draws trained together
-// (host/optim/sgd_lanes.h), groups spread over all cores; train_one runs the
-// one-model reference of kernels/sgd_step.h.
+// The SGD trainer: groups of W consecutive draws (one SIMD vector's worth)
+// trained together by the widest SIMD kernel this CPU runs
+// (host/optim/sgd_kernel.h), groups spread over all cores; train_one runs
+// the one-model reference of kernels/sgd_step.h.
 #include "gac/sgd.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <string>
 #include <thread>
 
 #include "gac/error.h"
+#include "host/backends/cpu_simd.h"
 #include "host/backends/parallel_for.h"
-#include "host/optim/sgd_lanes.h"
+#include "host/optim/sgd_kernel.h"
 #include "kernels/sgd_step.h"
+#include "kernels/strided_forward.h"
 
 namespace gac {
 namespace {
 
-constexpr int kLanes = sgd_lanes::W;
-
 bool hit_order(const SgdHit& a, const SgdHit& b) { return a.draw != b.draw ? a.draw < b.draw : a.bin < b.bin; }
 
+// A thread's lane-minor working memory (sgd_kernel.h), whole 64-byte vectors.
+struct LaneBuffers {
+  simd::AlignedBuffer params, grad, velocity, acts, d0, d1, logits;
+};
+
+// Lane l of W-lane lane-minor floats, for the one-model code.
+Strided lane_of(float* values, int W, int l) { return Strided{values + l, static_cast<size_t>(W)}; }
+
+// Trains draws [first, first + count), count <= W = kernel.lanes, one per
+// lane, calling emit(lane, bin, loss, step, lane-minor params) for every
+// accepted snapshot, in time order: sgd_trajectory for every lane, with the
+// heavy arithmetic in `kernel`. Returns the SGD steps taken over all lanes.
+template <class Emit>
+uint64_t train_group(const SgdLaneKernel& kernel, const SgdProblem& p, uint64_t first, int count, LaneBuffers& b,
+                     Emit&& emit) {
+  const ModelSpec& m = p.model;
+  const int W = kernel.lanes;
+  auto get = [W](simd::AlignedBuffer& buffer, int values) { return buffer.get(static_cast<size_t>(values) * W); };
+  const SgdScratch s{get(b.params, m.n_params),         get(b.grad, m.n_params), get(b.velocity, m.n_params),
+                     get(b.acts, total_activations(m)), get(b.d0, m.max_activation), get(b.d1, m.max_activation),
+                     get(b.logits, p.n * m.n_classes)};
+  std::fill(s.params, s.params + static_cast<size_t>(m.n_params) * W, 0.0f);  // unused lanes stay zero
+  for (int l = 0; l < count; ++l) generate_params(p.prior, p.key, first + l, m.n_params, lane_of(s.params, W, l));
+
+  uint32_t active = (1u << count) - 1u;
+  int lowest[kMaxSgdLanes], steps_taken[kMaxSgdLanes] = {};
+  for (int l = 0; l < W; ++l) lowest[l] = p.n_edges - 1;
+  auto check = [&](int step) {
+    const uint32_t perfect = kernel.classify(p, s, active);
+    float loss[kMaxSgdLanes] = {};
+    if (perfect) kernel.mean_loss(p, s, loss);
+    for (uint32_t a = active; a; a &= a - 1) {
+      const int l = std::countr_zero(a);
+      const int bin = reach_bins(p.edges, p.n_edges, (perfect >> l) & 1u, loss[l], lowest[l]);
+      if (bin >= 0) emit(l, bin, loss[l], step, static_cast<const float*>(s.params));
+      if (lowest[l] == 0) {
+        active &= ~(1u << l);
+        steps_taken[l] = step;
+      }
+    }
+  };
+
+  int step = 0;
+  for (int epoch = 0; epoch < p.epochs && active; ++epoch)
+    for (int start = 0; start < p.n && active; start += p.batch) {
+      check(step);
+      if (!active) break;
+      const int batch = p.n - start < p.batch ? p.n - start : p.batch;
+      const uint32_t broken =
+          active & kernel.step(p, s, p.order + static_cast<size_t>(epoch) * p.n + start, batch, step == 0);
+      ++step;
+      for (uint32_t a = broken; a; a &= a - 1) steps_taken[std::countr_zero(a)] = step;
+      active &= ~broken;
+    }
+  if (active) check(step);
+  for (uint32_t a = active; a; a &= a - 1) steps_taken[std::countr_zero(a)] = step;
+  uint64_t steps = 0;
+  for (int l = 0; l < count; ++l) steps += steps_taken[l];
+  return steps;
+}
+
+constexpr const char* kKernelNames[] = {"avx512", "avx2", "generic"};  // widest first
+
+// The kernel `name` names, if this build has it and this CPU runs it.
+const SgdLaneKernel* runnable_kernel(const std::string& name) {
+  __builtin_cpu_init();
+  const bool fma = __builtin_cpu_supports("fma");
+  if (name == "avx512") {  // what CMakeLists.txt builds sgd_lanes_avx512.cpp for
+    const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
+    return avx512 && fma ? sgd_kernel_avx512() : nullptr;
+  }
+  if (name == "avx2") return __builtin_cpu_supports("avx2") && fma ? sgd_kernel_avx2() : nullptr;
+  return name == "generic" ? sgd_kernel_generic() : nullptr;
+}
+
 }  // namespace
+
+std::vector<std::string> sgd_kernels() {
+  std::vector<std::string> names;
+  for (const char* name : kKernelNames)
+    if (runnable_kernel(name)) names.push_back(name);
+  return names;
+}
+
+const SgdLaneKernel& sgd_lane_kernel(const std::string& name) {
+  for (const char* k : kKernelNames)
+    if (name == "auto" || name == k)
+      if (const SgdLaneKernel* kernel = runnable_kernel(k)) return *kernel;
+  throw Error("sgd kernel '" + name + "' is not available on this CPU or build (try auto, avx512, avx2, generic)");
+}
 
 void validate_sgd_config(const SgdConfig& cfg) {
   const float lr = static_cast<float>(cfg.lr);  // training runs in float
@@ -40,8 +132,16 @@ struct SgdTrainer::Stream {
   SgdProblem problem;
 };
 
-SgdTrainer::SgdTrainer(int threads)
-    : threads_(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))) {}
+SgdTrainer::SgdTrainer(int threads, const std::string& kernel)
+    : threads_(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))),
+      kernel_(&sgd_lane_kernel(kernel)) {}
+
+const char* SgdTrainer::kernel() const { return kernel_->name; }
+
+std::string SgdTrainer::description() const {
+  return "sgd (" + std::to_string(threads_) + " threads, " + kernel_->name + " kernel, " +
+         std::to_string(kernel_->lanes) + " lanes)";
+}
 
 SgdTrainer::~SgdTrainer() = default;
 
@@ -82,19 +182,20 @@ SgdCounts SgdTrainer::train(uint64_t first, uint64_t count, std::vector<SgdHit>&
   if (!stream_) throw Error("sgd: train() before begin_stream()");
   const SgdProblem& p = stream_->problem;
   const int n_params = p.model.n_params;
-  const uint64_t groups = (count + kLanes - 1) / kLanes;
+  const int W = kernel_->lanes;
+  const uint64_t groups = (count + W - 1) / W;
   std::vector<std::vector<SgdHit>> found(groups);
   std::vector<uint64_t> steps(threads_, 0);
-  std::vector<sgd_lanes::Scratch> scratch(threads_);
+  std::vector<LaneBuffers> buffers(threads_);
   parallel_for(threads_, groups, 1, [&](int t, uint64_t g) {
-    const uint64_t start = first + g * kLanes;
-    const int lanes = static_cast<int>(std::min<uint64_t>(kLanes, first + count - start));
-    steps[t] += sgd_lanes::train_group(p, start, lanes, scratch[t],
-                                   [&](int lane, int bin, float loss, int step, const float* P) {
-                                     SgdHit h{start + lane, bin, loss, step, std::vector<float>(n_params)};
-                                     for (int i = 0; i < n_params; ++i) h.params[i] = P[static_cast<size_t>(i) * kLanes + lane];
-                                     found[g].push_back(std::move(h));
-                                   });
+    const uint64_t start = first + g * W;
+    const int lanes = static_cast<int>(std::min<uint64_t>(W, first + count - start));
+    steps[t] += train_group(*kernel_, p, start, lanes, buffers[t],
+                            [&](int lane, int bin, float loss, int step, const float* P) {
+                              SgdHit h{start + lane, bin, loss, step, std::vector<float>(n_params)};
+                              for (int i = 0; i < n_params; ++i) h.params[i] = P[static_cast<size_t>(i) * W + lane];
+                              found[g].push_back(std::move(h));
+                            });
     std::sort(found[g].begin(), found[g].end(), hit_order);
   });
   SgdCounts counts{count, 0};
@@ -103,7 +204,7 @@ SgdCounts SgdTrainer::train(uint64_t first, uint64_t count, std::vector<SgdHit>&
   return counts;
 }
 
-uint64_t SgdTrainer::preferred_batch() const { return static_cast<uint64_t>(threads_) * kLanes * 4; }
+uint64_t SgdTrainer::preferred_batch() const { return static_cast<uint64_t>(threads_) * kMaxSgdLanes * 4; }
 
 std::vector<SgdHit> SgdTrainer::train_one(uint64_t draw) const {
   if (!stream_) throw Error("sgd: train_one() before begin_stream()");

@@ -1,31 +1,49 @@
-// The batched CPU trainer: W SGD trajectories at once, lane l of every value
-// belonging to the model started from draw first + l. Values are stored
-// "lane-minor" (value i of all lanes is the W floats at [i*W, i*W + W)), one
-// SIMD vector (Vec) per value. Each lane performs exactly the operations of
-// the one-model reference (kernels/backward.h, kernels/sgd_step.h) in the
-// same order, so its parameters are bit-identical to it (tests/test_sgd.cpp
-// checks that).
+// The lane-wise code of the batched SGD trainer (host/optim/sgd_kernel.h):
+// lane l of every value belongs to one model, one SIMD vector (Vec) per
+// value. Each lane performs exactly the operations of the one-model
+// reference (kernels/backward.h, kernels/sgd_step.h) in the same order, so
+// its parameters are bit-identical to it (tests/test_sgd.cpp checks that).
 //
 // All models of a stream visit the same minibatches, so the first layer
-// reads each example as one value shared by all lanes (SharedIn). Lane
-// buffers hold whole vectors: 64-byte aligned (simd::AlignedBuffer).
+// reads each example as one value shared by all lanes (SharedIn).
+//
+// Included only by sgd_lanes_{avx512,avx2,generic}.cpp, each compiled with
+// its own instruction set, after defining GAC_SGD_LANES_ISA: 512 (AVX-512),
+// 256 (AVX2 + FMA) or 0 (the build's baseline: SSE2 on plain x86-64). A Vec
+// is one native vector of that instruction set: GCC splits wider ones
+// poorly, often lane by lane (AVX2 on 16 lanes ran 8x slower than on 8).
+//
+// So that no copy compiled for one instruction set can be linked in place of
+// another's, everything here is in an anonymous namespace (each file keeps
+// its own) and calls none of the shared inline arithmetic (a shared inline
+// function is emitted in every file that calls it, and the linker keeps any
+// one of them).
 #pragma once
 
-#if defined(__AVX512F__) || defined(__FMA__)
+#if !defined(GAC_SGD_LANES_ISA)
+#error "define GAC_SGD_LANES_ISA (512, 256 or 0) before including sgd_lanes.h"
+#endif
+#if GAC_SGD_LANES_ISA != 0
 #include <immintrin.h>
 #endif
 
-#include <bit>
+#include <cmath>
 #include <cstdint>
+#include <utility>
 
-#include "host/backends/cpu_simd.h"
-#include "kernels/backward.h"
-#include "kernels/sgd_step.h"
-#include "kernels/strided_forward.h"
+#include "host/optim/sgd_kernel.h"
 
 namespace gac::sgd_lanes {
+namespace {
 
-constexpr int W = 16;  // lanes: one AVX-512 vector of floats, two AVX2 vectors
+#if GAC_SGD_LANES_ISA == 512
+constexpr int W = 16;
+#elif GAC_SGD_LANES_ISA == 256
+constexpr int W = 8;
+#else
+constexpr int W = 4;
+#endif
+static_assert(W <= kMaxSgdLanes);
 
 // One float per lane. A GCC vector: +, *, comparisons and ?: are lane-wise
 // IEEE operations, emitted as whatever SIMD instructions the target has.
@@ -36,20 +54,13 @@ inline Vec splat(float x) { return x - Vec{}; }
 
 // Lane-wise fma_rn: one rounding, as the reference.
 inline Vec vfma(Vec a, Vec b, Vec c) {
-#if defined(__AVX512F__)
+#if GAC_SGD_LANES_ISA == 512
   return (Vec)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
-#elif defined(__FMA__)
-  const __m256* pa = reinterpret_cast<const __m256*>(&a);
-  const __m256* pb = reinterpret_cast<const __m256*>(&b);
-  const __m256* pc = reinterpret_cast<const __m256*>(&c);
-  Vec r;
-  __m256* pr = reinterpret_cast<__m256*>(&r);
-  pr[0] = _mm256_fmadd_ps(pa[0], pb[0], pc[0]);
-  pr[1] = _mm256_fmadd_ps(pa[1], pb[1], pc[1]);
-  return r;
+#elif GAC_SGD_LANES_ISA == 256
+  return (Vec)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
 #else
   Vec r;
-  for (int l = 0; l < W; ++l) r[l] = fma_rn(a[l], b[l], c[l]);
+  for (int l = 0; l < W; ++l) r[l] = std::fma(a[l], b[l], c[l]);  // fma_rn on the host
   return r;
 #endif
 }
@@ -60,6 +71,13 @@ inline Vec vmax2(Vec a, Vec b) { return b > a ? b : a; }     // max2()
 // ---- the loss (gac/portable_math.h, kernels/forward.h), lane-wise ----------
 
 typedef int32_t VecI __attribute__((vector_size(W * sizeof(int32_t)), __may_alias__));
+
+// Bit l for each lane l where `set` (a comparison: -1 or 0) is true.
+inline uint32_t lane_mask(VecI set) {
+  uint32_t mask = 0;
+  for (int l = 0; l < W; ++l) mask |= (set[l] != 0 ? 1u : 0u) << l;
+  return mask;
+}
 
 // exp_portable, step for step.
 inline Vec vexp(Vec x) {
@@ -114,10 +132,7 @@ inline uint32_t argmax_is(const Vec* z, int n_classes, int label) {
     best = greater ? z[c] : best;
     index = greater ? splat(static_cast<float>(c)) : index;
   }
-  const auto hit = index == static_cast<float>(label);
-  uint32_t mask = 0;
-  for (int l = 0; l < W; ++l) mask |= (hit[l] ? 1u : 0u) << l;
-  return mask;
+  return lane_mask(index == static_cast<float>(label));
 }
 
 // cross_entropy_grad of kernels/backward.h, lane-wise.
@@ -141,9 +156,73 @@ inline Vec vcross_entropy(const Vec* z, int n_classes, int label, Vec scale) {
   return vlog(sum) + (mx + -(z[label] * scale));
 }
 
+// ---- the logit scale (kernels/forward.h), lane-wise in double --------------
+
+// Half of a Vec's lanes, as floats and as doubles (one native vector).
+typedef float HalfF __attribute__((vector_size(W / 2 * sizeof(float))));
+typedef double HalfD __attribute__((vector_size(W / 2 * sizeof(double))));
+constexpr auto kHalf = std::make_index_sequence<W / 2>();
+
+template <size_t... I>
+void split(Vec v, HalfD& low, HalfD& high, std::index_sequence<I...>) {
+  low = __builtin_convertvector(__builtin_shufflevector(v, v, I...), HalfD);
+  high = __builtin_convertvector(__builtin_shufflevector(v, v, (I + W / 2)...), HalfD);
+}
+
+template <size_t... I>
+Vec join(HalfF low, HalfF high, std::index_sequence<I...>) {
+  return __builtin_shufflevector(low, high, I..., (I + W / 2)...);
+}
+
+inline HalfD dfma(HalfD a, HalfD b, HalfD c) {  // dfma_rn
+#if GAC_SGD_LANES_ISA == 512
+  return _mm512_fmadd_pd(a, b, c);
+#elif GAC_SGD_LANES_ISA == 256
+  return _mm256_fmadd_pd(a, b, c);
+#else
+  for (int l = 0; l < W / 2; ++l) c[l] = std::fma(a[l], b[l], c[l]);
+  return c;
+#endif
+}
+
+inline HalfD dsqrt(HalfD a) {  // dsqrt_rn
+#if GAC_SGD_LANES_ISA == 512
+  return _mm512_sqrt_pd(a);
+#elif GAC_SGD_LANES_ISA == 256
+  return _mm256_sqrt_pd(a);
+#else
+  for (int l = 0; l < W / 2; ++l) a[l] = std::sqrt(a[l]);
+  return a;
+#endif
+}
+
+// logit_scale of every lane's parameters P, step for step.
+inline Vec logit_scale(const ModelSpec& m, const Vec* P, LossKind loss) {
+  if (loss == LossKind::raw) return splat(1.0f);
+  HalfD product[2] = {HalfD{} + 1.0, HalfD{} + 1.0};
+  for (int l = 0; l < m.n_layers; ++l) {
+    const Layer& L = m.layers[l];
+    if (L.w_off < 0) continue;
+    HalfD sq[2] = {};
+    for (int i = 0, n = L.weight_count(); i < n; ++i) {
+      HalfD w[2];
+      split(P[L.w_off + i], w[0], w[1], kHalf);
+      for (int h = 0; h < 2; ++h) sq[h] = dfma(w[h], w[h], sq[h]);
+    }
+    for (int h = 0; h < 2; ++h) product[h] = product[h] * (dsqrt(sq[h]) / static_cast<double>(m.norm_divisor));
+  }
+  return join(__builtin_convertvector(1.0 / product[0], HalfF), __builtin_convertvector(1.0 / product[1], HalfF), kHalf);
+}
+
 // Lane-minor arrays: value i of all lanes is one Vec.
 inline Vec* lanes(float* p) { return reinterpret_cast<Vec*>(p); }
 inline const Vec* lanes(const float* p) { return reinterpret_cast<const Vec*>(p); }
+
+// Layer l's output in the all-activations buffer (activation_offset).
+inline Vec* layer_output(const ModelSpec& m, Vec* acts, int l) {
+  for (int i = 0; i < l; ++i) acts += m.layers[i].out_size();
+  return acts;
+}
 
 // A layer's input value i: the example itself (SharedIn: the same for every
 // lane) or a lane-minor activation.
@@ -245,7 +324,7 @@ void layer_forward(const Layer& L, const Vec* P, const float* in, Vec* out) {
 inline const Vec* forward_keep(const ModelSpec& m, const Vec* P, const float* x, Vec* acts) {
   const float* in = x;
   for (int l = 0; l < m.n_layers; ++l) {
-    Vec* out = acts + activation_offset(m, l);
+    Vec* out = layer_output(m, acts, l);
     if (l == 0) layer_forward<true>(m.layers[l], P, in, out);
     else layer_forward<false>(m.layers[l], P, in, out);
     in = reinterpret_cast<const float*>(out);
@@ -367,13 +446,13 @@ inline void example_gradient(const ModelSpec& m, const Vec* P, const float* x, i
   Vec* d_in = d1;
   for (int i = m.n_layers - 1; i >= 0; --i) {
     const Layer& L = m.layers[i];
-    const Vec* out = acts + activation_offset(m, i);
+    const Vec* out = layer_output(m, acts, i);
     if (i == 0) {
       if (L.kind == LayerKind::dense) dense_backward<true>(L, P, x, out, d_out, grad, nullptr);
       else if (L.kind == LayerKind::conv) conv_backward<true>(L, P, x, out, d_out, grad, nullptr);
       break;  // a first max pooling has no parameters before it to pass a gradient to
     }
-    const Vec* in = acts + activation_offset(m, i - 1);
+    const Vec* in = layer_output(m, acts, i - 1);
     const float* in_f = reinterpret_cast<const float*>(in);
     if (L.kind == LayerKind::dense) dense_backward<false>(L, P, in_f, out, d_out, grad, d_in);
     else if (L.kind == LayerKind::conv) conv_backward<false>(L, P, in_f, out, d_out, grad, d_in);
@@ -384,108 +463,77 @@ inline void example_gradient(const ModelSpec& m, const Vec* P, const float* x, i
   }
 }
 
-// ---- trajectories (kernels/sgd_step.h) ------------------------------------
+// ---- the kernel (host/optim/sgd_kernel.h) ----------------------------------
 
-struct Scratch {
-  simd::AlignedBuffer params, grad, velocity, acts, d0, d1, logits;
-};
-
-// Lane l of lane-minor floats as an accessor (for the per-lane reference code).
-inline Strided lane_of(const Vec* v, int l) { return Strided{const_cast<float*>(reinterpret_cast<const float*>(v)) + l, W}; }
-
-// The check of every lane in `active`: returns the lanes that classify the
-// whole training set and writes their losses, as evaluate_draw does with
-// early rejection (stopping once no active lane is still perfect).
-inline uint32_t check(const SgdProblem& p, const Vec* P, uint32_t active, Vec* acts, Vec* logits, float loss[W]) {
+uint32_t classify(const SgdProblem& p, SgdScratch s, uint32_t active) {
   const ModelSpec& m = p.model;
   const int C = m.n_classes;
+  Vec* logits = lanes(s.logits);
   uint32_t perfect = active;
   for (int e = 0; e < p.n && perfect; ++e) {
-    const Vec* z = forward_keep(m, P, p.x + static_cast<size_t>(e) * m.in_size(), acts);
-    std::copy(z, z + C, logits + e * C);
+    const Vec* z = forward_keep(m, lanes(s.params), p.x + static_cast<size_t>(e) * m.in_size(), lanes(s.acts));
+    for (int c = 0; c < C; ++c) logits[e * C + c] = z[c];
     perfect &= argmax_is(z, C, p.y[e]);
   }
-  if (!perfect) return 0;
-  // The loss of evaluate_draw: logit_scale per lane, then every lane at once.
-  Vec scale = splat(1.0f);
-  for (uint32_t a = perfect; a; a &= a - 1) {
-    const int l = std::countr_zero(a);
-    scale[l] = logit_scale_at(m, lane_of(P, l), p.loss);
-  }
-  Vec sum{};
-  for (int e = 0; e < p.n; ++e) sum = sum + vcross_entropy(logits + e * C, C, p.y[e], scale);
-  const Vec mean = sum / static_cast<float>(p.n);
-  for (int l = 0; l < W; ++l) loss[l] = mean[l];
   return perfect;
 }
 
-// Lanes holding a parameter that is not finite.
-inline uint32_t non_finite_lanes(const Vec* P, int n_params) {
-  Vec bad{};
-  for (int i = 0; i < n_params; ++i) bad = (P[i] - P[i] != 0.0f) ? splat(1.0f) : bad;  // finite(): v - v == 0
-  uint32_t mask = 0;
-  for (int l = 0; l < W; ++l) mask |= (bad[l] != 0.0f ? 1u : 0u) << l;
-  return mask;
+void mean_loss(const SgdProblem& p, SgdScratch s, float* loss) {
+  const int C = p.model.n_classes;
+  const Vec scale = logit_scale(p.model, lanes(s.params), p.loss);
+  Vec sum{};
+  for (int e = 0; e < p.n; ++e) sum = sum + vcross_entropy(lanes(s.logits) + e * C, C, p.y[e], scale);
+  const Vec mean = sum / static_cast<float>(p.n);
+  for (int l = 0; l < W; ++l) loss[l] = mean[l];
 }
 
-// Trains draws [first, first + count), count <= W, one per lane, calling
-// emit(lane, bin, loss, step, lane-minor params) for every accepted
-// snapshot, in time order. Returns the SGD steps taken over all lanes.
-template <class Emit>
-uint64_t train_group(const SgdProblem& p, uint64_t first, int count, Scratch& s, Emit&& emit) {
+// sgd_update, lane-wise (-ffp-contract=off: momentum * v + d rounds twice, as
+// mul_rn then add_rn); also finds the lanes whose parameters stopped being
+// finite (finite(): v - v == 0).
+uint32_t update(const SgdProblem& p, bool first_step, const Vec* grad, Vec* velocity, Vec* P) {
+  const Vec neg_lr = splat(-p.lr), momentum = splat(p.momentum);
+  VecI bad{};
+  for (int i = 0, n = p.model.n_params; i < n; ++i) {
+    Vec d = grad[i];
+    if (p.momentum != 0.0f) {
+      velocity[i] = first_step ? d : momentum * velocity[i] + d;
+      d = velocity[i];
+    }
+    P[i] = vfma(neg_lr, d, P[i]);
+    bad |= P[i] - P[i] != 0.0f;
+  }
+  return lane_mask(bad);
+}
+
+uint32_t step(const SgdProblem& p, SgdScratch s, const int32_t* order, int count, bool first_step) {
   const ModelSpec& m = p.model;
-  auto get = [](simd::AlignedBuffer& b, int values) { return lanes(b.get(static_cast<size_t>(values) * W)); };
-  Vec* P = get(s.params, m.n_params);
-  Vec* grad = get(s.grad, m.n_params);
-  Vec* velocity = get(s.velocity, m.n_params);
-  Vec* acts = get(s.acts, total_activations(m));
-  Vec* d0 = get(s.d0, m.max_activation);
-  Vec* d1 = get(s.d1, m.max_activation);
-  Vec* logits = get(s.logits, p.n * m.n_classes);
-  for (int i = 0; i < m.n_params; ++i) P[i] = Vec{};  // unused lanes stay zero
-  for (int l = 0; l < count; ++l) generate_params(p.prior, p.key, first + l, m.n_params, lane_of(P, l));
-
-  uint32_t active = (1u << count) - 1u;
-  int lowest[W], steps_taken[W] = {};
-  for (int l = 0; l < W; ++l) lowest[l] = p.n_edges - 1;
-  auto check_all = [&](int step) {
-    float loss[W];
-    const uint32_t perfect = check(p, P, active, acts, logits, loss);
-    for (uint32_t a = active; a; a &= a - 1) {
-      const int l = std::countr_zero(a);
-      const int bin = reach_bins(p.edges, p.n_edges, (perfect >> l) & 1u, loss[l], lowest[l]);
-      if (bin >= 0) emit(l, bin, loss[l], step, reinterpret_cast<const float*>(P));
-      if (lowest[l] == 0) {
-        active &= ~(1u << l);
-        steps_taken[l] = step;
-      }
-    }
-  };
-
-  int step = 0;
-  for (int epoch = 0; epoch < p.epochs && active; ++epoch)
-    for (int start = 0; start < p.n && active; start += p.batch) {
-      check_all(step);
-      if (!active) break;
-      const int batch = p.n - start < p.batch ? p.n - start : p.batch;
-      const int32_t* order = p.order + static_cast<size_t>(epoch) * p.n + start;
-      for (int i = 0; i < m.n_params; ++i) grad[i] = Vec{};
-      const float inv_batch = 1.0f / static_cast<float>(batch);
-      for (int b = 0; b < batch; ++b)
-        example_gradient(m, P, p.x + static_cast<size_t>(order[b]) * m.in_size(), p.y[order[b]], inv_batch, acts, d0,
-                         d1, grad);
-      sgd_update(m.n_params * W, p.lr, p.momentum, step == 0, reinterpret_cast<const float*>(grad),
-                 reinterpret_cast<float*>(velocity), reinterpret_cast<float*>(P));
-      ++step;
-      const uint32_t broken = active & non_finite_lanes(P, m.n_params);
-      for (uint32_t a = broken; a; a &= a - 1) steps_taken[std::countr_zero(a)] = step;
-      active &= ~broken;
-    }
-  if (active) check_all(step);
-  for (uint32_t a = active; a; a &= a - 1) steps_taken[std::countr_zero(a)] = step;
-  uint64_t steps = 0;
-  for (int l = 0; l < count; ++l) steps += steps_taken[l];
-  return steps;
+  Vec* grad = lanes(s.grad);
+  for (int i = 0; i < m.n_params; ++i) grad[i] = Vec{};
+  const float inv_batch = 1.0f / static_cast<float>(count);
+  for (int b = 0; b < count; ++b)
+    example_gradient(m, lanes(s.params), p.x + static_cast<size_t>(order[b]) * m.in_size(), p.y[order[b]], inv_batch,
+                     lanes(s.acts), lanes(s.d0), lanes(s.d1), grad);
+  return update(p, first_step, grad, lanes(s.velocity), lanes(s.params));
 }
 
+void exp_log(const float* x, float* exp, float* log) {
+  Vec v;
+  for (int l = 0; l < W; ++l) v[l] = x[l];
+  const Vec e = vexp(v), g = vlog(v);
+  for (int l = 0; l < W; ++l) exp[l] = e[l], log[l] = g[l];
+}
+
+void layer(const Layer& L, const float* P_f, const float* in, float* out_f, float* d_out_f, float* grad_f,
+           float* d_in_f) {
+  const Vec* P = lanes(P_f);
+  Vec *out = lanes(out_f), *d_out = lanes(d_out_f), *grad = lanes(grad_f), *d_in = lanes(d_in_f);
+  layer_forward<false>(L, P, in, out);
+  if (L.kind == LayerKind::dense) dense_backward<false>(L, P, in, out, d_out, grad, d_in);
+  else if (L.kind == LayerKind::conv) conv_backward<false>(L, P, in, out, d_out, grad, d_in);
+  else maxpool2_backward(L, lanes(in), d_out, d_in);
+}
+
+constexpr SgdLaneKernel kernel(const char* name) { return {name, W, &classify, &mean_loss, &step, &exp_log, &layer}; }
+
+}  // namespace
 }  // namespace gac::sgd_lanes

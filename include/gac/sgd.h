@@ -6,13 +6,15 @@
 // loss is <= edges[j+1], if that loss is also > edges[j]. One draw yields at
 // most one model per bin; draws are consumed in index order like GAC's hits.
 //
-// Many draws are trained at once, across all cores (host/optim/sgd.cpp); a
-// single draw can be re-trained alone (train_one, for verify) with
-// bit-identical parameters.
+// Many draws are trained at once, one SIMD vector of them at a time (16 with
+// AVX-512) by the widest kernel the CPU runs, across all cores
+// (host/optim/sgd.cpp); a single draw can be re-trained alone (train_one, for
+// verify) with bit-identical parameters.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "gac/backend.h"
@@ -49,9 +51,18 @@ struct SgdCounts {
   uint64_t steps = 0;  // SGD steps taken, summed over them
 };
 
+// The trainer's SIMD kernels this CPU and build run, widest first: some of
+// "avx512", "avx2", then "generic" (the build's baseline instructions).
+std::vector<std::string> sgd_kernels();
+
+struct SgdLaneKernel;  // host/optim/sgd_kernel.h
+
 class SgdTrainer {
  public:
-  explicit SgdTrainer(int threads = 0);  // 0: every core
+  // threads 0: every core. kernel: "auto" (the first of sgd_kernels()) or
+  // one of sgd_kernels(); throws gac::Error for one this CPU or build lacks.
+  // Every kernel gives the same hits, bit for bit.
+  explicit SgdTrainer(int threads = 0, const std::string& kernel = "auto");
   ~SgdTrainer();
   SgdTrainer(const SgdTrainer&) = delete;
   SgdTrainer& operator=(const SgdTrainer&) = delete;
@@ -79,10 +90,13 @@ class SgdTrainer {
   uint64_t preferred_batch() const;
 
   int threads() const { return threads_; }
+  const char* kernel() const;       // the kernel's name: "avx512", "avx2" or "generic"
+  std::string description() const;  // "sgd (2 threads, avx512 kernel, 16 lanes)"
 
  private:
   struct Stream;
   int threads_;
+  const SgdLaneKernel* kernel_;
   std::unique_ptr<Stream> stream_;
 };
 
