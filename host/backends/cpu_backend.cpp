@@ -16,6 +16,16 @@
 #include "host/backends/parallel_for.h"
 
 namespace gac {
+
+void generate_lanes_scalar(const StreamTask& task, const uint64_t* draws, int lanes, float* P) {
+  const int n_params = task.model.n_params;
+  thread_local std::vector<float> one;
+  one.resize(n_params);
+  for (int l = 0; l < lanes; ++l) {
+    generate_params(task.prior, task.key, draws[l], n_params, one.data());
+    for (int i = 0; i < n_params; ++i) P[static_cast<size_t>(i) * lanes + l] = one[i];
+  }
+}
 namespace {
 
 struct Scratch {
@@ -23,21 +33,6 @@ struct Scratch {
   Scratch(const ModelSpec& m, size_t n_examples)
       : params(m.n_params), buf0(m.max_activation), buf1(m.max_activation), logits(n_examples * m.n_classes) {}
 };
-
-// The CPUs this process may use: its affinity mask (taskset, cgroups,
-// SLURM's task/affinity), and no more than SLURM_CPUS_PER_TASK when SLURM
-// allocated that many (with task/none the mask still shows every CPU).
-int available_cpus() {
-  cpu_set_t mask;
-  CPU_ZERO(&mask);
-  int cpus = sched_getaffinity(0, sizeof mask, &mask) == 0 ? CPU_COUNT(&mask)
-                                                            : static_cast<int>(std::thread::hardware_concurrency());
-  if (const char* slurm = std::getenv("SLURM_CPUS_PER_TASK")) {
-    const int allocated = std::atoi(slurm);
-    if (allocated > 0) cpus = std::min(cpus, allocated);
-  }
-  return std::max(cpus, 1);
-}
 
 const SimdKernel* simd_kernel_named(const std::string& name) {
   __builtin_cpu_init();

@@ -37,6 +37,12 @@ struct SimdKernel {
 // Models the SIMD kernels handle: at most 64 classes (see lane_logits).
 inline bool simd_supports(const ModelSpec& m) { return m.n_classes <= 64; }
 
+// Parameters of draws[0 .. lanes) by the scalar generator, lane-minor into P:
+// the normal and sphere priors. Defined in portable code (cpu_backend.cpp):
+// a shared inline function instantiated in a file compiled for AVX-512 could
+// be the copy the linker keeps for every caller, and fault on older CPUs.
+void generate_lanes_scalar(const StreamTask& task, const uint64_t* draws, int lanes, float* P);
+
 namespace simd {
 
 struct FreeDeleter {
@@ -118,13 +124,7 @@ struct Kernel {
     const PriorSpec& prior = t.prior;
     const int n_params = t.model.n_params;
     if (prior.kind != PriorKind::uniform && prior.kind != PriorKind::kaiming) {
-      // Normal and sphere priors: the scalar generator per lane, transposed.
-      thread_local std::vector<float> one;
-      one.resize(n_params);
-      for (int l = 0; l < W; ++l) {
-        generate_params(prior, t.key, draws[l], n_params, one.data());
-        for (int i = 0; i < n_params; ++i) P[static_cast<size_t>(i) * W + l] = one[i];
-      }
+      generate_lanes_scalar(t, draws, W, P);  // normal and sphere priors
       return;
     }
     const I lo = V::draw_lo(draws), hi = V::draw_hi(draws);

@@ -11,6 +11,11 @@
 
 namespace gac {
 
+// The CPUs this process may use: its affinity mask (taskset, cgroups,
+// SLURM's task/affinity), and no more than SLURM_CPUS_PER_TASK when SLURM
+// allocated that many (with task/none the mask still shows every CPU).
+int available_cpus();
+
 // Runs body(thread, index) for index in [0, count) on up to `threads` threads.
 template <class Body>
 void parallel_for(int threads, uint64_t count, uint64_t grain, Body body) {

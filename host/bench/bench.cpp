@@ -6,6 +6,7 @@
 // printed here: they mean something only when PyTorch is measured beside gac
 // on the same machine at the same time, which bench/compare does.
 #include "gac/bench.h"
+#include "host/backends/parallel_for.h"
 #include "host/report/format.h"
 
 #include <dlfcn.h>
@@ -338,7 +339,7 @@ SgemmSession cpu_sgemm_session(int threads, double seconds) {
     return s;
   }
   const int N = 2048;
-  const int used = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int used = threads > 0 ? threads : available_cpus();
   blas.set_num_threads(used);
   // Non-trivial values: zeros or denormals could run at a different speed.
   std::vector<float> a(static_cast<size_t>(N) * N), b(a.size()), out(a.size());

@@ -8,6 +8,7 @@
 
 #include "gac/error.h"
 #include "gac/text.h"
+#include "host/backends/parallel_for.h"
 
 namespace gac {
 namespace {
@@ -56,7 +57,7 @@ uint64_t available_memory_bytes() {
 }
 
 void check_cpu_memory(const Experiment& ex, int threads, uint64_t available) {
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (threads <= 0) threads = available_cpus();
   const uint64_t n_train = static_cast<uint64_t>(*std::max_element(ex.cfg.ns.begin(), ex.cfg.ns.end()));
   const uint64_t n_test = ex.data.synthetic ? static_cast<uint64_t>(ex.cfg.data.test_size) : ex.data.test.size();
   const uint64_t needed = cpu_run_bytes(ex.model.spec, threads, n_train, n_test);

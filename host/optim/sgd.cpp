@@ -133,7 +133,7 @@ struct SgdTrainer::Stream {
 };
 
 SgdTrainer::SgdTrainer(int threads, const std::string& kernel)
-    : threads_(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))),
+    : threads_(threads > 0 ? threads : available_cpus()),
       kernel_(&sgd_lane_kernel(kernel)) {}
 
 const char* SgdTrainer::kernel() const { return kernel_->name; }
