@@ -162,6 +162,14 @@ TEST(Config, NonAsciiOutsideStringsIsRefusedBeforeToml) {
             std::string::npos);
   EXPECT_NE(config_error("[run]\nseed =1\"x\xce\x91\"\n").find("non-ASCII"), std::string::npos);
   EXPECT_NE(config_error(" \xef\xbb\xbb").find("non-ASCII"), std::string::npos);
+  // In a """string""", after a backslash (and any whitespace) toml++ classifies the next character too.
+  EXPECT_NE(config_error("\"\"\"a= 1\nu-.time_lieppr\"b!l \\ \xce\x9a\xc2 \x8c\x9a\x9a\xe5=0\n[")
+                .find("test.toml:2:22: a non-ASCII character after a backslash"),
+            std::string::npos);
+  EXPECT_NE(config_error("[data]\nkind = \"idx\"\npath = \"\"\"a \\\n  \n \xc3\xa9\"\"\"\n").find("test.toml:5:2: a non-ASCII"),
+            std::string::npos);
+  EXPECT_NE(config_error("[data]\nkind = \"idx\"\npath = \"\"\"a\\\xc3\xa9\"\"\"\n").find("after a backslash"), std::string::npos);
+  EXPECT_EQ(config_error("[data]\nkind = \"idx\"\npath = \"\"\"a \\\n  b\xc3\xa9\\t\xc3\xa9\"\"\"\n"), "");
   // In strings and comments, and as a leading byte order mark, it is fine.
   EXPECT_EQ(config_error("\xef\xbb\xbf# caf\xc3\xa9\n[data]\nkind = \"idx\" # \xc3\xa9\npath = \"\xc3\xa9t\xc3\xa9\"\n"), "");
   EXPECT_EQ(config_error("[data]\nkind = \"idx\"\npath = '''\n\xc3\xa9'''\n"), "");

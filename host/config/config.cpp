@@ -299,29 +299,46 @@ void check_keys_apply(const RunConfig& c, const GivenKeys& given) {
   }
 }
 
-// The offset of the first byte >= 0x80 outside strings and comments, or npos.
-// TOML allows none there, and toml++ 3.3 (Debian's) reaches undefined
-// behaviour classifying some of them (found by fuzz/fuzz_config), so they
-// never reach it. A quote starts a string only where a key or value can
-// start (after = [ , { . or at the start of a line); anywhere else toml++
-// reads it as part of a bare token, which is where it would classify.
-size_t non_ascii_outside_strings(std::string_view text) {
+// Where toml++ 3.3 (Debian's) would classify a byte >= 0x80 as whitespace: it
+// reaches undefined behaviour doing so for some of them (found by
+// fuzz/fuzz_config), so such text never reaches it. That is anywhere outside
+// strings and comments (TOML allows none there), and in a """string""" right
+// after a backslash and any ASCII whitespace (an escape, or a line-ending
+// backslash). A quote starts a string only where a key or value can start
+// (after = [ , { . or at the start of a line); anywhere else toml++ reads it
+// as part of a bare token, which is where it would classify.
+struct NonAsciiSpot {
+  size_t at = std::string_view::npos;
+  const char* what = "";
+};
+
+NonAsciiSpot non_ascii_toml_cannot_read(std::string_view text) {
   const size_t start = text.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0;  // a UTF-8 byte order mark is allowed
   char previous = '\n';  // the last character that is not a space or tab
   for (size_t i = start; i < text.size();) {
     const char c = text[i];
-    if (static_cast<unsigned char>(c) >= 0x80) return i;
+    if (static_cast<unsigned char>(c) >= 0x80) return {i, "a non-ASCII character outside a string or comment"};
     if (c == '#') {
       i = std::min(text.find('\n', i), text.size());
       continue;
     }
     if ((c == '"' || c == '\'') && std::string_view("=[,{.\n").find(previous) != std::string_view::npos) {
-      // "...", '...' (both end at a newline at the latest), """...""" or '''...'''
+      // "...", '...' (both end at a newline at the latest), """...""" or ''''...''''
       const size_t width = text.substr(i, 3) == std::string(3, c) ? 3 : 1;
       const std::string_view close = text.substr(i, width);
       i += width;
-      while (i < text.size() && text.substr(i, width) != close && (width == 3 || text[i] != '\n'))
-        i += c == '"' && text[i] == '\\' ? 2 : 1;  // an escape: the next byte is the string's
+      while (i < text.size() && text.substr(i, width) != close && (width == 3 || text[i] != '\n')) {
+        if (c == '"' && text[i] == '\\') {  // an escape: the next byte is the string's
+          size_t next = i + 1;
+          while (width == 3 && next < text.size() && std::string_view(" \t\r\n").find(text[next]) != std::string_view::npos)
+            ++next;
+          if (width == 3 && next < text.size() && static_cast<unsigned char>(text[next]) >= 0x80)
+            return {next, "a non-ASCII character after a backslash in a \"\"\"string\"\"\" (write it as \\u.... or \\U........)"};
+          i += 2;
+        } else {
+          ++i;
+        }
+      }
       if (i < text.size() && text[i] == c) i += width;
       while (width == 3 && i < text.size() && text[i] == c) ++i;  // """a"""" ends with a quote in the string
       previous = c;
@@ -330,7 +347,7 @@ size_t non_ascii_outside_strings(std::string_view text) {
     if (c != ' ' && c != '\t') previous = c;
     ++i;
   }
-  return std::string_view::npos;
+  return {};
 }
 
 // Parses the value of a --set override as TOML; a bare word is a string.
@@ -343,7 +360,7 @@ void apply_override(RunConfig& cfg, const std::string& assignment, GivenKeys& gi
   if (key.find('.') == std::string::npos) throw Error("--set: key '" + key + "' must be section.name, e.g. run.target");
   toml::table parsed{{"v", text}};
   try {
-    if (non_ascii_outside_strings(text) == std::string_view::npos) parsed = toml::parse("v = " + text);
+    if (non_ascii_toml_cannot_read(text).at == std::string_view::npos) parsed = toml::parse("v = " + text);
   } catch (const toml::parse_error&) {
   }
   apply(cfg, key, *parsed.get("v"), given, true);
@@ -510,10 +527,10 @@ std::string extension_problem(const RunConfig& stored, const RunConfig& fresh) {
 RunConfig parse_config(const std::string& text, const std::string& source, const std::vector<std::string>& overrides) {
   RunConfig cfg;
   toml::table root;
-  if (const size_t at = non_ascii_outside_strings(text); at != std::string_view::npos) {
-    const size_t line_start = text.rfind('\n', at) + 1;  // npos + 1 = 0 on the first line
-    throw Error("config: " + source + ":" + std::to_string(std::count(text.begin(), text.begin() + at, '\n') + 1) + ":" +
-                std::to_string(at - line_start + 1) + ": a non-ASCII character outside a string or comment");
+  if (const NonAsciiSpot spot = non_ascii_toml_cannot_read(text); spot.at != std::string_view::npos) {
+    const size_t line_start = text.rfind('\n', spot.at) + 1;  // npos + 1 = 0 on the first line
+    throw Error("config: " + source + ":" + std::to_string(std::count(text.begin(), text.begin() + spot.at, '\n') + 1) +
+                ":" + std::to_string(spot.at - line_start + 1) + ": " + spot.what);
   }
   try {
     root = toml::parse(text, source);
