@@ -24,9 +24,9 @@ struct Scratch {
       : params(m.n_params), buf0(m.max_activation), buf1(m.max_activation), logits(n_examples * m.n_classes) {}
 };
 
-// The CPUs this process may use: its affinity mask (taskset, cgroups,
-// SLURM's task/affinity), and no more than SLURM_CPUS_PER_TASK when SLURM
-// allocated that many (with task/none the mask still shows every CPU).
+}  // namespace
+
+// With task/none SLURM's affinity mask still shows every CPU: hence SLURM_CPUS_PER_TASK.
 int available_cpus() {
   cpu_set_t mask;
   CPU_ZERO(&mask);
@@ -38,6 +38,8 @@ int available_cpus() {
   }
   return std::max(cpus, 1);
 }
+
+namespace {
 
 const SimdKernel* simd_kernel_named(const std::string& name) {
   __builtin_cpu_init();
