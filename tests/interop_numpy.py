@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Interop: stored models load with numpy alone and reproduce the ledger.
 
-Runs gac on a small MLP (kink) and a small LeNet (random 1x28x28 images),
-then, for one stored model of each, loads the weights with numpy.load, names
+Runs gac on a small MLP (kink; guess and check, and SGD from the same draws)
+and a small LeNet (random 1x28x28 images), then, for one stored model of each, loads the weights with numpy.load, names
 them through layout.json, recomputes the normalized training loss and
 accuracy in plain numpy from the stored training set, and compares with the
 SQLite ledger (loss to 1e-5 relative, accuracy exactly). On IDX files with
@@ -163,6 +163,10 @@ def main():
         open(mlp, "w").write('[data]\nkind = "kink"\n[model]\narch = "mlp"\nhidden = 10\n'
                              '[run]\nn = [8]\nbins = [0.0, 0.6931]\ntarget = 3\n')
         check_run(gac, mlp, os.path.join(tmp, "mlp_run"))
+        mlp_sgd = os.path.join(tmp, "mlp_sgd.toml")  # the stored weights are the trained ones
+        open(mlp_sgd, "w").write(open(mlp).read().replace(
+            "[run]", '[optimizer]\nkind = "sgd"\nlr = 0.1\nbatch_size = 3\nepochs = 20\n[run]'))
+        check_run(gac, mlp_sgd, os.path.join(tmp, "mlp_sgd_run"))
 
         rng = np.random.default_rng(0)
         for split, count in (("train", 40), ("test", 20)):

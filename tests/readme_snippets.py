@@ -5,6 +5,8 @@ Runs the quickstart into a scratch directory, then, from there, each
 ```python block of README.md on its own: the numpy one always, the PyTorch
 one where torch is installed (Debian: python3-torch), in both its MLP form
 and with LeNet() on a small Fashion-MNIST LeNet run when the dataset is there.
+The numpy and PyTorch blocks run again on the quickstart trained by SGD
+([optimizer] kind = "sgd", whose weights files are named by bin too).
 Usage: readme_snippets.py GAC_BINARY SOURCE_DIR   (exit 77 = skipped)
 """
 import gzip
@@ -67,9 +69,21 @@ print("IDX snippet: test set of", len(y), "examples rebuilt")
     print(run_snippet(check, scratch), end="")
 
 
+SGD = ["-o", "runs/quickstart_sgd", "--set", "optimizer.kind=sgd", "--set", "optimizer.lr=0.1", "--set",
+       "optimizer.batch_size=3", "--set", "optimizer.epochs=20", "--set", "run.target=3"]
+
+
+def on_sgd_run(code):
+    return code.replace('run = "runs/quickstart"', 'run = "runs/quickstart_sgd"')
+
+
 with tempfile.TemporaryDirectory() as scratch:
     gac_run(scratch, "quickstart.toml")
     print(run_snippet(numpy_snippet, scratch), end="")
+    gac_run(scratch, "quickstart.toml", *SGD)
+    sgd_out = run_snippet(on_sgd_run(numpy_snippet), scratch)
+    assert "_b" in sgd_out.split()[0], sgd_out  # an SGD model's file, named by its bin
+    print("on the SGD run:", sgd_out, end="")
     if os.path.isdir(FASHION):
         idx_rebuild_check(scratch)
     try:
@@ -78,6 +92,7 @@ with tempfile.TemporaryDirectory() as scratch:
         print("torch not installed: the PyTorch snippet is not run")
         sys.exit(0)
     assert run_snippet(torch_snippet, scratch).strip() == "True"
+    assert run_snippet(on_sgd_run(torch_snippet), scratch).strip() == "True"
     if os.path.isdir(FASHION):
         gac_run(scratch, "table2_fashion.toml", "-o", "runs/lenet", "--set", "run.n=[16]", "--set", "run.repeats=1",
                 "--set", "run.target=1", "--set", "run.bins=[0.0, 10.0]")

@@ -183,3 +183,53 @@ TEST(Config, AnOverrideThatIsNotUtf8IsRefused) {
   EXPECT_NE(config_error("[data]\nkind = \"idx\"\npath = \"x\"\n", {"data.path=\xff\xfe"}).find("--set data.path: not valid UTF-8"),
             std::string::npos);
 }
+
+TEST(Config, TheOptimizerIsPartOfTheIdentityOnlyForSgd) {
+  const RunConfig guess = parse_config(kBase, "t");
+  EXPECT_EQ(guess.optimizer, "guess");
+  EXPECT_EQ(identity_toml(guess).find("optimizer"), std::string::npos);  // runs made before it still open
+  EXPECT_EQ(identity_toml(parse_config(kBase, "t", {"optimizer.kind=guess"})), identity_toml(guess));
+  const RunConfig sgd = parse_config(kBase + std::string("[optimizer]\nkind = \"sgd\"\nlr = 0.1\nmomentum = 0.5\n"
+                                                         "batch_size = 3\nepochs = 200\n"),
+                                     "t");
+  EXPECT_EQ(sgd.sgd.lr, 0.1);
+  EXPECT_EQ(sgd.sgd.momentum, 0.5);
+  EXPECT_EQ(sgd.sgd.batch_size, 3);
+  EXPECT_EQ(sgd.sgd.epochs, 200);
+  const std::string text = identity_toml(sgd);
+  EXPECT_NE(text.find("[optimizer]\nbatch_size = 3\nepochs = 200\nkind = \"sgd\"\nlr = 0.1\nmomentum = 0.5\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(identity_toml(parse_config(text, "identity")), text);
+  EXPECT_EQ(identity_difference(guess, sgd), "optimizer.batch_size is 3 here but not set there");
+  EXPECT_EQ(identity_difference(sgd, parse_config(text, "t", {"optimizer.lr=0.01"})).rfind("optimizer.lr is 0.1", 0), 0u);
+  // The defaults are the paper's Table 2 settings.
+  const RunConfig defaults = parse_config(kBase, "t", {"optimizer.kind=sgd"});
+  EXPECT_EQ(defaults.sgd.lr, 0.001);
+  EXPECT_EQ(defaults.sgd.batch_size, 2);
+  EXPECT_EQ(defaults.sgd.epochs, 30);
+  EXPECT_EQ(defaults.sgd.momentum, 0.0);
+}
+
+TEST(Config, OptimizerKeysAreCheckedAndApplyOnlyToSgd) {
+  const std::string sgd = kBase + std::string("[optimizer]\nkind = \"sgd\"\n");
+  EXPECT_NE(config_error(kBase, {"optimizer.kind=adam"}).find("optimizer.kind: 'adam' is not one of guess, sgd"),
+            std::string::npos);
+  EXPECT_NE(config_error(sgd, {"optimizer.lr=-1"}).find("optimizer.lr: must be positive, got -1"), std::string::npos);
+  EXPECT_NE(config_error(sgd, {"optimizer.lr=1e300"}).find("optimizer.lr: 1e+300 is not a positive float"), std::string::npos);
+  EXPECT_NE(config_error(sgd, {"optimizer.momentum=-0.1"}).find("optimizer.momentum: must be in [0, 1), got -0.1"),
+            std::string::npos);
+  EXPECT_NE(config_error(sgd, {"optimizer.batch_size=2.5"}).find("optimizer.batch_size: expected an integer"),
+            std::string::npos);
+  EXPECT_NE(config_error(sgd, {"run.n=[4, 100000]", "optimizer.epochs=1000"})
+                .find("optimizer.epochs: 1000 epochs of up to n = 100000 examples: epochs x n must be at most 67108864"),
+            std::string::npos);
+  EXPECT_EQ(config_error(sgd, {"optimizer.epochs=0", "optimizer.momentum=0.9"}), "");  // 0 epochs: the draws as they are
+  EXPECT_NE(config_error(kBase + std::string("[optimizer]\nmomentum = 0.9\n"))
+                .find("optimizer.momentum: does not apply to optimizer.kind = \"guess\" (only to sgd); remove it"),
+            std::string::npos);
+  // Choosing guess with --set replaces the file's sgd and its keys, as for other kinds.
+  EXPECT_EQ(config_error(sgd + "lr = 0.1\n", {"optimizer.kind=guess"}), "");
+  EXPECT_NE(config_error(kBase, {"optimizer.foo=1"}).find("unknown key 'optimizer.foo' (known: optimizer.batch_size"),
+            std::string::npos);
+}

@@ -67,3 +67,42 @@ TEST(Configs, PaperSizes) {
   EXPECT_EQ(f2.target, 500000);
   EXPECT_EQ(f2.bins, (std::vector<double>{-999, 999}));
 }
+
+// The SGD configs: the paper's settings (its configs/table2/mnist_sgd.yaml,
+// table3/cifar_sgd.yaml, figure2/sgd_u*.yaml) on the cells of their
+// guess-and-check twins, so that `gac report --versus` pairs each with its twin.
+TEST(Configs, SgdConfigsHaveThePapersSettingsOnTheirTwinsCells) {
+  struct Pair {
+    const char *sgd, *twin;
+    double lr;
+    int batch, epochs, repeats, target;
+  };
+  const Pair pairs[] = {
+      {"table2_mnist_sgd.toml", "table2_mnist.toml", 0.001, 2, 30, 10, 20},  // 10 data seeds x 20 models
+      {"table2_fashion_sgd.toml", "table2_fashion.toml", 0.001, 2, 30, 10, 20},
+      {"table3_cifar10_sgd.toml", "table3_cifar10.toml", 0.0001, 2, 30, 100, 1},
+      {"figure2_kink_sgd.toml", "figure2_kink.toml", 0.1, 3, 200, 1, 50000},
+      {"table2_mnist_sgd_trimmed.toml", "table2_mnist_trimmed.toml", 0.001, 2, 30, 4, 2},
+      {"table2_fashion_sgd_trimmed.toml", "table2_fashion_trimmed.toml", 0.001, 2, 30, 4, 2},
+      {"table3_cifar10_sgd_trimmed.toml", "table3_cifar10_trimmed.toml", 0.0001, 2, 30, 10, 1},
+      {"figure2_kink_sgd_trimmed.toml", "figure2_kink_trimmed.toml", 0.1, 3, 200, 5, 500},
+  };
+  for (const Pair& p : pairs) {
+    SCOPED_TRACE(p.sgd);
+    const RunConfig sgd = load_config(kConfigs / p.sgd), twin = load_config(kConfigs / p.twin);
+    EXPECT_EQ(sgd.optimizer, "sgd");
+    EXPECT_EQ(sgd.sgd.lr, p.lr);
+    EXPECT_EQ(sgd.sgd.batch_size, p.batch);
+    EXPECT_EQ(sgd.sgd.epochs, p.epochs);
+    EXPECT_EQ(sgd.sgd.momentum, 0.0);
+    EXPECT_EQ(sgd.repeats, p.repeats);
+    EXPECT_EQ(sgd.target, p.target);
+    // Everything else that defines the run is the twin's: the same cells, training sets and draws.
+    RunConfig same = sgd;
+    same.optimizer = "guess";
+    same.repeats = twin.repeats;
+    same.target = twin.target;
+    EXPECT_EQ(identity_difference(twin, same), "");
+    EXPECT_NE(header(kConfigs / p.sgd).find(p.twin), std::string::npos) << "the header names its twin";
+  }
+}

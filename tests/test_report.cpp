@@ -14,6 +14,7 @@
 #include "gac/report.h"
 #include "gac/stats.h"
 #include "gac/store.h"
+#include "test_util.h"
 
 using namespace gac;
 namespace fs = std::filesystem;
@@ -369,4 +370,95 @@ TEST_F(ReportTest, ClassesOfEveryTrainingSet) {
   EXPECT_NE(table.find("classes 3, 7 (original labels) in every training set\n"), std::string::npos) << table;
   doc = nlohmann::json::parse(format_report(*store_, ReportFormat::json));
   EXPECT_EQ(doc["cells"][0]["classes"], nlohmann::json::parse("[[3, 7]]"));
+}
+
+// --versus on two constructed ledgers, against the hand computation of
+// StatsMeanDifference.WelchSatterthwaiteByHand (cell n = 4, bin 0).
+TEST_F(ReportTest, VersusSetsTwoRunsSideBySideWithTheirDifference) {
+  RunMeta meta = report_meta();
+  meta.repeats = 3;
+  store_.reset();
+  fs::remove_all(dir_);
+  store_ = std::make_unique<Store>(dir_, "[run]\n", "{}", meta);
+  add_stream(4, 0, 0, 100, {2, 0}, {2, 0}, "filled", {0, 0}, {0.8, 0.9});
+  add_stream(4, 1, 0, 100, {2, 0}, {2, 0}, "filled", {0, 0}, {0.6, 0.7});
+  add_stream(4, 2, 0, 100, {1, 0}, {1, 0}, "budget", {0}, {0.9});
+  const fs::path sgd_dir = dir_.string() + "_sgd";
+  fs::remove_all(sgd_dir);
+  meta.optimizer = "sgd";
+  {
+    Store sgd(sgd_dir, "[optimizer]\nkind = \"sgd\"\nlr = 0.5\n", "{}", meta);
+    auto commit = [&](int repeat, const std::vector<double>& accs) {
+      StreamState s;
+      s.n = 4;
+      s.repeat = repeat;
+      s.hits = {accs.size(), 0};
+      s.stored = {static_cast<int>(accs.size()), 0};
+      s.draws = 50;
+      std::vector<StoredModel> models;
+      for (size_t i = 0; i < accs.size(); ++i) {
+        StoredModel m;
+        m.n = 4;
+        m.repeat = repeat;
+        m.draw = 7 + i;
+        m.bin = 0;
+        m.test_acc = accs[i];
+        models.push_back(m);
+      }
+      sgd.commit(s, models, std::vector<std::vector<float>>(models.size(), {1.0f, 2.0f}));
+    };
+    commit(0, {0.5});
+    commit(1, {0.7, 0.6});
+  }
+  const auto versus = Store::open_existing(sgd_dir);
+  EXPECT_TRUE(fs::exists(sgd_dir / "weights" / "n4_r1_s0_d8_b0.npy"));  // SGD models are named by bin too
+  const std::vector<VersusCell> cells = versus_cells(*store_, *versus);
+  ASSERT_EQ(cells.size(), 6u);
+  const double va = 1.5 * 0.1016 / 25, vb = 2.0 * 0.02 / 9, se = std::sqrt(va + vb);
+  EXPECT_NEAR(cells[0].test_acc.mean, 0.18, 1e-15);
+  EXPECT_NEAR(cells[0].test_acc.se, se, 1e-15);
+  EXPECT_NEAR(cells[0].test_acc.df, 2.8983, 1e-4);
+  EXPECT_NEAR(cells[0].test_acc.ci95.lo, 0.18 - 4.303 * se, 1e-12);
+  EXPECT_EQ(cells[0].run.models, 5);
+  EXPECT_EQ(cells[0].versus.models, 3);
+  EXPECT_TRUE(std::isnan(cells[1].test_acc.mean));  // no models on either side
+
+  const auto doc = nlohmann::json::parse(format_versus(*store_, *versus, ReportFormat::json));
+  EXPECT_EQ(doc["run"]["optimizer"], "guess");
+  EXPECT_EQ(doc["versus"]["optimizer"], "sgd");
+  EXPECT_NEAR(doc["cells"][0]["difference"]["ci_hi"].get<double>(), 0.18 + 4.303 * se, 1e-12);
+  EXPECT_EQ(doc["cells"][0]["versus"]["repeats"], 2);
+  EXPECT_TRUE(doc["cells"][1]["difference"]["test_acc"].is_null());
+
+  const std::string csv = format_versus(*store_, *versus, ReportFormat::csv);
+  EXPECT_EQ(csv.substr(0, csv.find('\n')),
+            "n,bin,loss_lo,loss_hi,run_models,run_repeats,run_status,run_test_acc_mean,run_test_acc_se,run_test_acc_ci_lo,"
+            "run_test_acc_ci_hi,versus_models,versus_repeats,versus_status,versus_test_acc_mean,versus_test_acc_se,"
+            "versus_test_acc_ci_lo,versus_test_acc_ci_hi,difference_test_acc,difference_se,difference_df,"
+            "difference_ci_lo,difference_ci_hi");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 7);
+
+  const std::string table = format_versus(*store_, *versus, ReportFormat::table);
+  EXPECT_NE(table.find("B = " + sgd_dir.string() + ": SGD from each draw (lr 0.5"), std::string::npos) << table;
+  EXPECT_NE(table.find("0.7800 ["), std::string::npos) << table;
+  char diff[64];
+  std::snprintf(diff, sizeof diff, "+0.1800 [%+.4f, %+.4f]  2.9", 0.18 - 4.303 * se, 0.18 + 4.303 * se);
+  EXPECT_NE(table.find(diff), std::string::npos) << table;
+  fs::remove_all(sgd_dir);
+}
+
+TEST_F(ReportTest, VersusRefusesRunsOfOtherCells) {
+  const fs::path other = dir_.string() + "_other";
+  fs::remove_all(other);
+  RunMeta meta = report_meta();
+  meta.bin_edges = {0.3, 0.4};
+  { Store(other, "[run]\n", "{}", meta); }
+  EXPECT_ERROR_MENTIONS(versus_cells(*store_, *Store::open_existing(other)),
+                        "has bin edges [0.3,0.35,0.4] but " + other.string() + " has [0.3,0.4]; only runs of the same cells");
+  fs::remove_all(other);
+  meta = report_meta();
+  meta.ns = {16, 4};
+  { Store(other, "[run]\n", "{}", meta); }
+  EXPECT_ERROR_MENTIONS(versus_cells(*store_, *Store::open_existing(other)), "has sizes n [4,8,16] but " + other.string() + " has [4,16]");
+  fs::remove_all(other);
 }

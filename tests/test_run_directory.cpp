@@ -20,13 +20,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-size_t count_lines(const std::string& text, const std::string& start) {
-  size_t count = 0;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) count += line.rfind(start, 0) == 0;
-  return count;
-}
-
 void sql(const fs::path& ledger, const std::string& statement) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(ledger.c_str(), &db), SQLITE_OK);

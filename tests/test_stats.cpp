@@ -147,3 +147,39 @@ TEST(StatsGroupedMean, EmptyGroupsDoNotCount) {
   EXPECT_EQ(a.ci95.lo, b.ci95.lo);
   EXPECT_EQ(a.ci95.hi, b.ci95.hi);
 }
+
+// Two grouped means by hand. A: groups {0.8, 0.9}, {0.6, 0.7}, {0.9}: mean
+// 0.78, summed deviations 0.14, -0.26, 0.12, se^2 = 3/2 * 0.1016 / 25 =
+// 0.006096. B: {0.5}, {0.7, 0.6}: mean 0.6, deviations -0.1, 0.1, se^2 =
+// 2/1 * 0.02 / 9 = 0.004444... Difference 0.18, se^2 = 0.0105404...,
+// df = 0.0105404^2 / (0.006096^2 / 2 + 0.0044444^2 / 1) = 2.898, so t_2 = 4.303.
+TEST(StatsMeanDifference, WelchSatterthwaiteByHand) {
+  const GroupedMean a = grouped_mean({{0.8, 0.9}, {0.6, 0.7}, {0.9}}), b = grouped_mean({{0.5}, {0.7, 0.6}});
+  const MeanDifference d = mean_difference(a, b);
+  const double va = 1.5 * 0.1016 / 25, vb = 2.0 * 0.02 / 9;
+  EXPECT_NEAR(d.mean, 0.18, 1e-15);
+  EXPECT_NEAR(d.se, std::sqrt(va + vb), 1e-15);
+  EXPECT_NEAR(d.df, (va + vb) * (va + vb) / (va * va / 2 + vb * vb / 1), 1e-12);
+  EXPECT_NEAR(d.df, 2.8983, 1e-4);
+  EXPECT_NEAR(d.ci95.lo, 0.18 - 4.303 * std::sqrt(va + vb), 1e-12);
+  EXPECT_NEAR(d.ci95.hi, 0.18 + 4.303 * std::sqrt(va + vb), 1e-12);
+}
+
+TEST(StatsMeanDifference, EqualSpreadsAndRepeatsGiveThePooledDegreesOfFreedom) {
+  // se_a = se_b and G_a = G_b = 3: df = (2v)^2 / (2 v^2 / 2) = 4, exactly the two-sample t's.
+  const MeanDifference d = mean_difference(grouped_mean({{0.1}, {0.2}, {0.3}}), grouped_mean({{0.5}, {0.6}, {0.7}}));
+  EXPECT_NEAR(d.df, 4.0, 1e-12);
+  EXPECT_NEAR(d.mean, -0.4, 1e-15);
+  EXPECT_NEAR(d.ci95.hi - d.mean, 2.776 * d.se, 1e-12);  // t_4, not t_3 from a df of 3.9999...
+}
+
+TEST(StatsMeanDifference, NotEstimableWhenEitherSideIs) {
+  const GroupedMean two = grouped_mean({{0.8}, {0.6}}), one = grouped_mean({{0.5, 0.7}}), none = grouped_mean({});
+  const MeanDifference d = mean_difference(two, one);
+  EXPECT_NEAR(d.mean, 0.1, 1e-15);  // the means still differ by this much
+  EXPECT_TRUE(std::isnan(d.se));
+  EXPECT_TRUE(std::isnan(d.df));
+  EXPECT_TRUE(std::isnan(d.ci95.lo) && std::isnan(d.ci95.hi));
+  EXPECT_TRUE(std::isnan(mean_difference(one, two).ci95.hi));
+  EXPECT_TRUE(std::isnan(mean_difference(two, none).mean));
+}

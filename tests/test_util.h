@@ -61,6 +61,14 @@ inline std::string fingerprint(const std::filesystem::path& run) {
   return s.str();
 }
 
+// Lines of `text` that begin with `start`.
+inline size_t count_lines(const std::string& text, const std::string& start) {
+  size_t count = 0;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) count += line.rfind(start, 0) == 0;
+  return count;
+}
+
 // A fresh directory per test (dir_), named after the test and removed afterwards.
 class TempDirTest : public ::testing::Test {
  protected:

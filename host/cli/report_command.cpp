@@ -11,7 +11,7 @@ namespace gac::cli {
 
 Command add_report(CLI::App& app) {
   struct Args {
-    std::string dir;
+    std::string dir, versus;
     bool csv = false, json = false, per_repeat = false;
   };
   auto a = std::make_shared<Args>();
@@ -20,11 +20,20 @@ Command add_report(CLI::App& app) {
   cmd->add_option("dir", a->dir, "run directory")->required();
   auto* csv_flag = cmd->add_flag("--csv", a->csv, "CSV instead of a table");
   cmd->add_flag("--json", a->json, "JSON instead of a table")->excludes(csv_flag);
-  cmd->add_flag("--per-repeat", a->per_repeat, "one row per cell and repeat (training set): classes, models, accuracy");
+  auto* per_repeat =
+      cmd->add_flag("--per-repeat", a->per_repeat, "one row per cell and repeat (training set): classes, models, accuracy");
+  cmd->add_option("--versus", a->versus,
+                  "another run of the same cells (e.g. SGD against guess and check): both side by side, with the "
+                  "difference of their mean test accuracies and its 95% interval")
+      ->excludes(per_repeat);
   return [a] {
     const ReportFormat format = a->csv ? ReportFormat::csv : a->json ? ReportFormat::json : ReportFormat::table;
     // A split run before its merge: how far each task has come.
     const std::filesystem::path dir = a->dir;
+    if (!a->versus.empty()) {
+      std::cout << format_versus(*Store::open_existing(dir), *Store::open_existing(a->versus), format);
+      return 0;
+    }
     if (!std::filesystem::exists(dir / "ledger.sqlite") &&
         (std::filesystem::is_directory(dir / "shards") || std::filesystem::exists(dir / "slurm" / "config.toml"))) {
       std::cout << format_task_progress(dir, format);

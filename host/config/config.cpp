@@ -154,6 +154,25 @@ const std::map<std::string, Setter>& setters() {
       {"prior.radius", [](RunConfig& c, const toml::node& v, const std::string& k) { c.prior.radius = get_positive(v, k); }},
       {"prior.sigma", [](RunConfig& c, const toml::node& v, const std::string& k) { c.prior.sigma = get_positive(v, k); }},
       {"prior.sphere_radius", [](RunConfig& c, const toml::node& v, const std::string& k) { c.prior.sphere_radius = get_positive(v, k); }},
+      // [optimizer]
+      {"optimizer.kind", [](RunConfig& c, const toml::node& v, const std::string& k) {
+         c.optimizer = get_choice(v, k, {"guess", "sgd"});
+       }},
+      {"optimizer.lr", [](RunConfig& c, const toml::node& v, const std::string& k) {
+         c.sgd.lr = get_positive(v, k);
+         const float lr = static_cast<float>(c.sgd.lr);  // SGD trains in float
+         if (!(lr > 0) || !std::isfinite(lr)) bad(k, shortest(c.sgd.lr) + " is not a positive float");
+       }},
+      {"optimizer.momentum", [](RunConfig& c, const toml::node& v, const std::string& k) {
+         c.sgd.momentum = get_number(v, k);
+         if (!(c.sgd.momentum >= 0 && c.sgd.momentum < 1)) bad(k, "must be in [0, 1), got " + shortest(c.sgd.momentum));
+       }},
+      {"optimizer.batch_size", [](RunConfig& c, const toml::node& v, const std::string& k) {
+         c.sgd.batch_size = static_cast<int>(get_int(v, k, 1, 1 << 24));
+       }},
+      {"optimizer.epochs", [](RunConfig& c, const toml::node& v, const std::string& k) {
+         c.sgd.epochs = static_cast<int>(get_int(v, k, 0, 1 << 24));
+       }},
       // [run]
       {"run.seed", [](RunConfig& c, const toml::node& v, const std::string& k) {
          c.seed = static_cast<uint64_t>(get_int(v, k, 0, INT64_MAX));
@@ -204,7 +223,7 @@ void apply(RunConfig& cfg, const std::string& key, const toml::node& value, Give
     const std::string section = key.substr(0, key.find('.') + 1);
     for (const auto& [k, _] : table)
       if (k.rfind(section, 0) == 0) known += (known.empty() ? "" : ", ") + k;
-    throw Error("config: unknown key '" + key + "'" + (known.empty() ? " (sections: data, model, prior, run, exec)" : " (known: " + known + ")"));
+    throw Error("config: unknown key '" + key + "'" + (known.empty() ? " (sections: data, model, prior, optimizer, run, exec)" : " (known: " + known + ")"));
   }
   it->second(cfg, value, key);
   given[key] = from_override;
@@ -213,9 +232,20 @@ void apply(RunConfig& cfg, const std::string& key, const toml::node& value, Give
 void apply_table(RunConfig& cfg, const toml::table& root, GivenKeys& given) {
   for (const auto& [section, node] : root) {
     const std::string name(section.str());
-    if (!node.is_table()) throw Error("config: unknown key '" + name + "' (settings belong in [data], [model], [prior], [run] or [exec])");
+    if (!node.is_table()) throw Error("config: unknown key '" + name + "' (settings belong in [data], [model], [prior], [optimizer], [run] or [exec])");
     for (const auto& [key, value] : *node.as_table()) apply(cfg, name + "." + std::string(key.str()), value, given, false);
   }
+}
+
+// The SGD trainer holds every epoch's order of the training examples. (The
+// setters check each value as validate_sgd_config does.)
+constexpr int64_t kMaxEpochExamples = int64_t{1} << 26;
+
+void validate_optimizer(const RunConfig& c) {
+  const int64_t n = *std::max_element(c.ns.begin(), c.ns.end());
+  if (static_cast<int64_t>(c.sgd.epochs) * n > kMaxEpochExamples)
+    bad("optimizer.epochs", std::to_string(c.sgd.epochs) + " epochs of up to n = " + std::to_string(n) +
+                                " examples: epochs x n must be at most " + std::to_string(kMaxEpochExamples));
 }
 
 void validate(const RunConfig& c) {
@@ -239,6 +269,7 @@ void validate(const RunConfig& c) {
   if (c.shard >= c.shards)
     bad("run.shard", "task " + std::to_string(c.shard) + " does not exist in a run of run.shards = " +
                          std::to_string(c.shards) + " tasks (0.." + std::to_string(c.shards - 1) + ")");
+  if (c.optimizer == "sgd") validate_optimizer(c);
 }
 
 const char* prior_name(PriorKind k);
@@ -278,6 +309,10 @@ const std::map<std::string, KeyScope>& key_scopes() {
       {"prior.radius", {"prior.kind", {"uniform"}}},
       {"prior.sigma", {"prior.kind", {"normal"}}},
       {"prior.sphere_radius", {"prior.kind", {"sphere"}}},
+      {"optimizer.lr", {"optimizer.kind", {"sgd"}}},
+      {"optimizer.momentum", {"optimizer.kind", {"sgd"}}},
+      {"optimizer.batch_size", {"optimizer.kind", {"sgd"}}},
+      {"optimizer.epochs", {"optimizer.kind", {"sgd"}}},
   };
   return scopes;
 }
@@ -290,8 +325,9 @@ void check_keys_apply(const RunConfig& c, const GivenKeys& given) {
     const auto setting = given.find(scope.setting);
     if (!from_override && setting != given.end() && setting->second) continue;
     const std::string value = scope.setting == "data.kind"    ? c.data.kind
-                              : scope.setting == "model.arch" ? std::string(arch_name(c.model.arch))
-                                                              : std::string(prior_name(c.prior.kind));
+                              : scope.setting == "model.arch"     ? std::string(arch_name(c.model.arch))
+                              : scope.setting == "optimizer.kind" ? c.optimizer
+                                                                  : std::string(prior_name(c.prior.kind));
     if (std::find(scope.values.begin(), scope.values.end(), value) != scope.values.end()) continue;
     std::string list;
     for (const std::string& v : scope.values) list += (list.empty() ? "" : ", ") + v;
@@ -422,6 +458,14 @@ toml::table identity_table(const RunConfig& c) {
   if (c.prior.kind == PriorKind::uniform) prior.insert("radius", c.prior.radius);
   if (c.prior.kind == PriorKind::normal) prior.insert("sigma", c.prior.sigma);
   if (c.prior.kind == PriorKind::sphere) prior.insert("sphere_radius", c.prior.sphere_radius);
+  toml::table out{{"data", data}, {"model", model}, {"prior", prior}};
+  // A guess-and-check run has no [optimizer]: directories made before it existed still open.
+  if (c.optimizer == "sgd")
+    out.insert("optimizer", toml::table{{"kind", c.optimizer},
+                                        {"lr", c.sgd.lr},
+                                        {"momentum", c.sgd.momentum},
+                                        {"batch_size", c.sgd.batch_size},
+                                        {"epochs", c.sgd.epochs}});
   toml::table run{{"seed", static_cast<int64_t>(c.seed)},
                   {"n", to_array(c.ns)},
                   {"repeats", c.repeats},
@@ -434,7 +478,8 @@ toml::table identity_table(const RunConfig& c) {
   else if (c.shard < 0) run.insert("shard", "all");
   else run.insert("shard", c.shard);
   if (c.shards > 1) run.insert("shards", c.shards);
-  return toml::table{{"data", data}, {"model", model}, {"prior", prior}, {"run", run}};
+  out.insert("run", run);
+  return out;
 }
 
 // toml++ as Debian builds it prints floats with 17 digits (0.29999999999999999),

@@ -22,6 +22,7 @@
 
 #include "gac/config.h"
 #include "gac/error.h"
+#include "gac/run.h"
 #include "gac/shards.h"
 #include "gac/dataset.h"
 
@@ -307,6 +308,7 @@ ordered_json meta_json(const RunMeta& m) {
   j["ns"] = m.ns;
   j["repeats"] = m.repeats;
   j["n_params"] = m.n_params;
+  j["optimizer"] = m.optimizer;
   return j;
 }
 
@@ -455,7 +457,8 @@ std::string table_heading(const Store& store, const std::vector<CellReport>& cel
   if (meta.shards > 1)
     tasks = "; " + (meta.shard < 0 ? std::string("every task") : "task " + std::to_string(meta.shard)) + " of " +
             std::to_string(meta.shards);
-  return store.dir().string() + ": " + std::to_string(meta.n_params) + " parameters, target " +
+  return store.dir().string() + ": " + std::to_string(meta.n_params) + " parameters, " +
+         (meta.optimizer == "sgd" ? "trained by SGD from the draws, " : "") + "target " +
          std::to_string(meta.target) + " models per cell and repeat, " + std::to_string(meta.repeats) +
          (meta.repeats == 1 ? " repeat" : " repeats") + tasks + "\n" + classes_header(cells) + "\n";
 }
@@ -652,6 +655,144 @@ std::string format_report(const Store& store, ReportFormat format) {
       break;
   }
   return format_table(store, cells);
+}
+
+// ---------------------------------------------------------------------------
+// Two runs side by side (--versus)
+
+namespace {
+
+std::vector<int> sorted(std::vector<int> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+// Only runs of the same cells compare: the same bin edges and sizes n.
+void check_same_cells(const Store& run, const Store& versus) {
+  const RunMeta &a = run.meta(), &b = versus.meta();
+  const auto refuse = [&](const std::string& what, const std::string& here, const std::string& there) {
+    throw Error("report --versus: " + run.dir().string() + " has " + what + " " + here + " but " +
+                versus.dir().string() + " has " + there + "; only runs of the same cells (sizes n and bins) compare");
+  };
+  if (a.bin_edges != b.bin_edges) refuse("bin edges", ordered_json(a.bin_edges).dump(), ordered_json(b.bin_edges).dump());
+  if (sorted(a.ns) != sorted(b.ns)) refuse("sizes n", ordered_json(sorted(a.ns)).dump(), ordered_json(sorted(b.ns)).dump());
+}
+
+// "runs/x: SGD from each draw (lr 0.1, ...); 5 repeats, target 10 models per cell and repeat"
+std::string run_line(const Store& store) {
+  const RunMeta& m = store.meta();
+  const RunConfig cfg = parse_config(store.config_toml(), (store.dir() / "config.toml").string());
+  return store.dir().string() + ": " + optimizer_text(cfg) + "; " + std::to_string(m.repeats) +
+         (m.repeats == 1 ? " repeat" : " repeats") + ", target " + std::to_string(m.target) +
+         " models per cell and repeat";
+}
+
+// One run's side of a cell.
+ordered_json side_fields(const CellReport& c) {
+  auto metric = [&c](double v) { return c.models > 0 ? v : kNaN; };
+  ordered_json j;
+  j["models"] = c.models;
+  j["repeats"] = c.test_acc_by_repeat.groups;
+  j["status"] = c.status;
+  j["test_acc_mean"] = metric(c.test_acc.mean);
+  j["test_acc_se"] = c.test_acc_by_repeat.se;
+  j["test_acc_ci_lo"] = metric(c.test_acc.ci95.lo);
+  j["test_acc_ci_hi"] = metric(c.test_acc.ci95.hi);
+  return j;
+}
+
+ordered_json difference_fields(const MeanDifference& d) {
+  ordered_json j;
+  j["test_acc"] = d.mean;
+  j["se"] = d.se;
+  j["df"] = d.df;
+  j["ci_lo"] = d.ci95.lo;
+  j["ci_hi"] = d.ci95.hi;
+  return j;
+}
+
+// The cell's columns: n, bin, edges, then each part's fields with its prefix (CSV), or nested (JSON).
+ordered_json versus_fields(const VersusCell& v, bool flat) {
+  ordered_json j;
+  j["n"] = v.run.n;
+  j["bin"] = v.run.bin;
+  j["loss_lo"] = v.run.loss_lo;
+  j["loss_hi"] = v.run.loss_hi;
+  const std::pair<const char*, ordered_json> parts[] = {
+      {"run", side_fields(v.run)}, {"versus", side_fields(v.versus)}, {"difference", difference_fields(v.test_acc)}};
+  for (const auto& [name, fields] : parts) {
+    if (!flat) j[name] = fields;
+    else
+      for (const auto& field : fields.items()) j[std::string(name) + "_" + field.key()] = field.value();
+  }
+  return j;
+}
+
+ordered_json run_json(const Store& store) {
+  ordered_json j;
+  j["dir"] = store.dir().string();
+  j["optimizer"] = store.meta().optimizer;
+  j["meta"] = meta_json(store.meta());
+  return j;
+}
+
+std::string mean_with_interval(const CellReport& c) {
+  if (c.models == 0) return "-";
+  const Interval& ci = c.test_acc.ci95;
+  return std::isnan(ci.lo) ? printf_string("%.4f (not estimable)", c.test_acc.mean)
+                           : printf_string("%.4f [%.4f, %.4f]", c.test_acc.mean, ci.lo, ci.hi);
+}
+
+std::string format_versus_table(const Store& run, const Store& versus, const std::vector<VersusCell>& cells) {
+  std::vector<std::vector<std::string>> rows = {{"n", "loss bin", "A models", "A test acc [95% CI]", "B models",
+                                                 "B test acc [95% CI]", "A - B [95% CI]", "df"}};
+  const int decimals = edge_decimals(run.meta().bin_edges);
+  for (const VersusCell& v : cells) {
+    const MeanDifference& d = v.test_acc;
+    rows.push_back({std::to_string(v.run.n), bin_label(v.run.loss_lo, v.run.loss_hi, decimals),
+                    std::to_string(v.run.models) + "/" + std::to_string(v.run.wanted), mean_with_interval(v.run),
+                    std::to_string(v.versus.models) + "/" + std::to_string(v.versus.wanted), mean_with_interval(v.versus),
+                    std::isnan(d.mean)    ? "-"
+                    : std::isnan(d.ci95.lo) ? printf_string("%+.4f (not estimable)", d.mean)
+                                            : printf_string("%+.4f [%+.4f, %+.4f]", d.mean, d.ci95.lo, d.ci95.hi),
+                    std::isnan(d.df) ? "-" : printf_string("%.1f", d.df)});
+  }
+  return "A = " + run_line(run) + "\nB = " + run_line(versus) + "\n\n" + aligned(rows) +
+         "\nEach run's interval takes its training sets (repeats) as the units (cluster-robust standard error, t with\n"
+         "R-1 df). A - B: difference of the mean test accuracies, standard error sqrt(se_A^2 + se_B^2), t interval with\n"
+         "the Welch-Satterthwaite df (rounded down); not estimable unless both runs have models of 2 repeats in the cell.\n";
+}
+
+}  // namespace
+
+std::vector<VersusCell> versus_cells(const Store& run, const Store& versus) {
+  check_same_cells(run, versus);
+  const std::vector<CellReport> ours = cell_reports(run), theirs = cell_reports(versus);
+  std::map<std::pair<int, int>, const CellReport*> by_cell;
+  for (const CellReport& c : theirs) by_cell[{c.n, c.bin}] = &c;
+  std::vector<VersusCell> out;
+  for (const CellReport& c : ours) {
+    const auto it = by_cell.find({c.n, c.bin});
+    if (it == by_cell.end()) break;
+    out.push_back({c, *it->second, mean_difference(c.test_acc_by_repeat, it->second->test_acc_by_repeat)});
+  }
+  if (out.size() != ours.size() || out.size() != theirs.size())
+    throw Error("report --versus: " + run.dir().string() + " and " + versus.dir().string() +
+                " do not hold the same cells (a task of a split run holds only its own: merge it first)");
+  return out;
+}
+
+std::string format_versus(const Store& run, const Store& versus, ReportFormat format) {
+  const std::vector<VersusCell> cells = versus_cells(run, versus);
+  if (format == ReportFormat::table) return format_versus_table(run, versus, cells);
+  std::vector<ordered_json> rows;
+  for (const VersusCell& v : cells) rows.push_back(versus_fields(v, format == ReportFormat::csv));
+  if (format == ReportFormat::csv) return csv_text(versus_fields(VersusCell{}, true), rows);
+  ordered_json doc;
+  doc["run"] = run_json(run);
+  doc["versus"] = run_json(versus);
+  doc["cells"] = rows;
+  return doc.dump(2) + "\n";
 }
 
 }  // namespace gac

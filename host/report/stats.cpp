@@ -86,4 +86,20 @@ GroupedMean grouped_mean(const std::vector<std::vector<double>>& groups) {
   return g;
 }
 
+MeanDifference mean_difference(const GroupedMean& a, const GroupedMean& b) {
+  MeanDifference d;
+  d.mean = a.count && b.count ? a.mean - b.mean : kNaN;
+  d.se = d.df = kNaN;
+  d.ci95 = {kNaN, kNaN};
+  if (std::isnan(a.se) || std::isnan(b.se)) return d;
+  const double va = a.se * a.se, vb = b.se * b.se;
+  d.se = std::sqrt(va + vb);
+  // Both spreads zero: the limit of the formula is undefined; the interval has zero width anyway.
+  d.df = va + vb > 0 ? (va + vb) * (va + vb) / (va * va / (a.groups - 1) + vb * vb / (b.groups - 1))
+                     : a.groups + b.groups - 2.0;
+  const double half = t_quantile_975(static_cast<int>(std::floor(d.df + 1e-9))) * d.se;
+  d.ci95 = {d.mean - half, d.mean + half};
+  return d;
+}
+
 }  // namespace gac

@@ -20,8 +20,10 @@
 #include "gac/error.h"
 #include "gac/memory.h"
 #include "gac/npy.h"
+#include "gac/sgd.h"
 #include "gac/shards.h"
 #include "gac/store.h"
+#include "gac/text.h"
 #include "gac/verify.h"
 #include "host/report/format.h"
 #include "host/run/progress.h"
@@ -34,6 +36,9 @@ using Clock = std::chrono::steady_clock;
 constexpr double kCommitSeconds = 1.0;      // a running unit commits about once a second
 constexpr double kCallSeconds = 0.5;        // evaluate() calls last about this long, so a stop is prompt
 constexpr uint64_t kFirstCall = 4096;       // draws of a unit's first call, before its speed is known
+// SGD trains this many consecutive draws together on each thread
+// (host/optim/sgd_lanes.h): its calls are whole groups, so no thread idles.
+constexpr uint64_t kSgdGroup = 16;
 constexpr double kFirstSliceSeconds = 1.0;  // interleaved order: round r gives each unit 2^r seconds,
 constexpr double kMaxSliceSeconds = 60.0;   // at most a minute
 
@@ -58,6 +63,7 @@ RunMeta run_meta(const Experiment& ex) {
   meta.data_files = fingerprint_data_files(ex.cfg.data);
   meta.shards = ex.cfg.shards;
   meta.shard = ex.cfg.shards > 1 ? ex.cfg.shard : -1;
+  meta.optimizer = ex.cfg.optimizer;
   return meta;
 }
 
@@ -105,13 +111,48 @@ uint64_t accept_hits(StreamState& st, int target, const std::vector<Hit>& hits, 
   return end;
 }
 
+// SGD: the same rule for hits ordered by (draw, bin), where one draw may give a
+// model in several bins. Every hit of a draw counts; the unit ends after the
+// draw that fills its last bin. `perfect` counts the draws that gave a model.
+uint64_t accept_sgd_hits(StreamState& st, int target, std::vector<SgdHit>& hits, uint64_t end,
+                         std::vector<SgdHit>& accepted) {
+  for (size_t i = 0; i < hits.size(); ++i) {
+    const uint64_t draw = hits[i].draw;
+    const int bin = hits[i].bin;
+    if (i == 0 || hits[i - 1].draw != draw) ++st.perfect;
+    ++st.hits[bin];
+    if (st.stored[bin] < target) {
+      ++st.stored[bin];
+      accepted.push_back(std::move(hits[i]));
+    }
+    const bool last_of_draw = i + 1 == hits.size() || hits[i + 1].draw != draw;
+    if (last_of_draw && all_filled(st, target)) return draw + 1;
+  }
+  return end;
+}
+
+StoredModel stored_model(const StreamState& st, uint64_t draw, int bin, float loss, const TestScore& score) {
+  StoredModel m;
+  m.n = st.n;
+  m.repeat = st.repeat;
+  m.shard = st.shard;
+  m.draw = draw;
+  m.bin = bin;
+  m.train_loss = loss;
+  m.train_acc = 1.0;
+  m.test_acc = score.accuracy;
+  m.test_loss = score.loss;
+  return m;
+}
+
 // One task's run: its units in rounds of growing time slices (interleaved,
 // so that every cell moves under a time limit) or one after another.
 class TaskRun {
  public:
-  TaskRun(const Experiment& ex, const RunOptions& opts, Backend& backend, Store& store, std::ostream& log,
-          RunOutcome& outcome)
-      : ex_(ex), cfg_(ex.cfg), opts_(opts), backend_(backend), store_(store), outcome_(outcome),
+  // Guess and check runs on `backend`; SGD (backend null) on `sgd`.
+  TaskRun(const Experiment& ex, const RunOptions& opts, Backend* backend, SgdTrainer* sgd, Store& store,
+          std::ostream& log, RunOutcome& outcome)
+      : ex_(ex), cfg_(ex.cfg), opts_(opts), backend_(backend), sgd_(sgd), store_(store), outcome_(outcome),
         progress_(log, opts.progress, ex.cfg) {
     const int bins = static_cast<int>(cfg_.bins.size()) - 1;
     for (const Unit& unit : task_units(cfg_)) {
@@ -178,19 +219,20 @@ class TaskRun {
     const StreamTask task = stream_task(ex_, u.unit.n, u.unit.repeat, u.unit.shard);
     if (saved_.insert({u.unit.n, u.unit.repeat}).second) save_stream_data(opts_.dir, u.unit.n, u.unit.repeat, task, ex_.data);
     u.st.classes = task.source.classes;
-    backend_.begin_stream(task);
+    if (sgd_) sgd_->begin_stream(task, cfg_.sgd);
+    else backend_->begin_stream(task);
     u.st.status = "running";
 
-    const uint64_t batch = cfg_.batch ? cfg_.batch : backend_.preferred_batch();
+    const uint64_t batch = cfg_.batch ? cfg_.batch : sgd_ ? sgd_->preferred_batch() : backend_->preferred_batch();
     // Calls of about kCallSeconds, at the speed seen so far, growing at most 4x at a time.
-    double count = u.st.seconds > 0 ? kCallSeconds * u.st.draws / u.st.seconds : kFirstCall;
+    const uint64_t group = sgd_ ? kSgdGroup * sgd_->threads() : 1;
+    double count = u.st.seconds > 0 ? kCallSeconds * u.st.draws / u.st.seconds : sgd_ ? group : kFirstCall;
     const Clock::time_point slice_start = Clock::now();
     Clock::time_point last_commit = slice_start;
-    std::vector<Hit> accepted;
     for (;;) {
-      const uint64_t asked = std::min({static_cast<uint64_t>(std::clamp(count, 1.0, 1e18)), batch,
-                                       u.unit.max_draws - u.st.draws});
-      const Step step = guess_and_check(u, asked, accepted);
+      const uint64_t whole_groups = (static_cast<uint64_t>(std::clamp(count, 1.0, 1e18)) + group - 1) / group * group;
+      const uint64_t asked = std::min({whole_groups, batch, u.unit.max_draws - u.st.draws});
+      const Step step = sgd_ ? sgd_step(u, asked) : guess_and_check(u, asked);
       const double rate = step.draws / std::max(step.seconds, 1e-9);
       count = std::min(4.0 * asked, kCallSeconds * asked / std::max(step.seconds, 1e-9));
 
@@ -200,7 +242,7 @@ class TaskRun {
       if (done) u.st.status = all_filled(u.st, u.unit.target) ? "filled" : "budget";
       if (stop) u.st.status = stop_status();
       if (done || stop || slice_over || seconds_since(last_commit) >= kCommitSeconds) {
-        commit(u, &task, accepted);
+        commit(u, &task);
         last_commit = Clock::now();
       }
       last_rate_ = rate;
@@ -216,44 +258,58 @@ class TaskRun {
   };
 
   // One step of guess and check: the unit's next `count` draws (fewer when
-  // one of them fills its last bin), the models kept added to `accepted`.
-  Step guess_and_check(UnitRun& u, uint64_t count, std::vector<Hit>& accepted) {
+  // one of them fills its last bin), the models kept added to accepted_.
+  Step guess_and_check(UnitRun& u, uint64_t count) {
     const Clock::time_point start = Clock::now();
     hits_.clear();
-    backend_.evaluate(u.st.draws, count, hits_);
-    const uint64_t end = accept_hits(u.st, u.unit.target, hits_, u.st.draws + count, accepted);
+    backend_->evaluate(u.st.draws, count, hits_);
+    return advance(u, accept_hits(u.st, u.unit.target, hits_, u.st.draws + count, accepted_), start);
+  }
+
+  // One step of SGD: the next `count` draws trained (the models kept, with
+  // their parameters, added to sgd_accepted_).
+  Step sgd_step(UnitRun& u, uint64_t count) {
+    const Clock::time_point start = Clock::now();
+    sgd_hits_.clear();
+    sgd_->train(u.st.draws, count, sgd_hits_);
+    return advance(u, accept_sgd_hits(u.st, u.unit.target, sgd_hits_, u.st.draws + count, sgd_accepted_), start);
+  }
+
+  // The unit has now checked draws [0, end); the step began at `start`.
+  Step advance(UnitRun& u, uint64_t end, Clock::time_point start) {
     const Step step{end - u.st.draws, seconds_since(start)};
     u.st.draws = end;
     u.st.seconds += step.seconds;
     return step;
   }
 
-  // Scores the newly accepted draws and commits them with the unit's state.
-  void commit(UnitRun& u, const StreamTask* task, std::vector<Hit>& accepted) {
+  // Scores the newly accepted models and commits them with the unit's state.
+  // A guess-and-check model is its draw; an SGD model's parameters come from
+  // training and are stored as they are (only re-training makes them again).
+  void commit(UnitRun& u, const StreamTask* task) {
     std::vector<StoredModel> models;
     std::vector<std::vector<float>> weights;
-    if (!accepted.empty()) {
+    if (!accepted_.empty()) {
       std::vector<uint64_t> draws;
-      for (const Hit& h : accepted) draws.push_back(h.draw);
-      const std::vector<TestScore> scores = backend_.score_test(draws);
-      for (size_t i = 0; i < accepted.size(); ++i) {
+      for (const Hit& h : accepted_) draws.push_back(h.draw);
+      const std::vector<TestScore> scores = backend_->score_test(draws);
+      for (size_t i = 0; i < accepted_.size(); ++i) {
         weights.emplace_back(task->model.n_params);
-        generate_params(task->prior, task->key, accepted[i].draw, task->model.n_params, weights.back().data());
-        StoredModel m;
-        m.n = u.st.n;
-        m.repeat = u.st.repeat;
-        m.shard = u.st.shard;
-        m.draw = accepted[i].draw;
-        m.bin = accepted[i].bin;
-        m.train_loss = accepted[i].loss;
-        m.train_acc = 1.0;
-        m.test_acc = scores[i].accuracy;
-        m.test_loss = scores[i].loss;
-        models.push_back(m);
+        generate_params(task->prior, task->key, accepted_[i].draw, task->model.n_params, weights.back().data());
+        models.push_back(stored_model(u.st, accepted_[i].draw, accepted_[i].bin, accepted_[i].loss, scores[i]));
+      }
+    }
+    if (!sgd_accepted_.empty()) {
+      const std::vector<TestScore> scores = sgd_->score_test(sgd_accepted_);
+      for (size_t i = 0; i < sgd_accepted_.size(); ++i) {
+        SgdHit& h = sgd_accepted_[i];
+        models.push_back(stored_model(u.st, h.draw, h.bin, h.loss, scores[i]));
+        weights.push_back(std::move(h.params));
       }
     }
     store_.commit(u.st, models, weights);
-    accepted.clear();
+    accepted_.clear();
+    sgd_accepted_.clear();
     u.has_row = true;
     ++outcome_.commits;
   }
@@ -264,30 +320,32 @@ class TaskRun {
     const std::string status = all_filled(u.st, u.unit.target) ? "filled" : "budget";
     if (u.has_row && u.st.status == status) return;
     u.st.status = status;
-    std::vector<Hit> none;
-    commit(u, nullptr, none);
+    commit(u, nullptr);
   }
 
   // Every unit begun and not finished records why the run stopped.
   void stop_all() {
     const std::string status = stop_status();
-    std::vector<Hit> none;
     for (UnitRun& u : units_)
       if (u.has_row && !finished(u) && u.st.status != status) {
         u.st.status = status;
-        commit(u, nullptr, none);
+        commit(u, nullptr);
       }
   }
 
   const Experiment& ex_;
   const RunConfig& cfg_;
   const RunOptions& opts_;
-  Backend& backend_;
+  Backend* backend_;
+  SgdTrainer* sgd_;
   Store& store_;
   RunOutcome& outcome_;
   Progress progress_;
   std::vector<UnitRun> units_;
   std::vector<Hit> hits_;                // the perfect draws of one evaluate() call
+  std::vector<Hit> accepted_;            // guess and check's models since the last commit
+  std::vector<SgdHit> sgd_hits_;         // the models of one train() call
+  std::vector<SgdHit> sgd_accepted_;     // SGD's models since the last commit
   std::set<std::pair<int, int>> saved_;  // (n, repeat) whose training set this process saved
   size_t current_ = SIZE_MAX;            // the unit run last
   double last_rate_ = 0;                 // its draws/s
@@ -339,6 +397,13 @@ void print_classes(std::ostream& out, const Experiment& ex, const std::string& p
   }
 }
 
+std::string optimizer_text(const RunConfig& cfg) {
+  if (cfg.optimizer != "sgd") return "guess and check";
+  const SgdConfig& s = cfg.sgd;
+  return "SGD from each draw (lr " + shortest(s.lr) + ", momentum " + shortest(s.momentum) + ", batch " +
+         std::to_string(s.batch_size) + " (at most n/2), " + std::to_string(s.epochs) + " epochs)";
+}
+
 std::string stream_data_stem(int n, int repeat) {
   return "n" + std::to_string(n) + "_r" + std::to_string(repeat) + "_";
 }
@@ -374,22 +439,33 @@ RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ost
     for (int r = 0; r < cfg.repeats; ++r) check_training_set(ex.data, ex.cfg.data, n, data_seed(cfg.seed, n, r));
 
   RunOutcome outcome;
-  // The backend before the store: no usable backend, no run directory.
-  const std::shared_ptr<Backend> backend =
-      opts.backend ? opts.backend : make_backend(cfg.backend, cfg.threads, &outcome.backend_note);
-  if (backend->name() == "cpu") check_cpu_memory(ex, cfg.threads);
+  // The backend before the store: no usable backend, no run directory. SGD
+  // trains on the CPU, whatever the backend.
+  const bool sgd = cfg.optimizer == "sgd";
+  std::shared_ptr<Backend> backend;
+  std::unique_ptr<SgdTrainer> trainer;
+  if (sgd) {
+    trainer = std::make_unique<SgdTrainer>(cfg.threads > 0 ? cfg.threads : available_cpus());
+    if (cfg.backend == "cuda") outcome.backend_note = "SGD trains on the CPU; exec.backend = \"cuda\" applies to guess and check only";
+  } else {
+    backend = opts.backend ? opts.backend : make_backend(cfg.backend, cfg.threads, &outcome.backend_note);
+  }
+  if (sgd || backend->name() == "cpu") check_cpu_memory(ex, cfg.threads);
   const std::string config_file = (opts.dir / "config.toml").string();
   Store store(opts.dir, identity_toml(cfg), layout_json(ex.model), run_meta(ex),
               [&](const std::string& stored) { return extension_problem(parse_config(stored, config_file), cfg); });
   repair_run_directory(store, ex, log);
   if (!outcome.backend_note.empty()) log << "gac: " << outcome.backend_note << "\n";
   log << "gac: " << ex.model.arch_name << " (" << ex.model.spec.n_params << " parameters) on " << ex.data.name << ", "
-      << ex.data.n_classes << " classes; backend " << backend->description() << "; output " << opts.dir.string();
+      << ex.data.n_classes << " classes; "
+      << (sgd ? optimizer_text(cfg) + " on the CPU (" + std::to_string(trainer->threads()) + " threads)"
+              : "backend " + backend->description())
+      << "; output " << opts.dir.string();
   if (cfg.shards > 1) log << "; task " << (cfg.shard < 0 ? "all" : std::to_string(cfg.shard)) << " of " << cfg.shards;
   log << "\n";
   print_classes(log, ex, "gac: ");
 
-  TaskRun run(ex, opts, *backend, store, log, outcome);
+  TaskRun run(ex, opts, backend.get(), trainer.get(), store, log, outcome);
   run.run();
   summarize(run, cfg, outcome, seconds_since(start), opts.progress, log);
   return outcome;

@@ -15,7 +15,9 @@
 #include "gac/philox.h"
 #include "gac/prior.h"
 #include "gac/run.h"
+#include "gac/sgd.h"
 #include "gac/verify.h"
+#include "host/backends/parallel_for.h"
 
 namespace gac {
 namespace {
@@ -35,12 +37,15 @@ bool is_temporary(const std::string& name) {
          name.find_first_not_of("0123456789", at + 5) == std::string::npos;
 }
 
-// weights/n{n}_r{repeat}_s{shard}_d{draw}.npy
+// weights/n{n}_r{repeat}_s{shard}_d{draw}.npy, or (SGD) ..._d{draw}_b{bin}.npy
 bool is_weights_name(const std::string& name) {
-  int n, repeat, shard, end = 0;
+  int n, repeat, shard, bin, end = 0;
   uint64_t draw;
-  return std::sscanf(name.c_str(), "n%d_r%d_s%d_d%" SCNu64 ".npy%n", &n, &repeat, &shard, &draw, &end) == 4 &&
-         static_cast<size_t>(end) == name.size();
+  const char* text = name.c_str();
+  return (std::sscanf(text, "n%d_r%d_s%d_d%" SCNu64 ".npy%n", &n, &repeat, &shard, &draw, &end) == 4 &&
+          static_cast<size_t>(end) == name.size()) ||
+         (std::sscanf(text, "n%d_r%d_s%d_d%" SCNu64 "_b%d.npy%n", &n, &repeat, &shard, &draw, &bin, &end) == 5 &&
+          static_cast<size_t>(end) == name.size());
 }
 
 std::vector<std::string> names_in(const fs::path& dir) {
@@ -108,6 +113,40 @@ std::string plural(size_t count, const std::string& one, const std::string& many
   return std::to_string(count) + " " + (count == 1 ? one : many);
 }
 
+// Missing weights files of a guess-and-check run: each model is its draw.
+void regenerate_missing_weights(const fs::path& dir, const Experiment& ex, const std::vector<StoredModel>& missing) {
+  const ModelSpec& m = ex.model.spec;
+  std::vector<float> params(m.n_params);
+  for (const StoredModel& s : missing) {
+    generate_params(ex.prior, make_stream_key(ex.cfg.seed, s.n, s.repeat, s.shard), s.draw, m.n_params, params.data());
+    write_file_atomic(dir / s.file, npy_bytes_f32(params.data(), {m.n_params}));
+  }
+}
+
+// Missing weights files of an SGD run: each model's draw re-trained alone,
+// one stream at a time, gives its parameters bit for bit.
+void retrain_missing_weights(const fs::path& dir, const Experiment& ex, const std::vector<StoredModel>& missing) {
+  SgdTrainer trainer(ex.cfg.threads > 0 ? ex.cfg.threads : available_cpus());
+  for (size_t first = 0; first < missing.size();) {
+    const StoredModel& a = missing[first];
+    size_t end = first;
+    while (end < missing.size() && std::tie(missing[end].n, missing[end].repeat, missing[end].shard) ==
+                                       std::tie(a.n, a.repeat, a.shard))
+      ++end;
+    trainer.begin_stream(stream_task(ex, a.n, a.repeat, a.shard), ex.cfg.sgd);
+    const std::vector<StoredModel> stream(missing.begin() + first, missing.begin() + end);
+    const std::vector<SgdHit> models = retrain_sgd_models(trainer, stream);
+    for (size_t i = 0; i < stream.size(); ++i) {
+      if (models[i].bin < 0)
+        throw Error(dir.string() + ": cannot regenerate " + stream[i].file + ": re-training draw " +
+                    std::to_string(stream[i].draw) + " gives no model in bin " + std::to_string(stream[i].bin) +
+                    "; `gac verify " + dir.string() + "` checks the run");
+      write_file_atomic(dir / stream[i].file, npy_bytes_f32(models[i].params.data(), {ex.model.spec.n_params}));
+    }
+    first = end;
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> DirectoryDamage::lines() const {
@@ -115,7 +154,7 @@ std::vector<std::string> DirectoryDamage::lines() const {
   if (layout_differs) out.push_back("layout.json is missing or differs from the layout of the run's config");
   for (const StoredModel& m : missing_weights)
     out.push_back("missing weights file " + m.file + " (n=" + std::to_string(m.n) + " repeat " + std::to_string(m.repeat) +
-                  " draw " + std::to_string(m.draw) + ")");
+                  " draw " + std::to_string(m.draw) + " bin " + std::to_string(m.bin) + ")");
   for (const std::string& f : leftovers) out.push_back("leftover file " + f + " (of a killed run; `gac run` removes it)");
   for (const std::string& f : unexpected) out.push_back("unexpected file " + f);
   return out;
@@ -167,15 +206,27 @@ void repair_run_directory(const Store& store, const Experiment& ex, std::ostream
     write_file_atomic(dir / "layout.json", layout);
     log << "gac: layout.json was missing or altered: rewritten from the config\n";
   }
-  const ModelSpec& m = ex.model.spec;
-  std::vector<float> params(m.n_params);
-  for (const StoredModel& s : d.missing_weights) {
-    generate_params(ex.prior, make_stream_key(ex.cfg.seed, s.n, s.repeat, s.shard), s.draw, m.n_params, params.data());
-    write_file_atomic(dir / s.file, npy_bytes_f32(params.data(), {m.n_params}));
-  }
+  if (ex.cfg.optimizer == "sgd") retrain_missing_weights(dir, ex, d.missing_weights);
+  else regenerate_missing_weights(dir, ex, d.missing_weights);
   if (!d.missing_weights.empty())
     log << "gac: regenerated " << plural(d.missing_weights.size(), "missing weights file", "missing weights files")
-        << " from their draw indices\n";
+        << (ex.cfg.optimizer == "sgd" ? " by re-training their draws\n" : " from their draw indices\n");
+}
+
+std::vector<SgdHit> retrain_sgd_models(const SgdTrainer& trainer, const std::vector<StoredModel>& models) {
+  std::vector<uint64_t> draws;  // each draw once: it may hold a model in several bins
+  for (const StoredModel& s : models) draws.push_back(s.draw);
+  std::sort(draws.begin(), draws.end());
+  draws.erase(std::unique(draws.begin(), draws.end()), draws.end());
+  std::vector<std::vector<SgdHit>> trained(draws.size());
+  parallel_for(trainer.threads(), draws.size(), 1, [&](int, uint64_t i) { trained[i] = trainer.train_one(draws[i]); });
+  std::vector<SgdHit> out;
+  for (const StoredModel& s : models) {
+    const auto& hits = trained[std::lower_bound(draws.begin(), draws.end(), s.draw) - draws.begin()];
+    const auto hit = std::find_if(hits.begin(), hits.end(), [&](const SgdHit& h) { return h.bin == s.bin; });
+    out.push_back(hit != hits.end() ? *hit : SgdHit{s.draw, -1, 0.0f, 0, {}});
+  }
+  return out;
 }
 
 }  // namespace gac

@@ -37,7 +37,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr int kSchemaVersion = 2;  // 2: streams.classes
+constexpr int kSchemaVersion = 3;  // 2: streams.classes; 3: models keyed by (n, repeat, shard, draw, bin)
 constexpr int kBusyTimeoutMs = 60000;  // another process (e.g. a report) may hold a lock briefly
 
 const char* const kSchema = R"sql(
@@ -49,12 +49,16 @@ CREATE TABLE streams(
   status TEXT NOT NULL, seconds REAL NOT NULL,
   classes TEXT NOT NULL,
   PRIMARY KEY(n, repeat, shard));
+)sql";
+
+// An SGD draw may give a model in each bin: the bin is part of the key.
+const char* const kModelsTable = R"sql(
 CREATE TABLE models(
   n INTEGER NOT NULL, repeat INTEGER NOT NULL, shard INTEGER NOT NULL, draw INTEGER NOT NULL,
   bin INTEGER NOT NULL,
   train_loss REAL NOT NULL, train_acc REAL NOT NULL, test_loss REAL NOT NULL, test_acc REAL NOT NULL,
   file TEXT NOT NULL,
-  PRIMARY KEY(n, repeat, shard, draw));
+  PRIMARY KEY(n, repeat, shard, draw, bin));
 )sql";
 
 const char* const kStreamColumns = "n, repeat, shard, draws, perfect, hits, stored, status, seconds, classes";
@@ -177,6 +181,17 @@ class Transaction {
   bool done_ = false;
 };
 
+// Version 2 keyed models by draw alone (one model per draw: guess and check);
+// a writer opening such a ledger rekeys it, in one transaction.
+void migrate_from_2(Ledger& db) {
+  Transaction tx(db);
+  db.exec("ALTER TABLE models RENAME TO models_v2");
+  db.exec(kModelsTable);
+  db.exec("INSERT INTO models SELECT * FROM models_v2; DROP TABLE models_v2; "
+          "UPDATE meta SET value = '3' WHERE key = 'schema_version'");
+  tx.commit();
+}
+
 // ---------------------------------------------------------------------------
 // Files and directories
 
@@ -254,17 +269,13 @@ void sync_filesystem(const fs::path& dir) {
   if (!ok) throw Error("cannot sync " + dir.string() + ": " + why);
 }
 
-std::string weights_file(const StoredModel& m) {
-  return "weights/n" + std::to_string(m.n) + "_r" + std::to_string(m.repeat) + "_s" + std::to_string(m.shard) + "_d" +
-         std::to_string(m.draw) + ".npy";
-}
 
 // ---------------------------------------------------------------------------
 // Ledger contents
 
 json meta_to_json(const RunMeta& m) {
-  return {{"bin_edges", m.bin_edges}, {"target", m.target},     {"ns", m.ns},       {"repeats", m.repeats},
-          {"n_params", m.n_params},   {"shards", m.shards}, {"shard", m.shard}};
+  return {{"bin_edges", m.bin_edges}, {"target", m.target}, {"ns", m.ns},       {"repeats", m.repeats},
+          {"n_params", m.n_params},   {"shards", m.shards}, {"shard", m.shard}, {"optimizer", m.optimizer}};
 }
 
 const char* const kDataFilesKey = "data_files";
@@ -302,7 +313,7 @@ void put_meta_value(Ledger& db, const std::string& key, const std::string& value
 // The run's metadata; json::exception when the stored JSON is corrupt.
 RunMeta read_meta(const Ledger& db, const fs::path& path) {
   const std::string version = meta_value(db, path, "schema_version");
-  if (version != std::to_string(kSchemaVersion))
+  if (version != std::to_string(kSchemaVersion) && version != "2")  // a writer migrates 2 (reads are the same)
     throw Error(path.string() + ": ledger schema version " + version + "; this gac reads version " +
                 std::to_string(kSchemaVersion));
   const json j = json::parse(meta_value(db, path, "run_meta"));
@@ -316,6 +327,7 @@ RunMeta read_meta(const Ledger& db, const fs::path& path) {
   if (const auto files = find_meta_value(db, kDataFilesKey)) m.data_files = data_files_from_json(*files);
   m.shards = j.value("shards", 1);  // absent in ledgers of unsplit runs by older gac versions
   m.shard = j.value("shard", -1);
+  m.optimizer = j.value("optimizer", "guess");  // absent before SGD runs existed
   return m;
 }
 
@@ -324,6 +336,7 @@ void create_ledger(const fs::path& path, const RunMeta& meta) {
   db.exec("PRAGMA synchronous=FULL");
   Transaction tx(db);
   db.exec(kSchema);
+  db.exec(kModelsTable);
   Statement put(db, "INSERT INTO meta(key, value) VALUES (?, ?)");
   put.bind_text(1, "schema_version").bind_text(2, std::to_string(kSchemaVersion)).step();
   put.reset();
@@ -390,6 +403,11 @@ StoredModel model_from_row(const Statement& row) {
 }
 
 }  // namespace
+
+std::string weights_file(const StoredModel& m, const std::string& optimizer) {
+  return "weights/n" + std::to_string(m.n) + "_r" + std::to_string(m.repeat) + "_s" + std::to_string(m.shard) + "_d" +
+         std::to_string(m.draw) + (optimizer == "sgd" ? "_b" + std::to_string(m.bin) : "") + ".npy";
+}
 
 // ---------------------------------------------------------------------------
 
@@ -480,8 +498,12 @@ Store::Store(const fs::path& dir, const std::string& config_toml, const std::str
   impl_->db = std::make_unique<Ledger>(ledger, SQLITE_OPEN_READWRITE);
   impl_->db->exec("PRAGMA journal_mode=DELETE");  // also turns a WAL ledger of an older gac into one
   impl_->db->exec("PRAGMA synchronous=FULL");
+  if (meta_value(*impl_->db, ledger, "schema_version") == "2") migrate_from_2(*impl_->db);
   impl_->load_meta();
   const RunMeta& m = impl_->meta;
+  if (m.optimizer != meta.optimizer)
+    throw Error(ledger.string() + " records models of optimizer " + m.optimizer + ", but this config's optimizer is " +
+                meta.optimizer + " (use a new output directory, or remove " + dir.string() + ")");
   if (m.n_params != meta.n_params || m.bin_edges != meta.bin_edges)
     throw Error(ledger.string() + " records n_params " + std::to_string(m.n_params) + " and bin edges " +
                 edges_text(m.bin_edges) + ", but this config gives n_params " + std::to_string(meta.n_params) +
@@ -559,7 +581,7 @@ std::optional<WriterInfo> Store::last_writer() const {
 
 std::vector<StoredModel> Store::models() const {
   std::vector<StoredModel> out;
-  Statement q(*impl_->db, std::string("SELECT ") + kModelColumns + " FROM models ORDER BY n, repeat, shard, draw");
+  Statement q(*impl_->db, std::string("SELECT ") + kModelColumns + " FROM models ORDER BY n, repeat, shard, draw, bin");
   impl_->for_each_row(q, [&](const Statement& row) { out.push_back(model_from_row(row)); });
   return out;
 }
@@ -584,7 +606,7 @@ void Store::commit(const StreamState& state, std::vector<StoredModel>& models,
   // Weights first, all synced before the COMMIT: a crash before it leaves
   // only files no row names.
   for (size_t i = 0; i < models.size(); ++i) {
-    models[i].file = weights_file(models[i]);
+    models[i].file = weights_file(models[i], s.meta.optimizer);
     write_file_atomic(s.dir / models[i].file, npy_bytes_f32(weights[i].data(), {s.meta.n_params}), false);
   }
   if (!models.empty()) sync_filesystem(s.dir / "weights");

@@ -10,6 +10,7 @@
 #include "gac/dataset.h"
 #include "gac/model.h"
 #include "gac/prior.h"
+#include "gac/sgd.h"
 #include "kernels/forward.h"
 
 namespace gac {
@@ -25,6 +26,10 @@ struct RunConfig {
   DataConfig data;
   ModelConfig model;
   PriorConfig prior;
+  // [optimizer]: guess (guess and check) or sgd (SGD from the same draws,
+  // include/gac/sgd.h); part of the run's identity when sgd
+  std::string optimizer = "guess";
+  SgdConfig sgd;                    // optimizer = "sgd" only
   // [run]: what defines the experiment
   uint64_t seed = 0;                // keys the parameter streams and the data choices
   std::vector<int> ns{16};          // training-set sizes
@@ -53,7 +58,8 @@ RunConfig parse_config(const std::string& toml_text, const std::string& source_n
                        const std::vector<std::string>& overrides = {});
 
 // Canonical TOML of everything that defines the run's results ([data],
-// [model], [prior], and [run] without the stopping rules).
+// [model], [prior], [optimizer] when it is sgd, and [run] without the
+// stopping rules).
 std::string identity_toml(const RunConfig& cfg);
 // identity_toml plus the stopping rules and [exec]: what was actually run.
 std::string resolved_toml(const RunConfig& cfg);

@@ -48,6 +48,19 @@ std::string format_report(const Store& store, ReportFormat format);
 // One row per (cell, repeat): the per-repeat breakdown (JSON: the same as format_report's).
 std::string format_repeats(const Store& store, ReportFormat format);
 
+// `gac report RUN --versus OTHER`: the same cell (n, bin) of two runs (e.g.
+// guess and check against SGD from the same draws) and the difference of
+// their mean test accuracies, each run's training sets (repeats) as the units.
+struct VersusCell {
+  CellReport run, versus;
+  MeanDifference test_acc;  // run's mean minus versus's (stats.h)
+};
+
+// Throws gac::Error, naming what differs, unless both runs have the same bin
+// edges and sizes n and hold the same cells.
+std::vector<VersusCell> versus_cells(const Store& run, const Store& versus);
+std::string format_versus(const Store& run, const Store& versus, ReportFormat format);
+
 // One task of a run split by `gac slurm`, from its directory DIR/shards/I.
 struct TaskProgress {
   int task = 0;

@@ -52,6 +52,10 @@ StreamTask stream_task(const Experiment& ex, int n, int repeat, int shard, const
 // run, else one line per n listing each repeat's (the run log, `gac info`).
 void print_classes(std::ostream& out, const Experiment& ex, const std::string& prefix);
 
+// "guess and check", or "SGD from each draw (lr 0.1, momentum 0, ...)": the
+// run log, `gac info`.
+std::string optimizer_text(const RunConfig& cfg);
+
 // "n16_r0_": the prefix of a stream's files under DIR/data/.
 std::string stream_data_stem(int n, int repeat);
 

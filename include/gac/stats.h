@@ -42,4 +42,18 @@ struct GroupedMean {
 
 GroupedMean grouped_mean(const std::vector<std::vector<double>>& groups);
 
+// a.mean - b.mean for two independent grouped means (one cell of two runs,
+// each with its own training sets as the units): se^2 = se_a^2 + se_b^2, the
+// Welch-Satterthwaite degrees of freedom
+//   df = (se_a^2 + se_b^2)^2 / (se_a^4 / (G_a - 1) + se_b^4 / (G_b - 1)),
+// and the interval difference +- t_floor(df) * se (rounding df down widens
+// it a little; df >= min(G_a, G_b) - 1 >= 1). Not estimable (se, df and
+// interval NaN) when either side is; mean NaN when either has no values.
+struct MeanDifference {
+  double mean = 0, se = 0, df = 0;
+  Interval ci95;
+};
+
+MeanDifference mean_difference(const GroupedMean& a, const GroupedMean& b);
+
 }  // namespace gac

@@ -36,6 +36,8 @@ struct RunMeta {
   std::vector<DataFile> data_files;
   int shards = 1;                 // tasks the run is split into (include/gac/shards.h)
   int shard = -1;                 // the task this directory holds; -1: every task (one run, or merged)
+  // "guess": one model per draw; "sgd": up to one per draw and bin (see weights_file).
+  std::string optimizer = "guess";
 };
 
 struct StoredModel {
@@ -46,12 +48,17 @@ struct StoredModel {
   std::string file;   // weights file, relative to the run directory
 };
 
+// The weights file of model `m`, relative to the run directory:
+// weights/n{n}_r{repeat}_s{shard}_d{draw}.npy, and for optimizer "sgd", whose
+// draws give up to one model per bin, weights/n{n}_r{repeat}_s{shard}_d{draw}_b{bin}.npy.
+std::string weights_file(const StoredModel& m, const std::string& optimizer);
+
 // Progress of the parameter stream of one (n, repeat, shard).
 struct StreamState {
   int n = 0, repeat = 0, shard = 0;
   uint64_t draws = 0;            // draws [0, draws) have been checked
-  uint64_t perfect = 0;          // draws with training accuracy 1
-  std::vector<uint64_t> hits;    // per bin: perfect draws with loss in the bin
+  uint64_t perfect = 0;          // draws with training accuracy 1 (SGD: draws trained into a bin)
+  std::vector<uint64_t> hits;    // per bin: perfect draws with loss in the bin (SGD: draws with a model in it)
   std::vector<int> stored;       // per bin: models stored (at most target)
   // running | filled | budget (out of draws) | time (stopped by the time
   // limit) | interrupted (stopped by a signal); a killed run leaves running.
@@ -99,13 +106,13 @@ class Store {
 
   std::optional<StreamState> load_state(int n, int repeat, int shard) const;
 
-  // Writes each model's weights (weights[i] has meta.n_params floats) to
-  // weights/n{n}_r{repeat}_s{shard}_d{draw}.npy, then records the models and
-  // `state` in one transaction. Fills in StoredModel::file.
+  // Writes each model's weights (weights[i] has meta.n_params floats) to its
+  // weights_file, then records the models and `state` in one transaction.
+  // Fills in StoredModel::file.
   void commit(const StreamState& state, std::vector<StoredModel>& models,
               const std::vector<std::vector<float>>& weights);
 
-  std::vector<StoredModel> models() const;  // ordered by n, repeat, shard, draw
+  std::vector<StoredModel> models() const;  // ordered by n, repeat, shard, draw, bin
   std::vector<StreamState> states() const;  // ordered by n, repeat, shard
   std::optional<WriterInfo> last_writer() const;  // none before the first commit
 
