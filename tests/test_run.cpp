@@ -28,41 +28,7 @@ using gac::test::slurp;
 
 namespace {
 
-class RunTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("gac_run_test_" + std::to_string(getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  fs::path write_config(const std::string& name, const std::string& text) {
-    const fs::path p = dir_ / name;
-    std::ofstream(p) << text;
-    return p;
-  }
-
-  // A kink MLP run with several streams that takes a few seconds on 2 cores.
-  fs::path kink_config() {
-    return write_config("kink.toml", R"(
-[data]
-kind = "kink"
-[model]
-arch = "mlp"
-hidden = 10
-[run]
-seed = 3
-n = [4, 8]
-repeats = 2
-bins = [0.66, 0.67, 0.68, 0.69]
-target = 40
-)");
-  }
-
-  fs::path dir_;
-};
+class RunTest : public gac::test::RunDirTest {};
 
 }  // namespace
 

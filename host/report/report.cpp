@@ -631,31 +631,27 @@ std::string format_task_progress(const fs::path& dir, ReportFormat format) {
   return out.str();
 }
 
-std::string format_repeats(const Store& store, ReportFormat format) {
+namespace {
+
+// The cells of a run, one row a cell or (per_repeat) a row a cell and repeat.
+std::string format_cells(const Store& store, ReportFormat format, bool per_repeat) {
   const std::vector<CellReport> cells = cell_reports(store);
   switch (format) {
     case ReportFormat::csv:
-      return format_repeats_csv(cells);
+      return per_repeat ? format_repeats_csv(cells) : format_csv(cells);
     case ReportFormat::json:
-      return format_json(store, cells);
+      return format_json(store, cells);  // nests the repeats in each cell
     case ReportFormat::table:
       break;
   }
-  return format_repeats_table(store, cells);
+  return per_repeat ? format_repeats_table(store, cells) : format_table(store, cells);
 }
 
-std::string format_report(const Store& store, ReportFormat format) {
-  const std::vector<CellReport> cells = cell_reports(store);
-  switch (format) {
-    case ReportFormat::csv:
-      return format_csv(cells);
-    case ReportFormat::json:
-      return format_json(store, cells);
-    case ReportFormat::table:
-      break;
-  }
-  return format_table(store, cells);
-}
+}  // namespace
+
+std::string format_repeats(const Store& store, ReportFormat format) { return format_cells(store, format, true); }
+
+std::string format_report(const Store& store, ReportFormat format) { return format_cells(store, format, false); }
 
 // ---------------------------------------------------------------------------
 // Two runs side by side (--versus)

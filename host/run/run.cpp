@@ -458,7 +458,7 @@ RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ost
   if (!outcome.backend_note.empty()) log << "gac: " << outcome.backend_note << "\n";
   log << "gac: " << ex.model.arch_name << " (" << ex.model.spec.n_params << " parameters) on " << ex.data.name << ", "
       << ex.data.n_classes << " classes; "
-      << (sgd ? optimizer_text(cfg) + " on the CPU (" + std::to_string(trainer->threads()) + " threads)"
+      << (sgd ? optimizer_text(cfg) + "; trainer " + trainer->description()
               : "backend " + backend->description())
       << "; output " << opts.dir.string();
   if (cfg.shards > 1) log << "; task " << (cfg.shard < 0 ? "all" : std::to_string(cfg.shard)) << " of " << cfg.shards;
