@@ -36,7 +36,12 @@ def number(value):
     return math.nan if value is None else float(value)
 
 
+OPTIMIZER_NAMES = {"guess": "guess and check", "sgd": "SGD"}
+
+
 def bin_label(cell, decimals):
+    if cell["loss_lo"] <= -999 and cell["loss_hi"] >= 999:
+        return "any"  # the paper's "-999,999": every loss
     return f"({cell['loss_lo']:.{decimals}f}, {cell['loss_hi']:.{decimals}f}]"
 
 
@@ -150,7 +155,7 @@ def plot_width(runs):
     for i, key in enumerate(sorted(lines)):
         points = sorted(lines[key], key=lambda p: p[0])
         cell0 = points[0][1]
-        label = key[0] + (f", n={key[1]}" if len(ns) > 1 else "") + (f", loss {bin_label(cell0, decimals)}" if len(bins) > 1 else "")
+        label = OPTIMIZER_NAMES.get(key[0], key[0]) + (f", n={key[1]}" if len(ns) > 1 else "") + (f", loss {bin_label(cell0, decimals)}" if len(bins) > 1 else "")
         draw_points(ax, [w for w, _ in points], [number(c["test_acc_mean"]) for _, c in points],
                     [number(c["test_acc_ci_lo"]) for _, c in points], [number(c["test_acc_ci_hi"]) for _, c in points],
                     cmap(i % 10), label, [not c["filled"] for _, c in points])
@@ -161,7 +166,8 @@ def plot_width(runs):
     ax.grid(True, alpha=0.3)
     subtitle = f"n = {ns[0]}" if len(ns) == 1 else ""
     if len(bins) == 1:
-        subtitle += (", " if subtitle else "") + "training loss " + bin_label(runs[0]["report"]["cells"][0], decimals)
+        loss = bin_label(runs[0]["report"]["cells"][0], decimals)
+        subtitle += (", " if subtitle else "") + ("any training loss" if loss == "any" else "training loss " + loss)
     ax.set_title("test accuracy vs width" + (f" ({subtitle})" if subtitle else ""), fontsize=10)
     if len(lines) > 1 or len(optimizers) > 1:
         ax.legend(fontsize=8, frameon=False)
