@@ -13,8 +13,8 @@
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <toml++/toml.h>
 
+#include "gac/config.h"
 #include "gac/error.h"
 #include "gac/report.h"
 #include "gac/store.h"
@@ -62,21 +62,16 @@ fs::path find_plot_script() {
 // What the script needs of one run: its report and what labels it.
 json run_entry(const std::string& dir) {
   const auto store = Store::open_existing(dir);
-  toml::table config;
-  try {
-    config = toml::parse(store->config_toml(), (fs::path(dir) / "config.toml").string());
-  } catch (const toml::parse_error& e) {
-    throw Error("plot: " + (fs::path(dir) / "config.toml").string() + ": " + std::string(e.description()));
-  }
+  // parse_config, not toml::parse: it refuses what toml++ cannot read safely.
+  const RunConfig cfg = parse_config(store->config_toml(), (fs::path(dir) / "config.toml").string());
   std::string name = fs::path(dir).lexically_normal().filename().string();
   if (name.empty() || name == ".") name = fs::absolute(dir).lexically_normal().parent_path().filename().string();
-  const std::optional<std::string> optimizer = config["optimizer"]["kind"].value<std::string>();
-  const std::optional<int64_t> hidden = config["model"]["hidden"].value<int64_t>();
+  const bool sgd = cfg.optimizer == "sgd";
   json run;
   run["name"] = name;
-  run["label"] = optimizer ? *optimizer + ": " + name : name;
-  run["optimizer"] = optimizer ? json(*optimizer) : json(nullptr);
-  run["hidden"] = hidden ? json(*hidden) : json(nullptr);
+  run["label"] = (sgd ? "SGD: " : "guess and check: ") + name;
+  run["optimizer"] = cfg.optimizer;
+  run["hidden"] = cfg.model.arch == Arch::mlp ? json(cfg.model.hidden) : json(nullptr);
   run["report"] = json::parse(format_report(*store, ReportFormat::json));
   return run;
 }
