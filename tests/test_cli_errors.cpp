@@ -113,7 +113,16 @@ TEST_F(CliErrorTest, AKeyForAnotherDataKindIsRefused) {
 TEST_F(CliErrorTest, ANegativeVerifyLimitIsOneShortLine) {
   const Result r = run_gac({"verify", dir_.string(), "--limit", "-1"});
   EXPECT_NE(r.status, 0);
-  EXPECT_EQ(r.err, "gac: error: --limit: Value -1 not in range 0 to 2147483647 (see gac --help)\n");
+  EXPECT_EQ(r.err, "gac: error: --limit: expected a whole number from 0 to 2147483647, got '-1' (see gac --help)\n");
+}
+
+TEST_F(CliErrorTest, ANumberOptionThatIsNotAWholeNumberSaysSo) {
+  for (const char* bad : {"abc", "1.5", "4097", "", "2x"}) {
+    const Result r = run_gac({"run", quickstart_, "--threads", bad});
+    EXPECT_EQ(r.status, 2) << bad;
+    EXPECT_EQ(r.err, std::string("gac: error: --threads: expected a whole number from 0 to 4096, got '") + bad +
+                         "' (see gac --help)\n");
+  }
 }
 
 TEST_F(CliErrorTest, RawBytesInMessagesAreEscapedOntoOneLine) {

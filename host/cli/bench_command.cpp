@@ -21,7 +21,7 @@ Command add_bench(CLI::App& app) {
   cmd->add_option("--backend", o.backends,
                   "backend to measure (repeatable): cpu, cuda, or one CPU kernel: cpu:scalar, cpu:avx2, cpu:avx512");
   cmd->add_option("--seconds", o.seconds, "timed seconds per measurement")->check(CLI::PositiveNumber);
-  cmd->add_option("--threads", o.threads, "CPU threads (0 = all cores)")->check(CLI::Range(0, 4096));
+  cmd->add_option("--threads", o.threads, "CPU threads (0 = all cores)")->check(whole_number(0, 4096));
   cmd->add_option("--n", o.ns, "training-set size (repeatable; default: each scenario's)")->check(CLI::PositiveNumber);
   cmd->add_flag("--no-full", a->no_full, "skip the full-evaluation (early rejection off) measurements");
   cmd->add_flag("--json", o.json, "one JSON document instead of the table");

@@ -21,6 +21,11 @@ struct ConfigArgs {
   int threads = -1;
 };
 void add_config_options(CLI::App* cmd, ConfigArgs& a, bool config_required);
+
+// An option's value must be a whole number in [lo, hi]; the error says so
+// ("expected a whole number from 1 to 4096, got 'abc'"), unlike CLI::Range's
+// "Value abc not in range".
+CLI::Validator whole_number(long long lo, long long hi);
 RunConfig resolve(const ConfigArgs& a);  // the config file, its --set overrides, --backend and --threads
 
 Command add_run(CLI::App& app);
