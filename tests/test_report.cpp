@@ -1,6 +1,7 @@
 // Per-cell reports of a small run written through Store: aggregation over
 // repeats and shards, filled/unfilled status, upper-bound rates, and the
-// table, CSV and JSON forms.
+// table, CSV and JSON forms; two runs side by side (--versus), paired by
+// training set when they share them.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
@@ -8,6 +9,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -29,6 +32,31 @@ RunMeta report_meta() {
   m.repeats = 2;
   m.n_params = 2;
   return m;
+}
+
+// The line of `text` holding `needle`, its runs of spaces squeezed to one ("" if none).
+std::string squeezed_line(const std::string& text, const std::string& needle) {
+  const size_t at = text.find(needle);
+  if (at == std::string::npos) return "";
+  const size_t begin = text.rfind('\n', at) + 1, end = text.find('\n', at);  // npos + 1 = 0
+  std::string line;
+  for (char ch : text.substr(begin, end - begin))
+    if (ch != ' ' || line.empty() || line.back() != ' ') line += ch;
+  return line;
+}
+
+// The fields of row `row` (1: the first after the header) of CSV `csv`, by column name.
+std::map<std::string, std::string> csv_row(const std::string& csv, int row) {
+  std::istringstream in(csv);
+  std::vector<std::vector<std::string>> lines;
+  for (std::string line; std::getline(in, line);) {
+    lines.emplace_back();
+    std::istringstream fields(line + ",");
+    for (std::string field; std::getline(fields, field, ',');) lines.back().push_back(field);
+  }
+  std::map<std::string, std::string> out;
+  for (size_t i = 0; i < lines[0].size(); ++i) out[lines[0][i]] = lines.at(row).at(i);
+  return out;
 }
 
 class ReportTest : public ::testing::Test {
@@ -81,6 +109,63 @@ class ReportTest : public ::testing::Test {
     add_stream(4, 1, 0, 500, {2, 2}, {2, 2}, "filled", {0, 0, 1, 1}, {0.7, 1.0, 0.6, 0.5});
     add_stream(8, 0, 0, 100, {0, 0}, {0, 0}, "time");
     add_stream(8, 1, 0, 300, {0, 0}, {0, 0}, "budget");
+  }
+
+  // A (store_, 3 repeats) and an SGD run B in DIR_sgd, returned: in cell
+  // n = 4, bin 0, A's repeats hold {0.8, 0.9}, {0.6, 0.7}, {0.9} and B's
+  // {0.5}, {0.7, 0.6}; no other cell has models, unless equal_differences:
+  // then in cell n = 8, bin 1, A's repeats hold {0.9}, {0.8} and B's {0.8},
+  // {0.7}. No training sets stored.
+  fs::path add_versus_runs(bool equal_differences = false) {
+    RunMeta meta = report_meta();
+    meta.repeats = 3;
+    store_.reset();
+    fs::remove_all(dir_);
+    store_ = std::make_unique<Store>(dir_, "[run]\n", "{}", meta);
+    add_stream(4, 0, 0, 100, {2, 0}, {2, 0}, "filled", {0, 0}, {0.8, 0.9});
+    add_stream(4, 1, 0, 100, {2, 0}, {2, 0}, "filled", {0, 0}, {0.6, 0.7});
+    add_stream(4, 2, 0, 100, {1, 0}, {1, 0}, "budget", {0}, {0.9});
+    const fs::path sgd_dir = dir_.string() + "_sgd";
+    fs::remove_all(sgd_dir);
+    meta.optimizer = "sgd";
+    Store sgd(sgd_dir, "[optimizer]\nkind = \"sgd\"\nlr = 0.5\n", "{}", meta);
+    auto commit = [&](int repeat, const std::vector<double>& accs, int n = 4, int bin = 0) {
+      StreamState s;
+      s.n = n;
+      s.repeat = repeat;
+      s.hits = {0, 0};
+      s.stored = {0, 0};
+      s.hits[bin] = accs.size();
+      s.stored[bin] = static_cast<int>(accs.size());
+      s.draws = 50;
+      std::vector<StoredModel> models;
+      for (size_t i = 0; i < accs.size(); ++i) {
+        StoredModel m;
+        m.n = n;
+        m.repeat = repeat;
+        m.draw = 7 + i;
+        m.bin = bin;
+        m.test_acc = accs[i];
+        models.push_back(m);
+      }
+      sgd.commit(s, models, std::vector<std::vector<float>>(models.size(), {1.0f, 2.0f}));
+    };
+    commit(0, {0.5});
+    commit(1, {0.7, 0.6});
+    if (equal_differences) {
+      add_stream(8, 0, 0, 10, {0, 1}, {0, 1}, "budget", {1}, {0.9});
+      add_stream(8, 1, 0, 10, {0, 1}, {0, 1}, "budget", {1}, {0.8});
+      commit(0, {0.8}, 8, 1);
+      commit(1, {0.7}, 8, 1);
+    }
+    return sgd_dir;
+  }
+
+  // Writes the training-set file data/n{n}_r{repeat}_{part} of run directory `run`.
+  static void write_training_file(const fs::path& run, int n, int repeat, const std::string& part, const std::string& bytes) {
+    fs::create_directories(run / "data");
+    std::ofstream(run / "data" / ("n" + std::to_string(n) + "_r" + std::to_string(repeat) + "_" + part),
+                  std::ios::binary) << bytes;
   }
 
   fs::path dir_;
@@ -375,41 +460,7 @@ TEST_F(ReportTest, ClassesOfEveryTrainingSet) {
 // --versus on two constructed ledgers, against the hand computation of
 // StatsMeanDifference.WelchSatterthwaiteByHand (cell n = 4, bin 0).
 TEST_F(ReportTest, VersusSetsTwoRunsSideBySideWithTheirDifference) {
-  RunMeta meta = report_meta();
-  meta.repeats = 3;
-  store_.reset();
-  fs::remove_all(dir_);
-  store_ = std::make_unique<Store>(dir_, "[run]\n", "{}", meta);
-  add_stream(4, 0, 0, 100, {2, 0}, {2, 0}, "filled", {0, 0}, {0.8, 0.9});
-  add_stream(4, 1, 0, 100, {2, 0}, {2, 0}, "filled", {0, 0}, {0.6, 0.7});
-  add_stream(4, 2, 0, 100, {1, 0}, {1, 0}, "budget", {0}, {0.9});
-  const fs::path sgd_dir = dir_.string() + "_sgd";
-  fs::remove_all(sgd_dir);
-  meta.optimizer = "sgd";
-  {
-    Store sgd(sgd_dir, "[optimizer]\nkind = \"sgd\"\nlr = 0.5\n", "{}", meta);
-    auto commit = [&](int repeat, const std::vector<double>& accs) {
-      StreamState s;
-      s.n = 4;
-      s.repeat = repeat;
-      s.hits = {accs.size(), 0};
-      s.stored = {static_cast<int>(accs.size()), 0};
-      s.draws = 50;
-      std::vector<StoredModel> models;
-      for (size_t i = 0; i < accs.size(); ++i) {
-        StoredModel m;
-        m.n = 4;
-        m.repeat = repeat;
-        m.draw = 7 + i;
-        m.bin = 0;
-        m.test_acc = accs[i];
-        models.push_back(m);
-      }
-      sgd.commit(s, models, std::vector<std::vector<float>>(models.size(), {1.0f, 2.0f}));
-    };
-    commit(0, {0.5});
-    commit(1, {0.7, 0.6});
-  }
+  const fs::path sgd_dir = add_versus_runs();
   const auto versus = Store::open_existing(sgd_dir);
   EXPECT_TRUE(fs::exists(sgd_dir / "weights" / "n4_r1_s0_d8_b0.npy"));  // SGD models are named by bin too
   const std::vector<VersusCell> cells = versus_cells(*store_, *versus);
@@ -435,8 +486,16 @@ TEST_F(ReportTest, VersusSetsTwoRunsSideBySideWithTheirDifference) {
             "n,bin,loss_lo,loss_hi,run_models,run_repeats,run_status,run_test_acc_mean,run_test_acc_se,run_test_acc_ci_lo,"
             "run_test_acc_ci_hi,versus_models,versus_repeats,versus_status,versus_test_acc_mean,versus_test_acc_se,"
             "versus_test_acc_ci_lo,versus_test_acc_ci_hi,difference_test_acc,difference_se,difference_df,"
-            "difference_ci_lo,difference_ci_hi");
+            "difference_ci_lo,difference_ci_hi,paired_test_acc,paired_se,paired_df,paired_ci_lo,paired_ci_hi,paired_sets");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 7);
+  // Neither run stores its training sets: no paired difference, its fields empty.
+  EXPECT_FALSE(cells[0].paired_available);
+  EXPECT_NE(csv.find(",,,,,,\n"), std::string::npos) << csv;
+  EXPECT_TRUE(doc["cells"][0]["paired"]["test_acc"].is_null());
+  EXPECT_TRUE(doc["cells"][0]["paired"]["sets"].is_null());
+  EXPECT_NE(doc["unpaired_reason"].get<std::string>().find(
+                "paired: not shown, the training set of n=4 repeat 0 is not known to be the same: neither run stores it"),
+            std::string::npos);
 
   const std::string table = format_versus(*store_, *versus, ReportFormat::table);
   EXPECT_NE(table.find("B = " + sgd_dir.string() + ": SGD from each draw (lr 0.5"), std::string::npos) << table;
@@ -444,6 +503,108 @@ TEST_F(ReportTest, VersusSetsTwoRunsSideBySideWithTheirDifference) {
   char diff[64];
   std::snprintf(diff, sizeof diff, "+0.1800 [%+.4f, %+.4f]  2.9", 0.18 - 4.303 * se, 0.18 + 4.303 * se);
   EXPECT_NE(table.find(diff), std::string::npos) << table;
+  EXPECT_NE(table.find(doc["unpaired_reason"].get<std::string>() + "\n"), std::string::npos) << table;
+  fs::remove_all(sgd_dir);
+}
+
+// The same runs with byte-identical training sets for the repeats with
+// models in both (n = 4, repeats 0 and 1; repeat 2 has models in A alone and
+// needs none). Cell n = 4, bin 0 by hand: A's repeat means 0.85, 0.65, B's
+// 0.5, 0.65, so d = 0.35, 0.00: mean 0.175, sd = 0.35 / sqrt(2), se = sd /
+// sqrt(2) = 0.175, df 1, t_1 = 12.706: [0.175 - 2.22355, 0.175 + 2.22355].
+//
+// Cell n = 8, bin 1 gets d = 0.1 on both repeats (0.9 - 0.8, 0.8 - 0.7): se
+// 0, shown as not estimable rather than as a zero-width interval.
+TEST_F(ReportTest, VersusPairsTheRunsByTrainingSetWhenTheyShareThem) {
+  const fs::path sgd_dir = add_versus_runs(true);
+  for (const fs::path& run : {dir_, sgd_dir})
+    for (int n : {4, 8})
+      for (int repeat : {0, 1}) {
+        write_training_file(run, n, repeat, "train_x.npy", "x of n " + std::to_string(n) + " repeat " + std::to_string(repeat));
+        write_training_file(run, n, repeat, "train_y.npy", "y of n " + std::to_string(n) + " repeat " + std::to_string(repeat));
+      }
+  const auto versus = Store::open_existing(sgd_dir);
+  EXPECT_EQ(unpaired_reason(*store_, *versus), "");
+  const std::vector<VersusCell> cells = versus_cells(*store_, *versus);
+  ASSERT_EQ(cells.size(), 6u);
+  const VersusCell& c = cells[0];
+  EXPECT_TRUE(c.paired_available);
+  EXPECT_EQ(c.paired_sets, 2);
+  EXPECT_NEAR(c.paired.mean, 0.175, 1e-15);
+  EXPECT_NEAR(c.paired.se, 0.175, 1e-15);
+  EXPECT_EQ(c.paired.df, 1.0);
+  EXPECT_NEAR(c.paired.ci95.lo, 0.175 - 12.706 * 0.175, 1e-12);
+  EXPECT_NEAR(c.paired.ci95.hi, 0.175 + 12.706 * 0.175, 1e-12);
+  EXPECT_NEAR(c.test_acc.mean, 0.18, 1e-15);  // the Welch difference is unchanged: all of A's models
+  EXPECT_EQ(cells[1].paired_sets, 0);          // no models: no pairs
+  EXPECT_TRUE(std::isnan(cells[1].paired.mean));
+  EXPECT_NEAR(cells[3].paired.mean, 0.1, 1e-15);  // n = 8, bin 1: equal differences
+  EXPECT_EQ(cells[3].paired.se, 0.0);
+  EXPECT_TRUE(std::isnan(cells[3].paired.ci95.lo));
+
+  const auto doc = nlohmann::json::parse(format_versus(*store_, *versus, ReportFormat::json));
+  EXPECT_TRUE(doc["unpaired_reason"].is_null());
+  EXPECT_NEAR(doc["cells"][0]["paired"]["test_acc"].get<double>(), 0.175, 1e-15);
+  EXPECT_NEAR(doc["cells"][0]["paired"]["ci_hi"].get<double>(), 0.175 + 12.706 * 0.175, 1e-12);
+  EXPECT_EQ(doc["cells"][0]["paired"]["df"], 1.0);
+  EXPECT_EQ(doc["cells"][0]["paired"]["sets"], 2);
+  EXPECT_EQ(doc["cells"][1]["paired"]["sets"], 0);
+  const std::string csv = format_versus(*store_, *versus, ReportFormat::csv);
+  auto row = csv_row(csv, 1);
+  EXPECT_NEAR(std::stod(row["paired_test_acc"]), 0.175, 1e-15) << csv;
+  EXPECT_NEAR(std::stod(row["paired_se"]), 0.175, 1e-15);
+  EXPECT_EQ(row["paired_df"], "1");
+  EXPECT_NEAR(std::stod(row["paired_ci_lo"]), 0.175 - 12.706 * 0.175, 1e-12);
+  EXPECT_NEAR(std::stod(row["paired_ci_hi"]), 0.175 + 12.706 * 0.175, 1e-12);
+  EXPECT_EQ(row["paired_sets"], "2");
+  row = csv_row(csv, 4);  // n = 8, bin 1: se 0, no interval
+  EXPECT_EQ(row["paired_se"], "0");
+  EXPECT_EQ(row["paired_ci_lo"], "");
+  EXPECT_EQ(row["paired_sets"], "2");
+
+  const std::string table = format_versus(*store_, *versus, ReportFormat::table);
+  char paired[64];
+  // -2.04855 to 4 decimals is a tie: print what was computed (checked above)
+  std::snprintf(paired, sizeof paired, " 2.9 +0.1750 [%+.4f, %+.4f] 2", c.paired.ci95.lo, c.paired.ci95.hi);
+  EXPECT_TRUE(squeezed_line(table, "+0.1800 [").ends_with(paired)) << table;
+  EXPECT_TRUE(squeezed_line(table, "+0.1000 [").ends_with(" +0.1000 (not estimable) 2")) << table;
+  EXPECT_NE(table.find("paired A - B: paired by training set"), std::string::npos) << table;
+  EXPECT_EQ(table.find("paired: not shown"), std::string::npos) << table;
+
+  // A training set stored in neither run is not known to be the same.
+  for (const fs::path& run : {dir_, sgd_dir})
+    for (const char* part : {"n4_r0_train_x.npy", "n4_r0_train_y.npy"}) fs::remove(run / "data" / part);
+  EXPECT_NE(unpaired_reason(*store_, *versus).find("n=4 repeat 0 is not known to be the same: neither run stores it"),
+            std::string::npos);
+  fs::remove_all(sgd_dir);
+}
+
+// A training set that differs, or is stored in one run only: no paired
+// difference, and the notes name the first such stream.
+TEST_F(ReportTest, VersusPairsNothingWhenATrainingSetIsNotTheSame) {
+  const fs::path sgd_dir = add_versus_runs();
+  for (const fs::path& run : {dir_, sgd_dir})
+    for (int repeat : {0, 1}) write_training_file(run, 4, repeat, "train_x.npy", "x of repeat " + std::to_string(repeat));
+  write_training_file(dir_, 4, 1, "train_rows.npy", "rows");
+  write_training_file(sgd_dir, 4, 1, "train_rows.npy", "other rows");
+  const auto versus = Store::open_existing(sgd_dir);
+  const std::string differ = "paired: not shown, the runs' training sets differ (n=4 repeat 1: data/n4_r1_train_rows.npy)";
+  EXPECT_EQ(unpaired_reason(*store_, *versus), differ);
+  const std::vector<VersusCell> cells = versus_cells(*store_, *versus);
+  EXPECT_FALSE(cells[0].paired_available);
+  EXPECT_TRUE(std::isnan(cells[0].paired.mean));
+  EXPECT_TRUE(std::isnan(cells[0].paired.ci95.lo));
+  const std::string table = format_versus(*store_, *versus, ReportFormat::table);
+  EXPECT_NE(table.find(differ + "\n"), std::string::npos) << table;
+  EXPECT_EQ(table.find("paired by training set"), std::string::npos) << table;
+  EXPECT_TRUE(squeezed_line(table, "+0.1800 [").ends_with(" 2.9 - -")) << table;  // after the Welch df
+
+  fs::remove(sgd_dir / "data" / "n4_r1_train_rows.npy");
+  EXPECT_EQ(unpaired_reason(*store_, *versus),
+            "paired: not shown, the training set of n=4 repeat 1 is not known to be the same: " + sgd_dir.string() +
+                " has no data/n4_r1_train_rows.npy");
+  fs::remove(dir_ / "data" / "n4_r1_train_rows.npy");
+  EXPECT_EQ(unpaired_reason(*store_, *versus), "");
   fs::remove_all(sgd_dir);
 }
 
@@ -461,4 +622,74 @@ TEST_F(ReportTest, VersusRefusesRunsOfOtherCells) {
   { Store(other, "[run]\n", "{}", meta); }
   EXPECT_ERROR_MENTIONS(versus_cells(*store_, *Store::open_existing(other)), "has sizes n [4,8,16] but " + other.string() + " has [4,16]");
   fs::remove_all(other);
+}
+
+namespace {
+class VersusRunTest : public gac::test::RunDirTest {
+ protected:
+  gac::test::Result run(const std::string& out, const std::vector<std::string>& sets) {
+    std::vector<std::string> args = {"run", kink_config().string(), "-o", (dir_ / out).string(), "-q"};
+    for (const std::string& s : sets) args.insert(args.end(), {"--set", s});
+    return gac::test::run_gac(args);
+  }
+  nlohmann::json report(const std::vector<std::string>& args) {
+    const gac::test::Result r = gac::test::run_gac(args);
+    EXPECT_EQ(r.status, 0) << r.err;
+    return nlohmann::json::parse(r.out);
+  }
+};
+}  // namespace
+
+// Two whole kink runs of one seed (targets 4 and 2) share every training set:
+// each cell's paired difference is, by hand from the --per-repeat numbers, the
+// mean of the repeats' differences d_r with se sd(d)/sqrt(k) and t_{k-1}. A
+// run of another seed has other training sets: nothing paired, and the notes say so.
+TEST_F(VersusRunTest, RunsOfOneSeedArePairedByTrainingSet) {
+  ASSERT_EQ(run("a", {"run.target=4"}).status, 0);
+  ASSERT_EQ(run("b", {"run.target=2"}).status, 0);
+  const std::string a = (dir_ / "a").string(), b = (dir_ / "b").string();
+  const auto ours = report({"report", a, "--per-repeat", "--json"})["cells"];
+  const auto theirs = report({"report", b, "--per-repeat", "--json"})["cells"];
+  const auto both = report({"report", a, "--versus", b, "--json"});
+  EXPECT_TRUE(both["unpaired_reason"].is_null()) << both["unpaired_reason"];
+  ASSERT_EQ(both["cells"].size(), 6u);
+  int estimable = 0;
+  for (size_t i = 0; i < 6; ++i) {
+    std::vector<double> d;
+    for (size_t r = 0; r < 2; ++r) {
+      const auto &x = ours[i]["repeats"][r], &y = theirs[i]["repeats"][r];
+      if (x["models"] > 0 && y["models"] > 0)
+        d.push_back(x["test_acc_mean"].get<double>() - y["test_acc_mean"].get<double>());
+    }
+    const auto& p = both["cells"][i]["paired"];
+    EXPECT_EQ(p["sets"], d.size());
+    if (d.size() < 2) continue;
+    const double mean = (d[0] + d[1]) / 2, se = std::abs(d[0] - d[1]) / 2;  // sd = |d0 - d1| / sqrt(2)
+    EXPECT_NEAR(p["test_acc"].get<double>(), mean, 1e-12);
+    if (se < 1e-12) continue;
+    ++estimable;
+    EXPECT_NEAR(p["se"].get<double>(), se, 1e-12);
+    EXPECT_EQ(p["df"], 1.0);
+    EXPECT_NEAR(p["ci_lo"].get<double>(), mean - 12.706 * se, 1e-12);
+    EXPECT_NEAR(p["ci_hi"].get<double>(), mean + 12.706 * se, 1e-12);
+  }
+  EXPECT_GT(estimable, 0);
+  const gac::test::Result csv = gac::test::run_gac({"report", a, "--versus", b, "--csv"});
+  EXPECT_NE(csv.out.find(",paired_test_acc,paired_se,paired_df,paired_ci_lo,paired_ci_hi,paired_sets\n"),
+            std::string::npos) << csv.out;
+  const gac::test::Result table = gac::test::run_gac({"report", a, "--versus", b});
+  EXPECT_TRUE(squeezed_line(table.out, "loss bin").ends_with(" df paired A - B [95% CI] sets")) << table.out;
+  EXPECT_NE(table.out.find("paired A - B: paired by training set"), std::string::npos) << table.out;
+
+  ASSERT_EQ(run("c", {"run.target=2", "run.seed=4"}).status, 0);
+  const std::string c = (dir_ / "c").string();
+  const std::string differ = "paired: not shown, the runs' training sets differ (n=4 repeat 0: data/n4_r0_train_x.npy)";
+  const auto other = report({"report", a, "--versus", c, "--json"});
+  EXPECT_EQ(other["unpaired_reason"], differ);
+  for (const auto& cell : other["cells"]) {
+    EXPECT_TRUE(cell["paired"]["test_acc"].is_null());
+    EXPECT_TRUE(cell["paired"]["sets"].is_null());
+    EXPECT_FALSE(cell["difference"]["test_acc"].is_null());  // the Welch difference stays
+  }
+  EXPECT_NE(gac::test::run_gac({"report", a, "--versus", c}).out.find(differ + "\n"), std::string::npos);
 }

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <stdexcept>
+#include <vector>
 
 #include "gac/stats.h"
 
@@ -182,4 +184,49 @@ TEST(StatsMeanDifference, NotEstimableWhenEitherSideIs) {
   EXPECT_TRUE(std::isnan(d.ci95.lo) && std::isnan(d.ci95.hi));
   EXPECT_TRUE(std::isnan(mean_difference(one, two).ci95.hi));
   EXPECT_TRUE(std::isnan(mean_difference(two, none).mean));
+}
+
+// Four training sets, the same in both runs. By hand: d = 0.10, 0.05, 0.15,
+// 0.05, mean 0.35 / 4 = 0.0875; deviations 0.0125, -0.0375, 0.0625, -0.0375,
+// squares summing to 0.006875, sd^2 = 0.006875 / 3, se = sd / 2 = 0.0239357,
+// df = 3, t_3 = 3.182: [0.0875 - 0.0761634, 0.0875 + 0.0761634] = [0.0113, 0.1637].
+TEST(StatsPairedDifference, HandComputation) {
+  const std::vector<double> a = {0.80, 0.75, 0.90, 0.70}, b = {0.70, 0.70, 0.75, 0.65};
+  const MeanDifference d = paired_difference(a, b);
+  EXPECT_NEAR(d.mean, 0.0875, 1e-15);
+  EXPECT_NEAR(d.se, std::sqrt(0.006875 / 3) / 2, 1e-15);
+  EXPECT_NEAR(d.se, 0.0239357, 1e-7);
+  EXPECT_EQ(d.df, 3.0);
+  EXPECT_NEAR(d.ci95.lo, 0.0875 - 3.182 * std::sqrt(0.006875 / 3) / 2, 1e-12);
+  EXPECT_NEAR(d.ci95.hi, 0.0875 + 3.182 * std::sqrt(0.006875 / 3) / 2, 1e-12);
+  EXPECT_NEAR(d.ci95.lo, 0.0113366, 1e-6);
+  // The same values as independent samples (one value per group): the Welch
+  // interval (df 4.30, t_4) is wider and reaches below 0.
+  std::vector<std::vector<double>> ga, gb;
+  for (size_t r = 0; r < a.size(); ++r) ga.push_back({a[r]}), gb.push_back({b[r]});
+  const MeanDifference welch = mean_difference(grouped_mean(ga), grouped_mean(gb));
+  EXPECT_NEAR(welch.mean, d.mean, 1e-15);
+  EXPECT_LT(welch.ci95.lo, 0.0);
+}
+
+TEST(StatsPairedDifference, FewerThanTwoPairsIsNotEstimable) {
+  const MeanDifference one = paired_difference({0.8}, {0.6});
+  EXPECT_NEAR(one.mean, 0.2, 1e-15);
+  EXPECT_TRUE(std::isnan(one.se));
+  EXPECT_TRUE(std::isnan(one.df));
+  EXPECT_TRUE(std::isnan(one.ci95.lo) && std::isnan(one.ci95.hi));
+  const MeanDifference none = paired_difference({}, {});
+  EXPECT_TRUE(std::isnan(none.mean));
+  EXPECT_TRUE(std::isnan(none.ci95.lo));
+  EXPECT_THROW(paired_difference({0.8, 0.7}, {0.6}), std::invalid_argument);
+}
+
+// d = 0.1 on every training set (up to the rounding of 0.8 - 0.7 etc.): se 0
+// and df 2, but no zero-width interval.
+TEST(StatsPairedDifference, EqualDifferencesGiveNoInterval) {
+  const MeanDifference d = paired_difference({0.8, 0.7, 0.9}, {0.7, 0.6, 0.8});
+  EXPECT_NEAR(d.mean, 0.1, 1e-15);
+  EXPECT_EQ(d.se, 0.0);
+  EXPECT_EQ(d.df, 2.0);
+  EXPECT_TRUE(std::isnan(d.ci95.lo) && std::isnan(d.ci95.hi));
 }

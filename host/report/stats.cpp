@@ -6,11 +6,14 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <stdexcept>
 
 namespace gac {
 
 namespace {
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
+// A standard error below this (accuracies lie in [0, 1]) is rounding of equal values.
+constexpr double kEqualDifferences = 1e-12;
 }
 
 Interval wilson_interval(uint64_t successes, uint64_t trials, double z) {
@@ -100,6 +103,20 @@ MeanDifference mean_difference(const GroupedMean& a, const GroupedMean& b) {
   const double half = t_quantile_975(static_cast<int>(std::floor(d.df + 1e-9))) * d.se;
   d.ci95 = {d.mean - half, d.mean + half};
   return d;
+}
+
+MeanDifference paired_difference(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.size() != b.size()) throw std::invalid_argument("paired_difference: the two sides differ in size");
+  std::vector<double> d(a.size());
+  for (size_t r = 0; r < a.size(); ++r) d[r] = a[r] - b[r];
+  const Summary s = summarize(d);
+  MeanDifference m;
+  m.mean = s.count ? s.mean : kNaN;
+  m.se = s.count > 1 ? s.std / std::sqrt(static_cast<double>(s.count)) : kNaN;
+  if (m.se < kEqualDifferences) m.se = 0;  // equal differences, up to the rounding of a[r] - b[r]
+  m.df = s.count > 1 ? s.count - 1.0 : kNaN;
+  m.ci95 = m.se > 0 ? s.ci95 : Interval{kNaN, kNaN};  // se 0: the t interval is degenerate, not a result
+  return m;
 }
 
 }  // namespace gac

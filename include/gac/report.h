@@ -51,14 +51,31 @@ std::string format_repeats(const Store& store, ReportFormat format);
 // `gac report RUN --versus OTHER`: the same cell (n, bin) of two runs (e.g.
 // guess and check against SGD from the same draws) and the difference of
 // their mean test accuracies, each run's training sets (repeats) as the units.
+//
+// When the runs share their training sets (e.g. SGD from the same seed and
+// data as a guess-and-check run), the design is paired by training set:
+// `paired` is paired_difference (stats.h) over the repeats with models in the
+// cell in both runs, of each repeat's mean test accuracy, and `paired_sets`
+// their number k. Otherwise paired_available is false, paired NaN (see
+// unpaired_reason).
 struct VersusCell {
   CellReport run, versus;
   MeanDifference test_acc;  // run's mean minus versus's (stats.h)
+  bool paired_available = false;  // the runs share their training sets
+  MeanDifference paired;          // by training set; NaN unless paired_available
+  int paired_sets = 0;            // k: repeats with models in the cell in both runs
 };
 
 // Throws gac::Error, naming what differs, unless both runs have the same bin
 // edges and sizes n and hold the same cells.
 std::vector<VersusCell> versus_cells(const Store& run, const Store& versus);
+
+// "" when, for every (n, repeat) with models in both runs, the training-set
+// files under DIR/data/ (n{n}_r{r}_train_x.npy, _train_y.npy,
+// _train_rows.npy) of the two runs are byte-identical; else one line saying
+// why the paired difference is not shown, naming the first such stream. A
+// file present in one run only counts as not known to be the same.
+std::string unpaired_reason(const Store& run, const Store& versus);
 std::string format_versus(const Store& run, const Store& versus, ReportFormat format);
 
 // One task of a run split by `gac slurm`, from its directory DIR/shards/I.

@@ -56,4 +56,13 @@ struct MeanDifference {
 
 MeanDifference mean_difference(const GroupedMean& a, const GroupedMean& b);
 
+// mean(a) - mean(b) for k paired values (a[r] and b[r] measured on the same
+// training set r): the mean of d_r = a[r] - b[r], se = sd(d) / sqrt(k),
+// df = k - 1 and the interval mean +- t_{k-1} * se. Not estimable (se, df and
+// interval NaN) when k < 2; mean NaN when k = 0. Every d_r equal: se 0 (an
+// se below 1e-12 is rounding) and df = k - 1, but the interval is NaN too,
+// never a zero-width interval.
+// Throws std::invalid_argument unless a and b have the same size.
+MeanDifference paired_difference(const std::vector<double>& a, const std::vector<double>& b);
+
 }  // namespace gac
