@@ -463,7 +463,7 @@ TEST_F(ReportTest, VersusSetsTwoRunsSideBySideWithTheirDifference) {
   const fs::path sgd_dir = add_versus_runs();
   const auto versus = Store::open_existing(sgd_dir);
   EXPECT_TRUE(fs::exists(sgd_dir / "weights" / "n4_r1_s0_d8_b0.npy"));  // SGD models are named by bin too
-  const std::vector<VersusCell> cells = versus_cells(*store_, *versus);
+  const std::vector<VersusCell> cells = compare_runs(*store_, *versus).cells;
   ASSERT_EQ(cells.size(), 6u);
   const double va = 1.5 * 0.1016 / 25, vb = 2.0 * 0.02 / 9, se = std::sqrt(va + vb);
   EXPECT_NEAR(cells[0].test_acc.mean, 0.18, 1e-15);
@@ -524,8 +524,8 @@ TEST_F(ReportTest, VersusPairsTheRunsByTrainingSetWhenTheyShareThem) {
         write_training_file(run, n, repeat, "train_y.npy", "y of n " + std::to_string(n) + " repeat " + std::to_string(repeat));
       }
   const auto versus = Store::open_existing(sgd_dir);
-  EXPECT_EQ(unpaired_reason(*store_, *versus), "");
-  const std::vector<VersusCell> cells = versus_cells(*store_, *versus);
+  EXPECT_EQ(compare_runs(*store_, *versus).unpaired, "");
+  const std::vector<VersusCell> cells = compare_runs(*store_, *versus).cells;
   ASSERT_EQ(cells.size(), 6u);
   const VersusCell& c = cells[0];
   EXPECT_TRUE(c.paired_available);
@@ -574,7 +574,7 @@ TEST_F(ReportTest, VersusPairsTheRunsByTrainingSetWhenTheyShareThem) {
   // A training set stored in neither run is not known to be the same.
   for (const fs::path& run : {dir_, sgd_dir})
     for (const char* part : {"n4_r0_train_x.npy", "n4_r0_train_y.npy"}) fs::remove(run / "data" / part);
-  EXPECT_NE(unpaired_reason(*store_, *versus).find("n=4 repeat 0 is not known to be the same: neither run stores it"),
+  EXPECT_NE(compare_runs(*store_, *versus).unpaired.find("n=4 repeat 0 is not known to be the same: neither run stores it"),
             std::string::npos);
   fs::remove_all(sgd_dir);
 }
@@ -589,8 +589,8 @@ TEST_F(ReportTest, VersusPairsNothingWhenATrainingSetIsNotTheSame) {
   write_training_file(sgd_dir, 4, 1, "train_rows.npy", "other rows");
   const auto versus = Store::open_existing(sgd_dir);
   const std::string differ = "paired: not shown, the runs' training sets differ (n=4 repeat 1: data/n4_r1_train_rows.npy)";
-  EXPECT_EQ(unpaired_reason(*store_, *versus), differ);
-  const std::vector<VersusCell> cells = versus_cells(*store_, *versus);
+  EXPECT_EQ(compare_runs(*store_, *versus).unpaired, differ);
+  const std::vector<VersusCell> cells = compare_runs(*store_, *versus).cells;
   EXPECT_FALSE(cells[0].paired_available);
   EXPECT_TRUE(std::isnan(cells[0].paired.mean));
   EXPECT_TRUE(std::isnan(cells[0].paired.ci95.lo));
@@ -600,11 +600,11 @@ TEST_F(ReportTest, VersusPairsNothingWhenATrainingSetIsNotTheSame) {
   EXPECT_TRUE(squeezed_line(table, "+0.1800 [").ends_with(" 2.9 - -")) << table;  // after the Welch df
 
   fs::remove(sgd_dir / "data" / "n4_r1_train_rows.npy");
-  EXPECT_EQ(unpaired_reason(*store_, *versus),
+  EXPECT_EQ(compare_runs(*store_, *versus).unpaired,
             "paired: not shown, the training set of n=4 repeat 1 is not known to be the same: " + sgd_dir.string() +
                 " has no data/n4_r1_train_rows.npy");
   fs::remove(dir_ / "data" / "n4_r1_train_rows.npy");
-  EXPECT_EQ(unpaired_reason(*store_, *versus), "");
+  EXPECT_EQ(compare_runs(*store_, *versus).unpaired, "");
   fs::remove_all(sgd_dir);
 }
 
@@ -614,13 +614,13 @@ TEST_F(ReportTest, VersusRefusesRunsOfOtherCells) {
   RunMeta meta = report_meta();
   meta.bin_edges = {0.3, 0.4};
   { Store(other, "[run]\n", "{}", meta); }
-  EXPECT_ERROR_MENTIONS(versus_cells(*store_, *Store::open_existing(other)),
+  EXPECT_ERROR_MENTIONS(compare_runs(*store_, *Store::open_existing(other)),
                         "has bin edges [0.3,0.35,0.4] but " + other.string() + " has [0.3,0.4]; only runs of the same cells");
   fs::remove_all(other);
   meta = report_meta();
   meta.ns = {16, 4};
   { Store(other, "[run]\n", "{}", meta); }
-  EXPECT_ERROR_MENTIONS(versus_cells(*store_, *Store::open_existing(other)), "has sizes n [4,8,16] but " + other.string() + " has [4,16]");
+  EXPECT_ERROR_MENTIONS(compare_runs(*store_, *Store::open_existing(other)), "has sizes n [4,8,16] but " + other.string() + " has [4,16]");
   fs::remove_all(other);
 }
 

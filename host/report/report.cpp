@@ -846,14 +846,15 @@ void add_paired_differences(std::vector<VersusCell>& cells) {
   }
 }
 
-// The cells side by side; `unpaired` says why the paired differences are
-// missing, or is "" when they are there.
-std::vector<VersusCell> compare_cells(const Store& run, const Store& versus, std::string& unpaired) {
+}  // namespace
+
+Versus compare_runs(const Store& run, const Store& versus) {
   check_same_cells(run, versus);
   const std::vector<CellReport> ours = cell_reports(run), theirs = cell_reports(versus);
   std::map<std::pair<int, int>, const CellReport*> by_cell;
   for (const CellReport& c : theirs) by_cell[{c.n, c.bin}] = &c;
-  std::vector<VersusCell> out;
+  Versus result;
+  std::vector<VersusCell>& out = result.cells;
   for (const CellReport& c : ours) {
     const auto it = by_cell.find({c.n, c.bin});
     if (it == by_cell.end()) break;
@@ -867,27 +868,13 @@ std::vector<VersusCell> compare_cells(const Store& run, const Store& versus, std
   if (out.size() != ours.size() || out.size() != theirs.size())
     throw Error("report --versus: " + run.dir().string() + " and " + versus.dir().string() +
                 " do not hold the same cells (a task of a split run holds only its own: merge it first)");
-  unpaired = first_unpaired_stream(run, versus, out);
-  if (unpaired.empty()) add_paired_differences(out);
-  return out;
-}
-
-}  // namespace
-
-std::vector<VersusCell> versus_cells(const Store& run, const Store& versus) {
-  std::string unpaired;
-  return compare_cells(run, versus, unpaired);
-}
-
-std::string unpaired_reason(const Store& run, const Store& versus) {
-  std::string unpaired;
-  compare_cells(run, versus, unpaired);
-  return unpaired;
+  result.unpaired = first_unpaired_stream(run, versus, out);
+  if (result.unpaired.empty()) add_paired_differences(out);
+  return result;
 }
 
 std::string format_versus(const Store& run, const Store& versus, ReportFormat format) {
-  std::string unpaired;
-  const std::vector<VersusCell> cells = compare_cells(run, versus, unpaired);
+  const auto [cells, unpaired] = compare_runs(run, versus);
   if (format == ReportFormat::table) return format_versus_table(run, versus, cells, unpaired);
   std::vector<ordered_json> rows;
   for (const VersusCell& v : cells) rows.push_back(versus_fields(v, format == ReportFormat::csv));

@@ -57,7 +57,7 @@ std::string format_repeats(const Store& store, ReportFormat format);
 // `paired` is paired_difference (stats.h) over the repeats with models in the
 // cell in both runs, of each repeat's mean test accuracy, and `paired_sets`
 // their number k. Otherwise paired_available is false, paired NaN (see
-// unpaired_reason).
+// Versus::unpaired).
 struct VersusCell {
   CellReport run, versus;
   MeanDifference test_acc;  // run's mean minus versus's (stats.h)
@@ -66,16 +66,20 @@ struct VersusCell {
   int paired_sets = 0;            // k: repeats with models in the cell in both runs
 };
 
+// Two runs cell by cell, and whether they are paired by training set.
+struct Versus {
+  std::vector<VersusCell> cells;
+  // "" when, for every (n, repeat) with models in both runs, the training-set
+  // files under DIR/data/ (n{n}_r{r}_train_x.npy, _train_y.npy,
+  // _train_rows.npy) of the two runs are byte-identical; else one line saying
+  // why the paired difference is not shown, naming the first such stream. A
+  // file present in one run only counts as not known to be the same.
+  std::string unpaired;
+};
+
 // Throws gac::Error, naming what differs, unless both runs have the same bin
 // edges and sizes n and hold the same cells.
-std::vector<VersusCell> versus_cells(const Store& run, const Store& versus);
-
-// "" when, for every (n, repeat) with models in both runs, the training-set
-// files under DIR/data/ (n{n}_r{r}_train_x.npy, _train_y.npy,
-// _train_rows.npy) of the two runs are byte-identical; else one line saying
-// why the paired difference is not shown, naming the first such stream. A
-// file present in one run only counts as not known to be the same.
-std::string unpaired_reason(const Store& run, const Store& versus);
+Versus compare_runs(const Store& run, const Store& versus);
 std::string format_versus(const Store& run, const Store& versus, ReportFormat format);
 
 // One task of a run split by `gac slurm`, from its directory DIR/shards/I.
