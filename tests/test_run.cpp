@@ -297,20 +297,8 @@ arch = "lenet"
 }
 
 TEST_F(RunTest, FashionMnistLeNetRunEndToEnd) {
-  if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "dataset-fashion-mnist not installed";
-  const fs::path cfg = write_config("fashion.toml", R"(
-[data]
-kind = "idx"
-path = "/usr/share/datasets/fashion-mnist"
-classes = [0, 1]
-[model]
-arch = "lenet"
-width = 0.5
-[run]
-n = [2]
-bins = [0.0, 0.69, 0.6931]
-target = 2
-)");
+  if (!fs::exists(kFashionDir)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  const fs::path cfg = fashion_lenet_config("fashion.toml", "n = [2]\nbins = [0.0, 0.69, 0.6931]\ntarget = 2\n");
   const Result r = run_gac({"run", cfg.string(), "-o", (dir_ / "f").string(), "-q"});
   ASSERT_EQ(r.status, 0) << r.err;
   const auto store = Store::open_existing(dir_ / "f");

@@ -152,21 +152,8 @@ TEST_F(SlurmTest, QuickstartArrayOfFourTasksMergesToWhatItsTasksGiveOneAfterAnot
 }
 
 TEST_F(SlurmTest, SmallLeNetArrayMergesToWhatItsTasksGiveOneAfterAnother) {
-  if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "dataset-fashion-mnist not installed";
-  const fs::path cfg = write_config("lenet.toml", R"(
-[data]
-kind = "idx"
-path = "/usr/share/datasets/fashion-mnist"
-classes = [0, 1]
-[model]
-arch = "lenet"
-width = 0.5
-[run]
-n = [2, 3]
-repeats = 2
-bins = [0.0, 0.69]
-target = 3
-)");
+  if (!fs::exists(kFashionDir)) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  const fs::path cfg = fashion_lenet_config("lenet.toml", "n = [2, 3]\nrepeats = 2\nbins = [0.0, 0.69]\ntarget = 3\n");
   const fs::path run = dir_ / "lenet";
   wait_for_jobs(submit(cfg.string() + " -o " + run.string() + " --tasks 3 --cpus-per-task 1"), run);
   ASSERT_EQ(sh(gac_binary() + " merge " + run.string()).status, 0) << sh(gac_binary() + " merge " + run.string()).err;

@@ -172,6 +172,14 @@ bins = [0.66, 0.67, 0.68, 0.69]
 target = 40
 )");
   }
+
+  // LeNet (w=0.5) on Fashion-MNIST classes 0 and 1, with `run` as its [run]
+  // section. Debian's dataset-fashion-mnist: a test skips without it.
+  static constexpr const char* kFashionDir = "/usr/share/datasets/fashion-mnist";
+  std::filesystem::path fashion_lenet_config(const std::string& name, const std::string& run) {
+    return write_config(name, std::string("[data]\nkind = \"idx\"\npath = \"") + kFashionDir +
+                                  "\"\nclasses = [0, 1]\n[model]\narch = \"lenet\"\nwidth = 0.5\n[run]\n" + run);
+  }
 };
 
 #ifdef GAC_BINARY
