@@ -158,3 +158,16 @@ TEST_F(PlotTest, BadArgumentsAreOneClearError) {
   }
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
+
+TEST_F(PlotTest, AStoredConfigTomlCannotReadSafelyIsOneClearError) {
+  // A hand-edited config.toml goes through the config parser's guard (toml++
+  // 3.3 reaches undefined behaviour on a non-ASCII character after a backslash
+  // in a """string""").
+  const fs::path run = fixture_run("gac");
+  std::ofstream(run / "config.toml", std::ios::app) << "[note]\ntext = \"\"\"a \\ \xce\x9a\"\"\"\n";
+  const Result r = gac("plot " + run.string() + " -o " + (dir_ / "x.png").string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("config.toml:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("a non-ASCII character after a backslash"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
