@@ -7,12 +7,11 @@
 #pragma once
 
 #include "gac/hd.h"
+#include "gac/loss.h"
 #include "gac/model.h"
 #include "gac/portable_math.h"
 
 namespace gac {
-
-enum class LossKind : int32_t { normalized, raw };
 
 GAC_HD float relu(float v) { return v > 0.0f ? v : 0.0f; }
 

@@ -9,10 +9,10 @@
 #include <vector>
 
 #include "gac/dataset.h"
+#include "gac/loss.h"
 #include "gac/model.h"
 #include "gac/philox.h"
 #include "gac/prior.h"
-#include "kernels/forward.h"
 
 namespace gac {
 

@@ -8,10 +8,10 @@
 #include <vector>
 
 #include "gac/dataset.h"
+#include "gac/loss.h"
 #include "gac/model.h"
 #include "gac/prior.h"
 #include "gac/sgd.h"
-#include "kernels/forward.h"
 
 namespace gac {
 
