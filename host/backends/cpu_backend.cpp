@@ -13,7 +13,7 @@
 #include "gac/backend.h"
 #include "gac/error.h"
 #include "host/backends/cpu_simd.h"
-#include "host/backends/parallel_for.h"
+#include "host/util/parallel_for.h"
 
 namespace gac {
 

@@ -6,8 +6,8 @@
 // printed here: they mean something only when PyTorch is measured beside gac
 // on the same machine at the same time, which bench/compare does.
 #include "gac/bench.h"
-#include "host/backends/parallel_for.h"
 #include "host/report/format.h"
+#include "host/util/parallel_for.h"
 
 #include <dlfcn.h>
 #include <unistd.h>

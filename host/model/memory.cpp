@@ -8,7 +8,7 @@
 
 #include "gac/error.h"
 #include "gac/text.h"
-#include "host/backends/parallel_for.h"
+#include "host/util/parallel_for.h"
 
 namespace gac {
 namespace {

@@ -12,8 +12,8 @@
 
 #include "gac/error.h"
 #include "host/backends/cpu_simd.h"
-#include "host/backends/parallel_for.h"
 #include "host/optim/sgd_kernel.h"
+#include "host/util/parallel_for.h"
 #include "kernels/sgd_step.h"
 #include "kernels/strided_forward.h"
 

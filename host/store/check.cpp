@@ -17,7 +17,7 @@
 #include "gac/run.h"
 #include "gac/sgd.h"
 #include "gac/verify.h"
-#include "host/backends/parallel_for.h"
+#include "host/util/parallel_for.h"
 
 namespace gac {
 namespace {

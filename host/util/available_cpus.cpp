@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <thread>
 
-#include "host/backends/parallel_for.h"
+#include "host/util/parallel_for.h"
 
 namespace gac {
 
