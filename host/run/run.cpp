@@ -27,6 +27,7 @@
 #include "gac/verify.h"
 #include "host/report/format.h"
 #include "host/run/progress.h"
+#include "host/util/parallel_for.h"
 
 namespace gac {
 namespace {

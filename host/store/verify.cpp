@@ -14,6 +14,7 @@
 #include "gac/sgd.h"
 #include "gac/store.h"
 #include "gac/text.h"
+#include "host/util/parallel_for.h"
 #include "kernels/forward.h"
 
 namespace gac {

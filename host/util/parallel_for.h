@@ -13,7 +13,8 @@ namespace gac {
 
 // The CPUs this process may use: its affinity mask (taskset, cgroups,
 // SLURM's task/affinity), and no more than SLURM_CPUS_PER_TASK when SLURM
-// allocated that many (with task/none the mask still shows every CPU).
+// allocated that many (with task/none the mask still shows every CPU). The
+// CPU backend's and the SGD trainer's threads unless exec.threads says otherwise.
 int available_cpus();
 
 // Runs body(thread, index) for index in [0, count) on up to `threads` threads.

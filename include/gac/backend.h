@@ -76,11 +76,6 @@ class Backend {
   virtual uint64_t preferred_batch() const { return 65536; }
 };
 
-// The CPUs this process may use: its affinity mask (taskset, cgroups, SLURM's
-// task/affinity), and no more than SLURM_CPUS_PER_TASK under SLURM. The CPU
-// backend's and the SGD trainer's threads unless exec.threads says otherwise.
-int available_cpus();
-
 // Picks a backend by name: "cpu", "cuda" or "auto" (CUDA when a usable
 // device exists, else the CPU). `note` explains an automatic choice of the
 // CPU when a GPU is there but unusable (`gac info` says why there is none).
