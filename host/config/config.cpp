@@ -11,7 +11,6 @@
 #include <toml++/toml.h>
 
 #include "gac/error.h"
-#include "gac/philox.h"
 #include "gac/shards.h"
 #include "gac/text.h"
 
@@ -631,12 +630,6 @@ PriorSpec make_prior_spec(const PriorConfig& p, const Model& model) {
     }
   }
   return s;
-}
-
-uint64_t class_choice_seed(uint64_t seed) { return splitmix64(splitmix64(seed) ^ 0xC1A55E5ull); }
-
-uint64_t data_seed(uint64_t seed, int n, int repeat) {
-  return splitmix64(splitmix64(splitmix64(seed) ^ 0xDA7Aull) ^ (static_cast<uint64_t>(n) << 32 | static_cast<uint32_t>(repeat)));
 }
 
 }  // namespace gac

@@ -76,8 +76,4 @@ std::string extension_problem(const RunConfig& stored, const RunConfig& fresh);
 
 PriorSpec make_prior_spec(const PriorConfig& prior, const Model& model);
 
-// Seeds derived from the run seed for data choices.
-uint64_t class_choice_seed(uint64_t seed);
-uint64_t data_seed(uint64_t seed, int n, int repeat);
-
 }  // namespace gac

@@ -63,6 +63,10 @@ struct Dataset {
 // the whole training split.
 Dataset load_dataset(const DataConfig& cfg);
 
+// Seeds derived from the run seed for data choices.
+uint64_t class_choice_seed(uint64_t seed);
+uint64_t data_seed(uint64_t seed, int n, int repeat);
+
 // Where a training/test pair came from: enough to rebuild it from the files.
 struct SplitSource {
   std::vector<int> classes;          // original label of each class index 0..k-1
