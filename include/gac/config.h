@@ -15,13 +15,6 @@
 
 namespace gac {
 
-struct PriorConfig {
-  PriorKind kind = PriorKind::uniform;
-  double radius = 1.0;         // uniform: U(-radius, radius)
-  double sigma = 1.0;          // normal: N(0, sigma^2)
-  double sphere_radius = 1.0;  // sphere: total L2 norm
-};
-
 struct RunConfig {
   DataConfig data;
   ModelConfig model;
@@ -73,7 +66,5 @@ std::string identity_difference(const RunConfig& there, const RunConfig& here);
 // one with a larger target, more repeats or more training-set sizes n (its
 // streams simply continue). A run split into tasks may only grow its target.
 std::string extension_problem(const RunConfig& stored, const RunConfig& fresh);
-
-PriorSpec make_prior_spec(const PriorConfig& prior, const Model& model);
 
 }  // namespace gac

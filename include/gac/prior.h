@@ -20,6 +20,14 @@ namespace gac {
 
 enum class PriorKind : int32_t { uniform, normal, kaiming, sphere };
 
+// The [prior] section of a config.
+struct PriorConfig {
+  PriorKind kind = PriorKind::uniform;
+  double radius = 1.0;         // uniform: U(-radius, radius)
+  double sigma = 1.0;          // normal: N(0, sigma^2)
+  double sphere_radius = 1.0;  // sphere: total L2 norm
+};
+
 // Per-tensor scales resolved on the host (kaiming bounds depend on fan_in).
 struct PriorSpec {
   static constexpr int kMaxTensors = 32;
@@ -29,6 +37,10 @@ struct PriorSpec {
   float scale[kMaxTensors];         // r (uniform, kaiming) or sigma (normal)
   double sphere_radius = 1.0;
 };
+
+// The spec of `prior` for the tensors of `model` (host only, host/model/prior.cpp).
+struct Model;
+PriorSpec make_prior_spec(const PriorConfig& prior, const Model& model);
 
 // Uniform in [-scale, scale) from one 32-bit word.
 GAC_HD float uniform_from_bits(uint32_t bits, float scale) {

@@ -1,0 +1,28 @@
+#include <cmath>
+
+#include "gac/error.h"
+#include "gac/model.h"
+#include "gac/prior.h"
+
+namespace gac {
+
+PriorSpec make_prior_spec(const PriorConfig& p, const Model& model) {
+  PriorSpec s;
+  s.kind = p.kind;
+  s.sphere_radius = p.sphere_radius;
+  if (model.tensors.size() > PriorSpec::kMaxTensors) throw Error("prior: model has too many tensors");
+  s.n_tensors = static_cast<int32_t>(model.tensors.size());
+  for (size_t i = 0; i < model.tensors.size(); ++i) {
+    const TensorInfo& t = model.tensors[i];
+    s.tensor_end[i] = t.offset + t.size;
+    switch (p.kind) {
+      case PriorKind::uniform: s.scale[i] = static_cast<float>(p.radius); break;
+      case PriorKind::normal: s.scale[i] = static_cast<float>(p.sigma); break;
+      case PriorKind::kaiming: s.scale[i] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(t.fan_in))); break;
+      case PriorKind::sphere: s.scale[i] = 1.0f; break;
+    }
+  }
+  return s;
+}
+
+}  // namespace gac
