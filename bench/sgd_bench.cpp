@@ -21,7 +21,7 @@
 
 #include "gac/config.h"
 #include "gac/error.h"
-#include "gac/run.h"
+#include "gac/experiment.h"
 #include "gac/sgd.h"
 
 using namespace gac;

@@ -24,6 +24,7 @@
 #include "gac/config.h"
 #include "gac/dataset.h"
 #include "gac/error.h"
+#include "gac/experiment.h"
 #include "gac/npy.h"
 #include "gac/run.h"
 #include "gac/store.h"

@@ -14,8 +14,8 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "gac/experiment.h"
 #include "gac/npy.h"
-#include "gac/run.h"
 #include "gac/sgd.h"
 #include "gac/store.h"
 #include "test_util.h"

@@ -29,8 +29,8 @@
 #include "gac/backend.h"
 #include "gac/config.h"
 #include "gac/error.h"
+#include "gac/experiment.h"
 #include "gac/npy.h"
-#include "gac/run.h"
 
 
 namespace gac {

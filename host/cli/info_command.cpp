@@ -5,7 +5,7 @@
 
 #include "gac/backend.h"
 #include "gac/error.h"
-#include "gac/run.h"
+#include "gac/experiment.h"
 #include "gac/text.h"
 #include "host/cli/commands.h"
 

@@ -23,7 +23,7 @@
 
 #include "gac/config.h"
 #include "gac/error.h"
-#include "gac/run.h"
+#include "gac/experiment.h"
 #include "gac/shards.h"
 #include "gac/dataset.h"
 

@@ -23,7 +23,6 @@
 #include "gac/sgd.h"
 #include "gac/shards.h"
 #include "gac/store.h"
-#include "gac/text.h"
 #include "gac/verify.h"
 #include "host/report/format.h"
 #include "host/run/progress.h"
@@ -371,64 +370,6 @@ void summarize(const TaskRun& run, const RunConfig& cfg, const RunOutcome& outco
 }
 
 }  // namespace
-
-Experiment prepare_experiment(const RunConfig& cfg) {
-  Experiment ex;
-  ex.cfg = cfg;
-  DataConfig data_cfg = cfg.data;
-  data_cfg.seed = class_choice_seed(cfg.seed);
-  ex.data = load_dataset(data_cfg);
-  ex.model = build_model(cfg.model, ex.data.c, ex.data.h, ex.data.w, ex.data.n_classes);
-  ex.prior = make_prior_spec(cfg.prior, ex.model);
-  return ex;
-}
-
-void print_classes(std::ostream& out, const Experiment& ex, const std::string& prefix) {
-  if (ex.data.synthetic) return;
-  if (!ex.data.class_ids.empty()) {
-    out << prefix << "classes " << classes_text(ex.data.class_ids) << " (original labels) in every training set\n";
-    return;
-  }
-  out << prefix << "classes (original labels) drawn afresh for each training set, by repeat:\n";
-  for (int n : ex.cfg.ns) {
-    out << prefix << "  n=" << n << ":";
-    for (int r = 0; r < ex.cfg.repeats; ++r)
-      out << "  " << classes_text(training_set_classes(ex.data, data_seed(ex.cfg.seed, n, r)), ",");
-    out << "\n";
-  }
-}
-
-std::string optimizer_text(const RunConfig& cfg) {
-  if (cfg.optimizer != "sgd") return "guess and check";
-  const SgdConfig& s = cfg.sgd;
-  return "SGD from each draw (lr " + shortest(s.lr) + ", momentum " + shortest(s.momentum) + ", batch " +
-         std::to_string(s.batch_size) + " (at most n/2), " + std::to_string(s.epochs) + " epochs)";
-}
-
-std::string stream_data_stem(int n, int repeat) {
-  return "n" + std::to_string(n) + "_r" + std::to_string(repeat) + "_";
-}
-
-StreamTask stream_task(const Experiment& ex, int n, int repeat, int shard) {
-  return stream_task(ex, n, repeat, shard, training_set_classes(ex.data, data_seed(ex.cfg.seed, n, repeat)));
-}
-
-StreamTask stream_task(const Experiment& ex, int n, int repeat, int shard, const std::vector<int>& classes) {
-  DataConfig data_cfg = ex.cfg.data;
-  data_cfg.seed = class_choice_seed(ex.cfg.seed);
-  TrainTest tt = make_train_test(ex.data, data_cfg, n, data_seed(ex.cfg.seed, n, repeat), classes);
-  StreamTask task;
-  task.model = ex.model.spec;
-  task.prior = ex.prior;
-  task.key = make_stream_key(ex.cfg.seed, n, repeat, shard);
-  task.loss = ex.cfg.loss;
-  task.early_reject = ex.cfg.early_reject;
-  task.bin_edges.assign(ex.cfg.bins.begin(), ex.cfg.bins.end());
-  task.train = std::move(tt.train);
-  task.test = std::move(tt.test);
-  task.source = std::move(tt.source);
-  return task;
-}
 
 RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ostream& log) {
   const Clock::time_point start = Clock::now();

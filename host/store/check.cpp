@@ -11,10 +11,10 @@
 #include <tuple>
 
 #include "gac/error.h"
+#include "gac/experiment.h"
 #include "gac/npy.h"
 #include "gac/philox.h"
 #include "gac/prior.h"
-#include "gac/run.h"
 #include "gac/sgd.h"
 #include "gac/verify.h"
 #include "host/util/parallel_for.h"

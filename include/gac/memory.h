@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "gac/run.h"
+#include "gac/experiment.h"
 
 namespace gac {
 

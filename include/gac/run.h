@@ -11,8 +11,7 @@
 
 #include "gac/backend.h"
 #include "gac/config.h"
-#include "gac/dataset.h"
-#include "gac/model.h"
+#include "gac/experiment.h"
 
 namespace gac {
 
@@ -32,32 +31,6 @@ struct RunOutcome {
   uint64_t commits = 0;        // ledger transactions
   std::string backend_note;    // e.g. why auto chose the CPU
 };
-
-// Everything derived from a config before any draw: data and model.
-struct Experiment {
-  RunConfig cfg;
-  Dataset data;
-  Model model;
-  PriorSpec prior;
-};
-Experiment prepare_experiment(const RunConfig& cfg);
-
-// The task of stream (n, repeat, shard): training and test sets, key, bins.
-StreamTask stream_task(const Experiment& ex, int n, int repeat, int shard = 0);
-// The same with the given classes (original labels) instead of the drawn ones: verify rebuilds a
-// stream from the classes its ledger records.
-StreamTask stream_task(const Experiment& ex, int n, int repeat, int shard, const std::vector<int>& classes);
-
-// The classes of every training set: one line when they are fixed for the
-// run, else one line per n listing each repeat's (the run log, `gac info`).
-void print_classes(std::ostream& out, const Experiment& ex, const std::string& prefix);
-
-// "guess and check", or "SGD from each draw (lr 0.1, momentum 0, ...)": the
-// run log, `gac info`.
-std::string optimizer_text(const RunConfig& cfg);
-
-// "n16_r0_": the prefix of a stream's files under DIR/data/.
-std::string stream_data_stem(int n, int repeat);
 
 RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ostream& log);
 
