@@ -1,6 +1,7 @@
 #include "gac/shards.h"
 
 #include <algorithm>
+#include <string>
 
 namespace gac {
 
@@ -41,6 +42,33 @@ std::vector<Unit> task_units(const RunConfig& cfg) {
   std::vector<Unit> units = all_units(cfg);
   if (cfg.shard >= 0) std::erase_if(units, [&cfg](const Unit& u) { return u.task != cfg.shard; });
   return units;
+}
+
+std::string extension_problem(const RunConfig& stored, const RunConfig& fresh) {
+  // Apart from the keys a run may grow, everything must be as it was.
+  RunConfig fixed = fresh;
+  fixed.target = stored.target;
+  fixed.repeats = stored.repeats;
+  fixed.ns = stored.ns;
+  if (std::string difference = identity_difference(stored, fixed); !difference.empty()) return difference;
+
+  if (fresh.target < stored.target)
+    return "run.target is " + std::to_string(stored.target) + " there, " + std::to_string(fresh.target) +
+           " here (a run can grow its target, never shrink it)";
+  if (fresh.repeats < stored.repeats)
+    return "run.repeats is " + std::to_string(stored.repeats) + " there, " + std::to_string(fresh.repeats) +
+           " here (a run can add repeats, never drop them)";
+  for (int n : stored.ns)
+    if (std::find(fresh.ns.begin(), fresh.ns.end(), n) == fresh.ns.end())
+      return "run.n holds " + std::to_string(n) + " there but not here (a run can add sizes n, never drop them)";
+  if (fresh.shards > 1 && (fresh.ns != stored.ns || fresh.repeats != stored.repeats))
+    return "run.n or run.repeats differ: a run split into " + std::to_string(fresh.shards) +
+           " tasks keeps its streams, only run.target may grow (run the new streams in a new directory)";
+  if (shards_per_stream(fresh) != shards_per_stream(stored))
+    return "run.target " + std::to_string(fresh.target) + " splits each stream into " +
+           std::to_string(shards_per_stream(fresh)) + " shards, the run there into " +
+           std::to_string(shards_per_stream(stored)) + " (keep the target, or use a new directory)";
+  return "";
 }
 
 }  // namespace gac

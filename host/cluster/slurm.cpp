@@ -15,6 +15,7 @@
 #include "gac/error.h"
 #include "gac/exit_codes.h"
 #include "gac/npy.h"
+#include "gac/shards.h"
 
 namespace gac {
 

@@ -11,7 +11,6 @@
 #include <toml++/toml.h>
 
 #include "gac/error.h"
-#include "gac/shards.h"
 #include "gac/text.h"
 
 namespace gac {
@@ -538,33 +537,6 @@ std::string identity_difference(const RunConfig& there_cfg, const RunConfig& her
   }
   for (const auto& [key, value] : there)
     if (!here.count(key)) return key + " is " + value + " there but not set here";
-  return "";
-}
-
-std::string extension_problem(const RunConfig& stored, const RunConfig& fresh) {
-  // Apart from the keys a run may grow, everything must be as it was.
-  RunConfig fixed = fresh;
-  fixed.target = stored.target;
-  fixed.repeats = stored.repeats;
-  fixed.ns = stored.ns;
-  if (std::string difference = identity_difference(stored, fixed); !difference.empty()) return difference;
-
-  if (fresh.target < stored.target)
-    return "run.target is " + std::to_string(stored.target) + " there, " + std::to_string(fresh.target) +
-           " here (a run can grow its target, never shrink it)";
-  if (fresh.repeats < stored.repeats)
-    return "run.repeats is " + std::to_string(stored.repeats) + " there, " + std::to_string(fresh.repeats) +
-           " here (a run can add repeats, never drop them)";
-  for (int n : stored.ns)
-    if (std::find(fresh.ns.begin(), fresh.ns.end(), n) == fresh.ns.end())
-      return "run.n holds " + std::to_string(n) + " there but not here (a run can add sizes n, never drop them)";
-  if (fresh.shards > 1 && (fresh.ns != stored.ns || fresh.repeats != stored.repeats))
-    return "run.n or run.repeats differ: a run split into " + std::to_string(fresh.shards) +
-           " tasks keeps its streams, only run.target may grow (run the new streams in a new directory)";
-  if (shards_per_stream(fresh) != shards_per_stream(stored))
-    return "run.target " + std::to_string(fresh.target) + " splits each stream into " +
-           std::to_string(shards_per_stream(fresh)) + " shards, the run there into " +
-           std::to_string(shards_per_stream(stored)) + " (keep the target, or use a new directory)";
   return "";
 }
 

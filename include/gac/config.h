@@ -61,10 +61,4 @@ std::string resolved_toml(const RunConfig& cfg);
 // there, Y here"; "" when both configs define the same run.
 std::string identity_difference(const RunConfig& there, const RunConfig& here);
 
-// Why a run directory made with `stored` cannot go on as `fresh`, naming the
-// first key that differs; "" when it can: the same experiment, or the same
-// one with a larger target, more repeats or more training-set sizes n (its
-// streams simply continue). A run split into tasks may only grow its target.
-std::string extension_problem(const RunConfig& stored, const RunConfig& fresh);
-
 }  // namespace gac

@@ -1,4 +1,5 @@
-// How a run splits into units of work and the tasks of a SLURM array.
+// How a run splits into units of work and the tasks of a SLURM array, and
+// which configs may go on with a run directory's units.
 //
 // A unit is one parameter stream (n, repeat, shard): its draws come from the
 // key (seed, n, repeat, shard), so units never share a draw. Each (n, repeat)
@@ -12,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "gac/config.h"
@@ -33,5 +35,11 @@ std::vector<Unit> all_units(const RunConfig& cfg);
 
 // The units cfg.shard runs (every unit when cfg.shard is -1).
 std::vector<Unit> task_units(const RunConfig& cfg);
+
+// Why a run directory made with `stored` cannot go on as `fresh`, naming the
+// first key that differs; "" when it can: the same experiment, or the same
+// one with a larger target, more repeats or more training-set sizes n (its
+// streams simply continue). A run split into tasks may only grow its target.
+std::string extension_problem(const RunConfig& stored, const RunConfig& fresh);
 
 }  // namespace gac
