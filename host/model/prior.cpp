@@ -6,6 +6,16 @@
 
 namespace gac {
 
+const char* prior_name(PriorKind k) {
+  switch (k) {
+    case PriorKind::uniform: return "uniform";
+    case PriorKind::normal: return "normal";
+    case PriorKind::kaiming: return "kaiming";
+    case PriorKind::sphere: return "sphere";
+  }
+  return "?";
+}
+
 PriorSpec make_prior_spec(const PriorConfig& p, const Model& model) {
   PriorSpec s;
   s.kind = p.kind;

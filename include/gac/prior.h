@@ -19,6 +19,7 @@
 namespace gac {
 
 enum class PriorKind : int32_t { uniform, normal, kaiming, sphere };
+const char* prior_name(PriorKind kind);  // "uniform", ...
 
 // The [prior] section of a config.
 struct PriorConfig {
