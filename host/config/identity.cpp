@@ -5,8 +5,11 @@
 #include <map>
 #include <sstream>
 #include <toml++/toml.h>
+#include <type_traits>
+#include <variant>
 
 #include "gac/text.h"
+#include "host/config/keys.h"
 
 namespace gac {
 namespace {
@@ -17,67 +20,26 @@ toml::array to_array(const auto& values) {
   return a;
 }
 
-toml::table identity_table(const RunConfig& c) {
-  toml::table data{{"kind", c.data.kind}};
-  if (c.data.kind == "kink" || c.data.kind == "slab") {
-    data.insert("test_size", c.data.test_size);
-    if (c.data.kind == "kink") data.insert("margin", c.data.margin);
-  } else {
-    if (c.data.kind == "idx" || c.data.kind == "cifar10") data.insert("path", c.data.path);
-    if (c.data.kind == "idx") data.insert("prefix", c.data.prefix);
-    if (c.data.kind == "npy") {
-      data.insert("train_x", c.data.train_x);
-      data.insert("train_y", c.data.train_y);
-      data.insert("test_x", c.data.test_x);
-      data.insert("test_y", c.data.test_y);
-    }
-    if (c.data.kind == "csv") {
-      data.insert("train_file", c.data.train_file);
-      data.insert("test_file", c.data.test_file);
-      data.insert("label_column", c.data.label_column);
-    }
-    if (c.data.kind == "npy" || c.data.kind == "csv") {
-      data.insert("standardize", c.data.standardize);
-      if (!c.data.shape.empty()) data.insert("shape", to_array(c.data.shape));
-    }
-    if (c.data.random_classes > 0) data.insert("random_classes", c.data.random_classes);
-    else if (!c.data.classes.empty()) data.insert("classes", to_array(c.data.classes));
-    else data.insert("classes", "all");
-    if (c.data.random_classes > 0) data.insert("class_draw", c.data.class_draw);
-    if (c.data.kind == "idx" || c.data.kind == "cifar10" || c.data.standardize) data.insert("statistics", c.data.statistics);
+// The keys written for `c`, by section: its identity, or (resolved) all it writes.
+toml::table written_table(const RunConfig& c, bool resolved) {
+  toml::table out;
+  for (const ConfigKey& key : config_keys()) {
+    if (key.written == Written::never || (key.written == Written::resolved && !resolved)) continue;
+    if (!applies(key, c) || (key.written_if && !key.written_if(c))) continue;
+    const size_t dot = key.name.find('.');
+    const std::string section = key.name.substr(0, dot), name = key.name.substr(dot + 1);
+    if (!out.contains(section)) out.insert(section, toml::table{});
+    toml::table& values = *out[section].as_table();
+    std::visit(
+        [&](const auto& v) {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, std::vector<int64_t>> || std::is_same_v<T, std::vector<double>>)
+            values.insert(name, to_array(v));
+          else
+            values.insert(name, v);
+        },
+        key.value.write(c));
   }
-  toml::table model{{"arch", arch_name(c.model.arch)}};
-  if (c.model.arch == Arch::mlp) {
-    model.insert("hidden", c.model.hidden);
-    model.insert("layers", c.model.layers);
-    model.insert("hidden_bias", c.model.hidden_bias);
-  }
-  if (c.model.arch == Arch::lenet) model.insert("width", c.model.width);
-  toml::table prior{{"kind", prior_name(c.prior.kind)}};
-  if (c.prior.kind == PriorKind::uniform) prior.insert("radius", c.prior.radius);
-  if (c.prior.kind == PriorKind::normal) prior.insert("sigma", c.prior.sigma);
-  if (c.prior.kind == PriorKind::sphere) prior.insert("sphere_radius", c.prior.sphere_radius);
-  toml::table out{{"data", data}, {"model", model}, {"prior", prior}};
-  // A guess-and-check run has no [optimizer]: directories made before it existed still open.
-  if (c.optimizer == "sgd")
-    out.insert("optimizer", toml::table{{"kind", c.optimizer},
-                                        {"lr", c.sgd.lr},
-                                        {"momentum", c.sgd.momentum},
-                                        {"batch_size", c.sgd.batch_size},
-                                        {"epochs", c.sgd.epochs}});
-  toml::table run{{"seed", static_cast<int64_t>(c.seed)},
-                  {"n", to_array(c.ns)},
-                  {"repeats", c.repeats},
-                  {"bins", to_array(c.bins)},
-                  {"target", c.target},
-                  {"loss", c.loss == LossKind::raw ? "raw" : "normalized"},
-                  {"early_reject", c.early_reject}};
-  // One task is the whole run; a split run names its task, or "all" for every task's units (merged).
-  if (c.shards == 1) run.insert("shard", 0);
-  else if (c.shard < 0) run.insert("shard", "all");
-  else run.insert("shard", c.shard);
-  if (c.shards > 1) run.insert("shards", c.shards);
-  out.insert("run", run);
   return out;
 }
 
@@ -118,7 +80,7 @@ std::string to_text(const toml::table& t) {
 // "section.key" -> its value as TOML text, for every key of the run's identity.
 std::map<std::string, std::string> identity_values(const RunConfig& c) {
   std::map<std::string, std::string> out;
-  for (const auto& [section, table] : identity_table(c))
+  for (const auto& [section, table] : written_table(c, false))
     for (const auto& [key, value] : *table.as_table()) {
       std::ostringstream text;
       text << toml::toml_formatter(value, toml::format_flags::none);
@@ -141,15 +103,8 @@ std::string identity_difference(const RunConfig& there_cfg, const RunConfig& her
   return "";
 }
 
-std::string identity_toml(const RunConfig& cfg) { return to_text(identity_table(cfg)); }
+std::string identity_toml(const RunConfig& cfg) { return to_text(written_table(cfg, false)); }
 
-std::string resolved_toml(const RunConfig& c) {
-  toml::table t = identity_table(c);
-  t["run"].as_table()->insert("max_draws", static_cast<int64_t>(c.max_draws));
-  t["run"].as_table()->insert("time_limit", c.time_limit);
-  t.insert("exec", toml::table{{"backend", c.backend}, {"threads", c.threads}, {"batch", static_cast<int64_t>(c.batch)},
-                               {"order", c.order}});
-  return to_text(t);
-}
+std::string resolved_toml(const RunConfig& cfg) { return to_text(written_table(cfg, true)); }
 
 }  // namespace gac

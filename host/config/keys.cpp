@@ -1,6 +1,12 @@
+// The table of config keys, one row per key (see keys.h), and the checked
+// reading of each kind of value.
 #include "host/config/keys.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <map>
+#include <type_traits>
 
 #include "gac/error.h"
 #include "gac/text.h"
@@ -11,7 +17,7 @@ void bad(const std::string& key, const std::string& what) { throw Error("config:
 
 namespace {
 
-constexpr int kMaxShards = 1 << 20;
+constexpr int kMaxTasks = 1 << 20;
 
 std::string type_name(const toml::node& v) {
   switch (v.type()) {
@@ -24,7 +30,6 @@ std::string type_name(const toml::node& v) {
     default: return "a date/time";
   }
 }
-
 
 int64_t get_int(const toml::node& v, const std::string& key, int64_t lo, int64_t hi) {
   if (!v.is_integer()) bad(key, "expected an integer, got " + type_name(v));
@@ -58,12 +63,12 @@ std::string get_string(const toml::node& v, const std::string& key) {
   return v.as_string()->get();
 }
 
-std::string get_choice(const toml::node& v, const std::string& key, std::initializer_list<const char*> choices) {
+std::string get_choice(const toml::node& v, const std::string& key, const std::vector<std::string>& choices) {
   const std::string s = get_string(v, key);
   std::string list;
-  for (const char* c : choices) {
+  for (const std::string& c : choices) {
     if (s == c) return s;
-    list += list.empty() ? c : std::string(", ") + c;
+    list += list.empty() ? c : ", " + c;
   }
   bad(key, "'" + s + "' is not one of " + list);
 }
@@ -84,158 +89,200 @@ std::vector<double> get_number_list(const toml::node& v, const std::string& key)
   return out;
 }
 
-}  // namespace
-
-const std::map<std::string, Setter>& setters() {
-  static const std::map<std::string, Setter> table = {
-      // [data]
-      {"data.kind", [](RunConfig& c, const toml::node& v, const std::string& k) {
-         c.data.kind = get_choice(v, k, {"idx", "cifar10", "npy", "csv", "kink", "slab"});
-       }},
-      {"data.path", [](RunConfig& c, const toml::node& v, const std::string& k) { c.data.path = get_string(v, k); }},
-      {"data.prefix", [](RunConfig& c, const toml::node& v, const std::string& k) { c.data.prefix = get_string(v, k); }},
-      {"data.classes", [](RunConfig& c, const toml::node& v, const std::string& k) {
-         if (v.is_string()) {
-           if (get_string(v, k) != "all") bad(k, "expected an array of labels, \"all\", or use data.random_classes");
-           c.data.classes.clear();
-         } else {
-           c.data.classes = get_int_list(v, k, 0, 1 << 30);
-         }
-       }},
-      {"data.random_classes", [](RunConfig& c, const toml::node& v, const std::string& k) {
-         c.data.random_classes = static_cast<int>(get_int(v, k, 0, 1 << 20));
-       }},
-      {"data.class_draw", [](RunConfig& c, const toml::node& v, const std::string& k) {
-         c.data.class_draw = get_choice(v, k, {"per_training_set", "per_run"});
-       }},
-      {"data.statistics", [](RunConfig& c, const toml::node& v, const std::string& k) {
-         c.data.statistics = get_choice(v, k, {"all", "classes"});
-       }},
-      {"data.train_x", [](RunConfig& c, const toml::node& v, const std::string& k) { c.data.train_x = get_string(v, k); }},
-      {"data.train_y", [](RunConfig& c, const toml::node& v, const std::string& k) { c.data.train_y = get_string(v, k); }},
-      {"data.test_x", [](RunConfig& c, const toml::node& v, const std::string& k) { c.data.test_x = get_string(v, k); }},
-      {"data.test_y", [](RunConfig& c, const toml::node& v, const std::string& k) { c.data.test_y = get_string(v, k); }},
-      {"data.train_file", [](RunConfig& c, const toml::node& v, const std::string& k) { c.data.train_file = get_string(v, k); }},
-      {"data.test_file", [](RunConfig& c, const toml::node& v, const std::string& k) { c.data.test_file = get_string(v, k); }},
-      {"data.label_column", [](RunConfig& c, const toml::node& v, const std::string& k) {
-         c.data.label_column = static_cast<int>(get_int(v, k, -1, 1 << 20));
-       }},
-      {"data.shape", [](RunConfig& c, const toml::node& v, const std::string& k) {
-         c.data.shape = get_int_list(v, k, 1, 1 << 20);
-         if (c.data.shape.size() != 3) bad(k, "expected [channels, height, width]");
-       }},
-      {"data.standardize", [](RunConfig& c, const toml::node& v, const std::string& k) { c.data.standardize = get_bool(v, k); }},
-      {"data.test_size", [](RunConfig& c, const toml::node& v, const std::string& k) {
-         c.data.test_size = static_cast<int>(get_int(v, k, 0, 1 << 30));
-       }},
-      {"data.margin", [](RunConfig& c, const toml::node& v, const std::string& k) { c.data.margin = get_positive(v, k); }},
-      // [model]
-      {"model.arch", [](RunConfig& c, const toml::node& v, const std::string& k) {
-         c.model.arch = parse_arch(get_choice(v, k, {"linear", "mlp", "lenet"}));
-       }},
-      {"model.hidden", [](RunConfig& c, const toml::node& v, const std::string& k) { c.model.hidden = static_cast<int>(get_int(v, k, 1, 1 << 16)); }},
-      {"model.layers", [](RunConfig& c, const toml::node& v, const std::string& k) { c.model.layers = static_cast<int>(get_int(v, k, 1, 12)); }},
-      {"model.hidden_bias", [](RunConfig& c, const toml::node& v, const std::string& k) { c.model.hidden_bias = get_bool(v, k); }},
-      {"model.width", [](RunConfig& c, const toml::node& v, const std::string& k) { c.model.width = get_positive(v, k); }},
-      // [prior]
-      {"prior.kind", [](RunConfig& c, const toml::node& v, const std::string& k) {
-         const std::string s = get_choice(v, k, {"uniform", "normal", "kaiming", "sphere"});
-         c.prior.kind = s == "uniform" ? PriorKind::uniform : s == "normal" ? PriorKind::normal
-                        : s == "kaiming" ? PriorKind::kaiming : PriorKind::sphere;
-       }},
-      {"prior.radius", [](RunConfig& c, const toml::node& v, const std::string& k) { c.prior.radius = get_positive(v, k); }},
-      {"prior.sigma", [](RunConfig& c, const toml::node& v, const std::string& k) { c.prior.sigma = get_positive(v, k); }},
-      {"prior.sphere_radius", [](RunConfig& c, const toml::node& v, const std::string& k) { c.prior.sphere_radius = get_positive(v, k); }},
-      // [optimizer]
-      {"optimizer.kind", [](RunConfig& c, const toml::node& v, const std::string& k) {
-         c.optimizer = get_choice(v, k, {"guess", "sgd"});
-       }},
-      {"optimizer.lr", [](RunConfig& c, const toml::node& v, const std::string& k) {
-         c.sgd.lr = get_positive(v, k);
-         const float lr = static_cast<float>(c.sgd.lr);  // SGD trains in float
-         if (!(lr > 0) || !std::isfinite(lr)) bad(k, shortest(c.sgd.lr) + " is not a positive float");
-       }},
-      {"optimizer.momentum", [](RunConfig& c, const toml::node& v, const std::string& k) {
-         c.sgd.momentum = get_number(v, k);
-         if (!(c.sgd.momentum >= 0 && c.sgd.momentum < 1)) bad(k, "must be in [0, 1), got " + shortest(c.sgd.momentum));
-       }},
-      {"optimizer.batch_size", [](RunConfig& c, const toml::node& v, const std::string& k) {
-         c.sgd.batch_size = static_cast<int>(get_int(v, k, 1, 1 << 24));
-       }},
-      {"optimizer.epochs", [](RunConfig& c, const toml::node& v, const std::string& k) {
-         c.sgd.epochs = static_cast<int>(get_int(v, k, 0, 1 << 24));
-       }},
-      // [run]
-      {"run.seed", [](RunConfig& c, const toml::node& v, const std::string& k) {
-         c.seed = static_cast<uint64_t>(get_int(v, k, 0, INT64_MAX));
-       }},
-      {"run.n", [](RunConfig& c, const toml::node& v, const std::string& k) { c.ns = get_int_list(v, k, 1, 1 << 24); }},
-      {"run.repeats", [](RunConfig& c, const toml::node& v, const std::string& k) { c.repeats = static_cast<int>(get_int(v, k, 1, 1 << 20)); }},
-      {"run.bins", [](RunConfig& c, const toml::node& v, const std::string& k) { c.bins = get_number_list(v, k); }},
-      {"run.target", [](RunConfig& c, const toml::node& v, const std::string& k) { c.target = static_cast<int>(get_int(v, k, 1, 1 << 24)); }},
-      {"run.loss", [](RunConfig& c, const toml::node& v, const std::string& k) {
-         c.loss = get_choice(v, k, {"normalized", "raw"}) == "raw" ? LossKind::raw : LossKind::normalized;
-       }},
-      {"run.early_reject", [](RunConfig& c, const toml::node& v, const std::string& k) { c.early_reject = get_bool(v, k); }},
-      {"run.shard", [](RunConfig& c, const toml::node& v, const std::string& k) {
-         if (v.is_string() && get_string(v, k) == "all") c.shard = -1;
-         else if (v.is_string()) bad(k, "expected a task index or \"all\"");
-         else c.shard = static_cast<int>(get_int(v, k, 0, kMaxShards - 1));
-       }},
-      {"run.shards", [](RunConfig& c, const toml::node& v, const std::string& k) { c.shards = static_cast<int>(get_int(v, k, 1, kMaxShards)); }},
-      {"run.max_draws", [](RunConfig& c, const toml::node& v, const std::string& k) {
-         c.max_draws = static_cast<uint64_t>(get_int(v, k, 1, INT64_MAX));
-       }},
-      {"run.time_limit", [](RunConfig& c, const toml::node& v, const std::string& k) {
-         c.time_limit = get_number(v, k);
-         if (c.time_limit < 0) bad(k, "must be >= 0 (0 = no limit)");
-       }},
-      // [exec]
-      {"exec.backend", [](RunConfig& c, const toml::node& v, const std::string& k) { c.backend = get_choice(v, k, {"auto", "cpu", "cuda"}); }},
-      {"exec.threads", [](RunConfig& c, const toml::node& v, const std::string& k) { c.threads = static_cast<int>(get_int(v, k, 0, 4096)); }},
-      {"exec.batch", [](RunConfig& c, const toml::node& v, const std::string& k) {
-         c.batch = static_cast<uint64_t>(get_int(v, k, 0, int64_t{1} << 32));
-       }},
-      {"exec.output", [](RunConfig& c, const toml::node& v, const std::string& k) { c.output = get_string(v, k); }},
-      {"exec.order", [](RunConfig& c, const toml::node& v, const std::string& k) {
-         c.order = get_choice(v, k, {"interleaved", "sequential"});
-       }},
-  };
-  return table;
+// Readers of a checked value for the table below, each called as read(value, key).
+auto integer(int64_t lo, int64_t hi) {
+  return [lo, hi](const toml::node& v, const std::string& k) { return get_int(v, k, lo, hi); };
+}
+auto integers(int lo, int hi) {
+  return [lo, hi](const toml::node& v, const std::string& k) { return get_int_list(v, k, lo, hi); };
+}
+auto choice(std::vector<std::string> choices) {
+  return [choices](const toml::node& v, const std::string& k) { return get_choice(v, k, choices); };
 }
 
-const std::map<std::string, KeyScope>& key_scopes() {
-  static const std::map<std::string, KeyScope> scopes = {
-      {"data.path", {"data.kind", {"idx", "cifar10"}}},
-      {"data.prefix", {"data.kind", {"idx"}}},
-      {"data.classes", {"data.kind", {"idx", "cifar10", "npy", "csv"}}},
-      {"data.random_classes", {"data.kind", {"idx", "cifar10", "npy", "csv"}}},
-      {"data.class_draw", {"data.kind", {"idx", "cifar10", "npy", "csv"}}},
-      {"data.statistics", {"data.kind", {"idx", "cifar10", "npy", "csv"}}},
-      {"data.train_x", {"data.kind", {"npy"}}},
-      {"data.train_y", {"data.kind", {"npy"}}},
-      {"data.test_x", {"data.kind", {"npy"}}},
-      {"data.test_y", {"data.kind", {"npy"}}},
-      {"data.train_file", {"data.kind", {"csv"}}},
-      {"data.test_file", {"data.kind", {"csv"}}},
-      {"data.label_column", {"data.kind", {"csv"}}},
-      {"data.shape", {"data.kind", {"npy", "csv"}}},
-      {"data.standardize", {"data.kind", {"npy", "csv"}}},
-      {"data.test_size", {"data.kind", {"kink", "slab"}}},
-      {"data.margin", {"data.kind", {"kink"}}},
-      {"model.hidden", {"model.arch", {"mlp"}}},
-      {"model.layers", {"model.arch", {"mlp"}}},
-      {"model.hidden_bias", {"model.arch", {"mlp"}}},
-      {"model.width", {"model.arch", {"lenet"}}},
-      {"prior.radius", {"prior.kind", {"uniform"}}},
-      {"prior.sigma", {"prior.kind", {"normal"}}},
-      {"prior.sphere_radius", {"prior.kind", {"sphere"}}},
-      {"optimizer.lr", {"optimizer.kind", {"sgd"}}},
-      {"optimizer.momentum", {"optimizer.kind", {"sgd"}}},
-      {"optimizer.batch_size", {"optimizer.kind", {"sgd"}}},
-      {"optimizer.epochs", {"optimizer.kind", {"sgd"}}},
+template <class T>
+TomlValue toml_value(const T& v) {
+  if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, double> || std::is_same_v<T, std::string> ||
+                std::is_same_v<T, std::vector<double>>)
+    return v;
+  else if constexpr (std::is_integral_v<T>)
+    return static_cast<int64_t>(v);
+  else
+    return std::vector<int64_t>(v.begin(), v.end());
+}
+
+// A value kept as it is in one member of RunConfig (field(c) is that member):
+// read with `read`, then checked against the rest of the key's rules by
+// `check` (if any), and written as it is.
+template <class Field, class Read>
+KeyValue stored(Field field, Read read, void (*check)(const RunConfig& c, const std::string& key) = nullptr) {
+  return {[field, read, check](RunConfig& c, const toml::node& v, const std::string& k) {
+            auto& member = field(c);
+            member = static_cast<std::remove_reference_t<decltype(member)>>(read(v, k));
+            if (check) check(c, k);
+          },
+          [field](const RunConfig& c) { return toml_value(field(c)); }};
+}
+
+// An enum member written as its name (name(value)), read from one of the names of `values`.
+template <class Field, class E>
+KeyValue named(Field field, std::vector<E> values, const char* (*name)(E)) {
+  std::vector<std::string> names;
+  for (E e : values) names.push_back(name(e));
+  return {[field, values, names](RunConfig& c, const toml::node& v, const std::string& k) {
+            const std::string s = get_choice(v, k, names);
+            field(c) = values[std::find(names.begin(), names.end(), s) - names.begin()];
+          },
+          [field, name](const RunConfig& c) -> TomlValue { return std::string(name(field(c))); }};
+}
+
+// data.classes: a list of labels, or "all" (written so when the list is empty).
+KeyValue class_list() {
+  return {[](RunConfig& c, const toml::node& v, const std::string& k) {
+            if (v.is_string()) {
+              if (get_string(v, k) != "all") bad(k, "expected an array of labels, \"all\", or use data.random_classes");
+              c.data.classes.clear();
+            } else {
+              c.data.classes = get_int_list(v, k, 0, 1 << 30);
+            }
+          },
+          [](const RunConfig& c) -> TomlValue {
+            if (c.data.classes.empty()) return std::string("all");
+            return toml_value(c.data.classes);
+          }};
+}
+
+// run.shard: a task index or "all" (-1: every task's units). A run of one
+// task is written as task 0, whatever was given.
+KeyValue task_index() {
+  return {[](RunConfig& c, const toml::node& v, const std::string& k) {
+            if (v.is_string() && get_string(v, k) == "all") c.shard = -1;
+            else if (v.is_string()) bad(k, "expected a task index or \"all\"");
+            else c.shard = static_cast<int>(get_int(v, k, 0, kMaxTasks - 1));
+          },
+          [](const RunConfig& c) -> TomlValue {
+            if (c.shards == 1) return int64_t{0};
+            if (c.shard < 0) return std::string("all");
+            return int64_t{c.shard};
+          }};
+}
+
+const char* loss_name(LossKind loss) { return loss == LossKind::raw ? "raw" : "normalized"; }
+
+}  // namespace
+
+// The member of RunConfig a key is kept in.
+#define FIELD(member) [](auto& c) -> auto& { return c.member; }
+
+const std::vector<ConfigKey>& config_keys() {
+  static const Scope labeled{"data.kind", {"idx", "cifar10", "npy", "csv"}};  // data sets with labels (not kink, slab)
+  static const Scope npy{"data.kind", {"npy"}}, csv{"data.kind", {"csv"}}, npy_csv{"data.kind", {"npy", "csv"}};
+  static const Scope mlp{"model.arch", {"mlp"}}, sgd{"optimizer.kind", {"sgd"}};
+  static const std::vector<ConfigKey> keys = {
+      // [data]
+      {"data.kind", stored(FIELD(data.kind), choice({"idx", "cifar10", "npy", "csv", "kink", "slab"}))},
+      {"data.path", stored(FIELD(data.path), get_string), {"data.kind", {"idx", "cifar10"}}},
+      {"data.prefix", stored(FIELD(data.prefix), get_string), {"data.kind", {"idx"}}},
+      {"data.classes", class_list(), labeled, Written::identity, [](const RunConfig& c) { return c.data.random_classes == 0; }},
+      {"data.random_classes", stored(FIELD(data.random_classes), integer(0, 1 << 20)), labeled, Written::identity,
+       [](const RunConfig& c) { return c.data.random_classes > 0; }},
+      {"data.class_draw", stored(FIELD(data.class_draw), choice({"per_training_set", "per_run"})), labeled,
+       Written::identity, [](const RunConfig& c) { return c.data.random_classes > 0; }},
+      {"data.statistics", stored(FIELD(data.statistics), choice({"all", "classes"})), labeled, Written::identity,
+       [](const RunConfig& c) { return c.data.kind == "idx" || c.data.kind == "cifar10" || c.data.standardize; }},
+      {"data.train_x", stored(FIELD(data.train_x), get_string), npy},
+      {"data.train_y", stored(FIELD(data.train_y), get_string), npy},
+      {"data.test_x", stored(FIELD(data.test_x), get_string), npy},
+      {"data.test_y", stored(FIELD(data.test_y), get_string), npy},
+      {"data.train_file", stored(FIELD(data.train_file), get_string), csv},
+      {"data.test_file", stored(FIELD(data.test_file), get_string), csv},
+      {"data.label_column", stored(FIELD(data.label_column), integer(-1, 1 << 20)), csv},
+      {"data.shape", stored(FIELD(data.shape), integers(1, 1 << 20),
+                            [](const RunConfig& c, const std::string& k) {
+                              if (c.data.shape.size() != 3) bad(k, "expected [channels, height, width]");
+                            }),
+       npy_csv, Written::identity, [](const RunConfig& c) { return !c.data.shape.empty(); }},
+      {"data.standardize", stored(FIELD(data.standardize), get_bool), npy_csv},
+      {"data.test_size", stored(FIELD(data.test_size), integer(0, 1 << 30)), {"data.kind", {"kink", "slab"}}},
+      {"data.margin", stored(FIELD(data.margin), get_positive), {"data.kind", {"kink"}}},
+      // [model]
+      {"model.arch", named(FIELD(model.arch), std::vector{Arch::linear, Arch::mlp, Arch::lenet}, arch_name)},
+      {"model.hidden", stored(FIELD(model.hidden), integer(1, 1 << 16)), mlp},
+      {"model.layers", stored(FIELD(model.layers), integer(1, 12)), mlp},
+      {"model.hidden_bias", stored(FIELD(model.hidden_bias), get_bool), mlp},
+      {"model.width", stored(FIELD(model.width), get_positive), {"model.arch", {"lenet"}}},
+      // [prior]
+      {"prior.kind", named(FIELD(prior.kind),
+                           std::vector{PriorKind::uniform, PriorKind::normal, PriorKind::kaiming, PriorKind::sphere},
+                           prior_name)},
+      {"prior.radius", stored(FIELD(prior.radius), get_positive), {"prior.kind", {"uniform"}}},
+      {"prior.sigma", stored(FIELD(prior.sigma), get_positive), {"prior.kind", {"normal"}}},
+      {"prior.sphere_radius", stored(FIELD(prior.sphere_radius), get_positive), {"prior.kind", {"sphere"}}},
+      // [optimizer]: a guess-and-check run writes none, so directories made before it existed still open
+      {"optimizer.kind", stored(FIELD(optimizer), choice({"guess", "sgd"})), {}, Written::identity,
+       [](const RunConfig& c) { return c.optimizer == "sgd"; }},
+      {"optimizer.lr", stored(FIELD(sgd.lr), get_positive,
+                              [](const RunConfig& c, const std::string& k) {
+                                const float lr = static_cast<float>(c.sgd.lr);  // SGD trains in float
+                                if (!(lr > 0) || !std::isfinite(lr)) bad(k, shortest(c.sgd.lr) + " is not a positive float");
+                              }),
+       sgd},
+      {"optimizer.momentum", stored(FIELD(sgd.momentum), get_number,
+                                    [](const RunConfig& c, const std::string& k) {
+                                      if (!(c.sgd.momentum >= 0 && c.sgd.momentum < 1))
+                                        bad(k, "must be in [0, 1), got " + shortest(c.sgd.momentum));
+                                    }),
+       sgd},
+      {"optimizer.batch_size", stored(FIELD(sgd.batch_size), integer(1, 1 << 24)), sgd},
+      {"optimizer.epochs", stored(FIELD(sgd.epochs), integer(0, 1 << 24)), sgd},
+      // [run]
+      {"run.seed", stored(FIELD(seed), integer(0, INT64_MAX))},
+      {"run.n", stored(FIELD(ns), integers(1, 1 << 24))},
+      {"run.repeats", stored(FIELD(repeats), integer(1, 1 << 20))},
+      {"run.bins", stored(FIELD(bins), get_number_list)},
+      {"run.target", stored(FIELD(target), integer(1, 1 << 24))},
+      {"run.loss", named(FIELD(loss), std::vector{LossKind::normalized, LossKind::raw}, loss_name)},
+      {"run.early_reject", stored(FIELD(early_reject), get_bool)},
+      {"run.shards", stored(FIELD(shards), integer(1, kMaxTasks)), {}, Written::identity,
+       [](const RunConfig& c) { return c.shards > 1; }},
+      {"run.shard", task_index()},
+      // [run] stopping rules: not part of the identity, so a stopped run can be extended
+      {"run.max_draws", stored(FIELD(max_draws), integer(1, INT64_MAX)), {}, Written::resolved},
+      {"run.time_limit", stored(FIELD(time_limit), get_number,
+                                [](const RunConfig& c, const std::string& k) {
+                                  if (c.time_limit < 0) bad(k, "must be >= 0 (0 = no limit)");
+                                }),
+       {}, Written::resolved},
+      // [exec]: how to run, never what is found
+      {"exec.backend", stored(FIELD(backend), choice({"auto", "cpu", "cuda"})), {}, Written::resolved},
+      {"exec.threads", stored(FIELD(threads), integer(0, 4096)), {}, Written::resolved},
+      {"exec.batch", stored(FIELD(batch), integer(0, int64_t{1} << 32)), {}, Written::resolved},
+      {"exec.order", stored(FIELD(order), choice({"interleaved", "sequential"})), {}, Written::resolved},
+      {"exec.output", stored(FIELD(output), get_string), {}, Written::never},
   };
-  return scopes;
+  return keys;
+}
+
+#undef FIELD
+
+const ConfigKey* find_config_key(const std::string& name) {
+  static const std::map<std::string, const ConfigKey*> index = [] {
+    std::map<std::string, const ConfigKey*> out;
+    for (const ConfigKey& key : config_keys()) out[key.name] = &key;
+    return out;
+  }();
+  const auto it = index.find(name);
+  return it == index.end() ? nullptr : it->second;
+}
+
+std::string scope_setting_value(const Scope& scope, const RunConfig& c) {
+  return std::get<std::string>(find_config_key(scope.setting)->value.write(c));
+}
+
+bool applies(const ConfigKey& key, const RunConfig& c) {
+  const Scope& scope = key.scope;
+  if (scope.setting.empty()) return true;
+  return std::ranges::find(scope.values, scope_setting_value(scope, c)) != scope.values.end();
 }
 
 }  // namespace gac

@@ -22,16 +22,18 @@ namespace {
 using GivenKeys = std::map<std::string, bool>;
 
 void apply(RunConfig& cfg, const std::string& key, const toml::node& value, GivenKeys& given, bool from_override) {
-  const auto& table = setters();
-  const auto it = table.find(key);
-  if (it == table.end()) {
-    std::string known;
+  const ConfigKey* row = find_config_key(key);
+  if (!row) {
+    std::vector<std::string> names;
     const std::string section = key.substr(0, key.find('.') + 1);
-    for (const auto& [k, _] : table)
-      if (k.rfind(section, 0) == 0) known += (known.empty() ? "" : ", ") + k;
+    for (const ConfigKey& k : config_keys())
+      if (k.name.rfind(section, 0) == 0) names.push_back(k.name);
+    std::ranges::sort(names);
+    std::string known;
+    for (const std::string& name : names) known += (known.empty() ? "" : ", ") + name;
     throw Error("config: unknown key '" + key + "'" + (known.empty() ? " (sections: data, model, prior, optimizer, run, exec)" : " (known: " + known + ")"));
   }
-  it->second(cfg, value, key);
+  row->value.read(cfg, value, key);
   given[key] = from_override;
 }
 
@@ -78,18 +80,17 @@ void validate(const RunConfig& c) {
   if (c.optimizer == "sgd") validate_optimizer(c);
 }
 
+// Refuses a key given for a config it does not apply to (see Scope in keys.h),
+// except the config file's keys when a --set override chose another kind
+// (`--set model.arch=lenet` on an MLP config replaces the MLP and its keys).
 void check_keys_apply(const RunConfig& c, const GivenKeys& given) {
   for (const auto& [key, from_override] : given) {
-    const auto it = key_scopes().find(key);
-    if (it == key_scopes().end()) continue;
-    const KeyScope& scope = it->second;
+    const Scope& scope = find_config_key(key)->scope;
+    if (scope.setting.empty()) continue;
     const auto setting = given.find(scope.setting);
     if (!from_override && setting != given.end() && setting->second) continue;
-    const std::string value = scope.setting == "data.kind"    ? c.data.kind
-                              : scope.setting == "model.arch"     ? std::string(arch_name(c.model.arch))
-                              : scope.setting == "optimizer.kind" ? c.optimizer
-                                                                  : std::string(prior_name(c.prior.kind));
-    if (std::find(scope.values.begin(), scope.values.end(), value) != scope.values.end()) continue;
+    const std::string value = scope_setting_value(scope, c);
+    if (std::ranges::find(scope.values, value) != scope.values.end()) continue;
     std::string list;
     for (const std::string& v : scope.values) list += (list.empty() ? "" : ", ") + v;
     bad(key, "does not apply to " + scope.setting + " = \"" + value + "\" (only to " + list + "); remove it");
