@@ -1,8 +1,13 @@
 // Config parsing: every key checked, every bad value one clear error.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <regex>
+#include <set>
+
 #include "gac/config.h"
 #include "gac/error.h"
+#include "host/config/keys.h"
 #include "tests/test_util.h"
 
 using namespace gac;
@@ -232,4 +237,32 @@ TEST(Config, OptimizerKeysAreCheckedAndApplyOnlyToSgd) {
   EXPECT_EQ(config_error(sgd + "lr = 0.1\n", {"optimizer.kind=guess"}), "");
   EXPECT_NE(config_error(kBase, {"optimizer.foo=1"}).find("unknown key 'optimizer.foo' (known: optimizer.batch_size"),
             std::string::npos);
+}
+
+TEST(Config, EveryKeyHasOneRowAndItsScopeNamesAKey) {
+  std::set<std::string> names;
+  for (const ConfigKey& key : config_keys()) {
+    EXPECT_TRUE(names.insert(key.name).second) << key.name << " has two rows";
+    if (key.scope.setting.empty()) continue;
+    const ConfigKey* setting = find_config_key(key.scope.setting);
+    ASSERT_NE(setting, nullptr) << key.name << " applies for values of " << key.scope.setting << ", which is no key";
+    EXPECT_TRUE(std::holds_alternative<std::string>(setting->value.write(RunConfig{}))) << key.scope.setting;
+  }
+}
+
+// docs/configuration.md, the reference, has one "| `section.key` |" row per key of the table.
+TEST(Config, TheReferenceDocumentsEveryKeyAndNoOther) {
+  std::ifstream doc(std::string(GAC_SOURCE_DIR) + "/docs/configuration.md");
+  ASSERT_TRUE(doc) << "cannot read docs/configuration.md";
+  std::set<std::string> documented;
+  const std::regex row(R"(^\|\s*`([a-z_]+\.[a-z_]+)`\s*\|)");
+  std::smatch match;
+  for (std::string line; std::getline(doc, line);)
+    if (std::regex_search(line, match, row)) documented.insert(match[1]);
+  std::set<std::string> keys;
+  for (const ConfigKey& key : config_keys()) keys.insert(key.name);
+  for (const std::string& key : keys)
+    EXPECT_TRUE(documented.count(key)) << key << " is a config key (host/config/keys.cpp) with no row in docs/configuration.md";
+  for (const std::string& key : documented)
+    EXPECT_TRUE(keys.count(key)) << key << " has a row in docs/configuration.md but is no config key (host/config/keys.cpp)";
 }
