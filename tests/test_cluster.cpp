@@ -28,7 +28,7 @@ RunConfig table2(int tasks) {
   c.bins = {0.30, 0.35, 0.40, 0.45, 0.50, 0.55, 0.60, 0.65};
   c.target = 10;
   c.max_draws = 1'000'000'000;
-  c.shards = tasks;
+  c.tasks = tasks;
   return c;
 }
 
@@ -87,11 +87,11 @@ TEST(ShardPlan, TaskUnitsAreTheTasksShareOfAllUnits) {
   RunConfig cfg = table2(8);
   size_t total = 0;
   for (int t = 0; t < 8; ++t) {
-    cfg.shard = t;
+    cfg.task = t;
     for (const Unit& u : task_units(cfg)) EXPECT_EQ(u.task, t);
     total += task_units(cfg).size();
   }
-  cfg.shard = -1;
+  cfg.task = -1;
   EXPECT_EQ(total, task_units(cfg).size());
 }
 
@@ -128,7 +128,7 @@ TEST(RunIdentity, ARunMayGrowItsTargetRepeatsAndSizes) {
 
 TEST(RunIdentity, ASplitRunMayOnlyGrowItsTargetKeepingItsShards) {
   RunConfig stored = table2(8);
-  stored.shard = 3;
+  stored.task = 3;
   RunConfig grown = stored;
   grown.target = 30;
   EXPECT_EQ(extension_problem(stored, grown), "");
@@ -141,15 +141,15 @@ TEST(RunIdentity, ASplitRunMayOnlyGrowItsTargetKeepingItsShards) {
   EXPECT_EQ(shards_per_stream(many), 2);
   EXPECT_NE(extension_problem(many, smaller_split).find("splits each stream into 3 shards"), std::string::npos);
   RunConfig other_task = stored;
-  other_task.shard = 4;
+  other_task.task = 4;
   EXPECT_EQ(extension_problem(stored, other_task), "run.shard is 3 there, 4 here");
 }
 
 TEST(RunIdentity, ShardKeysParseAndCheck) {
   const RunConfig c = parse_config("[run]\nshards = 4\nshard = 2\n", "t");
-  EXPECT_EQ(c.shard, 2);
-  EXPECT_EQ(c.shards, 4);
-  EXPECT_EQ(parse_config("[run]\nshards = 4\nshard = \"all\"\n", "t").shard, -1);
+  EXPECT_EQ(c.task, 2);
+  EXPECT_EQ(c.tasks, 4);
+  EXPECT_EQ(parse_config("[run]\nshards = 4\nshard = \"all\"\n", "t").task, -1);
   EXPECT_ERROR_MENTIONS(parse_config("[run]\nshards = 4\nshard = 4\n", "t"), "run.shard: task 4 does not exist");
   EXPECT_ERROR_MENTIONS(parse_config("[run]\nshard = 1\n", "t"), "run.shards = 1");
   EXPECT_ERROR_MENTIONS(parse_config("[exec]\norder = \"random\"\n", "t"), "exec.order");
@@ -191,8 +191,8 @@ TEST_F(SlurmFilesTest, ScriptHasTheArrayRequeueSignalAndPassedOptions) {
   EXPECT_TRUE(fs::is_directory(options_.dir / "slurm" / "logs"));
   // The tasks run the split run's config.
   const RunConfig written = load_config(files.config);
-  EXPECT_EQ(written.shards, 4);
-  EXPECT_EQ(written.shard, -1);
+  EXPECT_EQ(written.tasks, 4);
+  EXPECT_EQ(written.task, -1);
   ASSERT_EQ(files.sbatch_commands.size(), 1u);
 }
 

@@ -28,8 +28,8 @@ void apply_shard(const std::string& text, RunConfig& cfg) {
   if (slash == std::string::npos || !number(std::string_view(text).substr(0, slash), task) ||
       !number(std::string_view(text).substr(slash + 1), tasks) || tasks < 1 || task < 0 || task >= tasks)
     throw Error("--shard: expected I/K, task I of K tasks with 0 <= I < K (e.g. 3/8), got '" + text + "'");
-  cfg.shard = task;
-  cfg.shards = tasks;
+  cfg.task = task;
+  cfg.tasks = tasks;
 }
 
 }  // namespace

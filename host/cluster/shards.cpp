@@ -16,7 +16,7 @@ uint64_t share(uint64_t total, int parts, int i) {
 
 int shards_per_stream(const RunConfig& cfg) {
   const int64_t streams = static_cast<int64_t>(cfg.ns.size()) * cfg.repeats;
-  const int64_t per_stream = (cfg.shards + streams - 1) / streams;
+  const int64_t per_stream = (cfg.tasks + streams - 1) / streams;
   return static_cast<int>(std::clamp<int64_t>(per_stream, 1, cfg.target));
 }
 
@@ -30,7 +30,7 @@ std::vector<Unit> all_units(const RunConfig& cfg) {
         u.n = n;
         u.repeat = r;
         u.shard = s;
-        u.task = static_cast<int>(units.size() % cfg.shards);
+        u.task = static_cast<int>(units.size() % cfg.tasks);
         u.target = static_cast<int>(share(cfg.target, S, s));
         u.max_draws = share(cfg.max_draws, S, s);
         units.push_back(u);
@@ -40,7 +40,7 @@ std::vector<Unit> all_units(const RunConfig& cfg) {
 
 std::vector<Unit> task_units(const RunConfig& cfg) {
   std::vector<Unit> units = all_units(cfg);
-  if (cfg.shard >= 0) std::erase_if(units, [&cfg](const Unit& u) { return u.task != cfg.shard; });
+  if (cfg.task >= 0) std::erase_if(units, [&cfg](const Unit& u) { return u.task != cfg.task; });
   return units;
 }
 
@@ -61,8 +61,8 @@ std::string extension_problem(const RunConfig& stored, const RunConfig& fresh) {
   for (int n : stored.ns)
     if (std::find(fresh.ns.begin(), fresh.ns.end(), n) == fresh.ns.end())
       return "run.n holds " + std::to_string(n) + " there but not here (a run can add sizes n, never drop them)";
-  if (fresh.shards > 1 && (fresh.ns != stored.ns || fresh.repeats != stored.repeats))
-    return "run.n or run.repeats differ: a run split into " + std::to_string(fresh.shards) +
+  if (fresh.tasks > 1 && (fresh.ns != stored.ns || fresh.repeats != stored.repeats))
+    return "run.n or run.repeats differ: a run split into " + std::to_string(fresh.tasks) +
            " tasks keeps its streams, only run.target may grow (run the new streams in a new directory)";
   if (shards_per_stream(fresh) != shards_per_stream(stored))
     return "run.target " + std::to_string(fresh.target) + " splits each stream into " +

@@ -59,7 +59,7 @@ void check_directory(const fs::path& dir, const RunConfig& whole) {
   for (const fs::path& file : configs) {
     if (!fs::exists(file)) continue;
     RunConfig there = load_config(file);
-    there.shard = -1;
+    there.task = -1;
     const std::string problem = extension_problem(there, whole);
     if (!problem.empty())
       throw Error(dir.string() + " holds another run (" + file.string() + "): " + problem + " (use a new directory)");
@@ -247,8 +247,8 @@ SlurmFiles write_slurm_files(const RunConfig& cfg, const SlurmOptions& options) 
   check_sbatch_path(dir);
   check_sbatch_path(fs::current_path());
   RunConfig whole = cfg;
-  whole.shards = options.tasks;
-  whole.shard = -1;
+  whole.tasks = options.tasks;
+  whole.task = -1;
   check_directory(dir, whole);
 
   SlurmFiles files;

@@ -156,14 +156,14 @@ KeyValue class_list() {
 // task is written as task 0, whatever was given.
 KeyValue task_index() {
   return {[](RunConfig& c, const toml::node& v, const std::string& k) {
-            if (v.is_string() && get_string(v, k) == "all") c.shard = -1;
+            if (v.is_string() && get_string(v, k) == "all") c.task = -1;
             else if (v.is_string()) bad(k, "expected a task index or \"all\"");
-            else c.shard = static_cast<int>(get_int(v, k, 0, kMaxTasks - 1));
+            else c.task = static_cast<int>(get_int(v, k, 0, kMaxTasks - 1));
           },
           [](const RunConfig& c) -> TomlValue {
-            if (c.shards == 1) return int64_t{0};
-            if (c.shard < 0) return std::string("all");
-            return int64_t{c.shard};
+            if (c.tasks == 1) return int64_t{0};
+            if (c.task < 0) return std::string("all");
+            return int64_t{c.task};
           }};
 }
 
@@ -243,8 +243,8 @@ const std::vector<ConfigKey>& config_keys() {
       {"run.target", stored(FIELD(target), integer(1, 1 << 24))},
       {"run.loss", named(FIELD(loss), std::vector{LossKind::normalized, LossKind::raw}, loss_name)},
       {"run.early_reject", stored(FIELD(early_reject), get_bool)},
-      {"run.shards", stored(FIELD(shards), integer(1, kMaxTasks)), {}, Written::identity,
-       [](const RunConfig& c) { return c.shards > 1; }},
+      {"run.shards", stored(FIELD(tasks), integer(1, kMaxTasks)), {}, Written::identity,
+       [](const RunConfig& c) { return c.tasks > 1; }},
       {"run.shard", task_index()},
       // [run] stopping rules: not part of the identity, so a stopped run can be extended
       {"run.max_draws", stored(FIELD(max_draws), integer(1, INT64_MAX)), {}, Written::resolved},

@@ -74,9 +74,9 @@ void validate(const RunConfig& c) {
     bad("data", "kind \"csv\" needs train_file and test_file");
   if (!c.data.classes.empty() && c.data.random_classes > 0)
     bad("data", "give either classes or random_classes, not both");
-  if (c.shard >= c.shards)
-    bad("run.shard", "task " + std::to_string(c.shard) + " does not exist in a run of run.shards = " +
-                         std::to_string(c.shards) + " tasks (0.." + std::to_string(c.shards - 1) + ")");
+  if (c.task >= c.tasks)
+    bad("run.shard", "task " + std::to_string(c.task) + " does not exist in a run of run.shards = " +
+                         std::to_string(c.tasks) + " tasks (0.." + std::to_string(c.tasks - 1) + ")");
   if (c.optimizer == "sgd") validate_optimizer(c);
 }
 

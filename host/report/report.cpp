@@ -70,8 +70,8 @@ std::vector<Unit> directory_units(const RunMeta& meta) {
   plan.ns = meta.ns;
   plan.repeats = std::max(meta.repeats, 0);
   plan.target = std::max(meta.target, 1);
-  plan.shards = std::max(meta.shards, 1);
-  plan.shard = meta.shard;
+  plan.tasks = std::max(meta.shards, 1);
+  plan.task = meta.shard;
   return task_units(plan);
 }
 
@@ -551,7 +551,7 @@ std::vector<TaskProgress> task_progress(const fs::path& dir) {
   }
   if (!plan && fs::exists(dir / "slurm" / "config.toml")) {
     const RunConfig cfg = load_config(dir / "slurm" / "config.toml");
-    plan = RunMeta{cfg.bins, cfg.target, cfg.ns, cfg.repeats, 0, {}, cfg.shards, -1};
+    plan = RunMeta{cfg.bins, cfg.target, cfg.ns, cfg.repeats, 0, {}, cfg.tasks, -1};
   }
   if (!plan) throw Error(dir.string() + " is not a gac run directory (no ledger.sqlite) and holds no tasks of a split run (shards/)");
 

@@ -61,8 +61,8 @@ RunMeta run_meta(const Experiment& ex) {
   meta.repeats = ex.cfg.repeats;
   meta.n_params = ex.model.spec.n_params;
   meta.data_files = fingerprint_data_files(ex.cfg.data);
-  meta.shards = ex.cfg.shards;
-  meta.shard = ex.cfg.shards > 1 ? ex.cfg.shard : -1;
+  meta.shards = ex.cfg.tasks;
+  meta.shard = ex.cfg.tasks > 1 ? ex.cfg.task : -1;
   meta.optimizer = ex.cfg.optimizer;
   return meta;
 }
@@ -403,7 +403,7 @@ RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ost
       << (sgd ? optimizer_text(cfg) + "; trainer " + trainer->description()
               : "backend " + backend->description())
       << "; output " << opts.dir.string();
-  if (cfg.shards > 1) log << "; task " << (cfg.shard < 0 ? "all" : std::to_string(cfg.shard)) << " of " << cfg.shards;
+  if (cfg.tasks > 1) log << "; task " << (cfg.task < 0 ? "all" : std::to_string(cfg.task)) << " of " << cfg.tasks;
   log << "\n";
   print_classes(log, ex, "gac: ");
 

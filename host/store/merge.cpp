@@ -55,10 +55,10 @@ std::vector<TaskDir> open_tasks(const fs::path& shards) {
     t.dir = entry.path();
     t.store = Store::open_existing(t.dir);
     t.cfg = parse_config(t.store->config_toml(), (t.dir / "config.toml").string());
-    if (t.cfg.shards < 2 || t.cfg.shard != task)
+    if (t.cfg.tasks < 2 || t.cfg.task != task)
       throw Error(t.dir.string() + " holds " +
-                  (t.cfg.shards < 2 ? std::string("a run not split into tasks")
-                                    : "task " + std::to_string(t.cfg.shard) + " of a split run") +
+                  (t.cfg.tasks < 2 ? std::string("a run not split into tasks")
+                                    : "task " + std::to_string(t.cfg.task) + " of a split run") +
                   ", not task " + name);
     tasks.push_back(std::move(t));
   }
@@ -123,25 +123,25 @@ MergeSummary merge_shards(const fs::path& dir, bool partial) {
   const bool have_script_config = fs::exists(script_config);
   if (!have_script_config && tasks.empty()) throw Error("no task in " + shards.string() + " has started: nothing to merge");
   RunConfig whole = have_script_config ? load_config(script_config) : tasks.front().cfg;
-  whole.shard = -1;
+  whole.task = -1;
   const std::string reference = have_script_config ? script_config.string() : (tasks.front().dir / "config.toml").string();
-  if (whole.shards < 2) throw Error(reference + " is not a run split into tasks (run.shards = 1)");
+  if (whole.tasks < 2) throw Error(reference + " is not a run split into tasks (run.shards = 1)");
   for (const TaskDir& t : tasks) {
     RunConfig task_run = t.cfg;
-    task_run.shard = -1;
+    task_run.task = -1;
     const std::string difference = identity_difference(whole, task_run);
     if (!difference.empty())
       throw Error(t.dir.string() + " is a task of another run than " + reference + ": " + difference);
   }
 
   MergeSummary summary;
-  summary.tasks = whole.shards;
-  std::vector<bool> started(whole.shards, false);
+  summary.tasks = whole.tasks;
+  std::vector<bool> started(whole.tasks, false);
   for (const TaskDir& t : tasks) {
     started[t.task] = true;
     if (!task_finished(t)) summary.unfinished.push_back(t.task);
   }
-  for (int task = 0; task < whole.shards; ++task)
+  for (int task = 0; task < whole.tasks; ++task)
     if (!started[task]) summary.missing.push_back(task);
   if (!partial && (!summary.missing.empty() || !summary.unfinished.empty()))
     throw Error("not every task of " + dir.string() + " is finished (" +

@@ -31,8 +31,8 @@ struct RunConfig {
   int target = 10;                  // accepted models per (n, repeat, bin)
   LossKind loss = LossKind::normalized;
   bool early_reject = true;         // never changes which draws are accepted
-  int shard = -1;                   // this task, 0..shards-1 (a SLURM array task); -1: every task's units
-  int shards = 1;                   // tasks the run is split into (include/gac/shards.h)
+  int task = -1;                    // run.shard: this task, 0..tasks-1 (a SLURM array task); -1: every task's units
+  int tasks = 1;                    // run.shards: tasks the run is split into (include/gac/shards.h)
   // [run] stopping rules: not part of the run's identity, so a stopped run can be extended
   uint64_t max_draws = 100'000'000; // per (n, repeat), shared by its shards
   double time_limit = 0;            // seconds for the whole run; 0 = none

@@ -27,13 +27,13 @@ struct Unit {
   uint64_t max_draws = 0;            // draws this unit may check
 };
 
-// S: units per (n, repeat) stream for cfg.shards tasks.
+// S: units per (n, repeat) stream for cfg.tasks tasks.
 int shards_per_stream(const RunConfig& cfg);
 
 // Every unit of the run, in dealing order.
 std::vector<Unit> all_units(const RunConfig& cfg);
 
-// The units cfg.shard runs (every unit when cfg.shard is -1).
+// The units task cfg.task runs (every unit when cfg.task is -1).
 std::vector<Unit> task_units(const RunConfig& cfg);
 
 // Why a run directory made with `stored` cannot go on as `fresh`, naming the
