@@ -5,7 +5,6 @@
 #include <cmath>
 #include <set>
 
-#include "gac/config.h"
 #include "gac/error.h"
 #include "gac/model.h"
 #include "gac/philox.h"
