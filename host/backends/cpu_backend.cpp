@@ -1,7 +1,7 @@
 // CPU backend over all cores. Draws are split into blocks handed out through
 // an atomic counter; each thread keeps its own scratch, so memory does not
 // grow with the draw count. A block is checked by the best SIMD kernel this
-// CPU runs (host/cpu_simd.h), or by the scalar reference of kernels/forward.h;
+// CPU runs (host/backends/cpu_simd.h), or by the scalar reference of kernels/forward.h;
 // both give bit-identical results.
 #include <sched.h>
 

@@ -1,5 +1,6 @@
-// TOML config parsing. Each accepted key has one setter that checks its type
-// and value; any other key is an error, so a typo never silently does nothing.
+// TOML config parsing. Each accepted key has one row in host/config/keys.cpp,
+// whose reader checks its type and value; any other key is an error, so a typo
+// never silently does nothing.
 #include "gac/config.h"
 
 #include <algorithm>
@@ -46,7 +47,7 @@ void apply_table(RunConfig& cfg, const toml::table& root, GivenKeys& given) {
 }
 
 // The SGD trainer holds every epoch's order of the training examples. (The
-// setters check each value as validate_sgd_config does.)
+// keys' readers, host/config/keys.cpp, check each value as validate_sgd_config does.)
 constexpr int64_t kMaxEpochExamples = int64_t{1} << 26;
 
 void validate_optimizer(const RunConfig& c) {
