@@ -8,20 +8,19 @@
 // commits about once a second, so syncs do not grow with the models found.
 // The ledger itself is created under a temporary name and renamed into
 // place, so "DIR/ledger.sqlite exists" means "DIR is a complete, initialized run".
+//
+// The SQLite wrappers (sqlite.h), the ledger's schema (ledger_schema.h) and
+// the file syncs (durable_files.h) have files of their own.
 #include "gac/store.h"
 
-#include <fcntl.h>
 #include <limits.h>
-#include <sqlite3.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -29,196 +28,17 @@
 #include "gac/dir_lock.h"
 #include "gac/error.h"
 #include "gac/npy.h"
+#include "host/store/durable_files.h"
+#include "host/store/ledger_schema.h"
+#include "host/store/sqlite.h"
 
 namespace gac {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using namespace store_detail;
 
 namespace {
-
-constexpr int kSchemaVersion = 3;  // 2: streams.classes; 3: models keyed by (n, repeat, shard, draw, bin)
-constexpr int kBusyTimeoutMs = 60000;  // another process (e.g. a report) may hold a lock briefly
-
-const char* const kSchema = R"sql(
-CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE streams(
-  n INTEGER NOT NULL, repeat INTEGER NOT NULL, shard INTEGER NOT NULL,
-  draws INTEGER NOT NULL, perfect INTEGER NOT NULL,
-  hits TEXT NOT NULL, stored TEXT NOT NULL,
-  status TEXT NOT NULL, seconds REAL NOT NULL,
-  classes TEXT NOT NULL,
-  PRIMARY KEY(n, repeat, shard));
-)sql";
-
-// An SGD draw may give a model in each bin: the bin is part of the key.
-const char* const kModelsTable = R"sql(
-CREATE TABLE models(
-  n INTEGER NOT NULL, repeat INTEGER NOT NULL, shard INTEGER NOT NULL, draw INTEGER NOT NULL,
-  bin INTEGER NOT NULL,
-  train_loss REAL NOT NULL, train_acc REAL NOT NULL, test_loss REAL NOT NULL, test_acc REAL NOT NULL,
-  file TEXT NOT NULL,
-  PRIMARY KEY(n, repeat, shard, draw, bin));
-)sql";
-
-const char* const kStreamColumns = "n, repeat, shard, draws, perfect, hits, stored, status, seconds, classes";
-const char* const kModelColumns = "n, repeat, shard, draw, bin, train_loss, train_acc, test_loss, test_acc, file";
-
-// ---------------------------------------------------------------------------
-// Small RAII wrappers over the sqlite3 C API.
-
-// SQLite reports a full disk as "database or disk is full" when a write
-// fails, but as "disk I/O error" when the failure shows up at a sync (file
-// systems that allocate late) or a truncation, without the operating
-// system's error: then the free space of the ledger's file system tells.
-std::string sqlite_failure(const std::string& path, int code, int system_errno, const std::string& message) {
-  const int primary = code & 0xff;
-  if (primary != SQLITE_FULL && primary != SQLITE_IOERR) return message;
-  const std::string dir = fs::path(path).parent_path().string();
-  struct statvfs space {};
-  const bool no_space =
-      ::statvfs(dir.empty() ? "." : dir.c_str(), &space) == 0 && space.f_bavail * space.f_frsize < (1u << 20);
-  if (primary == SQLITE_FULL || system_errno == ENOSPC || no_space) return "no space left on device";
-  if (system_errno == EDQUOT) return "disk quota exceeded";
-  return system_errno ? message + " (" + std::strerror(system_errno) + ")" : message;
-}
-
-class Ledger {
- public:
-  Ledger(const fs::path& path, int flags) : path_(path.string()) {
-    const int rc = sqlite3_open_v2(path_.c_str(), &db_, flags, nullptr);
-    if (rc != SQLITE_OK) {
-      const std::string why = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
-      sqlite3_close_v2(db_);
-      throw Error(path_ + ": cannot open the ledger: " + why);
-    }
-    sqlite3_busy_timeout(db_, kBusyTimeoutMs);
-  }
-  ~Ledger() { sqlite3_close_v2(db_); }
-  Ledger(const Ledger&) = delete;
-  Ledger& operator=(const Ledger&) = delete;
-
-  sqlite3* get() const { return db_; }
-
-  [[noreturn]] void fail(const std::string& what) const {
-    throw Error(path_ + ": " + what + ": " +
-                sqlite_failure(path_, sqlite3_extended_errcode(db_), sqlite3_system_errno(db_), sqlite3_errmsg(db_)));
-  }
-
-  void exec(const char* sql) {
-    if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) == SQLITE_OK) return;
-    const std::string text = sql;  // the schema is many lines: its first names it
-    const size_t end = text.find('\n', text.find_first_not_of('\n'));
-    fail("cannot run `" + (end == std::string::npos ? text : text.substr(0, end) + " ...") + "`");
-  }
-
- private:
-  std::string path_;
-  sqlite3* db_ = nullptr;
-};
-
-class Statement {
- public:
-  Statement(const Ledger& db, const std::string& sql) : db_(db) {
-    if (sqlite3_prepare_v2(db.get(), sql.c_str(), -1, &stmt_, nullptr) != SQLITE_OK)
-      db.fail("cannot prepare `" + sql + "`");
-  }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-
-  Statement& bind_int(int i, int64_t v) { return check(sqlite3_bind_int64(stmt_, i, v)); }
-  Statement& bind_real(int i, double v) { return check(sqlite3_bind_double(stmt_, i, v)); }
-  Statement& bind_text(int i, const std::string& v) {
-    return check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
-  }
-
-  // Advances to the next row; false when the statement is done.
-  bool step() {
-    const int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    db_.fail(std::string("cannot run `") + sqlite3_sql(stmt_) + "`");
-  }
-
-  // Makes the statement ready to be bound and run again.
-  void reset() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-
-  int64_t column_int(int c) const { return sqlite3_column_int64(stmt_, c); }
-  double column_real(int c) const { return sqlite3_column_double(stmt_, c); }
-  std::string column_text(int c) const {
-    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, c));
-    return text ? std::string(text, static_cast<size_t>(sqlite3_column_bytes(stmt_, c))) : std::string();
-  }
-
- private:
-  Statement& check(int rc) {
-    if (rc != SQLITE_OK) db_.fail("cannot bind a parameter");
-    return *this;
-  }
-
-  const Ledger& db_;
-  sqlite3_stmt* stmt_ = nullptr;
-};
-
-// BEGIN IMMEDIATE ... COMMIT, rolled back if commit() is never reached.
-class Transaction {
- public:
-  explicit Transaction(Ledger& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
-  ~Transaction() {
-    if (!done_) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
-  }
-  void commit() {
-    db_.exec("COMMIT");
-    done_ = true;
-  }
-
- private:
-  Ledger& db_;
-  bool done_ = false;
-};
-
-// Version 2 keyed models by draw alone (one model per draw: guess and check);
-// a writer opening such a ledger rekeys it, in one transaction.
-void migrate_from_2(Ledger& db) {
-  Transaction tx(db);
-  db.exec("ALTER TABLE models RENAME TO models_v2");
-  db.exec(kModelsTable);
-  db.exec("INSERT INTO models SELECT * FROM models_v2; DROP TABLE models_v2; "
-          "UPDATE meta SET value = '3' WHERE key = 'schema_version'");
-  tx.commit();
-}
-
-// ---------------------------------------------------------------------------
-// Files and directories
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read " + path.string() + ": " + std::strerror(errno));
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-void fsync_directory(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  const bool ok = fd >= 0 && ::fsync(fd) == 0;
-  const std::string why = std::strerror(errno);
-  if (fd >= 0) ::close(fd);
-  if (!ok) throw Error("cannot sync directory " + dir.string() + ": " + why);
-}
-
-// Creates `dir` if needed and checks that the process can write into it.
-void make_writable_directory(const fs::path& dir) {
-  std::error_code ec;
-  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec))
-    throw Error("cannot use " + dir.string() + " as the output directory: it exists and is not a directory");
-  fs::create_directories(dir, ec);
-  if (ec) throw Error("cannot create output directory " + dir.string() + ": " + ec.message());
-  if (::access(dir.c_str(), W_OK | X_OK) != 0)
-    throw Error("cannot write into output directory " + dir.string() + ": " + std::strerror(errno));
-}
 
 // True when every entry of `dir` is one a gac run creates before its ledger
 // exists: a run interrupted while being set up can be set up again. A split
@@ -258,94 +78,6 @@ std::string first_difference(const std::string& stored, const std::string& fresh
   return "line " + std::to_string(i + 1) + ": stored " + line_or_end(a) + " vs new " + line_or_end(b);
 }
 
-// Makes everything written to the filesystem of `dir` durable, the files
-// and their directory entries, in one call (syncfs) however many files a
-// commit names, just before the commit that names them.
-void sync_filesystem(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  const bool ok = fd >= 0 && ::syncfs(fd) == 0;
-  const std::string why = std::strerror(errno);
-  if (fd >= 0) ::close(fd);
-  if (!ok) throw Error("cannot sync " + dir.string() + ": " + why);
-}
-
-
-// ---------------------------------------------------------------------------
-// Ledger contents
-
-json meta_to_json(const RunMeta& m) {
-  return {{"bin_edges", m.bin_edges}, {"target", m.target}, {"ns", m.ns},       {"repeats", m.repeats},
-          {"n_params", m.n_params},   {"shards", m.shards}, {"shard", m.shard}, {"optimizer", m.optimizer}};
-}
-
-const char* const kDataFilesKey = "data_files";
-
-std::string data_files_json(const std::vector<DataFile>& files) {
-  json j = json::array();
-  for (const DataFile& f : files) j.push_back({{"path", f.path}, {"size", f.size}, {"crc32", f.crc32}});
-  return j.dump();
-}
-
-std::vector<DataFile> data_files_from_json(const std::string& text) {
-  std::vector<DataFile> files;
-  for (const json& f : json::parse(text)) files.push_back({f.at("path"), f.at("size"), f.at("crc32")});
-  return files;
-}
-
-std::optional<std::string> find_meta_value(const Ledger& db, const std::string& key) {
-  Statement q(db, "SELECT value FROM meta WHERE key = ?");
-  q.bind_text(1, key);
-  if (!q.step()) return std::nullopt;
-  return q.column_text(0);
-}
-
-std::string meta_value(const Ledger& db, const fs::path& path, const std::string& key) {
-  const auto value = find_meta_value(db, key);
-  if (!value) throw Error(path.string() + ": no '" + key + "' entry in the meta table");
-  return *value;
-}
-
-void put_meta_value(Ledger& db, const std::string& key, const std::string& value) {
-  Statement put(db, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)");
-  put.bind_text(1, key).bind_text(2, value).step();
-}
-
-// The run's metadata; json::exception when the stored JSON is corrupt.
-RunMeta read_meta(const Ledger& db, const fs::path& path) {
-  const std::string version = meta_value(db, path, "schema_version");
-  if (version != std::to_string(kSchemaVersion) && version != "2")  // a writer migrates 2 (reads are the same)
-    throw Error(path.string() + ": ledger schema version " + version + "; this gac reads version " +
-                std::to_string(kSchemaVersion));
-  const json j = json::parse(meta_value(db, path, "run_meta"));
-  RunMeta m;
-  j.at("bin_edges").get_to(m.bin_edges);
-  j.at("target").get_to(m.target);
-  j.at("ns").get_to(m.ns);
-  j.at("repeats").get_to(m.repeats);
-  j.at("n_params").get_to(m.n_params);
-  // Runs made before data files were fingerprinted have no entry.
-  if (const auto files = find_meta_value(db, kDataFilesKey)) m.data_files = data_files_from_json(*files);
-  m.shards = j.value("shards", 1);  // absent in ledgers of unsplit runs by older gac versions
-  m.shard = j.value("shard", -1);
-  m.optimizer = j.value("optimizer", "guess");  // absent before SGD runs existed
-  return m;
-}
-
-void create_ledger(const fs::path& path, const RunMeta& meta) {
-  Ledger db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  db.exec("PRAGMA synchronous=FULL");
-  Transaction tx(db);
-  db.exec(kSchema);
-  db.exec(kModelsTable);
-  Statement put(db, "INSERT INTO meta(key, value) VALUES (?, ?)");
-  put.bind_text(1, "schema_version").bind_text(2, std::to_string(kSchemaVersion)).step();
-  put.reset();
-  put.bind_text(1, "run_meta").bind_text(2, meta_to_json(meta).dump()).step();
-  put.reset();
-  put.bind_text(1, kDataFilesKey).bind_text(2, data_files_json(meta.data_files)).step();
-  tx.commit();
-}
-
 // Writes config, layout, weights/ and finally the ledger, which marks the run as set up.
 void create_run(const fs::path& dir, const std::string& config_toml, const std::string& layout_json, const RunMeta& meta) {
   write_file_atomic(dir / "config.toml", config_toml);
@@ -372,36 +104,6 @@ std::string writer_json() {
   return json{{"host", host}, {"pid", ::getpid()}, {"time", now}}.dump();
 }
 
-StreamState state_from_row(const Statement& row) {
-  StreamState s;
-  s.n = static_cast<int>(row.column_int(0));
-  s.repeat = static_cast<int>(row.column_int(1));
-  s.shard = static_cast<int>(row.column_int(2));
-  s.draws = static_cast<uint64_t>(row.column_int(3));
-  s.perfect = static_cast<uint64_t>(row.column_int(4));
-  s.hits = json::parse(row.column_text(5)).get<std::vector<uint64_t>>();
-  s.stored = json::parse(row.column_text(6)).get<std::vector<int>>();
-  s.status = row.column_text(7);
-  s.seconds = row.column_real(8);
-  s.classes = json::parse(row.column_text(9)).get<std::vector<int>>();
-  return s;
-}
-
-StoredModel model_from_row(const Statement& row) {
-  StoredModel m;
-  m.n = static_cast<int>(row.column_int(0));
-  m.repeat = static_cast<int>(row.column_int(1));
-  m.shard = static_cast<int>(row.column_int(2));
-  m.draw = static_cast<uint64_t>(row.column_int(3));
-  m.bin = static_cast<int>(row.column_int(4));
-  m.train_loss = row.column_real(5);
-  m.train_acc = row.column_real(6);
-  m.test_loss = row.column_real(7);
-  m.test_acc = row.column_real(8);
-  m.file = row.column_text(9);
-  return m;
-}
-
 }  // namespace
 
 std::string weights_file(const StoredModel& m, const std::string& optimizer) {
@@ -409,7 +111,6 @@ std::string weights_file(const StoredModel& m, const std::string& optimizer) {
          std::to_string(m.draw) + (optimizer == "sgd" ? "_b" + std::to_string(m.bin) : "") + ".npy";
 }
 
-// ---------------------------------------------------------------------------
 
 struct Store::Impl {
   fs::path dir;
