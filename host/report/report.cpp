@@ -319,7 +319,10 @@ std::string csv_field(const ordered_json& v) {
   if (v.is_string()) return v.get<std::string>();  // statuses: no commas or quotes
   if (v.is_array()) {  // classes: "3 7", or one such list per repeat: "3 7;0 5"
     std::string text;
-    for (size_t i = 0; i < v.size(); ++i) text += (i ? (v[i].is_array() ? ";" : " ") : "") + csv_field(v[i]);
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (i) text += v[i].is_array() ? ";" : " ";
+      text += csv_field(v[i]);
+    }
     return text;
   }
   if (v.is_number_float()) {
