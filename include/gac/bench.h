@@ -32,7 +32,7 @@ struct SgemmSession {
 
 #if defined(GAC_HAVE_CUDA)
 // cuBLAS FP32 SGEMM 8192^3 on the current device, cuBLAS loaded at run time
-// (kernels/cuda_sgemm.cu); calls for about `seconds`.
+// (host/bench/cuda_sgemm.cu); calls for about `seconds`.
 SgemmSession cuda_sgemm_session(double seconds);
 #endif
 
