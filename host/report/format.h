@@ -1,4 +1,4 @@
-// Number formatting shared by the progress lines and the bench table.
+// Number formatting shared by the progress lines, the report and the bench table.
 #pragma once
 
 #include <cmath>
@@ -18,9 +18,10 @@ inline std::string human_count(double v) {
   return buf;
 }
 
+// `decimals` digits after the point ("%.*f"); "-" for NaN and infinity.
 inline std::string fixed(double v, int decimals) {
   if (!std::isfinite(v)) return "-";
-  char buf[32];
+  char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
   return buf;
 }

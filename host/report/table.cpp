@@ -11,6 +11,7 @@
 
 #include "gac/dataset.h"
 #include "host/report/cells.h"
+#include "host/report/format.h"
 #include "host/report/tasks.h"
 
 namespace gac {
@@ -18,12 +19,6 @@ namespace gac {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string fixed(double v, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
-}
 
 // Display width of UTF-8 text ("±" is two bytes, one column).
 size_t display_width(const std::string& s) {
@@ -101,6 +96,7 @@ std::string bin_label(double lo, double hi, int decimals) {
 }
 
 // Fewest decimals (2 to 6) that show every bin edge exactly: "(0.30, 0.35]", "(0.125, 0.250]".
+// (The config requires finite edges, so fixed() never writes its "-" here.)
 int edge_decimals(const std::vector<double>& edges) {
   for (int d = 2; d < 6; ++d) {
     const bool exact =
