@@ -1,10 +1,11 @@
 // `gac bench`: draws/s, example-evaluations/s and GFLOP/s of each backend on
-// the standard scenarios, next to the machine's SGEMM rate (the ceiling) and
-// each scenario's draw roofline. Each scenario is built exactly as a run
-// would build it (TOML config -> prepare_experiment -> stream_task), so the
-// bench measures the code path `gac run` uses. Ratios to PyTorch are not
-// printed here: they mean something only when PyTorch is measured beside gac
-// on the same machine at the same time, which bench/compare does.
+// the standard scenarios, next to the ceiling (a CPU's measured FP32 FMA
+// peak, a GPU's cuBLAS SGEMM), the SGEMM rate and each scenario's draw
+// roofline. Each scenario is built exactly as a run would build it (TOML
+// config -> prepare_experiment -> stream_task), so the bench measures the
+// code path `gac run` uses. Ratios to PyTorch are not printed here: they
+// mean something only when PyTorch is measured beside gac on the same
+// machine at the same time, which bench/compare does.
 #include "gac/bench.h"
 #include "host/report/format.h"
 
@@ -131,29 +132,30 @@ void measure_scenario(const BenchOptions& opts, const Scenario& s, std::vector<N
 BenchResults measure_all(const BenchOptions& opts, const std::vector<const Scenario*>& chosen,
                          std::vector<NamedBackend>& backends, std::ostream& log) {
   BenchResults r;
-  // Ceilings first and last: OpenBLAS's threads keep spinning for a moment
-  // after their last call, so the CPU measurements start after a pause.
-  const bool want_cuda = r.want_cuda =
-      std::any_of(backends.begin(), backends.end(), [](const auto& b) { return b.label == "cuda"; });
-  const bool want_cpu = r.want_cpu =
-      std::any_of(backends.begin(), backends.end(), [](const auto& b) { return b.label != "cuda"; });
+  r.want_cuda = std::any_of(backends.begin(), backends.end(), [](const auto& b) { return b.label == "cuda"; });
+  r.want_cpu = std::any_of(backends.begin(), backends.end(), [](const auto& b) { return b.label != "cuda"; });
   const double ceiling_s = std::min(0.5, opts.seconds / 2);
-  Ceiling &cpu_ceiling = r.cpu_ceiling, &cuda_ceiling = r.cuda_ceiling;
-  cpu_ceiling.before.why_not = "no cpu backend measured";
+  r.cpu_ceiling.before.why_not = r.cpu_sgemm.before.why_not = "no cpu backend measured";
+  // The FMA peak runs before OpenBLAS, whose threads keep spinning for a
+  // moment after their last call; so the CPU measurements start after a pause.
   auto measure_ceilings = [&](bool before) {
-    log << "bench: measuring the SGEMM ceiling (" << (before ? "before" : "after") << ") ...\n";
-    if (want_cpu) (before ? cpu_ceiling.before : cpu_ceiling.after) = cpu_sgemm_session(opts.threads, ceiling_s);
+    log << "bench: measuring the ceilings (" << (before ? "before" : "after") << ") ...\n";
+    auto session = [before](Ceiling& c) -> CeilingSession& { return before ? c.before : c.after; };
+    if (r.want_cpu) {
+      session(r.cpu_ceiling) = cpu_fma_peak_session(opts.threads, ceiling_s);
+      session(r.cpu_sgemm) = cpu_sgemm_session(opts.threads, ceiling_s);
+    }
 #if defined(GAC_HAVE_CUDA)
-    if (want_cuda) (before ? cuda_ceiling.before : cuda_ceiling.after) = cuda_sgemm_session(ceiling_s);
+    if (r.want_cuda) session(r.cuda_ceiling) = cuda_sgemm_session(ceiling_s);
 #endif
   };
   measure_ceilings(true);
-  if (cpu_ceiling.available()) std::this_thread::sleep_for(std::chrono::duration<double>(ceiling_s));
+  if (r.cpu_sgemm.available()) std::this_thread::sleep_for(std::chrono::duration<double>(ceiling_s));
 
   TempDir tmp;
   for (const Scenario* s : chosen) measure_scenario(opts, *s, backends, tmp, r, log);
   measure_ceilings(false);
-  if (!cpu_ceiling.any().warning.empty()) log << "bench: warning: " << cpu_ceiling.any().warning << "\n";
+  if (!r.cpu_sgemm.any().warning.empty()) log << "bench: warning: " << r.cpu_sgemm.any().warning << "\n";
   for (auto& [label, backend] : backends) r.backends.emplace_back(label, backend->description());
   return r;
 }

@@ -1,11 +1,15 @@
-// The SGEMM ceiling on the CPU (OpenBLAS loaded at run time; cuBLAS's is
-// host/bench/cuda_sgemm.cu) and the draw roofline.
+// The CPU's ceilings: its FP32 FMA peak and OpenBLAS's SGEMM rate (loaded at
+// run time; cuBLAS's is host/bench/cuda_sgemm.cu); and the draw roofline.
 #include "host/bench/ceilings.h"
 #include "host/backends/parallel_for.h"
 
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <latch>
+#include <thread>
+
+#include "host/bench/fma_peak.h"
 
 namespace gac {
 namespace {
@@ -26,7 +30,7 @@ const OpenBlas& openblas() {
     OpenBlas b;
     void* h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
     if (!h) {
-      b.error = std::string("OpenBLAS not found (") + dlerror() + "): install libopenblas0 for the CPU ceiling";
+      b.error = std::string("OpenBLAS not found (") + dlerror() + "): install libopenblas0 for the CPU's SGEMM figure";
       return b;
     }
     b.sgemm = reinterpret_cast<OpenBlas::Sgemm>(dlsym(h, "cblas_sgemm"));
@@ -38,10 +42,61 @@ const OpenBlas& openblas() {
   return lib;
 }
 
+// Seconds for `kernel` to run `iterations` on each of `threads` threads at once.
+double time_fma_kernel(const FmaKernel& kernel, int threads, uint64_t iterations) {
+  std::vector<float> results(threads);  // kept, so that no run is skipped
+  std::latch ready(threads), start(1);
+  std::vector<std::jthread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      ready.count_down();
+      start.wait();
+      results[t] = kernel.run(iterations);
+    });
+  ready.wait();  // every thread started: time the work, not the thread creation
+  const Clock::time_point t0 = Clock::now();
+  start.count_down();
+  pool.clear();  // joins
+  return seconds_since(t0);
+}
+
 }  // namespace
 
-SgemmSession cpu_sgemm_session(int threads, double seconds) {
-  SgemmSession s;
+CeilingSession cpu_fma_peak_session(int threads, double seconds) {
+  const FmaKernel& kernel = widest_fma_kernel();
+  const int used = threads > 0 ? threads : available_cpus();
+  // Calls of ~20 ms: long next to starting the threads, short next to a
+  // session, so that many calls give a best one. Sized on this thread alone,
+  // by the fastest of three probes (another job may hold the core for one).
+  constexpr double kCallSeconds = 0.02;
+  auto probe = [&kernel](uint64_t iterations) {
+    double fastest = INFINITY;
+    for (int i = 0; i < 3; ++i) {
+      const Clock::time_point t0 = Clock::now();
+      kernel.run(iterations);
+      fastest = std::min(fastest, seconds_since(t0));
+    }
+    return fastest;
+  };
+  uint64_t iterations = 1024;
+  double t = probe(iterations);
+  while (t < kCallSeconds / 4 && iterations < (uint64_t{1} << 40)) t = probe(iterations *= 4);
+  iterations = std::max<uint64_t>(1, static_cast<uint64_t>(iterations * (kCallSeconds / std::max(t, 1e-9))));
+  time_fma_kernel(kernel, used, iterations);  // warm-up: the clock may drop for wide vectors
+  CeilingSession s;
+  const double flops = used * kernel.flops(iterations);
+  const Clock::time_point start = Clock::now();
+  do {
+    s.gflops.push_back(flops / time_fma_kernel(kernel, used, iterations) / 1e9);
+  } while (seconds_since(start) < seconds);
+  s.what = std::string("FP32 FMA peak: ") + kernel.name + ", " + std::to_string(kernel.chains) + " chains of " +
+           std::to_string(kernel.vector_bits) + "-bit " + (kernel.vector_bits > 32 ? "FMAs" : "multiply-adds") +
+           " per thread, " + std::to_string(used) + " threads";
+  return s;
+}
+
+CeilingSession cpu_sgemm_session(int threads, double seconds) {
+  CeilingSession s;
   const OpenBlas& blas = openblas();
   if (!blas.error.empty()) {
     s.why_not = blas.error;
@@ -78,7 +133,7 @@ SgemmSession cpu_sgemm_session(int threads, double seconds) {
                        core == "Nehalem" || core == "Atom" || core == "unknown";
   if (generic && (__builtin_cpu_supports("avx512f") || __builtin_cpu_supports("avx2")))
     s.warning = "OpenBLAS did not recognise this CPU and runs its generic " + core +
-                " kernels, so this ceiling is too low; rerun with OPENBLAS_CORETYPE=" +
+                " kernels, so this SGEMM figure is too low; rerun with OPENBLAS_CORETYPE=" +
                 (__builtin_cpu_supports("avx512f") ? "SkylakeX" : "Haswell") + " in the environment";
   return s;
 }

@@ -1,5 +1,6 @@
-// What the machine allows: the SGEMM ceiling of each device, and the draw
-// roofline of an early-rejection measurement.
+// What the machine allows: the ceiling of each device (a CPU's measured FP32
+// FMA peak, a GPU's cuBLAS SGEMM), the CPU's SGEMM rate beside it, and the
+// draw roofline of an early-rejection measurement.
 #pragma once
 
 #include <algorithm>
@@ -12,14 +13,15 @@
 
 namespace gac {
 
-// The rate a dense SGEMM reaches on the same hardware: what a well-tuned
-// kernel can get out of it, so the fraction of it says how much is left.
+// The rate a reference kernel reaches on the same hardware, so that the
+// fraction of it says how much is left: the FMA peak (no kernel does more
+// floating-point work) or a dense SGEMM (what a well-tuned library gets).
 // Measured in two sessions, before and after the throughput measurements;
 // the best call of both is the ceiling (on a shared machine the mean would
 // count other jobs' interference as the hardware's limit), and the slowest
 // call shows how much the machine's speed moved meanwhile.
 struct Ceiling {
-  SgemmSession before, after;
+  CeilingSession before, after;
   std::vector<double> calls() const {
     std::vector<double> all = before.gflops;
     all.insert(all.end(), after.gflops.begin(), after.gflops.end());
@@ -34,16 +36,20 @@ struct Ceiling {
     const auto all = calls();
     return all.empty() ? NAN : *std::min_element(all.begin(), all.end());
   }
-  const SgemmSession& any() const { return before.gflops.empty() ? after : before; }
+  const CeilingSession& any() const { return before.gflops.empty() ? after : before; }
   std::string why_not() const { return before.why_not.empty() ? after.why_not : before.why_not; }
 };
 
-inline double best_of(const SgemmSession& s) {
+inline double best_of(const CeilingSession& s) {
   return s.gflops.empty() ? NAN : *std::max_element(s.gflops.begin(), s.gflops.end());
 }
 
 // OpenBLAS SGEMM 2048^3 on `threads` threads (0 = every CPU available) for about `seconds`.
-SgemmSession cpu_sgemm_session(int threads, double seconds);
+CeilingSession cpu_sgemm_session(int threads, double seconds);
+
+// The widest FMA peak kernel (fma_peak.h) on `threads` threads at once (0 =
+// every CPU available), calls of about 20 ms for about `seconds`.
+CeilingSession cpu_fma_peak_session(int threads, double seconds);
 
 // The draw roofline of an early-rejection row: the draws/s this backend
 // would reach if every draw cost only its generation at the measured

@@ -17,7 +17,9 @@ struct BenchResults {
   std::vector<std::pair<std::string, std::string>> legend;    // scenario -> description
   std::vector<std::pair<std::string, std::string>> backends;  // label -> description
   bool want_cpu = false, want_cuda = false;                   // which ceilings were measured
-  Ceiling cpu_ceiling, cuda_ceiling;
+  Ceiling cpu_ceiling;   // the CPU's FP32 FMA peak
+  Ceiling cpu_sgemm;     // OpenBLAS SGEMM
+  Ceiling cuda_ceiling;  // cuBLAS SGEMM, also the GPU's SGEMM figure
 };
 
 void write_bench_json(const BenchOptions& opts, const BenchResults& r, std::ostream& out);
