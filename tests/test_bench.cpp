@@ -6,9 +6,12 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "gac/bench.h"
 #include "gac/error.h"
+#include "host/bench/fma_peak.h"
 
 namespace {
 
@@ -204,6 +207,36 @@ TEST(BenchErrors, UnknownBackendIsNamed) {
     FAIL() << "expected gac::Error";
   } catch (const gac::Error& e) {
     EXPECT_NE(std::string(e.what()).find("tpu"), std::string::npos) << e.what();
+  }
+}
+
+// Each FMA peak kernel against a plain reference: chain c starts at c and
+// takes x -> x * 0.999 + 0.001 (one rounding with FMA, two without), then the
+// chains are added in order and the vector's lanes one by one. Bit for bit:
+// a kernel that skipped work, or ran other chains than it counts, fails here.
+float fma_chains_reference(const gac::FmaKernel& kernel, uint64_t iterations, bool fused) {
+  float sum = 0;
+  for (int c = 0; c < kernel.chains; ++c) {
+    float x = static_cast<float>(c);
+    for (uint64_t i = 0; i < iterations; ++i) x = fused ? std::fma(x, 0.999f, 0.001f) : x * 0.999f + 0.001f;
+    sum = c == 0 ? x : sum + x;
+  }
+  float total = 0;
+  for (int lane = 0; lane < kernel.vector_bits / 32; ++lane) total += sum;
+  return total;
+}
+
+TEST(FmaPeak, KernelsComputeTheirChains) {
+  __builtin_cpu_init();
+  std::vector<std::pair<const gac::FmaKernel*, bool>> kernels = {{&gac::fma_kernel_portable(), false}};
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && gac::fma_kernel_avx2())
+    kernels.emplace_back(gac::fma_kernel_avx2(), true);
+  if (__builtin_cpu_supports("avx512f") && gac::fma_kernel_avx512()) kernels.emplace_back(gac::fma_kernel_avx512(), true);
+  EXPECT_EQ(&gac::widest_fma_kernel(), kernels.back().first);
+  for (const auto& [kernel, fused] : kernels) {
+    SCOPED_TRACE(kernel->name);
+    for (uint64_t iterations : {0, 1, 7, 1000})
+      EXPECT_EQ(kernel->run(iterations), fma_chains_reference(*kernel, iterations, fused)) << iterations;
   }
 }
 
