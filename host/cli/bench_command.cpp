@@ -13,7 +13,8 @@ Command add_bench(CLI::App& app) {
     bool no_full = false;
   };
   auto a = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("bench", "draws/s, GFLOP/s and fraction of the SGEMM ceiling on standard scenarios");
+  auto* cmd = app.add_subcommand(
+      "bench", "draws/s, GFLOP/s and fraction of the ceiling (a CPU's FMA peak, a GPU's SGEMM) on standard scenarios");
   std::string scenario_list;
   for (const auto& name : bench_scenario_names()) scenario_list += (scenario_list.empty() ? "" : ", ") + name;
   BenchOptions& o = a->opts;

@@ -1,6 +1,7 @@
-// Number formatting shared by the progress lines and the bench table.
+// Number formatting shared by the progress lines, the report and the bench table.
 #pragma once
 
+#include <cmath>
 #include <cstdio>
 #include <string>
 
@@ -14,6 +15,14 @@ inline std::string human_count(double v) {
   else if (v >= 1e6) v /= 1e6, suffix = "M";
   else if (v >= 1e3) v /= 1e3, suffix = "k";
   std::snprintf(buf, sizeof buf, v >= 100 ? "%.0f%s" : v >= 10 ? "%.1f%s" : "%.2f%s", v, suffix);
+  return buf;
+}
+
+// `decimals` digits after the point ("%.*f"); "-" for NaN and infinity.
+inline std::string fixed(double v, int decimals) {
+  if (!std::isfinite(v)) return "-";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
   return buf;
 }
 

@@ -1,5 +1,6 @@
 // `gac bench`: throughput of the backends on standard scenarios, next to the
-// machine's SGEMM rate (the ceiling) and each scenario's draw roofline.
+// ceiling (a CPU's measured FP32 FMA peak; a GPU's cuBLAS SGEMM rate), the
+// SGEMM rate, and each scenario's draw roofline.
 // Speed is only ever measured here, never asserted in tests.
 #pragma once
 
@@ -13,16 +14,17 @@ struct BenchOptions {
   std::vector<std::string> scenarios;  // empty: all standard scenarios
   std::vector<std::string> backends;   // empty: "cpu", plus "cuda" when a device is usable
   double seconds = 2.0;                // timed length of each measurement
-  int threads = 0;                     // CPU threads (backend and SGEMM); 0 = all cores
+  int threads = 0;                     // CPU threads (backend, FMA peak and SGEMM); 0 = all cores
   bool early_both = true;              // also measure with early rejection off (full evaluation)
   std::vector<int> ns;                 // training-set sizes; empty: each scenario's own
   bool json = false;                   // one JSON document instead of the table
 };
 
-// One session of timed SGEMM calls (the ceiling): the rate of each call,
-// or why there are none. The bench runs one session before its throughput
-// measurements and one after, and takes the best call of both.
-struct SgemmSession {
+// One session of timed calls of a reference kernel (an SGEMM, or the CPU's
+// FMA peak kernel): the rate of each call, or why there are none. The bench
+// runs one session before its throughput measurements and one after, and
+// takes the best call of both.
+struct CeilingSession {
   std::vector<double> gflops;
   std::string what;             // e.g. "OpenBLAS SGEMM 2048^3 (SkylakeX kernels), 2 threads"
   std::string why_not;          // when there are no calls
@@ -32,8 +34,8 @@ struct SgemmSession {
 
 #if defined(GAC_HAVE_CUDA)
 // cuBLAS FP32 SGEMM 8192^3 on the current device, cuBLAS loaded at run time
-// (kernels/cuda_sgemm.cu); calls for about `seconds`.
-SgemmSession cuda_sgemm_session(double seconds);
+// (host/bench/cuda_sgemm.cu); calls for about `seconds`.
+CeilingSession cuda_sgemm_session(double seconds);
 #endif
 
 // Names of the standard scenarios, in the order they run.

@@ -75,8 +75,8 @@ int fp32_lanes_per_sm(int major, int minor) {
 
 }  // namespace
 
-SgemmSession cuda_sgemm_session(double seconds) {
-  SgemmSession s;
+CeilingSession cuda_sgemm_session(double seconds) {
+  CeilingSession s;
   const int N = 8192;
   int dev = 0, sms = 0, clock_khz = 0, major = 0, minor = 0;
   if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
