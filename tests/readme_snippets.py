@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""README's Python snippets run as written.
+"""The documentation's Python snippets run as written.
 
 Runs the quickstart into a scratch directory, then, from there, each
-```python block of README.md on its own: the numpy one always, the PyTorch
+```python block of the documentation (README.md and docs/*.md; today all
+three are in docs/output.md) on its own: the numpy one always, the PyTorch
 one where torch is installed (Debian: python3-torch), in both its MLP form
 and with LeNet() on a small Fashion-MNIST LeNet run when the dataset is there.
 The numpy and PyTorch blocks run again on the quickstart trained by SGD
@@ -23,17 +24,19 @@ except ImportError:
     sys.exit(77)
 
 gac, source = sys.argv[1], sys.argv[2]
-blocks = re.findall(r"```python\n(.*?)```", open(os.path.join(source, "README.md")).read(), re.S)
+DOCS = ["README.md"] + sorted(os.path.join("docs", f) for f in os.listdir(os.path.join(source, "docs")) if f.endswith(".md"))
+blocks = [block for doc in DOCS
+          for block in re.findall(r"```python\n(.*?)```", open(os.path.join(source, doc)).read(), re.S)]
 
 
 def snippet(marker):
     found = [b for b in blocks if marker in b]
-    assert len(found) == 1, f"expected one README Python block holding {marker!r}, found {len(found)}"
+    assert len(found) == 1, f"expected one Python block holding {marker!r} in {', '.join(DOCS)}, found {len(found)}"
     return found[0]
 
 
 numpy_snippet, torch_snippet, idx_snippet = snippet("def load_params"), snippet("torch.nn as nn"), snippet("def read_idx")
-assert len(blocks) == 3, f"README has {len(blocks)} Python blocks; this test knows 3"
+assert len(blocks) == 3, f"the documentation has {len(blocks)} Python blocks; this test knows 3"
 
 
 def run_snippet(code, cwd):
@@ -98,4 +101,4 @@ with tempfile.TemporaryDirectory() as scratch:
                 "--set", "run.target=1", "--set", "run.bins=[0.0, 10.0]")
         lenet = torch_snippet.replace('run = "runs/quickstart"', 'run = "runs/lenet"').replace("MLP()", "LeNet()")
         assert run_snippet(lenet, scratch).strip() == "True"
-    print("README snippets run as written")
+    print("documentation snippets run as written")
