@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The CUDA tests under GAC_REQUIRE_CUDA=1: none may skip.
 
-usage: strict_cuda.py GAC_TESTS GAC [--expect auto|fail|pass] [--self-check] [--out DIR]
+usage: strict_cuda.py GAC_TESTS GAC [--expect auto|fail|pass] [--self-check] [--device-tests-only]
+                     [--jobs N] [--out DIR] [--report FILE]
 
 A test that needs a CUDA device skips without one (GAC_SKIP_WITHOUT_CUDA in
 tests/test_util.h), unless GAC_REQUIRE_CUDA=1: then it fails, so that a GPU
@@ -20,6 +21,8 @@ the CLI without a device) may skip, but none may fail: one that fails for want
 of a device is a device test missing from DEVICE_TESTS. --self-check then
 proves the verdict can fail: a run in which device tests skip, and (without a
 device) one in which a device test passes, must both be caught.
+--device-tests-only runs the device tests alone: the others start the gac
+binary by its build path, which a GPU machine running the bundle lacks.
 Exit 0 when all of that holds, 1 when not, 77 when gac was built without CUDA.
 """
 import argparse
@@ -44,37 +47,44 @@ def matches(test, patterns):
     return any(fnmatch.fnmatchcase(test, p) for p in patterns.split(":"))
 
 
-def run_tests(gac_tests, gtest_filter, require, out_dir, name):
-    """{test: (outcome, failure text)} of one run; outcome is passed, failed, skipped or not run."""
-    report = os.path.join(out_dir, f"{name}.json")
+def run_tests(gac_tests, gtest_filter, require, out_dir, name, jobs=1):
+    """{test: (outcome, failure text)} of one run in `jobs` gtest shards at once; outcome is passed,
+    failed, skipped or not run."""
     env = dict(os.environ)
     env.pop("GAC_REQUIRE_CUDA", None)
     if require:
         env["GAC_REQUIRE_CUDA"] = "1"
-    with open(os.path.join(out_dir, f"{name}.log"), "w") as log:
-        try:
-            rc = subprocess.run([gac_tests, f"--gtest_filter={gtest_filter}", f"--gtest_output=json:{report}",
-                                 "--gtest_color=no"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                timeout=TIMEOUT_S).returncode
-        except subprocess.TimeoutExpired:
-            sys.exit(f"strict_cuda: error: {gac_tests} --gtest_filter='{gtest_filter}' ran past {TIMEOUT_S} s")
-    try:
-        with open(report) as f:
-            doc = json.load(f)
-    except (OSError, ValueError) as e:
-        sys.exit(f"strict_cuda: error: {gac_tests} exited {rc} without a readable JSON report ({e});"
-                 f" its output: {log.name}")
+    shards = []
+    for i in range(jobs):
+        report, log = (os.path.join(out_dir, f"{name}{'' if jobs == 1 else '-' + str(i)}.{ext}") for ext in ("json", "log"))
+        with open(log, "w") as f:
+            shard_env = dict(env, GTEST_TOTAL_SHARDS=str(jobs), GTEST_SHARD_INDEX=str(i)) if jobs > 1 else env
+            proc = subprocess.Popen([gac_tests, f"--gtest_filter={gtest_filter}", f"--gtest_output=json:{report}",
+                                     "--gtest_color=no"], env=shard_env, stdout=f, stderr=subprocess.STDOUT)
+        shards.append((proc, report, log))
     results = {}
-    for suite in doc.get("testsuites", []):
-        for t in suite.get("testsuite", []):
-            failures = "\n".join(f.get("failure", "") for f in t.get("failures", []))
-            if t.get("status") != "RUN":
-                outcome = "not run"
-            elif t.get("result") == "SKIPPED":
-                outcome = "skipped"
-            else:
-                outcome = "failed" if failures else "passed"
-            results[f"{suite['name']}.{t['name']}"] = (outcome, failures)
+    for proc, report, log in shards:
+        try:
+            rc = proc.wait(timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            for p, _, _ in shards:
+                p.kill()
+            sys.exit(f"strict_cuda: error: {gac_tests} --gtest_filter='{gtest_filter}' ran past {TIMEOUT_S} s; see {log}")
+        try:
+            with open(report) as f:
+                doc = json.load(f)
+        except (OSError, ValueError) as e:
+            sys.exit(f"strict_cuda: error: {gac_tests} exited {rc} without a readable JSON report ({e}); see {log}")
+        for suite in doc.get("testsuites", []):
+            for t in suite.get("testsuite", []):
+                failures = "\n".join(f.get("failure", "") for f in t.get("failures", []))
+                if t.get("status") != "RUN":
+                    outcome = "not run"
+                elif t.get("result") == "SKIPPED":
+                    outcome = "skipped"
+                else:
+                    outcome = "failed" if failures else "passed"
+                results[f"{suite['name']}.{t['name']}"] = (outcome, failures)
     return results
 
 
@@ -142,7 +152,10 @@ def main():
     ap.add_argument("gac")
     ap.add_argument("--expect", choices=("auto", "fail", "pass"), default="auto")
     ap.add_argument("--self-check", action="store_true")
+    ap.add_argument("--device-tests-only", action="store_true", help="run only DEVICE_TESTS")
+    ap.add_argument("--jobs", type=int, default=1, help="gtest shards run at once (default 1)")
     ap.add_argument("--out", help="folder for gtest's JSON reports and logs (default: a temporary one)")
+    ap.add_argument("--report", help="write every test's outcome and the verdict's problems here as JSON")
     a = ap.parse_args()
 
     status = cuda_is_usable(a.gac)
@@ -157,14 +170,21 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         out_dir = a.out or tmp
         os.makedirs(out_dir, exist_ok=True)
-        results = run_tests(a.gac_tests, NAMED_CUDA, True, out_dir, "cuda-tests")
+        tests = DEVICE_TESTS if a.device_tests_only else NAMED_CUDA
+        results = run_tests(a.gac_tests, tests, True, out_dir, "cuda-tests", max(1, a.jobs))
         wrong = problems(results, expect)
         device = [r[0] for t, r in results.items() if matches(t, DEVICE_TESTS)]
-        print(f"strict_cuda: {len(device)} device tests: " +
-              ", ".join(f"{device.count(o)} {o}" for o in ("passed", "failed", "skipped", "not run")) +
-              f" ({len(results) - len(device)} other tests named cuda ran beside them)")
+        counts = f"{len(device)} device tests: " + ", ".join(
+            f"{device.count(o)} {o}" for o in ("passed", "failed", "skipped", "not run"))
+        others = len(results) - len(device)
+        print(f"strict_cuda: {counts}" + (f" ({others} other tests named cuda ran beside them)" if others else ""))
         for line in grouped(wrong):
             print(f"  {line}")
+        if a.report:
+            with open(a.report, "w") as f:
+                json.dump({"expect": expect, "device_tests": DEVICE_TESTS, "problems": wrong,
+                           "results": {t: {"outcome": o, "failures": x} for t, (o, x) in sorted(results.items())}},
+                          f, indent=1)
         missed = self_check(a.gac_tests, expect, out_dir) if a.self_check else []
         for line in missed:
             print(f"strict_cuda: self-check: the verdict missed it: {line}")
@@ -172,7 +192,7 @@ def main():
             print("strict_cuda: self-check: the verdict caught skipped device tests" +
                   (" and a passing one" if expect == "fail" else ""))
     ok = not wrong and not missed
-    print(f"strict_cuda: {'ok' if ok else 'FAILED'}")
+    print(f"strict_cuda: {'ok' if ok else 'FAILED'} ({counts}; each must {expect}, none skip)")
     return 0 if ok else 1
 
 
