@@ -24,7 +24,9 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <sstream>
+#include <string>
 #include <unistd.h>
 
 #include "gac/backend.h"
@@ -295,14 +297,26 @@ TEST(CudaKernelsOnHost, EveryThreadOfABlockDoesItsShare) {
 namespace {
 
 // Sets an environment variable for one scope (the CUDA backend reads its
-// test hooks when it is made).
+// test hooks when it is made), then puts back exactly what was there: set to
+// its old value, or unset. (Unsetting it instead once deleted the
+// GAC_REQUIRE_CUDA=1 that scripts/gpu-check exports, so every later CUDA
+// test skipped rather than failed.)
 class ScopedEnv {
  public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) { setenv(name, value.c_str(), 1); }
-  ~ScopedEnv() { unsetenv(name_); }
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (old_) setenv(name_, old_->c_str(), 1);
+    else unsetenv(name_);
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
 
  private:
   const char* name_;
+  std::optional<std::string> old_;
 };
 
 struct DeviceOptions {
@@ -330,6 +344,9 @@ std::unique_ptr<Backend> device_backend(const std::string& kind, std::string* wh
 #endif
 }
 
+// A test that needs a CUDA device is the "cuda" instance of a suite (or
+// DeviceDraws.Cuda*): tests/strict_cuda.py requires each of those to fail
+// without a device under GAC_REQUIRE_CUDA=1, and to pass with one.
 #define DEVICE_BACKEND_OR_SKIP(name, ...)                                       \
   std::string why_##name;                                                       \
   std::unique_ptr<Backend> name = device_backend(GetParam(), &why_##name, ##__VA_ARGS__); \
@@ -774,6 +791,11 @@ TEST_F(EmulatedDeviceTest, GenerationAloneBetweenCallsChangesNoHit) {
 
 namespace {
 void a_cuda_case_without_a_device() { GAC_SKIP_WITHOUT_CUDA("none here"); }
+
+std::optional<std::string> env_value(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::optional<std::string>(v) : std::nullopt;
+}
 }  // namespace
 
 TEST(CudaOnThisMachine, RequiringCudaTurnsASkipIntoAFailure) {
@@ -781,6 +803,30 @@ TEST(CudaOnThisMachine, RequiringCudaTurnsASkipIntoAFailure) {
   // is too old must fail the CUDA cases, not skip them all and pass.
   const ScopedEnv require("GAC_REQUIRE_CUDA", "1");
   EXPECT_FATAL_FAILURE(a_cuda_case_without_a_device(), "GAC_REQUIRE_CUDA=1 but no usable CUDA device: none here");
+}
+
+TEST(TestHelpers, AScopedVariablePutsBackExactlyWhatWasThere) {
+  // The strict CUDA check (tests/strict_cuda.py) exports GAC_REQUIRE_CUDA=1
+  // for the whole binary: no test may take it away from the tests after it.
+  const char* name = "GAC_TEST_SCOPED_ENV";
+  unsetenv(name);
+  {
+    const ScopedEnv inner(name, "1");
+    EXPECT_EQ(env_value(name), "1");
+  }
+  EXPECT_EQ(env_value(name), std::nullopt);
+  setenv(name, "outer", 1);
+  {
+    const ScopedEnv inner(name, "inner");
+    EXPECT_EQ(env_value(name), "inner");
+    {
+      const ScopedEnv innermost(name, "");
+      EXPECT_EQ(env_value(name), "");
+    }
+    EXPECT_EQ(env_value(name), "inner");
+  }
+  EXPECT_EQ(env_value(name), "outer");
+  unsetenv(name);
 }
 
 #if defined(GAC_HAVE_CUDA)
