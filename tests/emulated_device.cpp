@@ -130,7 +130,12 @@ class EmulatedDevice final : public Device {
     queue(q).push_back([=, this] {
       run_blocks(grid, smem, [&](int block, int tid, float* shared_floats, BlockShared& shared) {
         const BlockMemory mem = carve_block_memory(a.plan, smem_image, shared_floats, a.images, block);
-        block_evaluate_thread(a, shared, mem, tid, config_.block_threads);
+        const int T = config_.block_threads;
+        switch (prior_class(a.prior.kind)) {  // as the CUDA device picks its kernel instance
+          case PriorClass::uniform: block_evaluate_thread<PriorClass::uniform>(a, shared, mem, tid, T); break;
+          case PriorClass::normal: block_evaluate_thread<PriorClass::normal>(a, shared, mem, tid, T); break;
+          case PriorClass::sphere: block_evaluate_thread<PriorClass::sphere>(a, shared, mem, tid, T); break;
+        }
       });
     });
   }
@@ -170,7 +175,9 @@ class EmulatedDevice final : public Device {
   }
   void block_trace(int examples, const TraceArgs& a, int q) override {
     const size_t smem = block_smem_floats(a.plan, false) * sizeof(float);
-    check_block_launch(examples, smem, false, DeviceKernel::block_score);
+    if (examples <= 0 || smem > config_.smem_per_block)  // the kernel opts in to all the device has, as on CUDA
+      throw Error("emulated device: trace launch of " + std::to_string(examples) + " blocks with " +
+                  std::to_string(smem) + " bytes of shared memory");
     queue(q).push_back([=, this] {
       run_blocks(examples, smem, [&](int block, int tid, float* shared_floats, BlockShared&) {
         block_trace_thread(a, carve_block_memory(a.plan, false, shared_floats, a.images, block), block, tid,

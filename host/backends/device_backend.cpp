@@ -232,6 +232,8 @@ class DeviceBackend final : public Backend {
       device_->allow_dynamic_smem(true, with_image);
       shape_.smem_image = device_->blocks_per_sm(DeviceKernel::block_evaluate, true, with_image) >= 2;
     }
+    // Example 0 resident and the next one prefetched, when a second example buffer fits.
+    plan_.resident_example = block_smem_floats(plan_, shape_.smem_image) * sizeof(float) + reserve <= limit;
     shape_.smem_bytes = block_smem_floats(plan_, shape_.smem_image) * sizeof(float);
     if (shape_.smem_bytes + reserve > limit)
       throw Error(options_.name + ": the model's activations need " + std::to_string(shape_.smem_bytes) +
@@ -361,9 +363,10 @@ class DeviceBackend final : public Backend {
   }
 
   BlockArgs block_args(Launch& L, uint64_t first, uint32_t count, int n) const {
-    return BlockArgs{task_.model, plan_, task_.prior, task_.key, first, count, train_x_.get(), train_y_.get(), n,
-                     task_.loss, task_.early_reject ? 1 : 0, L.logits.get(), L.images.get(), L.flags.get(),
-                     sphere() ? L.sphere.get() : nullptr, L.examples.get(), L.next_slot.get()};
+    return BlockArgs{task_.model, plan_, task_.prior, philox_keys(task_.key), first, count, train_x_.get(),
+                     train_y_.get(), n, task_.loss, task_.early_reject ? 1 : 0, L.logits.get(), L.images.get(),
+                     L.flags.get(), sphere() ? L.sphere.get() : nullptr, L.examples.get(), L.next_slot.get(),
+                     task_.key};
   }
 
   // The block kernel on a.count slots, after the sphere factors it reads.

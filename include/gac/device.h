@@ -90,7 +90,8 @@ class Device {
   virtual void dense_score(int grid, const ScoreArgs& a, int queue) = 0;
   virtual void block_score(int grid, size_t dynamic_smem, bool smem_image, const ScoreArgs& a, int queue) = 0;
   // One block per example, the image in global memory (a.images), dynamic
-  // shared memory block_smem_floats(plan, false) floats (under 48 KB).
+  // shared memory block_smem_floats(plan, false) floats (the kernel opts in
+  // to more than 48 KB itself).
   virtual void block_trace(int examples, const TraceArgs& a, int queue) = 0;
 };
 
