@@ -57,6 +57,13 @@ __global__ void __launch_bounds__(kDenseThreads) dense_finish_kernel(DenseArgs a
   dense_finish_thread(a, loss, hit_loss, grid_tid(), grid_threads());
 }
 
+// (kDenseThreads, 4): with the bound on threads alone ptxas 13.0 spills at 56
+// registers; with it, 96 and none (5 blocks, 20 warps per SM).
+__global__ void __launch_bounds__(kDenseThreads, 4) dense_tiles_kernel(DenseTileArgs a) {
+  extern __shared__ uint32_t tile_smem[];
+  dense_tile_thread(a, carve_dense_tile_memory(a.m, tile_smem, blockDim.x), threadIdx.x, blockDim.x);
+}
+
 // The image is in shared memory (kSmemImage) or in a.images, and the
 // prior's class: template arguments, so that the pointer choice and the
 // prior's code fold away.
@@ -226,6 +233,7 @@ class CudaDevice final : public Device {
   int blocks_per_sm(DeviceKernel kernel, bool smem_image, size_t smem) override {
     switch (kernel) {
       case DeviceKernel::dense_group: return occupancy(dense_group_kernel, kDenseThreads, 0);
+      case DeviceKernel::dense_tiles: return occupancy(dense_tiles_kernel, kDenseThreads, smem);
       case DeviceKernel::dense_score: return occupancy(dense_score_kernel, kDenseThreads, 0);
       case DeviceKernel::block_evaluate: {  // the least of the prior classes' instances
         int blocks = INT32_MAX;
@@ -244,6 +252,7 @@ class CudaDevice final : public Device {
   size_t static_smem(DeviceKernel kernel, bool smem_image) override {
     switch (kernel) {
       case DeviceKernel::dense_group: return static_smem_of(dense_group_kernel);
+      case DeviceKernel::dense_tiles: return static_smem_of(dense_tiles_kernel);
       case DeviceKernel::dense_score: return static_smem_of(dense_score_kernel);
       case DeviceKernel::block_evaluate: {
         size_t bytes = 0;
@@ -284,6 +293,11 @@ class CudaDevice final : public Device {
   }
   void dense_finish(int grid, const DenseArgs& a, LossKind loss, float* hit_loss, int q) override {
     dense_finish_kernel<<<grid, kDenseThreads, 0, stream(q)>>>(a, loss, hit_loss);
+    GAC_CUDA_CHECK_LAUNCH();
+  }
+  void dense_tiles(int grid, const DenseTileArgs& a, int q) override {
+    const size_t smem = dense_tile_smem_words(a.m, kDenseThreads) * sizeof(uint32_t);
+    dense_tiles_kernel<<<grid, kDenseThreads, smem, stream(q)>>>(a);
     GAC_CUDA_CHECK_LAUNCH();
   }
   void block_evaluate(int grid, size_t smem, bool smem_image, const BlockArgs& a, int q) override {

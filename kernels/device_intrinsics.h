@@ -10,9 +10,8 @@
 //                   data is not known to have arrived before it on a GPU, so a
 //                   kernel reading a prefetched buffer too early reads stale
 //                   data in the tests too;
-//   warp votes      ballot and the warp's lane, on the host a warp of one
-//                   thread (the emulated device runs one-thread-per-item
-//                   kernels one thread at a time).
+//   warp votes      ballot, the warp's width and lane; on the host every
+//                   thread is a warp of one (its ballot is its own vote).
 #pragma once
 
 #include <cstdint>
@@ -99,7 +98,16 @@ GAC_HD void async_copy_wait_all() {
 #endif
 }
 
-// The lane of this thread in its warp; on the host every thread is a warp of one.
+// Threads per warp: 32 on the GPU; on the host every thread is a warp of one.
+GAC_HD int warp_width() {
+#if defined(__CUDA_ARCH__)
+  return 32;
+#else
+  return 1;
+#endif
+}
+
+// The lane of this thread in its warp (blocks are one-dimensional).
 GAC_HD int warp_lane() {
 #if defined(__CUDA_ARCH__)
   return static_cast<int>(threadIdx.x & 31u);
@@ -123,16 +131,6 @@ GAC_HD int popcount32(uint32_t v) {
   return __popc(v);
 #else
   return __builtin_popcount(v);
-#endif
-}
-
-// `v` of lane `src` of the warp, in every lane.
-GAC_HD uint32_t warp_broadcast(uint32_t v, int src) {
-#if defined(__CUDA_ARCH__)
-  return __shfl_sync(0xFFFFFFFFu, v, src);
-#else
-  (void)src;
-  return v;
 #endif
 }
 

@@ -677,13 +677,13 @@ TEST_F(EmulatedDeviceTest, BothImagePlacesGiveTheSameHitsAndScores) {
 
 TEST_F(EmulatedDeviceTest, FailedAllocationsShrinkLaunchesAndKeepTheHits) {
   EmulatorConfig config;
-  config.memory = size_t{4} << 20;
+  config.memory = size_t{1} << 20;      // the kink MLP's tiles need 8 bytes a draw: 100,000 draws do not fit
   config.overstate_free_memory = true;  // the first sizes tried do not fit
   config.stats = std::make_shared<EmulatorStats>();
   std::string why;
   const std::unique_ptr<Backend> device = device_backend("emulated", &why, {}, config);
-  compare_backends(*device, prepare_experiment(kink_config(true)), 0, 100000, "kink, 4 MiB");
-  compare_backends(*device, prepare_experiment(lenet_config(true)), 0, 600, "lenet, 4 MiB");
+  compare_backends(*device, prepare_experiment(kink_config(true)), 0, 100000, "kink, 1 MiB");
+  compare_backends(*device, prepare_experiment(lenet_config(true)), 0, 600, "lenet, 1 MiB");
   EXPECT_GT(config.stats->failed_allocations, 0) << "the out-of-memory path never ran";
   EXPECT_LE(config.stats->peak_bytes, config.memory);
 }
@@ -726,8 +726,10 @@ TEST_F(EmulatedDeviceTest, DeviceMemoryIsFlatInTheNumberOfDraws) {
     config.memory = size_t{32} << 20;
     config.stats = std::make_shared<EmulatorStats>();
     std::string why;
-    const std::unique_ptr<Backend> device = device_backend("emulated", &why, {}, config);
-    run_range(*device, task, 0, i == 0 ? 1u << 17 : 1u << 20);  // launches halve to the same size
+    // Launches of at most 65,536 draws (the kink MLP's tiles need 8 bytes a
+    // draw: memory alone would let the larger range take larger launches).
+    const std::unique_ptr<Backend> device = device_backend("emulated", &why, {1u << 16, 0}, config);
+    run_range(*device, task, 0, i == 0 ? 1u << 17 : 1u << 20);
     peak[i] = config.stats->peak_bytes;
   }
   EXPECT_GT(peak[0], 0u);

@@ -4,12 +4,15 @@
 // image and activation layouts and what they promise the GPU (aligned
 // vectors, conflict-free patch loads, work spread over the schedulers), the
 // register-tiled conv + pool, the example staging and its deferred copies,
-// and whole launches on the emulated device at the GPU's block size.
+// whole launches on the emulated device at the GPU's block size, and the
+// dense tiles' in-block compaction (kernels/dense_tiles.h).
 #include <gtest/gtest.h>
 
+#include <barrier>
 #include <cmath>
 #include <cstring>
 #include <set>
+#include <thread>
 
 #include "gac/backend.h"
 #include "gac/config.h"
@@ -277,4 +280,89 @@ TEST(BlockKernelLaunches, OneExampleBufferWhenTwoDoNotFit) {
   config.smem_per_block = 8 * 1024;
   const std::unique_ptr<Backend> device = make_device_backend(make_emulated_device(config));
   for (bool early : {true, false}) expect_same_as_cpu(*device, lenet_task(3, early, PriorKind::uniform, 6), 80, "one buffer");
+}
+
+namespace {
+
+// A barrier for host threads playing one block (as the emulated device's).
+struct TestBarrier final : HostBlockBarrier {
+  explicit TestBarrier(int threads) : barrier(threads) {}
+  void arrive_and_wait() override { barrier.arrive_and_wait(); }
+  std::barrier<> barrier;
+};
+
+// Runs body(tid) on `threads` host threads meeting at one barrier.
+template <class Body>
+void run_block(int threads, const Body& body) {
+  TestBarrier barrier(threads);
+  std::vector<std::jthread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      host_block_barrier = &barrier;
+      body(t);
+      host_block_barrier = nullptr;
+    });
+}
+
+}  // namespace
+
+TEST(DenseTiles, BlockAppendEqualsAStableFilter) {
+  // Rounds of random votes appended one after the other: the kept values in
+  // thread order, round after round, as a plain loop keeps them.
+  for (int threads : {1, 5, 32}) {
+    SplitMix64 rng(static_cast<uint64_t>(threads));
+    const int rounds = 6;
+    std::vector<uint8_t> keep(static_cast<size_t>(rounds) * threads);
+    for (auto& k : keep) k = rng.below(3) == 0;
+    std::vector<uint32_t> want;
+    for (size_t i = 0; i < keep.size(); ++i)
+      if (keep[i]) want.push_back(static_cast<uint32_t>(i));
+    std::vector<uint32_t> out(keep.size(), 0xFFFFFFFFu), warp_base(threads + 2, 0);
+    run_block(threads, [&](int tid) {
+      for (int r = 0; r < rounds; ++r) {
+        const size_t i = static_cast<size_t>(r) * threads + tid;
+        block_append(keep[i] != 0, static_cast<uint32_t>(i), out.data(), warp_base.data(), tid, threads);
+      }
+    });
+    ASSERT_EQ(warp_base[threads], want.size()) << threads << " threads";
+    for (size_t k = 0; k < want.size(); ++k) EXPECT_EQ(out[k], want[k]) << threads << " threads, entry " << k;
+  }
+}
+
+namespace {
+
+StreamTask mlp_task(int inputs, int n, bool early, uint64_t seed) {
+  ModelConfig mc;  // the paper's MLP: 10 hidden units, no hidden bias
+  const Model model = build_model(mc, 1, 1, inputs, 2);
+  StreamTask t;
+  t.model = model.spec;
+  t.prior = make_prior_spec(PriorConfig{}, model);
+  t.key = make_stream_key(seed, n, 0, 0);
+  t.early_reject = early;
+  t.bin_edges = {0.0f, 0.6f, 0.69f, 10.0f};
+  SplitMix64 rng(seed);
+  for (int i = 0; i < n * inputs; ++i) t.train.x.push_back(static_cast<float>(rng.uniform() * 2 - 1));
+  for (int i = 0; i < n; ++i) t.train.y.push_back(static_cast<int32_t>(rng.below(2)));
+  t.test.x.assign(inputs, 0.0f);
+  t.test.y = {0};
+  return t;
+}
+
+}  // namespace
+
+TEST(DenseTiles, SmallAndLargeMlpsMatchTheCpu) {
+  // 2 inputs: 42 parameters, tiles in shared memory; 64 inputs: 672
+  // parameters, 88 KB a tile of 32: the compaction passes through device
+  // memory. Early rejection over 7 examples (groups [0,1) [1,2) [2,4) [4,7)),
+  // and full evaluation.
+  for (int inputs : {2, 64})
+    for (bool early : {true, false}) {
+      EmulatorConfig config;
+      config.stats = std::make_shared<EmulatorStats>();
+      const std::unique_ptr<Backend> device = make_device_backend(make_emulated_device(config));
+      expect_same_as_cpu(*device, mlp_task(inputs, 7, early, 11), inputs == 2 ? 20000 : 3000,
+                         std::to_string(inputs) + " inputs" + (early ? " early" : " full"));
+      // The tiles hold only the hit list and counters: a few bytes a draw.
+      if (inputs == 2) EXPECT_LT(config.stats->peak_bytes, size_t{20000} * 2 * 12 + 4096);
+    }
 }

@@ -70,6 +70,8 @@ class DeviceBackend final : public Backend {
     test_y_.upload(task.test.y.data(), task.test.y.size());
     plan_ = make_block_plan(task.model);
     shape_.dense = is_dense_only(task.model);
+    // CUDA's default limit: no opt-in needed.
+    shape_.tiles = shape_.dense && tile_smem_bytes() <= 48 * 1024;
     groups_ = example_groups(static_cast<int>(task.train.size()), task.early_reject);
     if (groups_.size() > kMaxGroups)
       throw Error(options_.name + ": a training set of " + std::to_string(task.train.size()) + " examples is too large");
@@ -165,8 +167,12 @@ class DeviceBackend final : public Backend {
     device_->allow_dynamic_smem(shape_.smem_image, shape_.smem_bytes);
   }
 
+  size_t tile_smem_bytes() const {
+    return dense_tile_smem_words(task_.model, device_->props().dense_threads) * sizeof(uint32_t);
+  }
+
   int resident_blocks(DeviceKernel kernel) const {
-    const size_t smem = shape_.dense ? 0 : shape_.smem_bytes;
+    const size_t smem = kernel == DeviceKernel::dense_tiles ? tile_smem_bytes() : shape_.dense ? 0 : shape_.smem_bytes;
     return device_->props().sms * std::max(1, device_->blocks_per_sm(kernel, shape_.smem_image, smem));
   }
 
@@ -175,8 +181,12 @@ class DeviceBackend final : public Backend {
     LaunchShape s = shape_;
     s.capacity = capacity;
     s.hit_capacity = std::min(capacity, std::max(256u, capacity / 8));
+    const int threads = device_->props().dense_threads;
+    if (s.tiles) {
+      s.grid = static_cast<int>(std::min<uint64_t>((capacity + threads - 1) / threads, resident_blocks(DeviceKernel::dense_tiles)));
+      return s;  // no compaction scratch, no activations in device memory
+    }
     if (s.dense) {
-      const int threads = device_->props().dense_threads;
       s.grid = static_cast<int>(std::min<uint64_t>((capacity + threads - 1) / threads, resident_blocks(DeviceKernel::dense_group)));
       s.act_threads = static_cast<size_t>(s.grid) * threads;
     } else {
@@ -190,8 +200,9 @@ class DeviceBackend final : public Backend {
   size_t launch_bytes(const LaunchShape& s) const {
     const ModelSpec& m = task_.model;
     const size_t n = task_.train.size(), L = s.capacity;
-    size_t bytes = s.select_bytes + L * (sizeof(uint8_t) + sizeof(uint32_t) + sizeof(float)) +
-                   kMaxGroups * sizeof(uint32_t) + sizeof(uint32_t) + sizeof(unsigned long long);
+    const size_t counters = kMaxGroups * sizeof(uint32_t) + sizeof(uint32_t) + sizeof(unsigned long long);
+    if (s.tiles) return L * (sizeof(uint32_t) + sizeof(float)) + counters;  // the hit list
+    size_t bytes = s.select_bytes + L * (sizeof(uint8_t) + sizeof(uint32_t) + sizeof(float)) + counters;
     if (s.dense)
       bytes += sizeof(float) * (L * (m.n_params + n * m.n_classes) + s.act_threads * 2 * m.max_activation);
     else
@@ -203,10 +214,10 @@ class DeviceBackend final : public Backend {
   bool allocate(Launch& L, const LaunchShape& s) {
     const ModelSpec& m = task_.model;
     const size_t n = task_.train.size(), cap = s.capacity;
-    bool ok = L.flags.try_resize(cap) && L.alive.try_resize(cap) && L.hit_loss.try_resize(cap) &&
-              L.counts.try_resize(kMaxGroups) && L.next_slot.try_resize(1) && L.examples.try_resize(1) &&
-              L.select_temp.try_resize(s.select_bytes);
-    if (ok && s.dense)
+    bool ok = L.alive.try_resize(cap) && L.hit_loss.try_resize(cap) && L.counts.try_resize(kMaxGroups) &&
+              L.next_slot.try_resize(1) && L.examples.try_resize(1);
+    if (ok && !s.tiles) ok = L.flags.try_resize(cap) && L.select_temp.try_resize(s.select_bytes);
+    if (ok && s.dense && !s.tiles)
       ok = L.params.try_resize(cap * m.n_params) && L.logits.try_resize(cap * n * m.n_classes) &&
            L.act.try_resize(s.act_threads * 2 * m.max_activation);
     if (ok && !s.dense)
@@ -252,7 +263,14 @@ class DeviceBackend final : public Backend {
     const int q = L.queue;
     L.first = first;
     L.count = count;
-    if (shape_.dense) {
+    if (shape_.tiles) {
+      for (void* counter : {static_cast<void*>(L.next_slot.get()), static_cast<void*>(L.counts.get())})
+        device_->zero_async(counter, sizeof(uint32_t), q);
+      device_->zero_async(L.examples.get(), sizeof(unsigned long long), q);
+      device_->dense_tiles(tile_grid(count), tile_args(L, first, count, true), q);
+      device_->download_async(L.h_counts.get(), L.counts.get(), sizeof(uint32_t), q);
+      device_->download_async(L.h_examples.get(), L.examples.get(), sizeof(unsigned long long), q);
+    } else if (shape_.dense) {
       const int threads = device_->props().dense_threads;
       const int grid = static_cast<int>(std::min<uint64_t>(shape_.grid, (count + threads - 1) / threads));
       DenseArgs a{m, task_.prior, task_.key, first, count, shape_.capacity, shape_.act_threads,
@@ -286,6 +304,22 @@ class DeviceBackend final : public Backend {
     L.busy = true;
   }
 
+  // The dense tile kernel on `count` slots from `first`; without `evaluate`, generation only.
+  DenseTileArgs tile_args(Launch& L, uint64_t first, uint32_t count, bool evaluate) const {
+    const DenseTileArgs a{task_.model, task_.prior, task_.key, first, count, train_x_.get(), train_y_.get(),
+                          static_cast<int>(task_.train.size()), task_.loss,
+                          evaluate ? static_cast<int>(groups_.size()) : 0, task_.early_reject ? 1 : 0,
+                          L.next_slot.get(), L.counts.get(), L.alive.get(), L.hit_loss.get(), L.examples.get()};
+    for (size_t g = 0; g < groups_.size(); ++g)  // the kernel computes the groups' bounds itself
+      if (tile_group_end(a, static_cast<int>(g)) != groups_[g].second)
+        throw Error(options_.name + ": example group " + std::to_string(g) + " disagrees with the tile kernel's");
+    return a;
+  }
+  int tile_grid(uint32_t count) const {
+    const int threads = device_->props().dense_threads;
+    return static_cast<int>(std::min<uint64_t>(shape_.grid, (count + threads - 1) / threads));
+  }
+
   BlockArgs block_args(Launch& L, uint64_t first, uint32_t count, int n) const {
     return BlockArgs{task_.model, plan_, task_.prior, philox_keys(task_.key), first, count, train_x_.get(),
                      train_y_.get(), n, task_.loss, task_.early_reject ? 1 : 0, L.logits.get(), L.images.get(),
@@ -314,7 +348,7 @@ class DeviceBackend final : public Backend {
     device_->synchronize(L.queue);
     L.busy = false;
     uint32_t n_hits;
-    if (shape_.dense) {
+    if (shape_.dense && !shape_.tiles) {
       // Group g ran on the survivors of group g - 1 (all slots for g = 0).
       n_hits = L.h_counts[groups_.size() - 1];
       counts.examples += static_cast<uint64_t>(L.count) * (groups_[0].second - groups_[0].first);
@@ -336,11 +370,15 @@ class DeviceBackend final : public Backend {
     }
     const float* edges = task_.bin_edges.data();
     const int n_edges = static_cast<int>(task_.bin_edges.size());
+    const size_t start = hits.size();
     for (uint32_t k = 0; k < n_hits; ++k) {
       const uint32_t slot = k < h ? L.h_slots[k] : L.h_more_slots[k - h];
       const float loss = k < h ? L.h_loss[k] : L.h_more_loss[k - h];
       hits.push_back({L.first + slot, loss, find_bin(edges, n_edges, loss)});
     }
+    // The tiles append their hits in whatever order the blocks finish.
+    if (shape_.tiles)
+      std::sort(hits.begin() + start, hits.end(), [](const Hit& x, const Hit& y) { return x.draw < y.draw; });
   }
 
   // Drops queued launches (after an error, before the data change, or a
@@ -464,7 +502,10 @@ bool DeviceBackend::generate_only(uint64_t first, uint64_t count) {
     Launch& L = launches_[0];
     for (uint64_t done = 0; done < count;) {
       const uint32_t chunk = static_cast<uint32_t>(std::min<uint64_t>(shape_.capacity, count - done));
-      if (shape_.dense) {
+      if (shape_.tiles) {
+        device_->zero_async(L.next_slot.get(), sizeof(uint32_t), L.queue);
+        device_->dense_tiles(tile_grid(chunk), tile_args(L, first + done, chunk, false), L.queue);
+      } else if (shape_.dense) {
         const int threads = device_->props().dense_threads;
         const int grid = static_cast<int>(std::min<uint64_t>(shape_.grid, (chunk + threads - 1) / threads));
         const DenseArgs a{task_.model, task_.prior, task_.key, first + done, chunk, shape_.capacity, shape_.act_threads,

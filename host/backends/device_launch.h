@@ -32,6 +32,7 @@ inline std::vector<std::pair<int, int>> example_groups(int n, bool early_reject)
 // Everything that decides sizes for the current stream.
 struct LaunchShape {
   bool dense = true;          // which kernel family
+  bool tiles = false;         // dense: in-block tiles of draws (kernels/dense_tiles.h), no compaction passes
   bool smem_image = true;     // block kernels: the image fits in shared memory
   size_t smem_bytes = 0;      // block kernels: dynamic shared memory
   uint32_t capacity = 0;      // draws per launch (0: not allocated)

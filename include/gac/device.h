@@ -22,6 +22,7 @@
 
 #include "gac/backend.h"
 #include "gac/error.h"
+#include "kernels/dense_tiles.h"
 #include "kernels/search_kernels.h"
 
 namespace gac {
@@ -36,7 +37,7 @@ struct DeviceProps {
 };
 
 // Kernels whose occupancy decides launch sizes.
-enum class DeviceKernel { dense_group, dense_score, block_evaluate, block_score, block_finish, sphere_factors };
+enum class DeviceKernel { dense_group, dense_tiles, dense_score, block_evaluate, block_score, block_finish, sphere_factors };
 
 class Device {
  public:
@@ -79,6 +80,9 @@ class Device {
                               uint32_t* n_out, int queue) = 0;
   virtual void dense_group(int grid, const DenseArgs& a, int e0, int e1, bool first_group, int queue) = 0;
   virtual void dense_finish(int grid, const DenseArgs& a, LossKind loss, float* hit_loss, int queue) = 0;
+  // Blocks of props().dense_threads threads with dense_tile_smem_words words
+  // of dynamic shared memory (kernels/dense_tiles.h).
+  virtual void dense_tiles(int grid, const DenseTileArgs& a, int queue) = 0;
   virtual void block_evaluate(int grid, size_t dynamic_smem, bool smem_image, const BlockArgs& a, int queue) = 0;
   // One thread per item (kernels/search_kernels.h): the sphere factor of
   // every slot of a.count; the loss of the *n_hits perfect slots in hits.
