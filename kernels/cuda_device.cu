@@ -1,4 +1,4 @@
-// The Device interface (include/gac/device.h) on a CUDA GPU: the kernels of
+// The Device interface (kernels/device.h) on a CUDA GPU: the kernels of
 // kernels/search_kernels.h as __global__ functions, CUB's DeviceSelect for
 // the compaction (kernels/cuda_select.cu), cudaMalloc'd memory (no managed
 // memory) and two streams.
@@ -17,7 +17,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "gac/device.h"
+#include "host/backends/device_backend.h"
 #include "kernels/cuda_check.h"
 #include "kernels/cuda_select.h"
 #include "kernels/search_kernels.h"

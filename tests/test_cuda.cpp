@@ -29,7 +29,7 @@
 
 #include "gac/backend.h"
 #include "gac/config.h"
-#include "gac/device.h"
+#include "host/backends/device_backend.h"
 #include "gac/npy.h"
 #include "gac/run.h"
 #include "kernels/block_forward.h"

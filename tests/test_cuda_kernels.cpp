@@ -16,7 +16,7 @@
 
 #include "gac/backend.h"
 #include "gac/config.h"
-#include "gac/device.h"
+#include "host/backends/device_backend.h"
 #include "emulated_device.h"
 
 using namespace gac;

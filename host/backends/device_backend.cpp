@@ -1,4 +1,4 @@
-// The Backend contract on an accelerator (include/gac/device.h): the `cuda`
+// The Backend contract on an accelerator (kernels/device.h): the `cuda`
 // backend on a GPU, and the emulated device in the tests.
 //
 // Results equal the CPU backend's: parameters come from prior_block and every
@@ -26,7 +26,7 @@
 #include <bit>
 #include <cstdint>
 
-#include "gac/device.h"
+#include "host/backends/device_backend.h"
 #include "host/backends/device_launch.h"
 
 namespace gac {

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "gac/device.h"
+#include "kernels/device.h"
 
 namespace gac {
 

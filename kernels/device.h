@@ -1,10 +1,11 @@
 // What the device backend needs from an accelerator: memory, two in-order
 // queues, copies, a compaction, and the search kernels of
-// kernels/search_kernels.h.
+// kernels/search_kernels.h and kernels/dense_tiles.h.
 //
-// host/device_backend.cpp builds the Backend contract (include/gac/backend.h)
-// on top of this interface: launch sizing, the two-queue pipeline, the
-// out-of-memory shrink, hits and test scores. Two devices implement it:
+// host/backends/device_backend.cpp builds the Backend contract
+// (include/gac/backend.h) on top of this interface: launch sizing, the
+// two-queue pipeline, the out-of-memory shrink, hits and test scores. Two
+// devices implement it:
 //   kernels/cuda_device.cu      a CUDA GPU (the `cuda` backend);
 //   tests/emulated_device.cpp   host threads running the same kernel bodies,
 //                               each block's threads meeting at a barrier,
@@ -20,7 +21,6 @@
 #include <utility>
 #include <vector>
 
-#include "gac/backend.h"
 #include "gac/error.h"
 #include "kernels/dense_tiles.h"
 #include "kernels/search_kernels.h"
@@ -174,26 +174,5 @@ class PinnedArray {
   T* ptr_ = nullptr;
   size_t count_ = 0;
 };
-
-// Where the block kernels keep a draw's parameters.
-enum class ImagePlace { automatic, shared, global };
-
-struct DeviceBackendOptions {
-  std::string name = "cuda";
-  ImagePlace image = ImagePlace::automatic;  // shared: whenever it fits
-  uint32_t max_launch = 1u << 22;  // draws per launch (slot indices are 32-bit; launches stay short)
-  size_t memory_cap = 0;           // >0: launch buffers beyond this many bytes (both together) count as not fitting
-};
-
-std::unique_ptr<Backend> make_device_backend(std::unique_ptr<Device> device, DeviceBackendOptions options = {});
-
-// Every step's output (block_forward's trace) of the model with `params` on
-// each of the n examples X, computed on the device: [n][block_trace_floats].
-std::vector<float> device_trace_layers(Device& device, const ModelSpec& m, const std::vector<float>& params,
-                                       const std::vector<float>& X, int n);
-
-// Parameters of `draws` generated on the device (tests: bit-identity with the host).
-std::vector<float> device_generate_params(Device& device, const PriorSpec& prior, StreamKey key, const ModelSpec& m,
-                                          const std::vector<uint64_t>& draws);
 
 }  // namespace gac
