@@ -105,7 +105,17 @@ class DeviceArray {
  public:
   explicit DeviceArray(Device& device) : device_(&device) {}
   ~DeviceArray() { release(); }
-  DeviceArray(DeviceArray&& o) noexcept : device_(o.device_), ptr_(std::exchange(o.ptr_, nullptr)), count_(std::exchange(o.count_, 0)) {}
+  DeviceArray(DeviceArray&& o) noexcept
+      : device_(o.device_), ptr_(std::exchange(o.ptr_, nullptr)), count_(std::exchange(o.count_, 0)) {}
+  DeviceArray& operator=(DeviceArray&& o) noexcept {  // frees what it held
+    if (this != &o) {
+      release();
+      device_ = o.device_;
+      ptr_ = std::exchange(o.ptr_, nullptr);
+      count_ = std::exchange(o.count_, 0);
+    }
+    return *this;
+  }
   DeviceArray(const DeviceArray&) = delete;
   DeviceArray& operator=(const DeviceArray&) = delete;
 
@@ -140,12 +150,23 @@ class DeviceArray {
   size_t count_ = 0;
 };
 
-// Pinned host memory of `count` T.
+// Pinned host memory of `count` T; moves, never copies.
 template <class T>
 class PinnedArray {
  public:
   explicit PinnedArray(Device& device) : device_(&device) {}
   ~PinnedArray() { release(); }
+  PinnedArray(PinnedArray&& o) noexcept
+      : device_(o.device_), ptr_(std::exchange(o.ptr_, nullptr)), count_(std::exchange(o.count_, 0)) {}
+  PinnedArray& operator=(PinnedArray&& o) noexcept {  // frees what it held
+    if (this != &o) {
+      release();
+      device_ = o.device_;
+      ptr_ = std::exchange(o.ptr_, nullptr);
+      count_ = std::exchange(o.count_, 0);
+    }
+    return *this;
+  }
   PinnedArray(const PinnedArray&) = delete;
   PinnedArray& operator=(const PinnedArray&) = delete;
 

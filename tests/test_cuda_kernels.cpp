@@ -366,3 +366,26 @@ TEST(DenseTiles, SmallAndLargeMlpsMatchTheCpu) {
       if (inputs == 2) EXPECT_LT(config.stats->peak_bytes, size_t{20000} * 2 * 12 + 4096);
     }
 }
+
+TEST(DeviceMemory, ArraysMoveAndFreeWhatTheyHeld) {
+  const std::unique_ptr<Device> device = make_emulated_device();
+  const size_t empty = device->free_memory();
+  DeviceArray<float> a(*device);
+  ASSERT_TRUE(a.try_resize(1000));
+  DeviceArray<float> b = std::move(a);
+  EXPECT_EQ(a.get(), nullptr);
+  EXPECT_EQ(b.size(), 1000u);
+  EXPECT_EQ(device->free_memory(), empty - 4000);
+  b = DeviceArray<float>(*device);  // moving an empty array in frees what b held
+  EXPECT_EQ(b.size(), 0u);
+  EXPECT_EQ(device->free_memory(), empty);
+  PinnedArray<uint32_t> p(*device);
+  p.resize(10);
+  p[3] = 7;
+  PinnedArray<uint32_t> q = std::move(p);
+  EXPECT_EQ(p.get(), nullptr);
+  EXPECT_EQ(q.size(), 10u);
+  EXPECT_EQ(q[3], 7u);
+  q = PinnedArray<uint32_t>(*device);
+  EXPECT_EQ(q.size(), 0u);
+}

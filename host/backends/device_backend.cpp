@@ -214,15 +214,15 @@ class DeviceBackend final : public Backend {
   bool allocate(Launch& L, const LaunchShape& s) {
     const ModelSpec& m = task_.model;
     const size_t n = task_.train.size(), cap = s.capacity;
-    bool ok = L.alive.try_resize(cap) && L.hit_loss.try_resize(cap) && L.counts.try_resize(kMaxGroups) &&
-              L.next_slot.try_resize(1) && L.examples.try_resize(1);
-    if (ok && !s.tiles) ok = L.flags.try_resize(cap) && L.select_temp.try_resize(s.select_bytes);
+    bool ok = L.mem.alive.try_resize(cap) && L.mem.hit_loss.try_resize(cap) && L.mem.counts.try_resize(kMaxGroups) &&
+              L.mem.next_slot.try_resize(1) && L.mem.examples.try_resize(1);
+    if (ok && !s.tiles) ok = L.mem.flags.try_resize(cap) && L.mem.select_temp.try_resize(s.select_bytes);
     if (ok && s.dense && !s.tiles)
-      ok = L.params.try_resize(cap * m.n_params) && L.logits.try_resize(cap * n * m.n_classes) &&
-           L.act.try_resize(s.act_threads * 2 * m.max_activation);
+      ok = L.mem.params.try_resize(cap * m.n_params) && L.mem.logits.try_resize(cap * n * m.n_classes) &&
+           L.mem.act.try_resize(s.act_threads * 2 * m.max_activation);
     if (ok && !s.dense)
-      ok = L.logits.try_resize(cap * n * m.n_classes) && L.sphere.try_resize(sphere() ? cap : 0) &&
-           L.images.try_resize(s.smem_image ? 0 : static_cast<size_t>(s.grid) * plan_.image_floats);
+      ok = L.mem.logits.try_resize(cap * n * m.n_classes) && L.mem.sphere.try_resize(sphere() ? cap : 0) &&
+           L.mem.images.try_resize(s.smem_image ? 0 : static_cast<size_t>(s.grid) * plan_.image_floats);
     if (!ok) return false;
     L.h_slots.resize(s.hit_capacity);
     L.h_loss.resize(s.hit_capacity);
@@ -264,43 +264,43 @@ class DeviceBackend final : public Backend {
     L.first = first;
     L.count = count;
     if (shape_.tiles) {
-      for (void* counter : {static_cast<void*>(L.next_slot.get()), static_cast<void*>(L.counts.get())})
+      for (void* counter : {static_cast<void*>(L.mem.next_slot.get()), static_cast<void*>(L.mem.counts.get())})
         device_->zero_async(counter, sizeof(uint32_t), q);
-      device_->zero_async(L.examples.get(), sizeof(unsigned long long), q);
+      device_->zero_async(L.mem.examples.get(), sizeof(unsigned long long), q);
       device_->dense_tiles(tile_grid(count), tile_args(L, first, count, true), q);
-      device_->download_async(L.h_counts.get(), L.counts.get(), sizeof(uint32_t), q);
-      device_->download_async(L.h_examples.get(), L.examples.get(), sizeof(unsigned long long), q);
+      device_->download_async(L.h_counts.get(), L.mem.counts.get(), sizeof(uint32_t), q);
+      device_->download_async(L.h_examples.get(), L.mem.examples.get(), sizeof(unsigned long long), q);
     } else if (shape_.dense) {
       const int threads = device_->props().dense_threads;
       const int grid = static_cast<int>(std::min<uint64_t>(shape_.grid, (count + threads - 1) / threads));
       DenseArgs a{m, task_.prior, task_.key, first, count, shape_.capacity, shape_.act_threads,
-                  train_x_.get(), train_y_.get(), n, L.params.get(), L.logits.get(), L.act.get(),
-                  L.flags.get(), L.alive.get(), nullptr};
+                  train_x_.get(), train_y_.get(), n, L.mem.params.get(), L.mem.logits.get(), L.mem.act.get(),
+                  L.mem.flags.get(), L.mem.alive.get(), nullptr};
       for (size_t g = 0; g < groups_.size(); ++g) {
-        a.n_alive = g ? L.counts.get() + g - 1 : nullptr;
+        a.n_alive = g ? L.mem.counts.get() + g - 1 : nullptr;
         device_->dense_group(grid, a, groups_[g].first, groups_[g].second, g == 0, q);
         // The survivors of group g: the slot list and count group g + 1 reads.
-        device_->select_indices(L.select_temp.get(), shape_.select_bytes, L.flags.get(), count, L.alive.get(),
-                                L.counts.get() + g, q);
+        device_->select_indices(L.mem.select_temp.get(), shape_.select_bytes, L.mem.flags.get(), count, L.mem.alive.get(),
+                                L.mem.counts.get() + g, q);
       }
-      a.n_alive = L.counts.get() + groups_.size() - 1;
-      device_->dense_finish(grid, a, task_.loss, L.hit_loss.get(), q);
-      device_->download_async(L.h_counts.get(), L.counts.get(), groups_.size() * sizeof(uint32_t), q);
+      a.n_alive = L.mem.counts.get() + groups_.size() - 1;
+      device_->dense_finish(grid, a, task_.loss, L.mem.hit_loss.get(), q);
+      device_->download_async(L.h_counts.get(), L.mem.counts.get(), groups_.size() * sizeof(uint32_t), q);
     } else {
       const BlockArgs a = block_args(L, first, count, n);
-      device_->zero_async(L.examples.get(), sizeof(unsigned long long), q);
+      device_->zero_async(L.mem.examples.get(), sizeof(unsigned long long), q);
       queue_block_evaluate(L, a);
-      device_->select_indices(L.select_temp.get(), shape_.select_bytes, L.flags.get(), count, L.alive.get(),
-                              L.counts.get(), q);
-      device_->block_finish(item_grid(DeviceKernel::block_finish, count), a, L.alive.get(), L.counts.get(),
-                            L.hit_loss.get(), q);
-      device_->download_async(L.h_counts.get(), L.counts.get(), sizeof(uint32_t), q);
-      device_->download_async(L.h_examples.get(), L.examples.get(), sizeof(unsigned long long), q);
+      device_->select_indices(L.mem.select_temp.get(), shape_.select_bytes, L.mem.flags.get(), count, L.mem.alive.get(),
+                              L.mem.counts.get(), q);
+      device_->block_finish(item_grid(DeviceKernel::block_finish, count), a, L.mem.alive.get(), L.mem.counts.get(),
+                            L.mem.hit_loss.get(), q);
+      device_->download_async(L.h_counts.get(), L.mem.counts.get(), sizeof(uint32_t), q);
+      device_->download_async(L.h_examples.get(), L.mem.examples.get(), sizeof(unsigned long long), q);
     }
     // The first hit_capacity hits ride along; a launch with more fetches the rest in collect().
     const uint32_t h = std::min(shape_.hit_capacity, count);
-    device_->download_async(L.h_slots.get(), L.alive.get(), h * sizeof(uint32_t), q);
-    device_->download_async(L.h_loss.get(), L.hit_loss.get(), h * sizeof(float), q);
+    device_->download_async(L.h_slots.get(), L.mem.alive.get(), h * sizeof(uint32_t), q);
+    device_->download_async(L.h_loss.get(), L.mem.hit_loss.get(), h * sizeof(float), q);
     L.busy = true;
   }
 
@@ -309,7 +309,7 @@ class DeviceBackend final : public Backend {
     const DenseTileArgs a{task_.model, task_.prior, task_.key, first, count, train_x_.get(), train_y_.get(),
                           static_cast<int>(task_.train.size()), task_.loss,
                           evaluate ? static_cast<int>(groups_.size()) : 0, task_.early_reject ? 1 : 0,
-                          L.next_slot.get(), L.counts.get(), L.alive.get(), L.hit_loss.get(), L.examples.get()};
+                          L.mem.next_slot.get(), L.mem.counts.get(), L.mem.alive.get(), L.mem.hit_loss.get(), L.mem.examples.get()};
     for (size_t g = 0; g < groups_.size(); ++g)  // the kernel computes the groups' bounds itself
       if (tile_group_end(a, static_cast<int>(g)) != groups_[g].second)
         throw Error(options_.name + ": example group " + std::to_string(g) + " disagrees with the tile kernel's");
@@ -322,14 +322,14 @@ class DeviceBackend final : public Backend {
 
   BlockArgs block_args(Launch& L, uint64_t first, uint32_t count, int n) const {
     return BlockArgs{task_.model, plan_, task_.prior, philox_keys(task_.key), first, count, train_x_.get(),
-                     train_y_.get(), n, task_.loss, task_.early_reject ? 1 : 0, L.logits.get(), L.images.get(),
-                     L.flags.get(), sphere() ? L.sphere.get() : nullptr, L.examples.get(), L.next_slot.get(),
+                     train_y_.get(), n, task_.loss, task_.early_reject ? 1 : 0, L.mem.logits.get(), L.mem.images.get(),
+                     L.mem.flags.get(), sphere() ? L.mem.sphere.get() : nullptr, L.mem.examples.get(), L.mem.next_slot.get(),
                      task_.key};
   }
 
   // The block kernel on a.count slots, after the sphere factors it reads.
   void queue_block_evaluate(Launch& L, const BlockArgs& a) {
-    device_->zero_async(L.next_slot.get(), sizeof(uint32_t), L.queue);
+    device_->zero_async(L.mem.next_slot.get(), sizeof(uint32_t), L.queue);
     if (a.sphere) device_->sphere_factors(item_grid(DeviceKernel::sphere_factors, a.count), a, L.queue);
     const int grid = static_cast<int>(std::min<uint64_t>(shape_.grid, a.count));
     device_->block_evaluate(grid, shape_.smem_bytes, shape_.smem_image, a, L.queue);
@@ -364,8 +364,8 @@ class DeviceBackend final : public Backend {
     if (n_hits > h) {  // the rest, on L's own queue: the other launch keeps running meanwhile
       L.h_more_slots.grow(n_hits - h);
       L.h_more_loss.grow(n_hits - h);
-      device_->download_async(L.h_more_slots.get(), L.alive.get() + h, (n_hits - h) * sizeof(uint32_t), L.queue);
-      device_->download_async(L.h_more_loss.get(), L.hit_loss.get() + h, (n_hits - h) * sizeof(float), L.queue);
+      device_->download_async(L.h_more_slots.get(), L.mem.alive.get() + h, (n_hits - h) * sizeof(uint32_t), L.queue);
+      device_->download_async(L.h_more_loss.get(), L.mem.hit_loss.get() + h, (n_hits - h) * sizeof(float), L.queue);
       device_->synchronize(L.queue);
     }
     const float* edges = task_.bin_edges.data();
@@ -438,8 +438,8 @@ void DeviceBackend::ensure_score_buffers(size_t models, int n) {
       act_floats = shape_.smem_image ? 0 : static_cast<size_t>(score_.grid) * plan_.image_floats;
     }
     score_.release();
-    if (score_.draws.try_grow(want) && score_.params.try_grow(want * m.n_params) && score_.scales.try_grow(want) &&
-        score_.act.try_grow(act_floats) && score_.loss.try_grow(pairs) && score_.correct.try_grow(pairs))
+    if (score_.mem.draws.try_grow(want) && score_.mem.params.try_grow(want * m.n_params) && score_.mem.scales.try_grow(want) &&
+        score_.mem.act.try_grow(act_floats) && score_.mem.loss.try_grow(pairs) && score_.mem.correct.try_grow(pairs))
       break;
     score_limit_ = want / 2;
   }
@@ -462,11 +462,11 @@ std::vector<TestScore> DeviceBackend::score_test(const std::vector<uint64_t>& dr
     const uint32_t models = static_cast<uint32_t>(std::min(score_.batch, draws.size() - start));
     const size_t pairs = static_cast<size_t>(models) * n;
     std::copy_n(draws.data() + start, models, score_.h_draws.get());
-    dev.upload_async(score_.draws.get(), score_.h_draws.get(), models * sizeof(uint64_t), q);
-    dev.generate_models(m, task_.prior, task_.key, task_.loss, score_.draws.get(), models, score_.params.get(),
-                        score_.scales.get(), q);
-    const ScoreArgs a{m, plan_, models, score_.params.get(), score_.scales.get(), test_x_.get(), test_y_.get(), n,
-                      score_.act.get(), score_.correct.get(), score_.loss.get()};
+    dev.upload_async(score_.mem.draws.get(), score_.h_draws.get(), models * sizeof(uint64_t), q);
+    dev.generate_models(m, task_.prior, task_.key, task_.loss, score_.mem.draws.get(), models, score_.mem.params.get(),
+                        score_.mem.scales.get(), q);
+    const ScoreArgs a{m, plan_, models, score_.mem.params.get(), score_.mem.scales.get(), test_x_.get(), test_y_.get(), n,
+                      score_.mem.act.get(), score_.mem.correct.get(), score_.mem.loss.get()};
     if (shape_.dense) {
       // A smaller last batch may take fewer blocks: the activation stride is
       // the launch's own thread count, within what the buffer was sized for.
@@ -475,8 +475,8 @@ std::vector<TestScore> DeviceBackend::score_test(const std::vector<uint64_t>& dr
     } else {
       dev.block_score(score_.grid, shape_.smem_bytes, shape_.smem_image, a, q);
     }
-    dev.download_async(score_.h_loss.get(), score_.loss.get(), pairs * sizeof(float), q);
-    dev.download_async(score_.h_correct.get(), score_.correct.get(), pairs * sizeof(uint8_t), q);
+    dev.download_async(score_.h_loss.get(), score_.mem.loss.get(), pairs * sizeof(float), q);
+    dev.download_async(score_.h_correct.get(), score_.mem.correct.get(), pairs * sizeof(uint8_t), q);
     dev.synchronize(q);
     // Summed on the host in example order, in double: the CPU backend's sum.
     for (uint32_t i = 0; i < models; ++i) {
@@ -503,14 +503,14 @@ bool DeviceBackend::generate_only(uint64_t first, uint64_t count) {
     for (uint64_t done = 0; done < count;) {
       const uint32_t chunk = static_cast<uint32_t>(std::min<uint64_t>(shape_.capacity, count - done));
       if (shape_.tiles) {
-        device_->zero_async(L.next_slot.get(), sizeof(uint32_t), L.queue);
+        device_->zero_async(L.mem.next_slot.get(), sizeof(uint32_t), L.queue);
         device_->dense_tiles(tile_grid(chunk), tile_args(L, first + done, chunk, false), L.queue);
       } else if (shape_.dense) {
         const int threads = device_->props().dense_threads;
         const int grid = static_cast<int>(std::min<uint64_t>(shape_.grid, (chunk + threads - 1) / threads));
         const DenseArgs a{task_.model, task_.prior, task_.key, first + done, chunk, shape_.capacity, shape_.act_threads,
-                          train_x_.get(), train_y_.get(), 0, L.params.get(), L.logits.get(), L.act.get(),
-                          L.flags.get(), L.alive.get(), nullptr};
+                          train_x_.get(), train_y_.get(), 0, L.mem.params.get(), L.mem.logits.get(), L.mem.act.get(),
+                          L.mem.flags.get(), L.mem.alive.get(), nullptr};
         device_->dense_group(grid, a, 0, 0, true, L.queue);
       } else {
         queue_block_evaluate(L, block_args(L, first + done, chunk, 0));

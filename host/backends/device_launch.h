@@ -42,18 +42,27 @@ struct LaunchShape {
   size_t select_bytes = 0;    // compaction scratch
 };
 
-// One launch's device buffers, queue and pinned results.
-struct Launch {
-  Launch(Device& d, int q)
-      : queue(q), params(d), logits(d), act(d), hit_loss(d), images(d), sphere(d), flags(d), select_temp(d),
-        alive(d), counts(d), next_slot(d), examples(d), h_counts(d), h_slots(d), h_more_slots(d), h_loss(d),
-        h_more_loss(d), h_examples(d) {}
-  int queue;
+// One launch's device memory. Each array frees itself (DeviceArray); a
+// launch gives all of it back at once by taking a fresh set.
+struct LaunchMemory {
+  explicit LaunchMemory(Device& d)
+      : params(d), logits(d), act(d), hit_loss(d), images(d), sphere(d), flags(d), select_temp(d), alive(d),
+        counts(d), next_slot(d), examples(d) {}
   DeviceArray<float> params, logits, act, hit_loss, images;
   DeviceArray<double> sphere;
   DeviceArray<uint8_t> flags, select_temp;
   DeviceArray<uint32_t> alive, counts, next_slot;
   DeviceArray<unsigned long long> examples;
+};
+
+// One launch's device memory, queue and pinned results.
+struct Launch {
+  Launch(Device& d, int q)
+      : device(&d), queue(q), mem(d), h_counts(d), h_slots(d), h_more_slots(d), h_loss(d), h_more_loss(d),
+        h_examples(d) {}
+  Device* device;
+  int queue;
+  LaunchMemory mem;
   PinnedArray<uint32_t> h_counts, h_slots, h_more_slots;  // h_more_*: hits beyond hit_capacity (grow only)
   PinnedArray<float> h_loss, h_more_loss;
   PinnedArray<unsigned long long> h_examples;
@@ -61,24 +70,23 @@ struct Launch {
   uint64_t first = 0;
   uint32_t count = 0;
 
-  void release() {
-    for (DeviceArray<float>* b : {&params, &logits, &act, &hit_loss, &images}) b->release();
-    for (DeviceArray<uint32_t>* b : {&alive, &counts, &next_slot}) b->release();
-    sphere.release();
-    flags.release();
-    select_temp.release();
-    examples.release();
-  }
+  void release() { mem = LaunchMemory(*device); }  // the pinned results stay: they are small
+};
+
+// Test scoring's device memory (freeing itself like LaunchMemory).
+struct ScoreMemory {
+  explicit ScoreMemory(Device& d) : draws(d), params(d), scales(d), act(d), loss(d), correct(d) {}
+  DeviceArray<uint64_t> draws;
+  DeviceArray<float> params, scales, act, loss;
+  DeviceArray<uint8_t> correct;
 };
 
 // Test scoring's buffers, kept from one score_test() to the next: scoring
 // after every commit allocates and frees nothing.
 struct ScoreBuffers {
-  explicit ScoreBuffers(Device& d)
-      : draws(d), params(d), scales(d), act(d), loss(d), correct(d), h_draws(d), h_loss(d), h_correct(d) {}
-  DeviceArray<uint64_t> draws;
-  DeviceArray<float> params, scales, act, loss;
-  DeviceArray<uint8_t> correct;
+  explicit ScoreBuffers(Device& d) : device(&d), mem(d), h_draws(d), h_loss(d), h_correct(d) {}
+  Device* device;
+  ScoreMemory mem;
   PinnedArray<uint64_t> h_draws;
   PinnedArray<float> h_loss;
   PinnedArray<uint8_t> h_correct;
@@ -86,9 +94,7 @@ struct ScoreBuffers {
   int grid = 0;      // blocks of the scoring kernel
 
   void release() {
-    draws.release();
-    for (DeviceArray<float>* b : {&params, &scales, &act, &loss}) b->release();
-    correct.release();
+    mem = ScoreMemory(*device);
     batch = 0;
   }
 };
