@@ -61,9 +61,9 @@ GAC_HD void block_stage_example(const ModelSpec& m, const BlockPlan& plan, const
     }
     return;
   }
-  for (int k = tid; k < D; k += threads) {  // padded rows: per value
-    const int row_index = divide(k, plan.in_row_words), x = k - row_index * m.in_w;
-    const int c = divide(row_index, plan.in_rows), y = row_index - c * m.in_h;
+  for (int k = tid; k < D; k += threads) {  // padded rows (shapes the standard models do not have): per value
+    const int row_index = k / m.in_w, x = k - row_index * m.in_w;
+    const int c = row_index / m.in_h, y = row_index - c * m.in_h;
     async_copy(dst + in.at(c, y, x), src + k, 1);
   }
 }

@@ -110,18 +110,19 @@ struct BlockPlan {
   int32_t act1_floats = 0;   // activation buffer 1 (a multiple of 4)
   int32_t in_floats = 0;     // one staged example (a multiple of 4)
   ActLayout in;              // the staged example's layout (the first step's input)
-  Reciprocal in_rows;        // staging a padded layout: source rows per channel
-  Reciprocal in_row_words;   // staging a padded layout: copies per source row
   int32_t resident_example = 1;  // block kernels: example 0 stays in shared memory, the next one is prefetched
                                  // (0: one buffer, each example staged when it is needed)
 };
 
-// The step that starts at layer l fuses a pool after it.
+// The step that starts at layer l fuses a pool after it: a 5x5 conv
+// followed by a 2x2 max pool, with fewer than 2^16 items (the reciprocals'
+// range; larger layers take the generic steps).
 inline bool fusable(const ModelSpec& m, int l) {
   const Layer& L = m.layers[l];
-  return L.kind == LayerKind::conv && L.k == BlockPlan::kFusedK && l + 1 < m.n_layers &&
-         m.layers[l + 1].kind == LayerKind::maxpool2 && m.layers[l + 1].in_c == L.out_c &&
-         m.layers[l + 1].in_h == L.out_h && m.layers[l + 1].in_w == L.out_w;
+  if (!(L.kind == LayerKind::conv && L.k == BlockPlan::kFusedK && l + 1 < m.n_layers)) return false;
+  const Layer& P = m.layers[l + 1];
+  return P.kind == LayerKind::maxpool2 && P.in_c == L.out_c && P.in_h == L.out_h && P.in_w == L.out_w &&
+         static_cast<int64_t>(L.out_c) * P.out_h * ((P.out_w + 1) / 2) < (1 << 16);
 }
 
 // Row stride of a fused conv + pool's input: a multiple of 4 wide enough for
@@ -231,8 +232,6 @@ inline BlockPlan make_block_plan(const ModelSpec& m, bool fuse = true) {
   act_size[last_step & 1] = std::max(act_size[last_step & 1], last.out_size());
   plan.act_floats = (std::max(act_size[0], act_size[1]) + 3) / 4 * 4;
   plan.act1_floats = (act_size[1] + 3) / 4 * 4;
-  plan.in_rows = make_reciprocal(std::max(1, m.in_h));
-  plan.in_row_words = make_reciprocal(std::max(1, m.in_w));
   return plan;
 }
 

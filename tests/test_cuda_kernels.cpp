@@ -114,6 +114,15 @@ TEST(BlockKernelPieces, LayoutsGiveAlignedVectorsAndEveryStepItsInput) {
   }
 }
 
+TEST(BlockKernelPieces, LayersTooLargeForTheReciprocalsTakeTheGenericSteps) {
+  // Width 8 on 128x128: conv1 has 48 x 62 x 31 = 92,256 pairs (the
+  // multiply-high division is exact below 2^16), conv2 128 x 29 x 15.
+  const Model model = lenet(1, 128, 128, 2, 8.0);
+  const BlockPlan plan = make_block_plan(model.spec);
+  EXPECT_EQ(plan.layers[0].fuse_pool, 0);
+  EXPECT_EQ(plan.layers[2].fuse_pool, 1);
+}
+
 TEST(BlockKernelPieces, LeNetPatchLoadsAreConflictFreeAndSchedulersEven) {
   // LeNet w0.5 on 28x28: the strides make_block_plan picks put every quarter
   // warp's eight 16-byte patch loads in eight bank groups.
@@ -363,7 +372,9 @@ TEST(DenseTiles, SmallAndLargeMlpsMatchTheCpu) {
       expect_same_as_cpu(*device, mlp_task(inputs, 7, early, 11), inputs == 2 ? 20000 : 3000,
                          std::to_string(inputs) + " inputs" + (early ? " early" : " full"));
       // The tiles hold only the hit list and counters: a few bytes a draw.
-      if (inputs == 2) EXPECT_LT(config.stats->peak_bytes, size_t{20000} * 2 * 12 + 4096);
+      if (inputs == 2) {
+        EXPECT_LT(config.stats->peak_bytes, size_t{20000} * 2 * 12 + 4096);
+      }
     }
 }
 
