@@ -1,4 +1,4 @@
-// The Device interface (include/gac/device.h) on a CUDA GPU: the kernels of
+// The Device interface (kernels/device.h) on a CUDA GPU: the kernels of
 // kernels/search_kernels.h as __global__ functions, CUB's DeviceSelect for
 // the compaction (kernels/cuda_select.cu), cudaMalloc'd memory (no managed
 // memory) and two streams.
@@ -17,7 +17,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "gac/device.h"
+#include "host/backends/device_backend.h"
 #include "kernels/cuda_check.h"
 #include "kernels/cuda_select.h"
 #include "kernels/search_kernels.h"
@@ -31,7 +31,18 @@ namespace gac {
 namespace {
 
 constexpr int kDenseThreads = 128;  // threads per block, one-thread-per-item kernels
-constexpr int kBlockThreads = 128;  // threads per block, block-per-draw kernels
+// Threads per block of the block-per-draw kernels: eight warps, two per
+// scheduler. With the image in shared memory, LeNet takes 55 KB a block:
+// four would fit an sm_90 SM (228 KB) at 64 registers a thread, but ptxas
+// 13.0 spills at 64, so the bound asks for three (85 registers, 24 warps);
+// earlier GPUs (164 KB or less) hold at most two, and so does any SM with
+// the image in global memory.
+constexpr int kBlockThreads = 256;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+constexpr int blocks_per_sm_bound(bool smem_image) { return smem_image ? 3 : 2; }
+#else
+constexpr int blocks_per_sm_bound(bool) { return 2; }
+#endif
 
 // ---- kernels ------------------------------------------------------------------
 
@@ -46,15 +57,35 @@ __global__ void __launch_bounds__(kDenseThreads) dense_finish_kernel(DenseArgs a
   dense_finish_thread(a, loss, hit_loss, grid_tid(), grid_threads());
 }
 
-// The image is in shared memory (kSmemImage) or in a.images: a template
-// argument, so that the pointer choice folds away.
-template <bool kSmemImage>
-__global__ void __launch_bounds__(kBlockThreads) block_evaluate_kernel(BlockArgs a) {
-  extern __shared__ float smem[];
+// (kDenseThreads, 4): with the bound on threads alone ptxas 13.0 spills at 56
+// registers; with it, 96 and none (5 blocks, 20 warps per SM).
+__global__ void __launch_bounds__(kDenseThreads, 4) dense_tiles_kernel(DenseTileArgs a) {
+  extern __shared__ uint32_t tile_smem[];
+  dense_tile_thread(a, carve_dense_tile_memory(a.m, tile_smem, blockDim.x), threadIdx.x, blockDim.x);
+}
+
+// The image is in shared memory (kSmemImage) or in a.images, and the
+// prior's class: template arguments, so that the pointer choice and the
+// prior's code fold away.
+template <bool kSmemImage, PriorClass kPrior>
+__global__ void __launch_bounds__(kBlockThreads, blocks_per_sm_bound(kSmemImage)) block_evaluate_kernel(BlockArgs a) {
+  extern __shared__ __align__(16) float smem[];
   __shared__ BlockShared shared;
   const BlockMemory mem = carve_block_memory(a.plan, kSmemImage, smem, a.images, blockIdx.x);
-  block_evaluate_thread(a, shared, mem, threadIdx.x, blockDim.x);
+  block_evaluate_thread<kPrior>(a, shared, mem, threadIdx.x, blockDim.x);
 }
+
+// The block_evaluate_kernel instance for an image place and a prior.
+template <bool kSmemImage>
+auto evaluate_kernel_for(PriorClass prior) {
+  return prior == PriorClass::uniform ? block_evaluate_kernel<kSmemImage, PriorClass::uniform>
+         : prior == PriorClass::normal ? block_evaluate_kernel<kSmemImage, PriorClass::normal>
+                                       : block_evaluate_kernel<kSmemImage, PriorClass::sphere>;
+}
+auto evaluate_kernel_for(bool smem_image, PriorClass prior) {
+  return smem_image ? evaluate_kernel_for<true>(prior) : evaluate_kernel_for<false>(prior);
+}
+constexpr PriorClass kPriorClasses[] = {PriorClass::uniform, PriorClass::normal, PriorClass::sphere};
 
 __global__ void __launch_bounds__(kDenseThreads) sphere_factors_kernel(BlockArgs a) {
   sphere_factor_thread(a, grid_tid(), grid_threads());
@@ -75,15 +106,17 @@ __global__ void __launch_bounds__(kDenseThreads) dense_score_kernel(ScoreArgs a)
   dense_score_thread(a, grid_tid(), grid_threads());
 }
 
+// (kBlockThreads, 2) here and for the trace: with the bound on threads
+// alone, ptxas 13.0 spills a few bytes at under 64 registers; with it, none.
 template <bool kSmemImage>
-__global__ void __launch_bounds__(kBlockThreads) block_score_kernel(ScoreArgs a) {
-  extern __shared__ float smem[];
+__global__ void __launch_bounds__(kBlockThreads, 2) block_score_kernel(ScoreArgs a) {
+  extern __shared__ __align__(16) float smem[];
   const BlockMemory mem = carve_block_memory(a.plan, kSmemImage, smem, a.act, blockIdx.x);
   block_score_thread(a, mem, blockIdx.x, gridDim.x, threadIdx.x, blockDim.x);
 }
 
-__global__ void __launch_bounds__(kBlockThreads) block_trace_kernel(TraceArgs a) {
-  extern __shared__ float smem[];
+__global__ void __launch_bounds__(kBlockThreads, 2) block_trace_kernel(TraceArgs a) {
+  extern __shared__ __align__(16) float smem[];
   const BlockMemory mem = carve_block_memory(a.plan, false, smem, a.images, blockIdx.x);
   block_trace_thread(a, mem, blockIdx.x, threadIdx.x, blockDim.x);
 }
@@ -200,10 +233,14 @@ class CudaDevice final : public Device {
   int blocks_per_sm(DeviceKernel kernel, bool smem_image, size_t smem) override {
     switch (kernel) {
       case DeviceKernel::dense_group: return occupancy(dense_group_kernel, kDenseThreads, 0);
+      case DeviceKernel::dense_tiles: return occupancy(dense_tiles_kernel, kDenseThreads, smem);
       case DeviceKernel::dense_score: return occupancy(dense_score_kernel, kDenseThreads, 0);
-      case DeviceKernel::block_evaluate:
-        return smem_image ? occupancy(block_evaluate_kernel<true>, kBlockThreads, smem)
-                          : occupancy(block_evaluate_kernel<false>, kBlockThreads, smem);
+      case DeviceKernel::block_evaluate: {  // the least of the prior classes' instances
+        int blocks = INT32_MAX;
+        for (PriorClass prior : kPriorClasses)
+          blocks = std::min(blocks, occupancy(evaluate_kernel_for(smem_image, prior), kBlockThreads, smem));
+        return blocks;
+      }
       case DeviceKernel::block_score:
         return smem_image ? occupancy(block_score_kernel<true>, kBlockThreads, smem)
                           : occupancy(block_score_kernel<false>, kBlockThreads, smem);
@@ -215,9 +252,14 @@ class CudaDevice final : public Device {
   size_t static_smem(DeviceKernel kernel, bool smem_image) override {
     switch (kernel) {
       case DeviceKernel::dense_group: return static_smem_of(dense_group_kernel);
+      case DeviceKernel::dense_tiles: return static_smem_of(dense_tiles_kernel);
       case DeviceKernel::dense_score: return static_smem_of(dense_score_kernel);
-      case DeviceKernel::block_evaluate:
-        return smem_image ? static_smem_of(block_evaluate_kernel<true>) : static_smem_of(block_evaluate_kernel<false>);
+      case DeviceKernel::block_evaluate: {
+        size_t bytes = 0;
+        for (PriorClass prior : kPriorClasses)
+          bytes = std::max(bytes, static_smem_of(evaluate_kernel_for(smem_image, prior)));
+        return bytes;
+      }
       case DeviceKernel::block_score:
         return smem_image ? static_smem_of(block_score_kernel<true>) : static_smem_of(block_score_kernel<false>);
       case DeviceKernel::block_finish: return static_smem_of(block_finish_kernel);
@@ -235,13 +277,9 @@ class CudaDevice final : public Device {
       if (bytes > most) throw Error("cuda: " + std::to_string(bytes) + " bytes of shared memory per block do not fit");
       GAC_CUDA_CHECK(cudaFuncSetAttribute(kernel, attr, static_cast<int>(most)));
     };
-    if (smem_image) {
-      allow(block_evaluate_kernel<true>);
-      allow(block_score_kernel<true>);
-    } else {
-      allow(block_evaluate_kernel<false>);
-      allow(block_score_kernel<false>);
-    }
+    for (PriorClass prior : kPriorClasses) allow(evaluate_kernel_for(smem_image, prior));
+    if (smem_image) allow(block_score_kernel<true>);
+    else allow(block_score_kernel<false>);
   }
   size_t select_temp_bytes(uint32_t items) override { return cuda_select_temp_bytes(items); }
   void select_indices(void* temp, size_t temp_bytes, const uint8_t* flags, uint32_t count, uint32_t* out,
@@ -257,9 +295,13 @@ class CudaDevice final : public Device {
     dense_finish_kernel<<<grid, kDenseThreads, 0, stream(q)>>>(a, loss, hit_loss);
     GAC_CUDA_CHECK_LAUNCH();
   }
+  void dense_tiles(int grid, const DenseTileArgs& a, int q) override {
+    const size_t smem = dense_tile_smem_words(a.m, kDenseThreads) * sizeof(uint32_t);
+    dense_tiles_kernel<<<grid, kDenseThreads, smem, stream(q)>>>(a);
+    GAC_CUDA_CHECK_LAUNCH();
+  }
   void block_evaluate(int grid, size_t smem, bool smem_image, const BlockArgs& a, int q) override {
-    if (smem_image) block_evaluate_kernel<true><<<grid, kBlockThreads, smem, stream(q)>>>(a);
-    else block_evaluate_kernel<false><<<grid, kBlockThreads, smem, stream(q)>>>(a);
+    evaluate_kernel_for(smem_image, prior_class(a.prior.kind))<<<grid, kBlockThreads, smem, stream(q)>>>(a);
     GAC_CUDA_CHECK_LAUNCH();
   }
   void sphere_factors(int grid, const BlockArgs& a, int q) override {
@@ -288,6 +330,11 @@ class CudaDevice final : public Device {
   }
   void block_trace(int examples, const TraceArgs& a, int q) override {
     const size_t smem = block_smem_floats(a.plan, false) * sizeof(float);
+    // Like the other block kernels, past CUDA's 48 KB default only by opting in.
+    const size_t most = props_.smem_per_block - static_smem_of(block_trace_kernel);
+    if (smem > most) throw Error("cuda: " + std::to_string(smem) + " bytes of shared memory per block do not fit");
+    GAC_CUDA_CHECK(
+        cudaFuncSetAttribute(block_trace_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(most)));
     block_trace_kernel<<<examples, kBlockThreads, smem, stream(q)>>>(a);
     GAC_CUDA_CHECK_LAUNCH();
   }

@@ -62,22 +62,6 @@
 
 namespace gac {
 
-GAC_HD uint32_t atomic_fetch_add(uint32_t* p, uint32_t v) {
-#if defined(__CUDA_ARCH__)
-  return atomicAdd(p, v);
-#else
-  return __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
-#endif
-}
-
-GAC_HD unsigned long long atomic_fetch_add(unsigned long long* p, unsigned long long v) {
-#if defined(__CUDA_ARCH__)
-  return atomicAdd(p, v);
-#else
-  return __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
-#endif
-}
-
 // ---- linear and MLP: a thread per draw ------------------------------------------
 
 struct DenseArgs {
@@ -144,27 +128,33 @@ struct BlockShared {
 };
 
 // A block's working memory, carved from its dynamic shared memory: the
-// parameter image (unless it lives in global memory), the staged example and
-// two activation buffers.
+// parameter image (unless it lives in global memory), example 0 (resident
+// for the whole launch: every draw starts there), a buffer for the other
+// examples (the next one is prefetched into it), and two activation buffers.
+// Every piece is a multiple of 4 floats: 16-byte aligned. Without
+// plan.resident_example (too little shared memory) x1 is x0: one buffer.
 struct BlockMemory {
   float* img;
-  float* xs;
+  float* x0;
+  float* x1;
   float* act0;
   float* act1;
 };
 
 // Dynamic shared memory of the block kernels, in floats.
 GAC_HD size_t block_smem_floats(const BlockPlan& plan, bool smem_image) {
-  return (smem_image ? static_cast<size_t>(plan.image_floats) : 0) + plan.in_floats +
-         2 * static_cast<size_t>(plan.act_floats);
+  return (smem_image ? static_cast<size_t>(plan.image_floats) : 0) +
+         (plan.resident_example ? 2 : 1) * static_cast<size_t>(plan.in_floats) + static_cast<size_t>(plan.act_floats) +
+         plan.act1_floats;
 }
 
 // `images` holds one image per block when smem_image is false.
 GAC_HD BlockMemory carve_block_memory(const BlockPlan& plan, bool smem_image, float* smem, float* images, int block) {
   BlockMemory mem;
   mem.img = smem_image ? smem : images + static_cast<size_t>(block) * plan.image_floats;
-  mem.xs = smem_image ? smem + plan.image_floats : smem;
-  mem.act0 = mem.xs + plan.in_floats;
+  mem.x0 = smem_image ? smem + plan.image_floats : smem;
+  mem.x1 = plan.resident_example ? mem.x0 + plan.in_floats : mem.x0;
+  mem.act0 = mem.x1 + plan.in_floats;
   mem.act1 = mem.act0 + plan.act_floats;
   return mem;
 }
@@ -173,7 +163,7 @@ struct BlockArgs {
   ModelSpec m;
   BlockPlan plan;
   PriorSpec prior;
-  StreamKey key;
+  PhiloxKeys keys;          // the stream key's round keys (philox_keys)
   uint64_t first;           // draw of slot 0
   uint32_t count;           // slots in this launch
   const float* X;           // training examples [n][in_size]
@@ -187,6 +177,7 @@ struct BlockArgs {
   double* sphere;           // [count] each draw's sphere factor (sphere prior), else null
   unsigned long long* examples;  // example evaluations done (one atomic add per draw)
   uint32_t* next_slot;      // work counter, zero at launch
+  StreamKey key;            // for block_finish
 };
 
 // The sphere prior's factor of each slot's draw, one thread per slot: the
@@ -197,30 +188,87 @@ GAC_HD void sphere_factor_thread(const BlockArgs& a, size_t tid, size_t threads)
     a.sphere[slot] = sphere_factor(a.prior, a.key, a.first + slot, a.m.n_params);
 }
 
+// Which buffer holds example e of a block's draw, and the copies that bring
+// it. With plan.resident_example, example 0 is staged once and stays in x0;
+// while example e runs, example e + 1 is copied into x1 asynchronously (from
+// the start of example 0, which does not use x1; after the first step of
+// any other, the last reader of x1), and every thread waits for its own
+// copies before the barrier that ends example e: the next example is there
+// without a wait in the common case, and a draw that stops at example 0
+// leaves example 1 in x1 for the next draw. Without it, each example is
+// staged into the one buffer when it is needed. Every call is made by all
+// threads with the same arguments, so the state is the same in each.
+struct ExampleStager {
+  const BlockArgs& a;
+  BlockMemory mem;
+  int tid, threads;
+  int staged = -1;       // the example in x1 (or on its way)
+  bool pending = false;  // this thread has copies in flight
+
+  GAC_HD void stage(int e, float* dst) {
+    block_stage_example(a.m, a.plan, a.X + static_cast<size_t>(e) * a.m.in_size(), dst, tid, threads);
+  }
+  // Once per launch, before the first barrier.
+  GAC_HD void start() {
+    if (a.n == 0 || !a.plan.resident_example) return;
+    stage(0, mem.x0);
+    async_copy_wait_all();  // published by the barrier after the first slot is taken
+  }
+  GAC_HD void prefetch(int e) {
+    if (e >= a.n || staged == e) return;
+    stage(e, mem.x1);
+    staged = e;
+    pending = true;
+  }
+  // Example e, where every thread can read it.
+  GAC_HD const float* begin(int e) {
+    if (!a.plan.resident_example) {
+      stage(e, mem.x0);
+      async_copy_wait_all();
+      block_sync();
+      return mem.x0;
+    }
+    if (e == 0) prefetch(1);
+    return e == 0 ? mem.x0 : mem.x1;
+  }
+  GAC_HD void after_first_step(int e) {
+    if (a.plan.resident_example && e > 0) prefetch(e + 1);
+  }
+  // Before the barrier that ends example e.
+  GAC_HD void before_verdict() {
+    if (!pending) return;
+    async_copy_wait_all();
+    pending = false;
+  }
+};
+
 // One thread `tid` of `threads` in block `block`: takes slots until none is
 // left. Every barrier is reached by all threads of the block: the loop's
 // exits depend only on values read from shared memory after a barrier.
+template <PriorClass C>
 GAC_HD void block_evaluate_thread(const BlockArgs& a, BlockShared& sh, BlockMemory mem, int tid, int threads) {
-  const int C = a.m.n_classes, D = a.m.in_size();
+  const int n_classes = a.m.n_classes;
   const BlockGenerator gen = make_block_generator(a.plan, a.m.n_params, tid, threads);
+  ExampleStager examples{a, mem, tid, threads};
+  examples.start();
   for (;;) {
     if (tid == 0) sh.slot = atomic_fetch_add(a.next_slot, 1u);
     block_sync();
     const uint32_t slot = sh.slot;  // rewritten only after the barrier that ends this iteration
     if (slot >= a.count) break;
-    const double sphere = a.sphere ? a.sphere[slot] : 1.0;
-    block_generate(a.plan, gen, a.m.n_params, a.prior, a.key, a.first + slot, sphere, mem.img);
-    float* const logits = a.logits + static_cast<size_t>(slot) * a.n * C;
+    const double sphere = C == PriorClass::sphere ? a.sphere[slot] : 1.0;
+    block_generate_as<C>(a.plan, gen, a.m.n_params, a.prior, a.keys, a.first + slot, sphere, mem.img);
     bool perfect = true;
     int done = 0;
     for (int e = 0; e < a.n; ++e) {
-      const float* x = a.X + static_cast<size_t>(e) * D;
-      for (int k = tid; k < D; k += threads) mem.xs[k] = x[k];
-      block_sync();
-      const float* z = block_forward(a.m, a.plan, mem.img, mem.xs, mem.act0, mem.act1, tid, threads);
+      const float* x = examples.begin(e);
+      const float* z = block_forward(a.m, a.plan, mem.img, x, mem.act0, mem.act1, tid, threads, nullptr,
+                                     [&] { examples.after_first_step(e); }, static_cast<int>(slot & 3));
+      examples.before_verdict();
       if (tid == 0) {
-        for (int c = 0; c < C; ++c) logits[e * C + c] = z[c];
-        sh.ok = argmax(z, C) == a.Y[e];
+        float* const logits = a.logits + (static_cast<size_t>(slot) * a.n + e) * n_classes;
+        for (int c = 0; c < n_classes; ++c) logits[c] = z[c];
+        sh.ok = argmax(z, n_classes) == a.Y[e];
       }
       block_sync();
       const bool ok = sh.ok != 0;  // the same value in every thread: uniform control flow
@@ -236,6 +284,7 @@ GAC_HD void block_evaluate_thread(const BlockArgs& a, BlockShared& sh, BlockMemo
     }
     block_sync();  // the image, sh.ok and sh.slot are rewritten for the next draw
   }
+  async_copy_wait_all();
 }
 
 // Mean training loss of each perfect draw (slots hits[0 .. *n_hits), in
@@ -311,10 +360,10 @@ GAC_HD void block_score_thread(const ScoreArgs& a, BlockMemory mem, int block, i
     const int e1 = e0 + kScoreChunk < a.n ? e0 + kScoreChunk : a.n;
     block_load_image(a.m, a.plan, a.params + model * a.m.n_params, mem.img, tid, threads);
     for (int e = e0; e < e1; ++e) {
-      const float* x = a.X + static_cast<size_t>(e) * D;
-      for (int k = tid; k < D; k += threads) mem.xs[k] = x[k];
+      block_stage_example(a.m, a.plan, a.X + static_cast<size_t>(e) * D, mem.x1, tid, threads);
+      async_copy_wait_all();
       block_sync();
-      const float* z = block_forward(a.m, a.plan, mem.img, mem.xs, mem.act0, mem.act1, tid, threads);
+      const float* z = block_forward(a.m, a.plan, mem.img, mem.x1, mem.act0, mem.act1, tid, threads);
       if (tid == 0) {
         const size_t pair = model * a.n + e;
         a.correct[pair] = argmax(z, C) == a.Y[e] ? 1 : 0;
@@ -340,10 +389,10 @@ struct TraceArgs {
 GAC_HD void block_trace_thread(const TraceArgs& a, BlockMemory mem, int block, int tid, int threads) {
   const int D = a.m.in_size();
   block_load_image(a.m, a.plan, a.params, mem.img, tid, threads);
-  const float* x = a.X + static_cast<size_t>(block) * D;
-  for (int k = tid; k < D; k += threads) mem.xs[k] = x[k];
+  block_stage_example(a.m, a.plan, a.X + static_cast<size_t>(block) * D, mem.x1, tid, threads);
+  async_copy_wait_all();
   block_sync();
-  block_forward(a.m, a.plan, mem.img, mem.xs, mem.act0, mem.act1, tid, threads,
+  block_forward(a.m, a.plan, mem.img, mem.x1, mem.act0, mem.act1, tid, threads,
                 a.trace + static_cast<size_t>(block) * block_trace_floats(a.m, a.plan));
 }
 

@@ -125,12 +125,30 @@ class EmulatedDevice final : public Device {
       for (size_t t = 0; t < threads; ++t) dense_finish_thread(a, loss, hit_loss, t, threads);
     });
   }
+  void dense_tiles(int grid, const DenseTileArgs& a, int q) override {
+    const size_t smem = dense_tile_smem_words(a.m, config_.dense_threads) * sizeof(uint32_t);
+    if (grid <= 0 || smem > kDefaultDynamicSmem)
+      throw Error("emulated device: dense tile launch of " + std::to_string(grid) + " blocks with " +
+                  std::to_string(smem) + " bytes of shared memory");
+    queue(q).push_back([=, this] {
+      run_blocks(grid, smem, config_.dense_threads, [&](int, int tid, float* shared_floats, BlockShared&) {
+        const DenseTileMemory mem =
+            carve_dense_tile_memory(a.m, reinterpret_cast<uint32_t*>(shared_floats), config_.dense_threads);
+        dense_tile_thread(a, mem, tid, config_.dense_threads);
+      });
+    });
+  }
   void block_evaluate(int grid, size_t smem, bool smem_image, const BlockArgs& a, int q) override {
     check_block_launch(grid, smem, smem_image, DeviceKernel::block_evaluate);
     queue(q).push_back([=, this] {
       run_blocks(grid, smem, [&](int block, int tid, float* shared_floats, BlockShared& shared) {
         const BlockMemory mem = carve_block_memory(a.plan, smem_image, shared_floats, a.images, block);
-        block_evaluate_thread(a, shared, mem, tid, config_.block_threads);
+        const int T = config_.block_threads;
+        switch (prior_class(a.prior.kind)) {  // as the CUDA device picks its kernel instance
+          case PriorClass::uniform: block_evaluate_thread<PriorClass::uniform>(a, shared, mem, tid, T); break;
+          case PriorClass::normal: block_evaluate_thread<PriorClass::normal>(a, shared, mem, tid, T); break;
+          case PriorClass::sphere: block_evaluate_thread<PriorClass::sphere>(a, shared, mem, tid, T); break;
+        }
       });
     });
   }
@@ -170,7 +188,9 @@ class EmulatedDevice final : public Device {
   }
   void block_trace(int examples, const TraceArgs& a, int q) override {
     const size_t smem = block_smem_floats(a.plan, false) * sizeof(float);
-    check_block_launch(examples, smem, false, DeviceKernel::block_score);
+    if (examples <= 0 || smem > config_.smem_per_block)  // the kernel opts in to all the device has, as on CUDA
+      throw Error("emulated device: trace launch of " + std::to_string(examples) + " blocks with " +
+                  std::to_string(smem) + " bytes of shared memory");
     queue(q).push_back([=, this] {
       run_blocks(examples, smem, [&](int block, int tid, float* shared_floats, BlockShared&) {
         block_trace_thread(a, carve_block_memory(a.plan, false, shared_floats, a.images, block), block, tid,
@@ -217,11 +237,14 @@ class EmulatedDevice final : public Device {
     if (temp_bytes < select_temp_bytes(count)) throw Error("emulated device: compaction scratch too small");
   }
 
-  // Every block of the grid at once, each as block_threads host threads with
-  // its own shared memory (poisoned) and barrier.
+  // Every block of the grid at once, each as block_threads (or T) host
+  // threads with its own shared memory (poisoned) and barrier.
   template <class Body>
   void run_blocks(int grid, size_t smem, const Body& body) {
-    const int T = config_.block_threads;
+    run_blocks(grid, smem, config_.block_threads, body);
+  }
+  template <class Body>
+  void run_blocks(int grid, size_t smem, int T, const Body& body) {
     std::vector<std::vector<float>> smem_of(grid);
     std::vector<BlockShared> shared_of(grid);
     std::vector<std::unique_ptr<HostBarrier>> barrier_of;

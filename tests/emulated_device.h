@@ -1,4 +1,4 @@
-// An emulated accelerator behind the Device interface (include/gac/device.h),
+// An emulated accelerator behind the Device interface (kernels/device.h),
 // so that the device backend (host/device_backend.cpp) and the kernel bodies
 // of kernels/search_kernels.h run in CI, where there is no GPU.
 //
@@ -18,7 +18,7 @@
 #include <memory>
 #include <string>
 
-#include "gac/device.h"
+#include "host/backends/device_backend.h"
 
 namespace gac {
 

@@ -10,7 +10,7 @@
 
 #include "gac/backend.h"
 #include "gac/config.h"
-#include "gac/device.h"
+#include "host/backends/device_backend.h"
 #include "gac/error.h"
 #include "emulated_device.h"
 #include "test_util.h"

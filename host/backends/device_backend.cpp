@@ -1,4 +1,4 @@
-// The Backend contract on an accelerator (include/gac/device.h): the `cuda`
+// The Backend contract on an accelerator (kernels/device.h): the `cuda`
 // backend on a GPU, and the emulated device in the tests.
 //
 // Results equal the CPU backend's: parameters come from prior_block and every
@@ -26,89 +26,13 @@
 #include <bit>
 #include <cstdint>
 
-#include "gac/device.h"
+#include "host/backends/device_backend.h"
+#include "host/backends/device_launch.h"
 
 namespace gac {
 namespace {
 
-constexpr int kMaxGroups = 40;                      // example groups: 2 + log2(n)
 constexpr size_t kMaxScorePairs = size_t{1} << 22;  // (model, test example) pairs per scoring batch
-
-// Example groups of the dense kernels: [0,1), [1,2), [2,4), [4,8), ...;
-// one group of all examples for full evaluation.
-std::vector<std::pair<int, int>> example_groups(int n, bool early_reject) {
-  std::vector<std::pair<int, int>> groups;
-  if (!early_reject || n <= 1) {
-    groups.push_back({0, n});
-    return groups;
-  }
-  groups.push_back({0, 1});
-  for (int e0 = 1, size = 1; e0 < n; e0 += size, size = e0) groups.push_back({e0, std::min(n, e0 + size)});
-  return groups;
-}
-
-// Everything that decides sizes for the current stream.
-struct LaunchShape {
-  bool dense = true;          // which kernel family
-  bool smem_image = true;     // block kernels: the image fits in shared memory
-  size_t smem_bytes = 0;      // block kernels: dynamic shared memory
-  uint32_t capacity = 0;      // draws per launch (0: not allocated)
-  int grid = 0;               // blocks per launch
-  size_t act_threads = 0;     // dense: threads per launch (activation scratch)
-  uint32_t hit_capacity = 0;  // hits copied back with every launch; more take a second copy
-  size_t select_bytes = 0;    // compaction scratch
-};
-
-// One launch's device buffers, queue and pinned results.
-struct Launch {
-  Launch(Device& d, int q)
-      : queue(q), params(d), logits(d), act(d), hit_loss(d), images(d), sphere(d), flags(d), select_temp(d),
-        alive(d), counts(d), next_slot(d), examples(d), h_counts(d), h_slots(d), h_more_slots(d), h_loss(d),
-        h_more_loss(d), h_examples(d) {}
-  int queue;
-  DeviceArray<float> params, logits, act, hit_loss, images;
-  DeviceArray<double> sphere;
-  DeviceArray<uint8_t> flags, select_temp;
-  DeviceArray<uint32_t> alive, counts, next_slot;
-  DeviceArray<unsigned long long> examples;
-  PinnedArray<uint32_t> h_counts, h_slots, h_more_slots;  // h_more_*: hits beyond hit_capacity (grow only)
-  PinnedArray<float> h_loss, h_more_loss;
-  PinnedArray<unsigned long long> h_examples;
-  bool busy = false;  // queued and not yet collected
-  uint64_t first = 0;
-  uint32_t count = 0;
-
-  void release() {
-    for (DeviceArray<float>* b : {&params, &logits, &act, &hit_loss, &images}) b->release();
-    for (DeviceArray<uint32_t>* b : {&alive, &counts, &next_slot}) b->release();
-    sphere.release();
-    flags.release();
-    select_temp.release();
-    examples.release();
-  }
-};
-
-// Test scoring's buffers, kept from one score_test() to the next: scoring
-// after every commit allocates and frees nothing.
-struct ScoreBuffers {
-  explicit ScoreBuffers(Device& d)
-      : draws(d), params(d), scales(d), act(d), loss(d), correct(d), h_draws(d), h_loss(d), h_correct(d) {}
-  DeviceArray<uint64_t> draws;
-  DeviceArray<float> params, scales, act, loss;
-  DeviceArray<uint8_t> correct;
-  PinnedArray<uint64_t> h_draws;
-  PinnedArray<float> h_loss;
-  PinnedArray<uint8_t> h_correct;
-  size_t batch = 0;  // models per batch the buffers hold
-  int grid = 0;      // blocks of the scoring kernel
-
-  void release() {
-    draws.release();
-    for (DeviceArray<float>* b : {&params, &scales, &act, &loss}) b->release();
-    correct.release();
-    batch = 0;
-  }
-};
 
 class DeviceBackend final : public Backend {
  public:
@@ -146,6 +70,8 @@ class DeviceBackend final : public Backend {
     test_y_.upload(task.test.y.data(), task.test.y.size());
     plan_ = make_block_plan(task.model);
     shape_.dense = is_dense_only(task.model);
+    // CUDA's default limit: no opt-in needed.
+    shape_.tiles = shape_.dense && tile_smem_bytes() <= 48 * 1024;
     groups_ = example_groups(static_cast<int>(task.train.size()), task.early_reject);
     if (groups_.size() > kMaxGroups)
       throw Error(options_.name + ": a training set of " + std::to_string(task.train.size()) + " examples is too large");
@@ -232,6 +158,8 @@ class DeviceBackend final : public Backend {
       device_->allow_dynamic_smem(true, with_image);
       shape_.smem_image = device_->blocks_per_sm(DeviceKernel::block_evaluate, true, with_image) >= 2;
     }
+    // Example 0 resident and the next one prefetched, when a second example buffer fits.
+    plan_.resident_example = block_smem_floats(plan_, shape_.smem_image) * sizeof(float) + reserve <= limit;
     shape_.smem_bytes = block_smem_floats(plan_, shape_.smem_image) * sizeof(float);
     if (shape_.smem_bytes + reserve > limit)
       throw Error(options_.name + ": the model's activations need " + std::to_string(shape_.smem_bytes) +
@@ -239,8 +167,12 @@ class DeviceBackend final : public Backend {
     device_->allow_dynamic_smem(shape_.smem_image, shape_.smem_bytes);
   }
 
+  size_t tile_smem_bytes() const {
+    return dense_tile_smem_words(task_.model, device_->props().dense_threads) * sizeof(uint32_t);
+  }
+
   int resident_blocks(DeviceKernel kernel) const {
-    const size_t smem = shape_.dense ? 0 : shape_.smem_bytes;
+    const size_t smem = kernel == DeviceKernel::dense_tiles ? tile_smem_bytes() : shape_.dense ? 0 : shape_.smem_bytes;
     return device_->props().sms * std::max(1, device_->blocks_per_sm(kernel, shape_.smem_image, smem));
   }
 
@@ -249,8 +181,12 @@ class DeviceBackend final : public Backend {
     LaunchShape s = shape_;
     s.capacity = capacity;
     s.hit_capacity = std::min(capacity, std::max(256u, capacity / 8));
+    const int threads = device_->props().dense_threads;
+    if (s.tiles) {
+      s.grid = static_cast<int>(std::min<uint64_t>((capacity + threads - 1) / threads, resident_blocks(DeviceKernel::dense_tiles)));
+      return s;  // no compaction scratch, no activations in device memory
+    }
     if (s.dense) {
-      const int threads = device_->props().dense_threads;
       s.grid = static_cast<int>(std::min<uint64_t>((capacity + threads - 1) / threads, resident_blocks(DeviceKernel::dense_group)));
       s.act_threads = static_cast<size_t>(s.grid) * threads;
     } else {
@@ -264,8 +200,9 @@ class DeviceBackend final : public Backend {
   size_t launch_bytes(const LaunchShape& s) const {
     const ModelSpec& m = task_.model;
     const size_t n = task_.train.size(), L = s.capacity;
-    size_t bytes = s.select_bytes + L * (sizeof(uint8_t) + sizeof(uint32_t) + sizeof(float)) +
-                   kMaxGroups * sizeof(uint32_t) + sizeof(uint32_t) + sizeof(unsigned long long);
+    const size_t counters = kMaxGroups * sizeof(uint32_t) + sizeof(uint32_t) + sizeof(unsigned long long);
+    if (s.tiles) return L * (sizeof(uint32_t) + sizeof(float)) + counters;  // the hit list
+    size_t bytes = s.select_bytes + L * (sizeof(uint8_t) + sizeof(uint32_t) + sizeof(float)) + counters;
     if (s.dense)
       bytes += sizeof(float) * (L * (m.n_params + n * m.n_classes) + s.act_threads * 2 * m.max_activation);
     else
@@ -277,15 +214,15 @@ class DeviceBackend final : public Backend {
   bool allocate(Launch& L, const LaunchShape& s) {
     const ModelSpec& m = task_.model;
     const size_t n = task_.train.size(), cap = s.capacity;
-    bool ok = L.flags.try_resize(cap) && L.alive.try_resize(cap) && L.hit_loss.try_resize(cap) &&
-              L.counts.try_resize(kMaxGroups) && L.next_slot.try_resize(1) && L.examples.try_resize(1) &&
-              L.select_temp.try_resize(s.select_bytes);
-    if (ok && s.dense)
-      ok = L.params.try_resize(cap * m.n_params) && L.logits.try_resize(cap * n * m.n_classes) &&
-           L.act.try_resize(s.act_threads * 2 * m.max_activation);
+    bool ok = L.mem.alive.try_resize(cap) && L.mem.hit_loss.try_resize(cap) && L.mem.counts.try_resize(kMaxGroups) &&
+              L.mem.next_slot.try_resize(1) && L.mem.examples.try_resize(1);
+    if (ok && !s.tiles) ok = L.mem.flags.try_resize(cap) && L.mem.select_temp.try_resize(s.select_bytes);
+    if (ok && s.dense && !s.tiles)
+      ok = L.mem.params.try_resize(cap * m.n_params) && L.mem.logits.try_resize(cap * n * m.n_classes) &&
+           L.mem.act.try_resize(s.act_threads * 2 * m.max_activation);
     if (ok && !s.dense)
-      ok = L.logits.try_resize(cap * n * m.n_classes) && L.sphere.try_resize(sphere() ? cap : 0) &&
-           L.images.try_resize(s.smem_image ? 0 : static_cast<size_t>(s.grid) * plan_.image_floats);
+      ok = L.mem.logits.try_resize(cap * n * m.n_classes) && L.mem.sphere.try_resize(sphere() ? cap : 0) &&
+           L.mem.images.try_resize(s.smem_image ? 0 : static_cast<size_t>(s.grid) * plan_.image_floats);
     if (!ok) return false;
     L.h_slots.resize(s.hit_capacity);
     L.h_loss.resize(s.hit_capacity);
@@ -326,49 +263,73 @@ class DeviceBackend final : public Backend {
     const int q = L.queue;
     L.first = first;
     L.count = count;
-    if (shape_.dense) {
+    if (shape_.tiles) {
+      for (void* counter : {static_cast<void*>(L.mem.next_slot.get()), static_cast<void*>(L.mem.counts.get())})
+        device_->zero_async(counter, sizeof(uint32_t), q);
+      device_->zero_async(L.mem.examples.get(), sizeof(unsigned long long), q);
+      device_->dense_tiles(tile_grid(count), tile_args(L, first, count, true), q);
+      device_->download_async(L.h_counts.get(), L.mem.counts.get(), sizeof(uint32_t), q);
+      device_->download_async(L.h_examples.get(), L.mem.examples.get(), sizeof(unsigned long long), q);
+    } else if (shape_.dense) {
       const int threads = device_->props().dense_threads;
       const int grid = static_cast<int>(std::min<uint64_t>(shape_.grid, (count + threads - 1) / threads));
       DenseArgs a{m, task_.prior, task_.key, first, count, shape_.capacity, shape_.act_threads,
-                  train_x_.get(), train_y_.get(), n, L.params.get(), L.logits.get(), L.act.get(),
-                  L.flags.get(), L.alive.get(), nullptr};
+                  train_x_.get(), train_y_.get(), n, L.mem.params.get(), L.mem.logits.get(), L.mem.act.get(),
+                  L.mem.flags.get(), L.mem.alive.get(), nullptr};
       for (size_t g = 0; g < groups_.size(); ++g) {
-        a.n_alive = g ? L.counts.get() + g - 1 : nullptr;
+        a.n_alive = g ? L.mem.counts.get() + g - 1 : nullptr;
         device_->dense_group(grid, a, groups_[g].first, groups_[g].second, g == 0, q);
         // The survivors of group g: the slot list and count group g + 1 reads.
-        device_->select_indices(L.select_temp.get(), shape_.select_bytes, L.flags.get(), count, L.alive.get(),
-                                L.counts.get() + g, q);
+        device_->select_indices(L.mem.select_temp.get(), shape_.select_bytes, L.mem.flags.get(), count, L.mem.alive.get(),
+                                L.mem.counts.get() + g, q);
       }
-      a.n_alive = L.counts.get() + groups_.size() - 1;
-      device_->dense_finish(grid, a, task_.loss, L.hit_loss.get(), q);
-      device_->download_async(L.h_counts.get(), L.counts.get(), groups_.size() * sizeof(uint32_t), q);
+      a.n_alive = L.mem.counts.get() + groups_.size() - 1;
+      device_->dense_finish(grid, a, task_.loss, L.mem.hit_loss.get(), q);
+      device_->download_async(L.h_counts.get(), L.mem.counts.get(), groups_.size() * sizeof(uint32_t), q);
     } else {
       const BlockArgs a = block_args(L, first, count, n);
-      device_->zero_async(L.examples.get(), sizeof(unsigned long long), q);
+      device_->zero_async(L.mem.examples.get(), sizeof(unsigned long long), q);
       queue_block_evaluate(L, a);
-      device_->select_indices(L.select_temp.get(), shape_.select_bytes, L.flags.get(), count, L.alive.get(),
-                              L.counts.get(), q);
-      device_->block_finish(item_grid(DeviceKernel::block_finish, count), a, L.alive.get(), L.counts.get(),
-                            L.hit_loss.get(), q);
-      device_->download_async(L.h_counts.get(), L.counts.get(), sizeof(uint32_t), q);
-      device_->download_async(L.h_examples.get(), L.examples.get(), sizeof(unsigned long long), q);
+      device_->select_indices(L.mem.select_temp.get(), shape_.select_bytes, L.mem.flags.get(), count, L.mem.alive.get(),
+                              L.mem.counts.get(), q);
+      device_->block_finish(item_grid(DeviceKernel::block_finish, count), a, L.mem.alive.get(), L.mem.counts.get(),
+                            L.mem.hit_loss.get(), q);
+      device_->download_async(L.h_counts.get(), L.mem.counts.get(), sizeof(uint32_t), q);
+      device_->download_async(L.h_examples.get(), L.mem.examples.get(), sizeof(unsigned long long), q);
     }
     // The first hit_capacity hits ride along; a launch with more fetches the rest in collect().
     const uint32_t h = std::min(shape_.hit_capacity, count);
-    device_->download_async(L.h_slots.get(), L.alive.get(), h * sizeof(uint32_t), q);
-    device_->download_async(L.h_loss.get(), L.hit_loss.get(), h * sizeof(float), q);
+    device_->download_async(L.h_slots.get(), L.mem.alive.get(), h * sizeof(uint32_t), q);
+    device_->download_async(L.h_loss.get(), L.mem.hit_loss.get(), h * sizeof(float), q);
     L.busy = true;
   }
 
+  // The dense tile kernel on `count` slots from `first`; without `evaluate`, generation only.
+  DenseTileArgs tile_args(Launch& L, uint64_t first, uint32_t count, bool evaluate) const {
+    const DenseTileArgs a{task_.model, task_.prior, task_.key, first, count, train_x_.get(), train_y_.get(),
+                          static_cast<int>(task_.train.size()), task_.loss,
+                          evaluate ? static_cast<int>(groups_.size()) : 0, task_.early_reject ? 1 : 0,
+                          L.mem.next_slot.get(), L.mem.counts.get(), L.mem.alive.get(), L.mem.hit_loss.get(), L.mem.examples.get()};
+    for (size_t g = 0; g < groups_.size(); ++g)  // the kernel computes the groups' bounds itself
+      if (tile_group_end(a, static_cast<int>(g)) != groups_[g].second)
+        throw Error(options_.name + ": example group " + std::to_string(g) + " disagrees with the tile kernel's");
+    return a;
+  }
+  int tile_grid(uint32_t count) const {
+    const int threads = device_->props().dense_threads;
+    return static_cast<int>(std::min<uint64_t>(shape_.grid, (count + threads - 1) / threads));
+  }
+
   BlockArgs block_args(Launch& L, uint64_t first, uint32_t count, int n) const {
-    return BlockArgs{task_.model, plan_, task_.prior, task_.key, first, count, train_x_.get(), train_y_.get(), n,
-                     task_.loss, task_.early_reject ? 1 : 0, L.logits.get(), L.images.get(), L.flags.get(),
-                     sphere() ? L.sphere.get() : nullptr, L.examples.get(), L.next_slot.get()};
+    return BlockArgs{task_.model, plan_, task_.prior, philox_keys(task_.key), first, count, train_x_.get(),
+                     train_y_.get(), n, task_.loss, task_.early_reject ? 1 : 0, L.mem.logits.get(), L.mem.images.get(),
+                     L.mem.flags.get(), sphere() ? L.mem.sphere.get() : nullptr, L.mem.examples.get(), L.mem.next_slot.get(),
+                     task_.key};
   }
 
   // The block kernel on a.count slots, after the sphere factors it reads.
   void queue_block_evaluate(Launch& L, const BlockArgs& a) {
-    device_->zero_async(L.next_slot.get(), sizeof(uint32_t), L.queue);
+    device_->zero_async(L.mem.next_slot.get(), sizeof(uint32_t), L.queue);
     if (a.sphere) device_->sphere_factors(item_grid(DeviceKernel::sphere_factors, a.count), a, L.queue);
     const int grid = static_cast<int>(std::min<uint64_t>(shape_.grid, a.count));
     device_->block_evaluate(grid, shape_.smem_bytes, shape_.smem_image, a, L.queue);
@@ -387,7 +348,7 @@ class DeviceBackend final : public Backend {
     device_->synchronize(L.queue);
     L.busy = false;
     uint32_t n_hits;
-    if (shape_.dense) {
+    if (shape_.dense && !shape_.tiles) {
       // Group g ran on the survivors of group g - 1 (all slots for g = 0).
       n_hits = L.h_counts[groups_.size() - 1];
       counts.examples += static_cast<uint64_t>(L.count) * (groups_[0].second - groups_[0].first);
@@ -403,17 +364,21 @@ class DeviceBackend final : public Backend {
     if (n_hits > h) {  // the rest, on L's own queue: the other launch keeps running meanwhile
       L.h_more_slots.grow(n_hits - h);
       L.h_more_loss.grow(n_hits - h);
-      device_->download_async(L.h_more_slots.get(), L.alive.get() + h, (n_hits - h) * sizeof(uint32_t), L.queue);
-      device_->download_async(L.h_more_loss.get(), L.hit_loss.get() + h, (n_hits - h) * sizeof(float), L.queue);
+      device_->download_async(L.h_more_slots.get(), L.mem.alive.get() + h, (n_hits - h) * sizeof(uint32_t), L.queue);
+      device_->download_async(L.h_more_loss.get(), L.mem.hit_loss.get() + h, (n_hits - h) * sizeof(float), L.queue);
       device_->synchronize(L.queue);
     }
     const float* edges = task_.bin_edges.data();
     const int n_edges = static_cast<int>(task_.bin_edges.size());
+    const size_t start = hits.size();
     for (uint32_t k = 0; k < n_hits; ++k) {
       const uint32_t slot = k < h ? L.h_slots[k] : L.h_more_slots[k - h];
       const float loss = k < h ? L.h_loss[k] : L.h_more_loss[k - h];
       hits.push_back({L.first + slot, loss, find_bin(edges, n_edges, loss)});
     }
+    // The tiles append their hits in whatever order the blocks finish.
+    if (shape_.tiles)
+      std::sort(hits.begin() + start, hits.end(), [](const Hit& x, const Hit& y) { return x.draw < y.draw; });
   }
 
   // Drops queued launches (after an error, before the data change, or a
@@ -473,8 +438,8 @@ void DeviceBackend::ensure_score_buffers(size_t models, int n) {
       act_floats = shape_.smem_image ? 0 : static_cast<size_t>(score_.grid) * plan_.image_floats;
     }
     score_.release();
-    if (score_.draws.try_grow(want) && score_.params.try_grow(want * m.n_params) && score_.scales.try_grow(want) &&
-        score_.act.try_grow(act_floats) && score_.loss.try_grow(pairs) && score_.correct.try_grow(pairs))
+    if (score_.mem.draws.try_grow(want) && score_.mem.params.try_grow(want * m.n_params) && score_.mem.scales.try_grow(want) &&
+        score_.mem.act.try_grow(act_floats) && score_.mem.loss.try_grow(pairs) && score_.mem.correct.try_grow(pairs))
       break;
     score_limit_ = want / 2;
   }
@@ -497,11 +462,11 @@ std::vector<TestScore> DeviceBackend::score_test(const std::vector<uint64_t>& dr
     const uint32_t models = static_cast<uint32_t>(std::min(score_.batch, draws.size() - start));
     const size_t pairs = static_cast<size_t>(models) * n;
     std::copy_n(draws.data() + start, models, score_.h_draws.get());
-    dev.upload_async(score_.draws.get(), score_.h_draws.get(), models * sizeof(uint64_t), q);
-    dev.generate_models(m, task_.prior, task_.key, task_.loss, score_.draws.get(), models, score_.params.get(),
-                        score_.scales.get(), q);
-    const ScoreArgs a{m, plan_, models, score_.params.get(), score_.scales.get(), test_x_.get(), test_y_.get(), n,
-                      score_.act.get(), score_.correct.get(), score_.loss.get()};
+    dev.upload_async(score_.mem.draws.get(), score_.h_draws.get(), models * sizeof(uint64_t), q);
+    dev.generate_models(m, task_.prior, task_.key, task_.loss, score_.mem.draws.get(), models, score_.mem.params.get(),
+                        score_.mem.scales.get(), q);
+    const ScoreArgs a{m, plan_, models, score_.mem.params.get(), score_.mem.scales.get(), test_x_.get(), test_y_.get(), n,
+                      score_.mem.act.get(), score_.mem.correct.get(), score_.mem.loss.get()};
     if (shape_.dense) {
       // A smaller last batch may take fewer blocks: the activation stride is
       // the launch's own thread count, within what the buffer was sized for.
@@ -510,8 +475,8 @@ std::vector<TestScore> DeviceBackend::score_test(const std::vector<uint64_t>& dr
     } else {
       dev.block_score(score_.grid, shape_.smem_bytes, shape_.smem_image, a, q);
     }
-    dev.download_async(score_.h_loss.get(), score_.loss.get(), pairs * sizeof(float), q);
-    dev.download_async(score_.h_correct.get(), score_.correct.get(), pairs * sizeof(uint8_t), q);
+    dev.download_async(score_.h_loss.get(), score_.mem.loss.get(), pairs * sizeof(float), q);
+    dev.download_async(score_.h_correct.get(), score_.mem.correct.get(), pairs * sizeof(uint8_t), q);
     dev.synchronize(q);
     // Summed on the host in example order, in double: the CPU backend's sum.
     for (uint32_t i = 0; i < models; ++i) {
@@ -537,12 +502,15 @@ bool DeviceBackend::generate_only(uint64_t first, uint64_t count) {
     Launch& L = launches_[0];
     for (uint64_t done = 0; done < count;) {
       const uint32_t chunk = static_cast<uint32_t>(std::min<uint64_t>(shape_.capacity, count - done));
-      if (shape_.dense) {
+      if (shape_.tiles) {
+        device_->zero_async(L.mem.next_slot.get(), sizeof(uint32_t), L.queue);
+        device_->dense_tiles(tile_grid(chunk), tile_args(L, first + done, chunk, false), L.queue);
+      } else if (shape_.dense) {
         const int threads = device_->props().dense_threads;
         const int grid = static_cast<int>(std::min<uint64_t>(shape_.grid, (chunk + threads - 1) / threads));
         const DenseArgs a{task_.model, task_.prior, task_.key, first + done, chunk, shape_.capacity, shape_.act_threads,
-                          train_x_.get(), train_y_.get(), 0, L.params.get(), L.logits.get(), L.act.get(),
-                          L.flags.get(), L.alive.get(), nullptr};
+                          train_x_.get(), train_y_.get(), 0, L.mem.params.get(), L.mem.logits.get(), L.mem.act.get(),
+                          L.mem.flags.get(), L.mem.alive.get(), nullptr};
         device_->dense_group(grid, a, 0, 0, true, L.queue);
       } else {
         queue_block_evaluate(L, block_args(L, first + done, chunk, 0));

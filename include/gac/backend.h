@@ -93,7 +93,7 @@ std::vector<std::string> cuda_device_descriptions(std::string* why_none = nullpt
 // Parameters of `draws` generated on the device (tests: bit-identity with the host).
 std::vector<float> cuda_generate_params(const PriorSpec& prior, StreamKey key, const ModelSpec& m,
                                         const std::vector<uint64_t>& draws);
-// Every layer's output on the device (tests; see device_trace_layers in gac/device.h).
+// Every layer's output on the device (tests; see device_trace_layers in host/backends/device_backend.h).
 std::vector<float> cuda_trace_layers(const ModelSpec& m, const std::vector<float>& params, const std::vector<float>& X,
                                      int n);
 #endif

@@ -1,10 +1,11 @@
 // What the device backend needs from an accelerator: memory, two in-order
 // queues, copies, a compaction, and the search kernels of
-// kernels/search_kernels.h.
+// kernels/search_kernels.h and kernels/dense_tiles.h.
 //
-// host/device_backend.cpp builds the Backend contract (include/gac/backend.h)
-// on top of this interface: launch sizing, the two-queue pipeline, the
-// out-of-memory shrink, hits and test scores. Two devices implement it:
+// host/backends/device_backend.cpp builds the Backend contract
+// (include/gac/backend.h) on top of this interface: launch sizing, the
+// two-queue pipeline, the out-of-memory shrink, hits and test scores. Two
+// devices implement it:
 //   kernels/cuda_device.cu      a CUDA GPU (the `cuda` backend);
 //   tests/emulated_device.cpp   host threads running the same kernel bodies,
 //                               each block's threads meeting at a barrier,
@@ -20,8 +21,8 @@
 #include <utility>
 #include <vector>
 
-#include "gac/backend.h"
 #include "gac/error.h"
+#include "kernels/dense_tiles.h"
 #include "kernels/search_kernels.h"
 
 namespace gac {
@@ -36,7 +37,7 @@ struct DeviceProps {
 };
 
 // Kernels whose occupancy decides launch sizes.
-enum class DeviceKernel { dense_group, dense_score, block_evaluate, block_score, block_finish, sphere_factors };
+enum class DeviceKernel { dense_group, dense_tiles, dense_score, block_evaluate, block_score, block_finish, sphere_factors };
 
 class Device {
  public:
@@ -79,6 +80,9 @@ class Device {
                               uint32_t* n_out, int queue) = 0;
   virtual void dense_group(int grid, const DenseArgs& a, int e0, int e1, bool first_group, int queue) = 0;
   virtual void dense_finish(int grid, const DenseArgs& a, LossKind loss, float* hit_loss, int queue) = 0;
+  // Blocks of props().dense_threads threads with dense_tile_smem_words words
+  // of dynamic shared memory (kernels/dense_tiles.h).
+  virtual void dense_tiles(int grid, const DenseTileArgs& a, int queue) = 0;
   virtual void block_evaluate(int grid, size_t dynamic_smem, bool smem_image, const BlockArgs& a, int queue) = 0;
   // One thread per item (kernels/search_kernels.h): the sphere factor of
   // every slot of a.count; the loss of the *n_hits perfect slots in hits.
@@ -90,7 +94,8 @@ class Device {
   virtual void dense_score(int grid, const ScoreArgs& a, int queue) = 0;
   virtual void block_score(int grid, size_t dynamic_smem, bool smem_image, const ScoreArgs& a, int queue) = 0;
   // One block per example, the image in global memory (a.images), dynamic
-  // shared memory block_smem_floats(plan, false) floats (under 48 KB).
+  // shared memory block_smem_floats(plan, false) floats (the kernel opts in
+  // to more than 48 KB itself).
   virtual void block_trace(int examples, const TraceArgs& a, int queue) = 0;
 };
 
@@ -100,7 +105,17 @@ class DeviceArray {
  public:
   explicit DeviceArray(Device& device) : device_(&device) {}
   ~DeviceArray() { release(); }
-  DeviceArray(DeviceArray&& o) noexcept : device_(o.device_), ptr_(std::exchange(o.ptr_, nullptr)), count_(std::exchange(o.count_, 0)) {}
+  DeviceArray(DeviceArray&& o) noexcept
+      : device_(o.device_), ptr_(std::exchange(o.ptr_, nullptr)), count_(std::exchange(o.count_, 0)) {}
+  DeviceArray& operator=(DeviceArray&& o) noexcept {  // frees what it held
+    if (this != &o) {
+      release();
+      device_ = o.device_;
+      ptr_ = std::exchange(o.ptr_, nullptr);
+      count_ = std::exchange(o.count_, 0);
+    }
+    return *this;
+  }
   DeviceArray(const DeviceArray&) = delete;
   DeviceArray& operator=(const DeviceArray&) = delete;
 
@@ -135,12 +150,23 @@ class DeviceArray {
   size_t count_ = 0;
 };
 
-// Pinned host memory of `count` T.
+// Pinned host memory of `count` T; moves, never copies.
 template <class T>
 class PinnedArray {
  public:
   explicit PinnedArray(Device& device) : device_(&device) {}
   ~PinnedArray() { release(); }
+  PinnedArray(PinnedArray&& o) noexcept
+      : device_(o.device_), ptr_(std::exchange(o.ptr_, nullptr)), count_(std::exchange(o.count_, 0)) {}
+  PinnedArray& operator=(PinnedArray&& o) noexcept {  // frees what it held
+    if (this != &o) {
+      release();
+      device_ = o.device_;
+      ptr_ = std::exchange(o.ptr_, nullptr);
+      count_ = std::exchange(o.count_, 0);
+    }
+    return *this;
+  }
   PinnedArray(const PinnedArray&) = delete;
   PinnedArray& operator=(const PinnedArray&) = delete;
 
@@ -169,26 +195,5 @@ class PinnedArray {
   T* ptr_ = nullptr;
   size_t count_ = 0;
 };
-
-// Where the block kernels keep a draw's parameters.
-enum class ImagePlace { automatic, shared, global };
-
-struct DeviceBackendOptions {
-  std::string name = "cuda";
-  ImagePlace image = ImagePlace::automatic;  // shared: whenever it fits
-  uint32_t max_launch = 1u << 22;  // draws per launch (slot indices are 32-bit; launches stay short)
-  size_t memory_cap = 0;           // >0: launch buffers beyond this many bytes (both together) count as not fitting
-};
-
-std::unique_ptr<Backend> make_device_backend(std::unique_ptr<Device> device, DeviceBackendOptions options = {});
-
-// Every step's output (block_forward's trace) of the model with `params` on
-// each of the n examples X, computed on the device: [n][block_trace_floats].
-std::vector<float> device_trace_layers(Device& device, const ModelSpec& m, const std::vector<float>& params,
-                                       const std::vector<float>& X, int n);
-
-// Parameters of `draws` generated on the device (tests: bit-identity with the host).
-std::vector<float> device_generate_params(Device& device, const PriorSpec& prior, StreamKey key, const ModelSpec& m,
-                                          const std::vector<uint64_t>& draws);
 
 }  // namespace gac
