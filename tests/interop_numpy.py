@@ -7,7 +7,7 @@ them through layout.json, recomputes the normalized training loss and
 accuracy in plain numpy from the stored training set, and compares with the
 SQLite ledger (loss to 1e-5 relative, accuracy exactly). On IDX files with
 classes drawn per training set, rebuilds each stream's training and test sets
-from the split files as README.md shows (rows, classes, mean and std under
+from the split files as docs/output.md shows (rows, classes, mean and std under
 DIR/data/), bit for bit, and re-scores a model on that test set.
 Usage: interop_numpy.py GAC_BINARY SOURCE_DIR   (exit 77 = skipped)
 """
@@ -96,7 +96,7 @@ def check_run(gac, config, run):
 
 
 def read_idx(path):
-    """An IDX file as a numpy array (README.md's snippet)."""
+    """An IDX file as a numpy array (docs/output.md's snippet)."""
     data = open(path, "rb").read()
     dims = data[3]
     shape = np.frombuffer(data, ">u4", dims, 4)
@@ -109,7 +109,7 @@ def write_idx(path, array):
 
 
 def rebuilt_split(run, data_dir, n, rep, split):
-    """The examples of one stream's split rebuilt from the files, as README.md shows."""
+    """The examples of one stream's split rebuilt from the files, as docs/output.md shows."""
     stem = os.path.join(run, "data", f"n{n}_r{rep}_")
     source = json.load(open(stem + "source.json"))
     rows = np.load(stem + f"{split}_rows.npy")

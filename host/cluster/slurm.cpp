@@ -87,7 +87,7 @@ std::string script_text(const SlurmOptions& o) {
   const fs::path& dir = o.dir;
   std::ostringstream s;
   s << "#!/bin/bash\n"
-       "# A gac job array, written by `gac slurm` (README: \"On a SLURM cluster\"). Array task I\n"
+       "# A gac job array, written by `gac slurm` (docs/clusters.md). Array task I\n"
        "# runs task I of the "
     << o.tasks << " tasks of the run in " << (dir / "slurm" / "config.toml").string() << "\n"
     << "# into " << (dir / "shards").string() << "/I; `gac merge " << dir.string() << "` combines them.\n"

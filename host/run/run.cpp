@@ -77,7 +77,7 @@ void save_examples(const std::filesystem::path& stem, const Examples& e, const D
 
 // DIR/data/n{n}_r{repeat}_*: the exact examples a stream's models were
 // accepted on, and what rebuilds its test set from the split files (see
-// README), so anyone can re-check a model with numpy alone.
+// docs/output.md), so anyone can re-check a model with numpy alone.
 void save_stream_data(const std::filesystem::path& dir, int n, int repeat, const StreamTask& task, const Dataset& data) {
   std::filesystem::create_directories(dir / "data");
   const std::filesystem::path stem = dir / "data" / stream_data_stem(n, repeat);
