@@ -13,7 +13,7 @@
 using namespace gac;
 
 // Debian's OpenBLAS 0.3.21 does not recognise recent Xeons and falls back to
-// generic SSE3 kernels, which would make `gac bench`'s SGEMM ceiling far too
+// generic SSE3 kernels, which would make `gac bench`'s CPU SGEMM column far too
 // low. The kernel set is chosen when the library loads, so the bench re-runs
 // itself once with OPENBLAS_CORETYPE naming the widest kernels this CPU runs.
 void choose_openblas_kernels_for_bench(int argc, char** argv) {
