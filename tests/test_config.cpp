@@ -8,6 +8,7 @@
 #include "gac/config.h"
 #include "gac/error.h"
 #include "host/config/keys.h"
+#include "host/config/toml_guard.h"
 #include "tests/test_util.h"
 
 using namespace gac;
@@ -181,6 +182,21 @@ TEST(Config, NonAsciiOutsideStringsIsRefusedBeforeToml) {
   // An override's value that is not TOML because of one is taken as a word.
   EXPECT_EQ(parse_config("[data]\nkind = \"idx\"\npath = \"x\"\n", "t", {"data.path=\xc3\xa9t\xc3\xa9"}).data.path,
             "\xc3\xa9t\xc3\xa9");
+}
+
+TEST(Config, TextTheGuardMisreadsIsRefusedByTheClassifiableParse) {
+  // toml++ reads `+2.5"=` as one bare value and classifies the U+0132 after it; the guard took
+  // `"""` for a string (found by fuzz/fuzz_config, whose corpus keeps the input).
+  const std::string bad = "[datA]\n\nus =+2.5\"=\"\"\"\"\" \xc4\xb2X\n";
+  EXPECT_EQ(non_ascii_toml_cannot_read(bad).at, std::string_view::npos);
+  EXPECT_NE(config_error(bad).find("test.toml:3:"), std::string::npos) << config_error(bad);
+  EXPECT_NE(config_error("[run]\nseed =1=\"\xc4\xb2\"\n").find("test.toml:2:"), std::string::npos);
+  // Only what toml++ cannot classify is replaced, by a character of the same length.
+  EXPECT_EQ(toml_classifiable("a \xc4\xb2 \xc3\xa0 \xe2\x80\x83 \xef\xbb\xbf \xef\xad\x90 \xf0\x9f\x98\x80 \xc4"),
+            "a \xd4\x80 \xd4\x80 \xe2\x80\x83 \xef\xbb\xbf \xe4\xb8\x80 \xf0\x9f\x98\x80 \xc4");
+  // In a string that parses, the characters are kept as written.
+  EXPECT_EQ(parse_config("[data]\nkind = \"idx\"\npath = \"\xc4\xb2\xef\xad\x90\"\n", "t").data.path,
+            "\xc4\xb2\xef\xad\x90");
 }
 
 TEST(Config, AnOverrideThatIsNotUtf8IsRefused) {

@@ -108,8 +108,8 @@ void apply_override(RunConfig& cfg, const std::string& assignment, GivenKeys& gi
   if (key.find('.') == std::string::npos) throw Error("--set: key '" + key + "' must be section.name, e.g. run.target");
   toml::table parsed{{"v", text}};
   try {
-    if (non_ascii_toml_cannot_read(text).at == std::string_view::npos) parsed = toml::parse("v = " + text);
-  } catch (const toml::parse_error&) {
+    parsed = parse_toml_safely("v = " + text, "--set");
+  } catch (const Error&) {
   }
   apply(cfg, key, *parsed.get("v"), given, true);
 }
@@ -119,17 +119,10 @@ void apply_override(RunConfig& cfg, const std::string& assignment, GivenKeys& gi
 RunConfig parse_config(const std::string& text, const std::string& source, const std::vector<std::string>& overrides) {
   RunConfig cfg;
   toml::table root;
-  if (const NonAsciiSpot spot = non_ascii_toml_cannot_read(text); spot.at != std::string_view::npos) {
-    const size_t line_start = text.rfind('\n', spot.at) + 1;  // npos + 1 = 0 on the first line
-    throw Error("config: " + source + ":" + std::to_string(std::count(text.begin(), text.begin() + spot.at, '\n') + 1) +
-                ":" + std::to_string(spot.at - line_start + 1) + ": " + spot.what);
-  }
   try {
-    root = toml::parse(text, source);
-  } catch (const toml::parse_error& e) {
-    const auto& where = e.source().begin;
-    throw Error("config: " + source + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) + ": " +
-                std::string(e.description()));
+    root = parse_toml_safely(text, source);
+  } catch (const Error& e) {
+    throw Error(std::string("config: ") + e.what());
   }
   GivenKeys given;
   apply_table(cfg, root, given);
