@@ -10,6 +10,10 @@ It is run by `gac plot`; errors end in one line "gac: error: ..." and exit 2.
             Wilson intervals; an unfilled cell with no hit is an upper bound (v)
   width     test accuracy vs model.hidden over the runs (a Figure-2 sweep), one
             line per optimizer (and per n and bin when there are several)
+  difference  A - B (two runs of the same cells, "versus": <gac report A --versus
+            B --json>): per cell the paired difference by training set with its
+            95% interval (Welch's when the runs do not share training sets),
+            one line per bin against n, the pooled estimate per n in black
 """
 import json
 import math
@@ -175,6 +179,47 @@ def plot_width(runs):
     return fig
 
 
+def plot_difference(runs, versus):
+    paired = versus["unpaired_reason"] is None
+    part = "paired" if paired else "difference"
+    cells = versus["cells"]
+    groups = {}
+    for cell in cells:
+        groups.setdefault(cell["bin"], []).append(cell)
+    colors = bin_colors(len(groups))
+    decimals = edge_decimals(runs[0]["report"]["meta"]["bin_edges"])
+    fig, ax = plt.subplots(figsize=(7.4, 4.6))
+    ax.axhline(0, color="0.3", linewidth=1)
+    for i, b in enumerate(sorted(groups)):
+        row = sorted(groups[b], key=lambda c: c["n"])
+        draw_points(ax, [c["n"] * dodge(i, len(groups) + 1) for c in row], [number(c[part]["test_acc"]) for c in row],
+                    [number(c[part]["ci_lo"]) for c in row], [number(c[part]["ci_hi"]) for c in row], colors[i],
+                    bin_label(row[0], decimals),
+                    [c["run"]["status"] != "filled" or c["versus"]["status"] != "filled" for c in row])
+    per_n = [p for p in versus.get("pooled", []) if p["n"] is not None]
+    if per_n:
+        x = [p["n"] * dodge(len(groups), len(groups) + 1) for p in per_n]
+        draw_points(ax, x, [number(p["paired"]["test_acc"]) for p in per_n],
+                    [number(p["paired"]["ci_lo"]) for p in per_n], [number(p["paired"]["ci_hi"]) for p in per_n],
+                    "black", "pooled over bins", [False] * len(per_n))
+    set_n_axis(ax, runs[0]["report"]["meta"]["ns"])
+    ax.set_ylabel(f"test accuracy A - B ({'paired by training set' if paired else 'unpaired'}, 95% interval)")
+    title = f"A = {runs[0]['label']}\nB = {runs[1]['label']}"
+    overall = [p for p in versus.get("pooled", []) if p["n"] is None]
+    if overall and not math.isnan(number(overall[0]["paired"]["test_acc"])):
+        p = overall[0]["paired"]
+        lo, hi = number(p["ci_lo"]), number(p["ci_hi"])
+        interval = f"[{lo:+.3f}, {hi:+.3f}]" if not math.isnan(lo) else "(not estimable)"
+        title += f"\npooled A - B over {overall[0]['sets']} training sets: {number(p['test_acc']):+.3f} {interval}"
+    ax.set_title(title, fontsize=9)
+    ax.legend(title="training loss", loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, title_fontsize=8,
+              frameon=False)
+    note = ("hollow: a cell not filled in A or B; bars: 95% t interval over training sets"
+            if paired else "runs do not share training sets: Welch difference; " + versus["unpaired_reason"])
+    fig.text(0.01, 0.01, note, fontsize=7, color="0.4")
+    return fig
+
+
 def main():
     if len(sys.argv) != 2:
         fail("usage: gac_plot.py INPUT.json (run by gac plot)")
@@ -183,7 +228,12 @@ def main():
     except (OSError, ValueError) as e:
         fail(f"{sys.argv[1]}: cannot read the plot input: {e}")
     runs, figure = spec["runs"], spec["figure"]
-    fig = plot_width(runs) if figure == "width" else plot_by_n(runs, figure)
+    if figure == "width":
+        fig = plot_width(runs)
+    elif figure == "difference":
+        fig = plot_difference(runs, spec["versus"])
+    else:
+        fig = plot_by_n(runs, figure)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     try:
         fig.savefig(spec["output"], dpi=150)

@@ -37,7 +37,7 @@ class PlotTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   // A small kink run (an MLP of `hidden` units, or a linear model when 0): seconds on a CPU.
-  fs::path fixture_run(const std::string& name, int hidden = 4) {
+  fs::path fixture_run(const std::string& name, int hidden = 4, int target = 2) {
     RunConfig cfg;
     cfg.data.kind = "kink";
     cfg.data.test_size = 200;
@@ -46,7 +46,7 @@ class PlotTest : public ::testing::Test {
     cfg.ns = {2, 4};
     cfg.repeats = 3;
     cfg.bins = {0.6, 0.65, 0.69};
-    cfg.target = 2;
+    cfg.target = target;
     cfg.backend = "cpu";
     RunOptions opts;
     opts.dir = dir_ / name;
@@ -106,6 +106,19 @@ TEST_F(PlotTest, WidthFigureFromRunsDifferingInHidden) {
   EXPECT_NE(r.err.find("gac: error: --figure width needs MLP runs that differ in model.hidden; linear has no "
                        "model.hidden"),
             std::string::npos) << r.err;
+}
+
+// Runs with the same seed share their training sets: paired. Another
+// width's runs too (the same data); only two runs make a difference.
+TEST_F(PlotTest, DifferenceFigureOfTwoRunsOfTheSameCells) {
+  const fs::path a = fixture_run("a", 4, 2), b = fixture_run("b", 6, 3);
+  PLOT_OR_SKIP(a.string() + " " + b.string() + " --figure difference -o " + (dir_ / "difference.png").string());
+  EXPECT_TRUE(is_png(dir_ / "difference.png"));
+  const Result r = gac("plot " + a.string() + " --figure difference -o " + (dir_ / "d.png").string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("plot --figure difference: give exactly two runs, A and B (it plots A - B), not 1"),
+            std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "d.png"));
 }
 
 TEST_F(PlotTest, MissingMatplotlibIsOneClearLine) {

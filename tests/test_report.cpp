@@ -570,6 +570,64 @@ TEST_F(ReportTest, VersusPairsTheRunsByTrainingSetWhenTheyShareThem) {
   EXPECT_TRUE(squeezed_line(table, "+0.1000 [").ends_with(" +0.1000 (not estimable) 2")) << table;
   EXPECT_NE(table.find("paired A - B: paired by training set"), std::string::npos) << table;
   EXPECT_EQ(table.find("paired: not shown"), std::string::npos) << table;
+  fs::remove_all(sgd_dir);
+}
+
+// The pooled estimate of the same runs by hand: the sets' d (the mean over
+// their cells with models in both) are n = 4: 0.35, 0.00 (cell n = 4, bin 0
+// only); n = 8: 0.1, 0.1 (cell n = 8, bin 1 only). All sizes: mean 0.1375,
+// sd = sqrt(0.066875 / 3), se = sd / 2, t_3 = 3.182 (stats.cpp's table).
+TEST_F(ReportTest, VersusPoolsThePairedDifferencesOverTrainingSets) {
+  const fs::path sgd_dir = add_versus_runs(true);
+  for (const fs::path& run : {dir_, sgd_dir})
+    for (int n : {4, 8})
+      for (int repeat : {0, 1})
+        for (const char* part : {"train_x.npy", "train_y.npy"})
+          write_training_file(run, n, repeat, part, std::string(part) + std::to_string(n) + "/" + std::to_string(repeat));
+  const auto versus = Store::open_existing(sgd_dir);
+  const Versus result = compare_runs(*store_, *versus);
+  ASSERT_EQ(result.pooled.size(), 4u);  // n = 4, 8, 16, all
+  const PooledDifference &n4 = result.pooled[0], &n8 = result.pooled[1], &n16 = result.pooled[2], &all = result.pooled[3];
+  EXPECT_EQ(n4.n, 4);
+  EXPECT_EQ(n4.sets, 2);
+  EXPECT_EQ(n4.cells, 1);
+  EXPECT_NEAR(n4.paired.mean, 0.175, 1e-15);
+  EXPECT_NEAR(n4.paired.se, 0.175, 1e-15);
+  EXPECT_NEAR(n8.paired.mean, 0.1, 1e-15);
+  EXPECT_TRUE(std::isnan(n8.paired.ci95.lo));  // equal differences: not estimable
+  EXPECT_EQ(n16.sets, 0);
+  EXPECT_TRUE(std::isnan(n16.paired.mean));
+  const double se = std::sqrt(0.066875 / 3) / 2;
+  EXPECT_EQ(all.n, 0);
+  EXPECT_EQ(all.sets, 4);
+  EXPECT_EQ(all.cells, 2);
+  EXPECT_NEAR(all.paired.mean, 0.1375, 1e-15);
+  EXPECT_NEAR(all.paired.se, se, 1e-15);
+  EXPECT_EQ(all.paired.df, 3.0);
+  EXPECT_NEAR(all.paired.ci95.lo, 0.1375 - 3.182 * se, 1e-12);
+  EXPECT_EQ(all.cells_estimable, 1);  // n = 4, bin 0; n = 8, bin 1 has se 0
+  EXPECT_EQ(all.cells_excluding_zero, 0);
+
+  const auto doc = nlohmann::json::parse(format_versus(*store_, *versus, ReportFormat::json));
+  EXPECT_TRUE(doc["pooled"][3]["n"].is_null());
+  EXPECT_NEAR(doc["pooled"][3]["paired"]["test_acc"].get<double>(), 0.1375, 1e-15);
+  EXPECT_EQ(doc["pooled"][3]["sets"], 4);
+  EXPECT_EQ(doc["pooled"][3]["cells_estimable"], 1);
+  const std::string csv = format_versus(*store_, *versus, ReportFormat::csv);
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 6 + 4);
+  auto row = csv_row(csv, 10);  // all sizes: n and bin empty, paired_ its own
+  EXPECT_EQ(row["n"], "");
+  EXPECT_EQ(row["bin"], "");
+  EXPECT_EQ(row["run_models"], "");
+  EXPECT_NEAR(std::stod(row["paired_test_acc"]), 0.1375, 1e-15);
+  EXPECT_EQ(row["paired_sets"], "4");
+  EXPECT_EQ(csv_row(csv, 7)["n"], "4");
+  const std::string table = format_versus(*store_, *versus, ReportFormat::table);
+  char pooled[64];
+  std::snprintf(pooled, sizeof pooled, "all 4 2 +0.1375 [%+.4f, %+.4f] 3", all.paired.ci95.lo, all.paired.ci95.hi);
+  EXPECT_EQ(squeezed_line(table, "+0.1375 ["), pooled) << table;
+  EXPECT_NE(table.find("Multiplicity: 0 of 1 cells with a paired interval exclude zero"), std::string::npos) << table;
+  EXPECT_NE(table.find("chance alone would give about 0.1 (5% of 1;"), std::string::npos) << table;
 
   // A training set stored in neither run is not known to be the same.
   for (const fs::path& run : {dir_, sgd_dir})

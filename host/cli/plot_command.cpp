@@ -118,6 +118,13 @@ int plot(const PlotArgs& a) {
   spec["output"] = a.output;
   spec["runs"] = json::array();
   for (const std::string& dir : a.dirs) spec["runs"].push_back(run_entry(dir));
+  if (a.figure == "difference") {
+    if (a.dirs.size() != 2)
+      throw Error("plot --figure difference: give exactly two runs, A and B (it plots A - B), not " +
+                  std::to_string(a.dirs.size()));
+    spec["versus"] = json::parse(
+        format_versus(*Store::open_existing(a.dirs[0]), *Store::open_existing(a.dirs[1]), ReportFormat::json));
+  }
   const fs::path python = find_python(), script = find_plot_script();
   const TempFile input(spec.dump());
   const int status = run_script(python, script, input.path);
@@ -137,8 +144,9 @@ Command add_plot(CLI::App& app) {
   cmd->add_option("-o,--output", a->output, "image file, .png or .svg")->required();
   cmd->add_option("--figure", a->figure,
                   "accuracy: test accuracy vs n per loss bin (default); rate: log10 acceptance rate vs n per bin; "
-                  "width: test accuracy vs model.hidden over the runs (Figure 2)")
-      ->check(CLI::IsMember({"accuracy", "rate", "width"}));
+                  "width: test accuracy vs model.hidden over the runs (Figure 2); "
+                  "difference: A - B per cell, paired by training set, for two runs A B of the same cells")
+      ->check(CLI::IsMember({"accuracy", "rate", "width", "difference"}));
   return [a] { return plot(*a); };
 }
 

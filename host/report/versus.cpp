@@ -99,6 +99,31 @@ ordered_json versus_fields(const VersusCell& v, bool flat) {
   return j;
 }
 
+// A pooled estimate as JSON: n null for all sizes.
+ordered_json pooled_fields(const PooledDifference& p) {
+  ordered_json j;
+  j["n"] = p.n ? ordered_json(p.n) : ordered_json(nullptr);
+  j["sets"] = p.sets;
+  j["cells"] = p.cells;
+  j["paired"] = difference_fields(p.paired);
+  j["cells_estimable"] = p.cells_estimable;
+  j["cells_excluding_zero"] = p.cells_excluding_zero;
+  j["chance_exclusions"] = 0.05 * p.cells_estimable;
+  return j;
+}
+
+// A pooled estimate as a CSV row after the cells': the cell columns empty
+// (bin empty marks it; n empty for all sizes), the paired_ columns its own.
+ordered_json pooled_csv_row(const PooledDifference& p) {
+  ordered_json j = versus_fields(VersusCell{}, true);
+  for (auto& field : j.items()) field.value() = kNaN;
+  if (p.n) j["n"] = p.n;
+  const ordered_json paired = difference_fields(p.paired);
+  for (const auto& field : paired.items()) j["paired_" + field.key()] = field.value();
+  j["paired_sets"] = p.sets;
+  return j;
+}
+
 ordered_json run_json(const Store& store) {
   ordered_json j;
   j["dir"] = store.dir().string();
@@ -120,8 +145,26 @@ std::string difference_text(const MeanDifference& d) {
                                : printf_string("%+.4f [%+.4f, %+.4f]", d.mean, d.ci95.lo, d.ci95.hi);
 }
 
-std::string format_versus_table(const Store& run, const Store& versus, const std::vector<VersusCell>& cells,
-                                const std::string& unpaired) {
+// The pooled paired estimates (one row per n, then all sizes) and the multiplicity check.
+std::string format_pooled_table(const std::vector<PooledDifference>& pooled) {
+  std::vector<std::vector<std::string>> rows = {{"n", "sets", "cells", "pooled paired A - B [95% CI]", "df"}};
+  for (const PooledDifference& p : pooled)
+    rows.push_back({p.n ? std::to_string(p.n) : "all", std::to_string(p.sets), std::to_string(p.cells),
+                    difference_text(p.paired), std::isnan(p.paired.df) ? "-" : printf_string("%.0f", p.paired.df)});
+  const PooledDifference& all = pooled.back();
+  return "\nPooled over cells, paired by training set: for each training set (n, repeat), d = the mean over its cells\n"
+         "with models in both runs of A's mean test accuracy - B's; then the mean of d over the sets, t interval with\n"
+         "sets-1 df. Cells weigh equally within a set, sets equally within a row.\n\n" +
+         aligned(rows) +
+         "\nMultiplicity: " + std::to_string(all.cells_excluding_zero) + " of " + std::to_string(all.cells_estimable) +
+         " cells with a paired interval exclude zero; were A and B equal in every cell,\nchance alone would give " +
+         printf_string("about %.1f", 0.05 * all.cells_estimable) + " (5% of " + std::to_string(all.cells_estimable) +
+         "; cells of one size share training sets, so not independently).\n";
+}
+
+std::string format_versus_table(const Store& run, const Store& versus, const Versus& result) {
+  const std::vector<VersusCell>& cells = result.cells;
+  const std::string& unpaired = result.unpaired;
   std::vector<std::vector<std::string>> rows = {{"n", "loss bin", "A models", "A test acc [95% CI]", "B models",
                                                  "B test acc [95% CI]", "A - B [95% CI]", "df",
                                                  "paired A - B [95% CI]", "sets"}};
@@ -141,7 +184,8 @@ std::string format_versus_table(const Store& run, const Store& versus, const std
          (unpaired.empty()
               ? "paired A - B: paired by training set, as the runs share each (n, repeat)'s training set: the mean over the\n"
                 "k sets with models in both runs of d = A's mean test accuracy on the set - B's, t interval with k-1 df;\n"
-                "not estimable for k < 2 or when every d is the same.\n"
+                "not estimable for k < 2 or when every d is the same.\n" +
+                    format_pooled_table(result.pooled)
               : unpaired + "\n");
 }
 
@@ -210,6 +254,41 @@ void add_paired_differences(std::vector<VersusCell>& cells) {
   }
 }
 
+bool excludes_zero(const MeanDifference& d) { return d.ci95.lo > 0 || d.ci95.hi < 0; }
+
+// The pooled paired estimate of the cells of size n (0: every size).
+PooledDifference pooled_difference(const std::vector<VersusCell>& cells, int n) {
+  std::map<std::pair<int, size_t>, std::vector<double>> by_set;  // (n, repeat) -> A - B in each of its cells
+  PooledDifference p;
+  p.n = n;
+  for (const VersusCell& v : cells) {
+    if (n != 0 && v.run.n != n) continue;
+    bool any = false;
+    for (size_t r = 0; r < v.run.repeats.size(); ++r)
+      if (both_have_models(v, r)) {
+        by_set[{v.run.n, r}].push_back(v.run.repeats[r].test_acc.mean - v.versus.repeats[r].test_acc.mean);
+        any = true;
+      }
+    p.cells += any;
+    p.cells_estimable += !std::isnan(v.paired.ci95.lo);
+    p.cells_excluding_zero += excludes_zero(v.paired);
+  }
+  std::vector<double> per_set;
+  for (const auto& [set, d] : by_set) per_set.push_back(summarize(d).mean);
+  p.paired = paired_difference(per_set, std::vector<double>(per_set.size(), 0.0));
+  p.sets = static_cast<int>(per_set.size());
+  return p;
+}
+
+std::vector<PooledDifference> pooled_differences(const std::vector<VersusCell>& cells) {
+  std::set<int> ns;
+  for (const VersusCell& v : cells) ns.insert(v.run.n);
+  std::vector<PooledDifference> pooled;
+  for (int n : ns) pooled.push_back(pooled_difference(cells, n));
+  pooled.push_back(pooled_difference(cells, 0));
+  return pooled;
+}
+
 }  // namespace
 
 Versus compare_runs(const Store& run, const Store& versus) {
@@ -233,21 +312,30 @@ Versus compare_runs(const Store& run, const Store& versus) {
     throw Error("report --versus: " + run.dir().string() + " and " + versus.dir().string() +
                 " do not hold the same cells (a task of a split run holds only its own: merge it first)");
   result.unpaired = first_unpaired_stream(run, versus, out);
-  if (result.unpaired.empty()) add_paired_differences(out);
+  if (result.unpaired.empty()) {
+    add_paired_differences(out);
+    result.pooled = pooled_differences(out);
+  }
   return result;
 }
 
 std::string format_versus(const Store& run, const Store& versus, ReportFormat format) {
-  const auto [cells, unpaired] = compare_runs(run, versus);
-  if (format == ReportFormat::table) return format_versus_table(run, versus, cells, unpaired);
+  const Versus result = compare_runs(run, versus);
+  if (format == ReportFormat::table) return format_versus_table(run, versus, result);
   std::vector<ordered_json> rows;
-  for (const VersusCell& v : cells) rows.push_back(versus_fields(v, format == ReportFormat::csv));
-  if (format == ReportFormat::csv) return csv_text(versus_fields(VersusCell{}, true), rows);
+  for (const VersusCell& v : result.cells) rows.push_back(versus_fields(v, format == ReportFormat::csv));
+  if (format == ReportFormat::csv) {
+    for (const PooledDifference& p : result.pooled) rows.push_back(pooled_csv_row(p));
+    return csv_text(versus_fields(VersusCell{}, true), rows);
+  }
   ordered_json doc;
   doc["run"] = run_json(run);
   doc["versus"] = run_json(versus);
-  doc["unpaired_reason"] = unpaired.empty() ? ordered_json(nullptr) : ordered_json(unpaired);
+  doc["unpaired_reason"] = result.unpaired.empty() ? ordered_json(nullptr) : ordered_json(result.unpaired);
   doc["cells"] = rows;
+  std::vector<ordered_json> pooled;
+  for (const PooledDifference& p : result.pooled) pooled.push_back(pooled_fields(p));
+  doc["pooled"] = pooled;
   return doc.dump(2) + "\n";
 }
 

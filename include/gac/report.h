@@ -66,9 +66,25 @@ struct VersusCell {
   int paired_sets = 0;            // k: repeats with models in the cell in both runs
 };
 
+// The pooled paired estimate over training sets: for each training set (n,
+// repeat), d = the mean over its cells with models in both runs of (A's mean
+// test accuracy on the set - B's); then the mean of d over the sets with a
+// t interval (paired_difference, stats.h). One per size n and one over all
+// sizes (n = 0). cells_estimable / cells_excluding_zero count the cells whose
+// own paired interval exists / excludes zero (the multiplicity check).
+struct PooledDifference {
+  int n = 0;  // 0: every size
+  MeanDifference paired;
+  int sets = 0;
+  int cells = 0;  // cells with models in both runs in at least one set
+  int cells_estimable = 0;
+  int cells_excluding_zero = 0;
+};
+
 // Two runs cell by cell, and whether they are paired by training set.
 struct Versus {
   std::vector<VersusCell> cells;
+  std::vector<PooledDifference> pooled;  // per n in order, then all sizes; empty unless paired
   // "" when, for every (n, repeat) with models in both runs, the training-set
   // files under DIR/data/ (n{n}_r{r}_train_x.npy, _train_y.npy,
   // _train_rows.npy) of the two runs are byte-identical; else one line saying
