@@ -895,6 +895,16 @@ TEST_F(DatasetTest, RunRecordsEachStreamsClassesAndVerifyRebuildsFromThem) {
     }
   }
   EXPECT_GT(distinct.size(), 1u);  // the classes differ between training sets
+  {
+    // Many training sets: the first 20 per n, then how many more (a million made megabytes of log).
+    RunConfig many = cfg;
+    many.repeats = 23;
+    std::ostringstream listed;
+    print_classes(listed, prepare_experiment(many), "gac: ");
+    const std::string text = listed.str();
+    EXPECT_NE(text.find("  ... (3 more)\ngac:   n=4:"), std::string::npos) << text;
+    EXPECT_EQ(std::count(text.begin(), text.end(), ','), 2 * 20 + 1) << text;  // 20 pairs per n, and the heading's
+  }
   std::ostringstream out;
   EXPECT_TRUE(verify_run(opts.dir, 0, out)) << out.str();
 

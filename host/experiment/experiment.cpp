@@ -2,6 +2,7 @@
 // of each stream.
 #include "gac/experiment.h"
 
+#include <algorithm>
 #include <ostream>
 #include <utility>
 
@@ -28,12 +29,16 @@ void print_classes(std::ostream& out, const Experiment& ex, const std::string& p
     return;
   }
   out << prefix << "classes (original labels) drawn afresh for each training set, by repeat:\n";
+  constexpr int kShown = 20;  // a run of a million training sets prints a line, not megabytes
+  const int shown = std::min(ex.cfg.repeats, kShown);
   for (int n : ex.cfg.ns) {
     out << prefix << "  n=" << n << ":";
-    for (int r = 0; r < ex.cfg.repeats; ++r)
+    for (int r = 0; r < shown; ++r)
       out << "  " << classes_text(training_set_classes(ex.data, data_seed(ex.cfg.seed, n, r)), ",");
+    if (ex.cfg.repeats > shown) out << "  ... (" << ex.cfg.repeats - shown << " more)";
     out << "\n";
   }
+  if (ex.cfg.repeats > shown) out << prefix << "  (every training set's classes: gac report DIR --json)\n";
 }
 
 std::string optimizer_text(const RunConfig& cfg) {

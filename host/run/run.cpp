@@ -14,7 +14,9 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <ostream>
+#include <map>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include "gac/error.h"
@@ -155,11 +157,13 @@ class TaskRun {
       : ex_(ex), cfg_(ex.cfg), opts_(opts), backend_(backend), sgd_(sgd), store_(store), outcome_(outcome),
         progress_(log, opts.progress, ex.cfg) {
     const int bins = static_cast<int>(cfg_.bins.size()) - 1;
+    std::map<std::tuple<int, int, int>, StreamState> stored;  // one query, not one per unit: runs of a million streams
+    for (StreamState& st : store.states()) stored.emplace(std::tuple(st.n, st.repeat, st.shard), std::move(st));
     for (const Unit& unit : task_units(cfg_)) {
       UnitRun u;
       u.unit = unit;
-      if (auto st = store.load_state(unit.n, unit.repeat, unit.shard)) {
-        u.st = std::move(*st);
+      if (auto it = stored.find({unit.n, unit.repeat, unit.shard}); it != stored.end()) {
+        u.st = std::move(it->second);
         u.has_row = true;
       } else {
         u.st.n = unit.n;
@@ -377,8 +381,11 @@ RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ost
   // Every training set is checked before any work (classes drawn per
   // training set differ in how many examples they hold), so a bad n fails at
   // once and no directory is created.
-  for (int n : cfg.ns)
-    for (int r = 0; r < cfg.repeats; ++r) check_training_set(ex.data, ex.cfg.data, n, data_seed(cfg.seed, n, r));
+  for (int n : cfg.ns) {
+    std::vector<uint64_t> seeds(cfg.repeats);
+    for (int r = 0; r < cfg.repeats; ++r) seeds[r] = data_seed(cfg.seed, n, r);
+    check_training_sets(ex.data, ex.cfg.data, n, seeds);
+  }
 
   RunOutcome outcome;
   // The backend before the store: no usable backend, no run directory. SGD

@@ -104,6 +104,9 @@ TrainTest make_train_test(const Dataset& data, const DataConfig& cfg, int n, uin
 // Throws what make_train_test would throw for too few examples of a class,
 // without building the sets: cheap enough to check every (n, repeat) first.
 void check_training_set(const Dataset& data, const DataConfig& cfg, int n, uint64_t data_seed);
+// The same for many training sets of size n: each distinct class choice once,
+// a synthetic pool's size once (a million sets in well under a second).
+void check_training_sets(const Dataset& data, const DataConfig& cfg, int n, const std::vector<uint64_t>& data_seeds);
 
 // "3, 7": a class list as gac prints it ("3,7" with sep ",").
 std::string classes_text(const std::vector<int>& classes, const char* sep = ", ");
