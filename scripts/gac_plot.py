@@ -14,6 +14,10 @@ It is run by `gac plot`; errors end in one line "gac: error: ..." and exit 2.
             B --json>): per cell the paired difference by training set with its
             95% interval (Welch's when the runs do not share training sets),
             one line per bin against n, the pooled estimate per n in black
+  boundary  per run (its "boundary": a grid of the share of accepted models
+            predicting class 1, computed by gac with the models' own forward
+            pass), that share as a map with the 0.5 contour, the training
+            points (large) and test points (small) on it; one panel per run
 """
 import json
 import math
@@ -220,6 +224,41 @@ def plot_difference(runs, versus):
     return fig
 
 
+def plot_boundary(runs):
+    columns = min(len(runs), 4)
+    rows = (len(runs) + columns - 1) // columns
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns + 1.2, 3.3 * rows + 0.3), squeeze=False,
+                             layout="constrained")
+    cmap = plt.get_cmap("RdBu_r")
+    image = None
+    for ax, run in zip(axes.flat, runs):
+        b = run["boundary"]
+        grid = b["grid"]
+        share = [b["share"][r * grid:(r + 1) * grid] for r in range(grid)]
+        image = ax.imshow(share, origin="lower", extent=b["extent"], cmap=cmap, vmin=0, vmax=1, aspect="auto",
+                          interpolation="nearest")
+        xs = [b["extent"][0] + (b["extent"][1] - b["extent"][0]) * i / (grid - 1) for i in range(grid)]
+        ys = [b["extent"][2] + (b["extent"][3] - b["extent"][2]) * i / (grid - 1) for i in range(grid)]
+        if min(map(min, share)) < 0.5 < max(map(max, share)):
+            ax.contour(xs, ys, share, levels=[0.5], colors="black", linewidths=1)
+        for points, labels, size, edge in ((b["test_x"], b["test_y"], 14, 0.6), (b["train_x"], b["train_y"], 46, 1.2)):
+            if points:
+                ax.scatter(points[0::2], points[1::2], c=[cmap(0.0 if y == 0 else 1.0) for y in labels], s=size,
+                           edgecolors="black", linewidths=edge, zorder=3)
+        hidden = f", hidden {run['hidden']}" if run["hidden"] is not None else ""
+        ax.set_title(f"{run['label']}{hidden}\nn={b['n']}, {b['models']} of {b['models_in_stream']} models",
+                     fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in list(axes.flat)[len(runs):]:
+        ax.axis("off")
+    bar = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8)
+    bar.set_label("share of models predicting class 1")
+    fig.supxlabel("large points: training set (repeat 0); small: test set; line: where half the models predict "
+                  "each class", fontsize=7, color="0.4")
+    return fig
+
+
 def main():
     if len(sys.argv) != 2:
         fail("usage: gac_plot.py INPUT.json (run by gac plot)")
@@ -230,11 +269,14 @@ def main():
     runs, figure = spec["runs"], spec["figure"]
     if figure == "width":
         fig = plot_width(runs)
+    elif figure == "boundary":
+        fig = plot_boundary(runs)
     elif figure == "difference":
         fig = plot_difference(runs, spec["versus"])
     else:
         fig = plot_by_n(runs, figure)
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    if figure != "boundary":  # laid out by matplotlib's constrained layout, with its colorbar
+        fig.tight_layout(rect=(0, 0.03, 1, 1))
     try:
         fig.savefig(spec["output"], dpi=150)
     except OSError as e:

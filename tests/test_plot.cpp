@@ -6,13 +6,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "gac/config.h"
+#include "gac/error.h"
 #include "gac/run.h"
+#include "gac/store.h"
+#include "host/report/boundary.h"
 #include "tests/test_util.h"
 
 using namespace gac;
@@ -119,6 +123,49 @@ TEST_F(PlotTest, DifferenceFigureOfTwoRunsOfTheSameCells) {
   EXPECT_NE(r.err.find("plot --figure difference: give exactly two runs, A and B (it plots A - B), not 1"),
             std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir_ / "d.png"));
+}
+
+// The boundary figure: one panel per 2-D run (an MLP and a linear model);
+// the map spans the stored training set and samples at most max_models.
+TEST_F(PlotTest, BoundaryFigureOfTwoDimensionalRuns) {
+  const fs::path a = fixture_run("a", 4), b = fixture_run("b", 0);
+  PLOT_OR_SKIP(a.string() + " " + b.string() + " --figure boundary -o " + (dir_ / "boundary.png").string());
+  EXPECT_TRUE(is_png(dir_ / "boundary.png"));
+  const auto store = Store::open_existing(a);
+  const DecisionMap map = decision_map(*store, 2, 0, 50, 401);
+  EXPECT_EQ(map.models, std::min(50, map.models_in_stream));
+  ASSERT_EQ(map.train_x.size(), 4u);  // n = 2 points of 2 inputs
+  for (size_t i = 0; i < map.train_y.size(); ++i) {
+    EXPECT_LT(map.x_lo, map.train_x[2 * i]);
+    EXPECT_GT(map.y_hi, map.train_x[2 * i + 1]);
+  }
+
+  // Not 2-D: a clear error, no image.
+  std::ofstream(dir_ / "train.csv") << "1,2,3,0\n3,5,1,1\n5,1,0,0\n7,2,2,1\n2,2,2,0\n";
+  std::ofstream(dir_ / "test.csv") << "0,0,1,1\n1,1,1,0\n";
+  RunConfig cfg;
+  cfg.data.kind = "csv";
+  cfg.data.train_file = (dir_ / "train.csv").string();
+  cfg.data.test_file = (dir_ / "test.csv").string();
+  cfg.model.arch = Arch::linear;
+  cfg.ns = {2};
+  cfg.repeats = 1;
+  cfg.bins = {0.0, 0.7};
+  cfg.target = 1;
+  cfg.max_draws = 100000;
+  cfg.backend = "cpu";
+  RunOptions opts;
+  opts.dir = dir_ / "three";
+  opts.progress = false;
+  std::ostringstream log;
+  run_experiment(cfg, opts, log);
+  const Result r = gac("plot " + opts.dir.string() + " --figure boundary -o " + (dir_ / "x.png").string());
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("plot --figure boundary needs runs on 2-D inputs with two classes (kink, slab); " +
+                       opts.dir.string() + "'s model reads 3 inputs into 2 classes"),
+            std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "x.png"));
+  EXPECT_THROW(decision_map(*store, 2, 7), Error);  // no such repeat: no model
 }
 
 TEST_F(PlotTest, MissingMatplotlibIsOneClearLine) {

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -19,6 +20,7 @@
 #include "gac/report.h"
 #include "gac/store.h"
 #include "host/cli/commands.h"
+#include "host/report/boundary.h"
 
 extern char** environ;
 
@@ -76,6 +78,26 @@ json run_entry(const std::string& dir) {
   return run;
 }
 
+// The decision map of a run's first stream (smallest n, repeat 0) for --figure boundary.
+json boundary_entry(const std::string& dir) {
+  const auto store = Store::open_existing(dir);
+  const std::vector<int>& ns = store->meta().ns;
+  const DecisionMap map = decision_map(*store, *std::min_element(ns.begin(), ns.end()), 0);
+  json j;
+  j["n"] = map.n;
+  j["repeat"] = map.repeat;
+  j["extent"] = {map.x_lo, map.x_hi, map.y_lo, map.y_hi};
+  j["grid"] = map.grid;
+  j["share"] = map.share;
+  j["models"] = map.models;
+  j["models_in_stream"] = map.models_in_stream;
+  j["train_x"] = map.train_x;
+  j["train_y"] = map.train_y;
+  j["test_x"] = map.test_x;
+  j["test_y"] = map.test_y;
+  return j;
+}
+
 // A file that is removed when it goes out of scope.
 struct TempFile {
   std::string path;
@@ -118,6 +140,8 @@ int plot(const PlotArgs& a) {
   spec["output"] = a.output;
   spec["runs"] = json::array();
   for (const std::string& dir : a.dirs) spec["runs"].push_back(run_entry(dir));
+  if (a.figure == "boundary")
+    for (size_t i = 0; i < a.dirs.size(); ++i) spec["runs"][i]["boundary"] = boundary_entry(a.dirs[i]);
   if (a.figure == "difference") {
     if (a.dirs.size() != 2)
       throw Error("plot --figure difference: give exactly two runs, A and B (it plots A - B), not " +
@@ -145,8 +169,9 @@ Command add_plot(CLI::App& app) {
   cmd->add_option("--figure", a->figure,
                   "accuracy: test accuracy vs n per loss bin (default); rate: log10 acceptance rate vs n per bin; "
                   "width: test accuracy vs model.hidden over the runs (Figure 2); "
-                  "difference: A - B per cell, paired by training set, for two runs A B of the same cells")
-      ->check(CLI::IsMember({"accuracy", "rate", "width", "difference"}));
+                  "difference: A - B per cell, paired by training set, for two runs A B of the same cells; "
+                  "boundary: what the accepted models decide over the plane, one panel per run (2-D data: kink, slab)")
+      ->check(CLI::IsMember({"accuracy", "rate", "width", "difference", "boundary"}));
   return [a] { return plot(*a); };
 }
 
