@@ -1,6 +1,6 @@
 // The shipped configs: each parses, says in its header whether it has the
 // paper's sizes or is trimmed, and the paper-sized ones have the paper's
-// sizes (its configs/ and scripts/: Table 2, Table 3, Figure 2).
+// sizes (its configs/ and scripts/: Table 2, Table 3, Table 6, Figure 2).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -60,6 +60,11 @@ TEST(Configs, PaperSizes) {
   EXPECT_EQ(t3.bins, (std::vector<double>{0.55, 0.57, 0.59, 0.61, 0.63, 0.65, 0.67}));
   EXPECT_EQ(t3.repeats, 100);  // 100 data seeds x 1 model
   EXPECT_EQ(t3.target, 1);
+  const RunConfig t6 = load_config(kConfigs / "table6_mnist.toml");  // its scripts/table6.sh
+  EXPECT_EQ(t6.ns, (std::vector<int>{16}));
+  EXPECT_EQ(t6.repeats, 20);
+  EXPECT_EQ(t6.target, 10);
+  EXPECT_EQ(t6.bins, load_config(kConfigs / "table2_mnist.toml").bins);
   const RunConfig f2 = load_config(kConfigs / "figure2_kink.toml");
   EXPECT_EQ(f2.ns, (std::vector<int>{11}));  // the paper's 16 samples, 70/30
   EXPECT_EQ(f2.data.test_size, 4);
