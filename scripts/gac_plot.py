@@ -241,12 +241,13 @@ def plot_boundary(runs):
         ys = [b["extent"][2] + (b["extent"][3] - b["extent"][2]) * i / (grid - 1) for i in range(grid)]
         if min(map(min, share)) < 0.5 < max(map(max, share)):
             ax.contour(xs, ys, share, levels=[0.5], colors="black", linewidths=1)
-        for points, labels, size, edge in ((b["test_x"], b["test_y"], 14, 0.6), (b["train_x"], b["train_y"], 46, 1.2)):
-            if points:
-                ax.scatter(points[0::2], points[1::2], c=[cmap(0.0 if y == 0 else 1.0) for y in labels], s=size,
-                           edgecolors="black", linewidths=edge, zorder=3)
+        for points, labels, size, edge in ((b["test_x"], b["test_y"], 12, 0.5), (b["train_x"], b["train_y"], 44, 1.1)):
+            if points:  # class 0 white, class 1 black: visible on either side of the map
+                ax.scatter(points[0::2], points[1::2], c=["white" if y == 0 else "black" for y in labels], s=size,
+                           edgecolors=["black" if y == 0 else "white" for y in labels], linewidths=edge, zorder=3)
         hidden = f", hidden {run['hidden']}" if run["hidden"] is not None else ""
-        ax.set_title(f"{run['label']}{hidden}\nn={b['n']}, {b['models']} of {b['models_in_stream']} models",
+        over = f" over {b['sets']} training sets" if b["sets"] > 1 else ""
+        ax.set_title(f"{run['label']}{hidden}\nn={b['n']}, {b['models']} of {b['models_available']} models{over}",
                      fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -254,8 +255,8 @@ def plot_boundary(runs):
         ax.axis("off")
     bar = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8)
     bar.set_label("share of models predicting class 1")
-    fig.supxlabel("large points: training set (repeat 0); small: test set; line: where half the models predict "
-                  "each class", fontsize=7, color="0.4")
+    fig.supxlabel("points: class 0 white, class 1 black; large: training set (repeat 0), small: its test set;\n"
+                  "line: where half the models predict each class", fontsize=7, color="0.4")
     return fig
 
 

@@ -133,7 +133,7 @@ TEST_F(PlotTest, BoundaryFigureOfTwoDimensionalRuns) {
   EXPECT_TRUE(is_png(dir_ / "boundary.png"));
   const auto store = Store::open_existing(a);
   const DecisionMap map = decision_map(*store, 2, 0, 50, 401);
-  EXPECT_EQ(map.models, std::min(50, map.models_in_stream));
+  EXPECT_EQ(map.models, std::min(50, map.models_available));
   ASSERT_EQ(map.train_x.size(), 4u);  // n = 2 points of 2 inputs
   for (size_t i = 0; i < map.train_y.size(); ++i) {
     EXPECT_LT(map.x_lo, map.train_x[2 * i]);
@@ -166,6 +166,11 @@ TEST_F(PlotTest, BoundaryFigureOfTwoDimensionalRuns) {
             std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir_ / "x.png"));
   EXPECT_THROW(decision_map(*store, 2, 7), Error);  // no such repeat: no model
+  const Result probes = gac("report " + opts.dir.string() + " --probes slab");
+  EXPECT_NE(probes.err.find("report --probes: " + opts.dir.string() + "'s model reads 3 inputs into 2 classes; the slab "
+                            "probes need 2 and 2"),
+            std::string::npos) << probes.err;
+  EXPECT_NE(probes.status, 0);
 }
 
 TEST_F(PlotTest, MissingMatplotlibIsOneClearLine) {

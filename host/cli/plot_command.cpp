@@ -90,7 +90,8 @@ json boundary_entry(const std::string& dir) {
   j["grid"] = map.grid;
   j["share"] = map.share;
   j["models"] = map.models;
-  j["models_in_stream"] = map.models_in_stream;
+  j["models_available"] = map.models_available;
+  j["sets"] = map.sets;
   j["train_x"] = map.train_x;
   j["train_y"] = map.train_y;
   j["test_x"] = map.test_x;

@@ -6,12 +6,13 @@
 #include "gac/report.h"
 #include "gac/store.h"
 #include "host/cli/commands.h"
+#include "host/report/probes.h"
 
 namespace gac::cli {
 
 Command add_report(CLI::App& app) {
   struct Args {
-    std::string dir, versus;
+    std::string dir, versus, probes;
     bool csv = false, json = false, per_repeat = false;
   };
   auto a = std::make_shared<Args>();
@@ -26,10 +27,19 @@ Command add_report(CLI::App& app) {
                   "another run of the same cells (e.g. SGD against guess and check): both side by side, with the "
                   "difference of their mean test accuracies and its 95% interval")
       ->excludes(per_repeat);
+  cmd->add_option("--probes", a->probes,
+                  "slab: how many models fit the paper's linear and nonlinear probe sets of the slab data (Figure 3)")
+      ->check(CLI::IsMember({"slab"}))
+      ->excludes(per_repeat)
+      ->excludes("--versus");
   return [a] {
     const ReportFormat format = a->csv ? ReportFormat::csv : a->json ? ReportFormat::json : ReportFormat::table;
     // A split run before its merge: how far each task has come.
     const std::filesystem::path dir = a->dir;
+    if (!a->probes.empty()) {
+      std::cout << format_probe_report(*Store::open_existing(dir), slab_probes(), format);
+      return 0;
+    }
     if (!a->versus.empty()) {
       std::cout << format_versus(*Store::open_existing(dir), *Store::open_existing(a->versus), format);
       return 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include "gac/config.h"
 #include "gac/error.h"
@@ -48,16 +49,22 @@ DecisionMap decision_map(const Store& store, int n, int repeat, int max_models, 
   if (spec.in_size() != 2 || spec.n_classes != 2)
     throw Error("plot --figure boundary needs runs on 2-D inputs with two classes (kink, slab); " + dir + "'s model reads " +
                 std::to_string(spec.in_size()) + " inputs into " + std::to_string(spec.n_classes) + " classes");
-  std::vector<StoredModel> models;
+  std::vector<StoredModel> models, of_n;
   for (StoredModel& m : store.models())
-    if (m.n == n && m.repeat == repeat) models.push_back(std::move(m));
+    if (m.n == n) (m.repeat == repeat ? models : of_n).push_back(std::move(m));
+  std::set<int> sets = {repeat};
+  if (models.size() < DecisionMap::kFewModels)
+    for (StoredModel& m : of_n) {
+      sets.insert(m.repeat);
+      models.push_back(std::move(m));
+    }
   if (models.empty())
     throw Error("plot --figure boundary: " + dir + " has no model of n=" + std::to_string(n) + " repeat " +
                 std::to_string(repeat));
 
   DecisionMap map;
-  map.n = n, map.repeat = repeat, map.grid = grid;
-  map.models_in_stream = static_cast<int>(models.size());
+  map.n = n, map.repeat = repeat, map.grid = grid, map.sets = static_cast<int>(sets.size());
+  map.models_available = static_cast<int>(models.size());
   const fs::path stem = store.dir() / "data" / stream_data_stem(n, repeat);
   read_points(stem.string() + "train_", map.train_x, map.train_y);
   read_points(stem.string() + "test_", map.test_x, map.test_y);

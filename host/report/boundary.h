@@ -9,15 +9,18 @@
 namespace gac {
 
 // The accepted models of stream (n, repeat) of a run on 2-D inputs with two
-// classes, evaluated with kernels/forward.h on a grid x 0..grid-1 from
+// classes (of every repeat of n when that stream holds fewer than
+// kFewModels, as in a run of one model per training set; `sets` says how
+// many), evaluated with kernels/forward.h on a grid x 0..grid-1 from
 // x_lo to x_hi (and y likewise) spanning its training and test points with a
 // margin: share[y * grid + x] is the share of the models predicting class 1
 // there. At most max_models models are drawn, evenly over the stream's.
 struct DecisionMap {
-  int n = 0, repeat = 0, grid = 0;
+  static constexpr int kFewModels = 20;
+  int n = 0, repeat = 0, grid = 0, sets = 1;
   double x_lo = 0, x_hi = 0, y_lo = 0, y_hi = 0;
   std::vector<double> share;
-  int models = 0, models_in_stream = 0;
+  int models = 0, models_available = 0;
   std::vector<double> train_x, test_x;  // x0, x1 per point
   std::vector<int> train_y, test_y;
 };
