@@ -79,6 +79,20 @@ RunEstimate estimate(const std::vector<UnitRun>& units, int bins) {
   return e;
 }
 
+double Progress::overhead_per_stream(const std::vector<UnitRun>& units, int done) {
+  double evaluating = 0;
+  for (const UnitRun& u : units) evaluating += u.st.seconds;
+  if (!baseline_set_) {
+    baseline_set_ = true;
+    baseline_time_ = Clock::now();
+    baseline_seconds_ = evaluating;
+    baseline_done_ = done;
+  }
+  if (done <= baseline_done_) return 0;
+  const double wall = std::chrono::duration<double>(Clock::now() - baseline_time_).count();
+  return std::max(0.0, wall - (evaluating - baseline_seconds_)) / (done - baseline_done_);
+}
+
 Progress::Progress(std::ostream& log, bool enabled, const RunConfig& cfg)
     : log_(log), enabled_(enabled), tty_(isatty(STDERR_FILENO)), repeats_(cfg.repeats),
       bins_(static_cast<int>(cfg.bins.size()) - 1) {}
@@ -100,7 +114,8 @@ void Progress::update(const std::vector<UnitRun>& units, size_t current, double 
   line << ") " << human_count(static_cast<double>(u.st.draws)) << " draws, " << human_count(rate) << "/s, bins";
   for (int stored : u.st.stored) line << " " << stored << "/" << u.unit.target;
   if (u.st.status != "running") line << " " << u.st.status;
-  const RunEstimate e = estimate(units, bins_);
+  RunEstimate e = estimate(units, bins_);
+  e.eta += overhead_per_stream(units, e.done) * static_cast<double>(units.size() - e.done);
   line << " | run: " << e.done << "/" << units.size() << " streams done, " << e.models << "/" << e.wanted << " models";
   if (e.done < static_cast<int>(units.size()))
     line << ", ETA " << (e.budget_bound ? "<= " : "") << duration_text(e.eta) << (e.budget_bound ? " (budget)" : "");

@@ -49,6 +49,14 @@ class Progress {
   bool enabled_, tty_, printed_ = false;
   int repeats_, bins_;
   Clock::time_point start_ = Clock::now(), last_ = Clock::now();
+  // At the first update: when, the units' evaluation seconds and streams
+  // done, to measure the time a stream costs besides evaluation (its training
+  // set, files and commits), which dominates runs of many small streams.
+  bool baseline_set_ = false;
+  Clock::time_point baseline_time_;
+  double baseline_seconds_ = 0;
+  int baseline_done_ = 0;
+  double overhead_per_stream(const std::vector<UnitRun>& units, int done);
 };
 
 }  // namespace gac
