@@ -48,7 +48,7 @@ struct ProbeCell {
 std::string fit_text(int k, int models) {
   if (models == 0) return "-";
   const Interval ci = wilson_interval(k, models);
-  return std::to_string(k) + printf_string(" (%.3f [%.3f, %.3f])", static_cast<double>(k) / models, ci.lo, ci.hi);
+  return std::to_string(k) + printf_string(" (%.4f [%.4f, %.4f])", static_cast<double>(k) / models, ci.lo, ci.hi);
 }
 
 }  // namespace
