@@ -65,15 +65,15 @@ GAC_HD U32x4 philox_block_keyed(const PhiloxKeys& k, uint64_t draw, uint32_t blo
 
 // The priors by what their generation code does, a template argument of the
 // block kernels: no run-time switch on the kind inside the loop.
-//   uniform  uniform and kaiming: a 24-bit integer times the tensor's r / 2^23
+//   uniform  uniform, kaiming and regular: a 24-bit integer times the tensor's r / 2^23
 //   normal   Box-Muller times the tensor's sigma
 //   sphere   Box-Muller times the draw's sphere factor (in double)
 enum class PriorClass : int32_t { uniform, normal, sphere };
 
 GAC_HD PriorClass prior_class(PriorKind kind) {
-  return kind == PriorKind::uniform || kind == PriorKind::kaiming ? PriorClass::uniform
-         : kind == PriorKind::normal                               ? PriorClass::normal
-                                                                   : PriorClass::sphere;
+  return is_uniform_prior(kind)         ? PriorClass::uniform
+         : kind == PriorKind::normal ? PriorClass::normal
+                                     : PriorClass::sphere;
 }
 
 // prior_raw of kernels' prior class `C`.

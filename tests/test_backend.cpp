@@ -155,6 +155,19 @@ TEST_P(BackendSuite, EveryPriorMatchesTheReference) {
   }
 }
 
+TEST_P(BackendSuite, RegularPriorMatchesTheReference) {
+  for (Arch arch : {Arch::mlp, Arch::lenet}) {
+    ModelConfig mc;
+    mc.arch = arch;
+    const bool image = arch == Arch::lenet;
+    StreamTask task = random_task(mc, 1, image ? 28 : 1, image ? 28 : 2, 3, 5, true, 11);
+    PriorConfig pc;
+    pc.kind = PriorKind::regular;
+    task.prior = make_prior_spec(pc, build_model(mc, 1, image ? 28 : 1, image ? 28 : 2, 2));
+    expect_same_hits(task, 5, image ? 150 : 2000);
+  }
+}
+
 TEST_P(BackendSuite, LinearHitsMatchTheReference) {
   ModelConfig mc;
   mc.arch = Arch::linear;
@@ -288,6 +301,28 @@ void expect_device_draws_equal_host_draws(const DeviceGenerator& generate) {
       for (int i = 0; i < model.spec.n_params; ++i)
         ASSERT_EQ(device_params[d * model.spec.n_params + i], host[i])
             << "prior " << int(kind) << " draw " << draws[d] << " param " << i;
+    }
+  }
+}
+
+TEST(DeviceDraws, EmulatedDeviceRegularDrawsAreBitIdenticalToHostDraws) {
+  const std::unique_ptr<Device> device = make_emulated_device();
+  for (Arch arch : {Arch::mlp, Arch::lenet}) {
+    ModelConfig mc;
+    mc.arch = arch;
+    mc.hidden = 9;
+    const bool image = arch == Arch::lenet;
+    const Model model = build_model(mc, 1, image ? 28 : 1, image ? 28 : 5, 10);
+    PriorConfig pc;
+    pc.kind = PriorKind::regular;
+    const PriorSpec prior = make_prior_spec(pc, model);
+    const StreamKey key = make_stream_key(43, 16, 1, 0);
+    const std::vector<uint64_t> draws = {0, 1, 7, 1ull << 33};
+    const std::vector<float> got = device_generate_params(*device, prior, key, model.spec, draws);
+    std::vector<float> host(model.spec.n_params);
+    for (size_t d = 0; d < draws.size(); ++d) {
+      generate_params(prior, key, draws[d], model.spec.n_params, host.data());
+      for (int i = 0; i < model.spec.n_params; ++i) ASSERT_EQ(got[d * model.spec.n_params + i], host[i]) << i;
     }
   }
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <set>
 
 #include "gac/error.h"
@@ -155,6 +156,50 @@ TEST(Prior, KaimingUsesEachLayersFanIn) {
       for (int i = 0; i < t.size; ++i) hi = std::max(hi, std::fabs(double(v[static_cast<size_t>(d) * m.spec.n_params + t.offset + i])));
     EXPECT_LE(hi, bound) << t.name;
     EXPECT_GT(hi, 0.9 * bound) << t.name;
+  }
+}
+
+// The largest |value| of each tensor over `draws` draws, divided by `bound(t)`.
+void expect_tensor_bounds(const Model& m, const PriorSpec& spec, const std::function<double(const TensorInfo&)>& bound) {
+  const int draws = 50;
+  const auto v = many_draws(spec, m.spec.n_params, draws);
+  for (const TensorInfo& t : m.tensors) {
+    double hi = 0;
+    for (int d = 0; d < draws; ++d)
+      for (int i = 0; i < t.size; ++i)
+        hi = std::max(hi, std::fabs(double(v[static_cast<size_t>(d) * m.spec.n_params + t.offset + i])));
+    EXPECT_LE(hi, bound(t)) << t.name;
+    EXPECT_GT(hi, 0.9 * bound(t)) << t.name;
+  }
+}
+
+TEST(Prior, RegularIsKaimingForLeNet) {
+  ModelConfig mc;
+  mc.arch = Arch::lenet;
+  mc.width = 1.0;
+  const Model m = build_model(mc, 1, 28, 28, 10);
+  PriorConfig regular, kaiming;
+  regular.kind = PriorKind::regular;
+  kaiming.kind = PriorKind::kaiming;
+  const auto a = many_draws(make_prior_spec(regular, m), m.spec.n_params, 3);
+  const auto b = many_draws(make_prior_spec(kaiming, m), m.spec.n_params, 3);
+  EXPECT_EQ(a, b);
+  expect_tensor_bounds(m, make_prior_spec(regular, m), [](const TensorInfo& t) { return 1.0 / std::sqrt(double(t.fan_in)); });
+}
+
+TEST(Prior, RegularMlpUsesFanOutForWeightsAndOneForBiases) {
+  for (Arch arch : {Arch::mlp, Arch::linear}) {
+    ModelConfig mc;
+    mc.arch = arch;
+    mc.hidden = 7;
+    mc.layers = 2;
+    mc.hidden_bias = true;
+    const Model m = build_model(mc, 1, 1, 30, 3);
+    PriorConfig pc;
+    pc.kind = PriorKind::regular;
+    expect_tensor_bounds(m, make_prior_spec(pc, m), [](const TensorInfo& t) {
+      return t.is_weight ? 1.0 / std::sqrt(double(t.shape[0])) : 1.0;  // weights [out, in]: fan_out = out
+    });
   }
 }
 

@@ -123,7 +123,7 @@ struct Kernel {
   static void generate(const StreamTask& t, const uint64_t* draws, float* P) {
     const PriorSpec& prior = t.prior;
     const int n_params = t.model.n_params;
-    if (prior.kind != PriorKind::uniform && prior.kind != PriorKind::kaiming) {
+    if (!is_uniform_prior(prior.kind)) {
       generate_lanes_scalar(t, draws, W, P);  // normal and sphere priors
       return;
     }

@@ -213,7 +213,8 @@ const std::vector<ConfigKey>& config_keys() {
       {"model.width", stored(FIELD(model.width), get_positive), {"model.arch", {"lenet"}}},
       // [prior]
       {"prior.kind", named(FIELD(prior.kind),
-                           std::vector{PriorKind::uniform, PriorKind::normal, PriorKind::kaiming, PriorKind::sphere},
+                           std::vector{PriorKind::uniform, PriorKind::normal, PriorKind::kaiming, PriorKind::sphere,
+                                       PriorKind::regular},
                            prior_name)},
       {"prior.radius", stored(FIELD(prior.radius), get_positive), {"prior.kind", {"uniform"}}},
       {"prior.sigma", stored(FIELD(prior.sigma), get_positive), {"prior.kind", {"normal"}}},

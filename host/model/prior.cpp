@@ -6,12 +6,29 @@
 
 namespace gac {
 
+namespace {
+
+float inverse_sqrt(int count) { return static_cast<float>(1.0 / std::sqrt(static_cast<double>(count))); }
+
+// The paper's reset_parameters() (its utils.py): LeNet's layers keep
+// PyTorch's default (kaiming_uniform(a=sqrt(5)) weights and biases, both
+// bounded by 1/sqrt(fan_in)); MLPModels and LinearModels draw weights from
+// U(+-1/sqrt(fan_out)) -- their weight is stored [in, out] and the bound uses
+// shape[3], the outputs -- and the bias from U(-1, 1).
+float regular_scale(const Model& model, const TensorInfo& t) {
+  if (model.arch_name == "lenet") return inverse_sqrt(t.fan_in);
+  return t.is_weight ? inverse_sqrt(t.shape[0]) : 1.0f;  // dense weights are [out, in]
+}
+
+}  // namespace
+
 const char* prior_name(PriorKind k) {
   switch (k) {
     case PriorKind::uniform: return "uniform";
     case PriorKind::normal: return "normal";
     case PriorKind::kaiming: return "kaiming";
     case PriorKind::sphere: return "sphere";
+    case PriorKind::regular: return "regular";
   }
   return "?";
 }
@@ -28,8 +45,9 @@ PriorSpec make_prior_spec(const PriorConfig& p, const Model& model) {
     switch (p.kind) {
       case PriorKind::uniform: s.scale[i] = static_cast<float>(p.radius); break;
       case PriorKind::normal: s.scale[i] = static_cast<float>(p.sigma); break;
-      case PriorKind::kaiming: s.scale[i] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(t.fan_in))); break;
+      case PriorKind::kaiming: s.scale[i] = inverse_sqrt(t.fan_in); break;
       case PriorKind::sphere: s.scale[i] = 1.0f; break;
+      case PriorKind::regular: s.scale[i] = regular_scale(model, t); break;
     }
   }
   return s;

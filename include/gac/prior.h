@@ -4,6 +4,8 @@
 //   uniform  U(-r, r) for every weight and bias (the paper's hypercube)
 //   normal   N(0, sigma^2)
 //   kaiming  U(-1/sqrt(fan_in), 1/sqrt(fan_in)) per layer (PyTorch's default init)
+//   regular  the paper's reset_parameters(): LeNet as kaiming; MLP and linear
+//            weights U(-1/sqrt(fan_out), 1/sqrt(fan_out)), biases U(-1, 1)
 //   sphere   Gaussian direction scaled to total L2 norm R
 //
 // Parameter i uses word i%4 of Philox block i/4. A uniform is built from the
@@ -18,7 +20,7 @@
 
 namespace gac {
 
-enum class PriorKind : int32_t { uniform, normal, kaiming, sphere };
+enum class PriorKind : int32_t { uniform, normal, kaiming, sphere, regular };
 const char* prior_name(PriorKind kind);  // "uniform", ...
 
 // The [prior] section of a config.
@@ -35,13 +37,18 @@ struct PriorSpec {
   PriorKind kind = PriorKind::uniform;
   int32_t n_tensors = 0;
   int32_t tensor_end[kMaxTensors];  // exclusive end offset of each tensor
-  float scale[kMaxTensors];         // r (uniform, kaiming) or sigma (normal)
+  float scale[kMaxTensors];         // r (uniform, kaiming, regular) or sigma (normal)
   double sphere_radius = 1.0;
 };
 
 // The spec of `prior` for the tensors of `model` (host only, host/model/prior.cpp).
 struct Model;
 PriorSpec make_prior_spec(const PriorConfig& prior, const Model& model);
+
+// Priors drawn as a 24-bit uniform times a per-tensor scale.
+GAC_HD bool is_uniform_prior(PriorKind kind) {
+  return kind == PriorKind::uniform || kind == PriorKind::kaiming || kind == PriorKind::regular;
+}
 
 // Uniform in [-scale, scale) from one 32-bit word.
 GAC_HD float uniform_from_bits(uint32_t bits, float scale) {
@@ -67,7 +74,7 @@ GAC_HD void normals_from_bits(uint32_t a, uint32_t b, float* z0, float* z1) {
 GAC_HD void prior_block(const PriorSpec& prior, StreamKey key, uint64_t draw, uint32_t block, float out[4],
                         int& tensor) {
   const U32x4 r = philox_block(key, draw, block);
-  const bool uniform = prior.kind == PriorKind::uniform || prior.kind == PriorKind::kaiming;
+  const bool uniform = is_uniform_prior(prior.kind);
   if (!uniform) {
     normals_from_bits(r.v[0], r.v[1], &out[0], &out[1]);
     normals_from_bits(r.v[2], r.v[3], &out[2], &out[3]);
@@ -90,7 +97,7 @@ GAC_HD void prior_block(const PriorSpec& prior, StreamKey key, uint64_t draw, ui
 // the same bits.
 GAC_HD void prior_raw(const PriorSpec& prior, StreamKey key, uint64_t draw, uint32_t block, float raw[4]) {
   const U32x4 r = philox_block(key, draw, block);
-  if (prior.kind == PriorKind::uniform || prior.kind == PriorKind::kaiming) {
+  if (is_uniform_prior(prior.kind)) {
     for (int j = 0; j < 4; ++j) raw[j] = static_cast<float>(static_cast<int32_t>(r.v[j] >> 8) - (1 << 23));
     return;
   }
@@ -104,7 +111,8 @@ GAC_HD void prior_raw(const PriorSpec& prior, StreamKey key, uint64_t draw, uint
 GAC_HD float prior_factor(const PriorSpec& prior, int tensor) {
   switch (prior.kind) {
     case PriorKind::uniform:
-    case PriorKind::kaiming: return mul_rn(prior.scale[tensor], 0x1.0p-23f);
+    case PriorKind::kaiming:
+    case PriorKind::regular: return mul_rn(prior.scale[tensor], 0x1.0p-23f);
     case PriorKind::normal: return prior.scale[tensor];
     case PriorKind::sphere: break;
   }
