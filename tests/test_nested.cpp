@@ -6,6 +6,7 @@
 
 #include "gac/backend.h"
 #include "gac/error.h"
+#include "gac/stats.h"
 #include "kernels/nested.h"
 #include "test_util.h"
 
@@ -194,3 +195,24 @@ TEST_P(NestedBackends, PairsMatchTheReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cpu, NestedBackends, ::testing::Values("auto", "avx512", "avx2", "scalar"));
+
+// The cluster-robust rate (bodies as clusters) and its design effect.
+TEST(NestedStatistics, DesignEffectOfKnownBodiesAndOneHeadIsWilson) {
+  // Two bodies of K = 4: 4 hits and 0. sum_b (h_b - pK)^2 = 8, N p (1 - p) = 2.
+  EXPECT_DOUBLE_EQ(design_effect(8, 4, 6, 4), 4.0);
+  // Hits spread one per body: fewer than independent draws would vary.
+  EXPECT_DOUBLE_EQ(design_effect(8, 2, 0, 4), (2.0 - 0.25 * 4 * 2) / (8 * 0.25 * 0.75));
+  EXPECT_EQ(design_effect(1000, 7, 0, 1), 1.0);
+  EXPECT_EQ(design_effect(1000, 0, 0, 64), 1.0);
+  for (uint64_t hits : {0, 1, 5, 999, 1000}) {
+    const Interval plain = wilson_interval(hits, 1000), clustered = wilson_interval_clustered(hits, 1000, 1.0);
+    EXPECT_TRUE(std::memcmp(&plain, &clustered, sizeof plain) == 0) << hits;
+    // A design effect below 1 never narrows the interval; above 1 it widens it.
+    const Interval under = wilson_interval_clustered(hits, 1000, 0.5);
+    EXPECT_TRUE(std::memcmp(&plain, &under, sizeof plain) == 0) << hits;
+    const Interval wide = wilson_interval_clustered(hits, 1000, 4.0);
+    EXPECT_GE(wide.hi, plain.hi);
+    EXPECT_LE(wide.lo, plain.lo);
+  }
+  EXPECT_GT(wilson_interval_clustered(5, 1000, 4.0).hi, wilson_interval(5, 1000).hi);
+}

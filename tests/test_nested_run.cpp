@@ -7,8 +7,12 @@
 #include <filesystem>
 #include <iostream>
 #include <random>
+#include <map>
 #include <set>
+#include <sstream>
 
+#include "gac/backend.h"
+#include "gac/experiment.h"
 #include "gac/store.h"
 #include "test_util.h"
 
@@ -31,6 +35,16 @@ class NestedRunTest : public gac::test::RunDirTest {
     return write_config("nested.toml", extra + slurp(plain));
   }
 };
+
+// Each stream's same_body, in stream order.
+std::string same_body_of(const fs::path& run) {
+  std::ostringstream s;
+  for (const StreamState& st : Store::open_existing(run)->states()) {
+    for (uint64_t v : st.same_body) s << v << " ";
+    s << "| ";
+  }
+  return s.str();
+}
 
 }  // namespace
 
@@ -88,6 +102,7 @@ TEST_F(NestedRunTest, SigkillThenResumeEqualsAnUninterruptedRun) {
   ASSERT_EQ(last.status, 0) << last.err;
   EXPECT_GT(kills, 0) << "the run always finished before the kill";
   EXPECT_EQ(fingerprint(dir_ / "whole"), fingerprint(dir_ / "killed"));
+  EXPECT_EQ(same_body_of(dir_ / "whole"), same_body_of(dir_ / "killed"));
 }
 
 TEST_F(NestedRunTest, TasksMergedEqualTheUnsplitRun) {
@@ -101,6 +116,7 @@ TEST_F(NestedRunTest, TasksMergedEqualTheUnsplitRun) {
   const Result merged = run_gac({"merge", (dir_ / "split").string()});
   ASSERT_EQ(merged.status, 0) << merged.err;
   EXPECT_EQ(fingerprint(dir_ / "split"), fingerprint(dir_ / "whole"));
+  EXPECT_EQ(same_body_of(dir_ / "split"), same_body_of(dir_ / "whole"));
   EXPECT_EQ(run_gac({"verify", (dir_ / "split").string()}).status, 0);
 }
 
@@ -112,4 +128,32 @@ TEST_F(NestedRunTest, BadHeadsAreOneClearError) {
   expect_clear_error(run_gac({"run", nested_config().string(), "-o", (dir_ / "a").string(), "--set", "sampler.hedas=2"}),
                      "sampler.hedas");
   EXPECT_FALSE(fs::exists(dir_ / "a" / "ledger.sqlite"));
+}
+
+// same_body counts, per bin, the pairs of hits within one body: recounted
+// here from every pair each stream checked. The report shows the design
+// effect and the effective draws it gives.
+TEST_F(NestedRunTest, SameBodyCountsEveryPairOfHitsOfOneBody) {
+  const fs::path cfg = nested_config();
+  ASSERT_EQ(run_gac({"run", cfg.string(), "-o", (dir_ / "a").string(), "-q", "--set", "exec.batch=300"}).status, 0);
+  const Experiment ex = prepare_experiment(load_config(cfg));
+  const auto backend = make_cpu_backend(2);
+  uint64_t total = 0;
+  for (const StreamState& st : Store::open_existing(dir_ / "a")->states()) {
+    backend->begin_stream(stream_task(ex, st.n, st.repeat, st.shard));
+    std::vector<Hit> hits;
+    backend->evaluate(0, st.draws, hits);
+    std::map<std::pair<uint64_t, int>, uint64_t> per_body;
+    for (const Hit& h : hits)
+      if (h.bin >= 0) ++per_body[{h.draw / 64, h.bin}];
+    std::vector<uint64_t> want(st.hits.size(), 0);
+    for (const auto& [key, h] : per_body) want[key.second] += h * (h - 1) / 2;
+    EXPECT_EQ(st.same_body, want) << "n " << st.n << " repeat " << st.repeat;
+    for (uint64_t v : want) total += v;
+  }
+  EXPECT_GT(total, 0u) << "no body with two hits: the test checks nothing";
+  const Result json = run_gac({"report", (dir_ / "a").string(), "--json"});
+  EXPECT_NE(json.out.find("\"design_effect\""), std::string::npos) << json.out;
+  EXPECT_NE(json.out.find("\"effective_draws\""), std::string::npos);
+  EXPECT_NE(run_gac({"report", (dir_ / "a").string()}).out.find("deff"), std::string::npos);
 }

@@ -112,7 +112,7 @@ class CpuBackend final : public Backend {
     const ModelSpec& m = task_.model;
     const int n = static_cast<int>(task_.test.size());
     std::vector<TestScore> scores(draws.size());
-    if (simd()) {
+    if (simd_ && simd_supports(m)) {  // pairs too: their lanes come from the scalar generator
       const uint64_t block = simd_->lanes;
       parallel_for(threads_, (draws.size() + block - 1) / block, 1, [&](int, uint64_t b) {
         const size_t start = b * block;
@@ -139,8 +139,8 @@ class CpuBackend final : public Backend {
   }
 
  private:
-  // Whether the SIMD kernel takes the current stream's draws: it generates
-  // plain draws only (pairs of nested sampling take the scalar generator).
+  // Whether the SIMD kernel evaluates the current stream's draws: nested
+  // sampling's pairs have an engine of their own (cpu_nested.cpp).
   bool simd() const { return simd_ && simd_supports(task_.model) && task_.prior.heads <= 1; }
 
   // Per-thread hits, in draw order, appended to `hits`.
