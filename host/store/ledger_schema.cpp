@@ -52,7 +52,9 @@ void migrate_from_2(Ledger& db) {
 
 void migrate_from_3(Ledger& db) {
   Transaction tx(db);
-  db.exec("ALTER TABLE streams ADD COLUMN same_body TEXT; UPDATE meta SET value = '4' WHERE key = 'schema_version'");
+  Statement has_column(db, "SELECT 1 FROM pragma_table_info('streams') WHERE name = 'same_body'");
+  if (!has_column.step()) db.exec("ALTER TABLE streams ADD COLUMN same_body TEXT");
+  db.exec("UPDATE meta SET value = '4' WHERE key = 'schema_version'");
   tx.commit();
 }
 
