@@ -57,13 +57,14 @@ GAC_HD void maxpool2_forward(const Layer& L, const float* in, float* out) {
       }
 }
 
-// Runs all layers on one example. buf0 and buf1 hold spec.max_activation
-// floats each; returns the buffer holding the logits.
-GAC_HD const float* forward_example(const ModelSpec& m, const float* params, const float* x, float* buf0,
-                                    float* buf1) {
+// Runs layers [0, layers) on one example. buf0 and buf1 hold
+// spec.max_activation floats each; returns the buffer holding the last
+// layer's output (x itself when layers is 0).
+GAC_HD const float* forward_layers(const ModelSpec& m, const float* params, const float* x, float* buf0, float* buf1,
+                                   int layers) {
   const float* in = x;
   float* bufs[2] = {buf0, buf1};
-  for (int l = 0; l < m.n_layers; ++l) {
+  for (int l = 0; l < layers; ++l) {
     const Layer& L = m.layers[l];
     float* out = bufs[l & 1];
     if (L.kind == LayerKind::dense) dense_forward(L, params, in, out);
@@ -74,6 +75,12 @@ GAC_HD const float* forward_example(const ModelSpec& m, const float* params, con
   return in;
 }
 
+// Runs all layers on one example; returns the buffer holding the logits.
+GAC_HD const float* forward_example(const ModelSpec& m, const float* params, const float* x, float* buf0,
+                                    float* buf1) {
+  return forward_layers(m, params, x, buf0, buf1, m.n_layers);
+}
+
 // PyTorch's argmax: the first index holding the maximum.
 GAC_HD int argmax(const float* z, int n) {
   int best = 0;
@@ -82,19 +89,28 @@ GAC_HD int argmax(const float* z, int n) {
   return best;
 }
 
-// Product over weight layers of (Frobenius norm / norm_divisor). Squares are
-// summed in double, sequentially, so every backend gets the same value.
-GAC_HD double weight_norm_product(const ModelSpec& m, const float* params) {
+// One layer's factor of the product below: the Frobenius norm of its
+// weights `w` over norm_divisor. Squares are summed in double, sequentially,
+// so every backend gets the same value.
+GAC_HD double weight_norm(const ModelSpec& m, const Layer& L, const float* w) {
+  double sq = 0.0;
+  for (int i = 0, n = L.weight_count(); i < n; ++i) sq = dfma_rn(w[i], w[i], sq);
+  return ddiv_rn(dsqrt_rn(sq), m.norm_divisor);
+}
+
+// Product over the weight layers among [0, layers) of weight_norm, in order.
+GAC_HD double weight_norm_product(const ModelSpec& m, const float* params, int layers) {
   double product = 1.0;
-  for (int l = 0; l < m.n_layers; ++l) {
+  for (int l = 0; l < layers; ++l) {
     const Layer& L = m.layers[l];
-    if (L.w_off < 0) continue;
-    const float* w = params + L.w_off;
-    double sq = 0.0;
-    for (int i = 0, n = L.weight_count(); i < n; ++i) sq = dfma_rn(w[i], w[i], sq);
-    product = dmul_rn(product, ddiv_rn(dsqrt_rn(sq), m.norm_divisor));
+    if (L.w_off >= 0) product = dmul_rn(product, weight_norm(m, L, params + L.w_off));
   }
   return product;
+}
+
+// Product over weight layers of (Frobenius norm / norm_divisor).
+GAC_HD double weight_norm_product(const ModelSpec& m, const float* params) {
+  return weight_norm_product(m, params, m.n_layers);
 }
 
 // Factor applied to the logits before the loss.

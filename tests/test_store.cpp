@@ -552,7 +552,28 @@ TEST_F(StoreTest, AVersion2LedgerOpensAndIsMigratedByAWriter) {
   EXPECT_EQ(Store::open_existing(dir_)->models().size(), 2u);  // a reader changes nothing
   EXPECT_EQ(schema_version(), "2");
   auto store = make_store();
-  EXPECT_EQ(schema_version(), "3 by bin");
+  EXPECT_EQ(schema_version(), "4 by bin");  // and on to version 4 (streams.same_body)
   EXPECT_EQ(store->models().size(), 2u);
   EXPECT_EQ(store->models()[0].file, "weights/n4_r1_s0_d3.npy");
+}
+
+TEST_F(StoreTest, AVersion3LedgerIsReadAndAWriterAddsSameBody) {
+  commit_two(*make_store());
+  const fs::path ledger = dir_ / "ledger.sqlite";
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(ledger.c_str(), &db), SQLITE_OK);
+  const char* downgrade = "ALTER TABLE streams DROP COLUMN same_body; UPDATE meta SET value = '3' WHERE key = 'schema_version';";
+  ASSERT_EQ(sqlite3_exec(db, downgrade, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  const auto reader = Store::open_existing(dir_);  // a reader changes nothing
+  ASSERT_FALSE(reader->states().empty());
+  EXPECT_TRUE(reader->states().front().same_body.empty());
+  auto store = make_store();
+  const std::vector<StreamState> states = store->states();
+  ASSERT_FALSE(states.empty());
+  StreamState st = states.front();
+  st.same_body.assign(st.hits.size(), 7);
+  std::vector<StoredModel> none;
+  store->commit(st, none, {});
+  EXPECT_EQ(store->load_state(st.n, st.repeat, st.shard)->same_body, st.same_body);
 }

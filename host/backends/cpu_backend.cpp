@@ -12,6 +12,7 @@
 
 #include "gac/backend.h"
 #include "gac/error.h"
+#include "host/backends/cpu_nested.h"
 #include "host/backends/cpu_simd.h"
 #include "host/util/parallel_for.h"
 
@@ -58,9 +59,12 @@ class CpuBackend final : public Backend {
   void begin_stream(const StreamTask& task) override { task_ = task; }
 
   EvalCounts evaluate(uint64_t first, uint64_t count, std::vector<Hit>& hits) override {
+    if (task_.prior.heads > 1)
+      return evaluate_nested(task_, simd_ && simd_supports(task_.model) ? nested_kernel_for(simd_) : nullptr, threads_,
+                             first, count, hits);
     std::vector<std::vector<Hit>> found(threads_);
     std::vector<uint64_t> examples(threads_, 0);
-    if (simd_ && simd_supports(task_.model)) {
+    if (simd()) {
       // Blocks of whole vectors of draws; the kernel keeps per-thread scratch.
       const uint64_t block = 16 * static_cast<uint64_t>(simd_->lanes);
       const uint64_t blocks = (count + block - 1) / block;
@@ -90,7 +94,7 @@ class CpuBackend final : public Backend {
   // reference), on the same threads, with nothing evaluated.
   bool generate_only(uint64_t first, uint64_t count) override {
     const ModelSpec& m = task_.model;
-    if (simd_ && simd_supports(m)) {
+    if (simd()) {
       const uint64_t block = 16 * static_cast<uint64_t>(simd_->lanes);
       parallel_for(threads_, (count + block - 1) / block, 1, [&](int, uint64_t b) {
         simd_->generate(task_, first + b * block, std::min(block, count - b * block));
@@ -108,7 +112,7 @@ class CpuBackend final : public Backend {
     const ModelSpec& m = task_.model;
     const int n = static_cast<int>(task_.test.size());
     std::vector<TestScore> scores(draws.size());
-    if (simd_ && simd_supports(m)) {
+    if (simd_ && simd_supports(m)) {  // pairs too: their lanes come from the scalar generator
       const uint64_t block = simd_->lanes;
       parallel_for(threads_, (draws.size() + block - 1) / block, 1, [&](int, uint64_t b) {
         const size_t start = b * block;
@@ -135,6 +139,10 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  // Whether the SIMD kernel evaluates the current stream's draws: nested
+  // sampling's pairs have an engine of their own (cpu_nested.cpp).
+  bool simd() const { return simd_ && simd_supports(task_.model) && task_.prior.heads <= 1; }
+
   // Per-thread hits, in draw order, appended to `hits`.
   static EvalCounts merge(std::vector<std::vector<Hit>>& found, const std::vector<uint64_t>& examples, uint64_t count,
                           std::vector<Hit>& hits) {

@@ -123,8 +123,8 @@ struct Kernel {
   static void generate(const StreamTask& t, const uint64_t* draws, float* P) {
     const PriorSpec& prior = t.prior;
     const int n_params = t.model.n_params;
-    if (!is_uniform_prior(prior.kind)) {
-      generate_lanes_scalar(t, draws, W, P);  // normal and sphere priors
+    if (!is_uniform_prior(prior.kind) || prior.heads > 1) {
+      generate_lanes_scalar(t, draws, W, P);  // normal and sphere priors, nested sampling's pairs
       return;
     }
     const I lo = V::draw_lo(draws), hi = V::draw_hi(draws);

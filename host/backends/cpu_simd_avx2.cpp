@@ -1,6 +1,7 @@
 // The SIMD kernel of cpu_simd.h for AVX2 + FMA: 8 draws per vector.
 #include <immintrin.h>
 
+#include "host/backends/cpu_nested_simd.h"
 #include "host/backends/cpu_simd.h"
 
 namespace gac {
@@ -64,12 +65,16 @@ struct Avx2 {
 
 using K = simd::Kernel<Avx2>;
 const SimdKernel kAvx2{"avx2", Avx2::W, &K::evaluate, &K::score, &K::generate_range};
+using N = simd::Nested<Avx2>;
+const NestedSimdKernel kAvx2Nested{"avx2", Avx2::W, &N::bodies, &N::heads};
 
 }  // namespace
 
 const SimdKernel* simd_kernel_avx2() { return &kAvx2; }
+const NestedSimdKernel* nested_kernel_avx2() { return &kAvx2Nested; }
 #else
 const SimdKernel* simd_kernel_avx2() { return nullptr; }
+const NestedSimdKernel* nested_kernel_avx2() { return nullptr; }
 #endif
 
 }  // namespace gac

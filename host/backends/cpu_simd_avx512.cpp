@@ -1,6 +1,7 @@
 // The SIMD kernel of cpu_simd.h for AVX-512: 16 draws per vector.
 #include <immintrin.h>
 
+#include "host/backends/cpu_nested_simd.h"
 #include "host/backends/cpu_simd.h"
 
 namespace gac {
@@ -72,12 +73,16 @@ struct Avx512 {
 
 using K = simd::Kernel<Avx512>;
 const SimdKernel kAvx512{"avx512", Avx512::W, &K::evaluate, &K::score, &K::generate_range};
+using N = simd::Nested<Avx512>;
+const NestedSimdKernel kAvx512Nested{"avx512", Avx512::W, &N::bodies, &N::heads};
 
 }  // namespace
 
 const SimdKernel* simd_kernel_avx512() { return &kAvx512; }
+const NestedSimdKernel* nested_kernel_avx512() { return &kAvx512Nested; }
 #else
 const SimdKernel* simd_kernel_avx512() { return nullptr; }
+const NestedSimdKernel* nested_kernel_avx512() { return nullptr; }
 #endif
 
 }  // namespace gac

@@ -236,6 +236,9 @@ const std::vector<ConfigKey>& config_keys() {
        sgd},
       {"optimizer.batch_size", stored(FIELD(sgd.batch_size), integer(1, 1 << 24)), sgd},
       {"optimizer.epochs", stored(FIELD(sgd.epochs), integer(0, 1 << 24)), sgd},
+      // [sampler]: a plain run (heads = 1) writes none, so directories made before it existed still open
+      {"sampler.heads", stored(FIELD(heads), integer(1, kMaxHeads)), {}, Written::identity,
+       [](const RunConfig& c) { return c.heads > 1; }},
       // [run]
       {"run.seed", stored(FIELD(seed), integer(0, INT64_MAX))},
       {"run.n", stored(FIELD(ns), integers(1, 1 << 24))},

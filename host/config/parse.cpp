@@ -32,7 +32,7 @@ void apply(RunConfig& cfg, const std::string& key, const toml::node& value, Give
     std::ranges::sort(names);
     std::string known;
     for (const std::string& name : names) known += (known.empty() ? "" : ", ") + name;
-    throw Error("config: unknown key '" + key + "'" + (known.empty() ? " (sections: data, model, prior, optimizer, run, exec)" : " (known: " + known + ")"));
+    throw Error("config: unknown key '" + key + "'" + (known.empty() ? " (sections: data, model, prior, optimizer, sampler, run, exec)" : " (known: " + known + ")"));
   }
   row->value.read(cfg, value, key);
   given[key] = from_override;
@@ -41,7 +41,7 @@ void apply(RunConfig& cfg, const std::string& key, const toml::node& value, Give
 void apply_table(RunConfig& cfg, const toml::table& root, GivenKeys& given) {
   for (const auto& [section, node] : root) {
     const std::string name(section.str());
-    if (!node.is_table()) throw Error("config: unknown key '" + name + "' (settings belong in [data], [model], [prior], [optimizer], [run] or [exec])");
+    if (!node.is_table()) throw Error("config: unknown key '" + name + "' (settings belong in [data], [model], [prior], [optimizer], [sampler], [run] or [exec])");
     for (const auto& [key, value] : *node.as_table()) apply(cfg, name + "." + std::string(key.str()), value, given, false);
   }
 }
@@ -79,6 +79,9 @@ void validate(const RunConfig& c) {
     bad("run.shard", "task " + std::to_string(c.task) + " does not exist in a run of run.shards = " +
                          std::to_string(c.tasks) + " tasks (0.." + std::to_string(c.tasks - 1) + ")");
   if (c.optimizer == "sgd") validate_optimizer(c);
+  if (c.heads > 1 && c.prior.kind == PriorKind::sphere)
+    bad("sampler.heads", "heads > 1 needs a product prior (uniform, normal, kaiming): the sphere prior's one global norm "
+                         "ties every head to its body");
 }
 
 // Refuses a key given for a config it does not apply to (see Scope in keys.h),

@@ -18,7 +18,7 @@ Experiment prepare_experiment(const RunConfig& cfg) {
   data_cfg.seed = class_choice_seed(cfg.seed);
   ex.data = load_dataset(data_cfg);
   ex.model = build_model(cfg.model, ex.data.c, ex.data.h, ex.data.w, ex.data.n_classes);
-  ex.prior = make_prior_spec(cfg.prior, ex.model);
+  ex.prior = make_prior_spec(cfg.prior, ex.model, static_cast<uint32_t>(cfg.heads));
   return ex;
 }
 

@@ -1,4 +1,5 @@
 #include <cmath>
+#include <string>
 
 #include "gac/error.h"
 #include "gac/model.h"
@@ -33,8 +34,15 @@ const char* prior_name(PriorKind k) {
   return "?";
 }
 
-PriorSpec make_prior_spec(const PriorConfig& p, const Model& model) {
+PriorSpec make_prior_spec(const PriorConfig& p, const Model& model, uint32_t heads) {
   PriorSpec s;
+  if (heads < 1 || heads > kMaxHeads)
+    throw Error("sampler.heads must be between 1 and " + std::to_string(kMaxHeads) + " (got " + std::to_string(heads) + ")");
+  if (heads > 1 && p.kind == PriorKind::sphere)
+    throw Error("sampler.heads > 1 needs a product prior (uniform, normal, kaiming, regular): the sphere prior's one global norm "
+                "ties every head to its body");
+  s.heads = heads;
+  s.head_begin = model.spec.layers[model.spec.n_layers - 1].w_off;
   s.kind = p.kind;
   s.sphere_radius = p.sphere_radius;
   if (model.tensors.size() > PriorSpec::kMaxTensors) throw Error("prior: model has too many tensors");

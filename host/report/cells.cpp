@@ -28,6 +28,7 @@ void aggregate_streams(CellReport& c, const std::vector<Unit>& units, const Stre
     if (st) {
       c.draws += st->draws;
       c.hits += at_or_zero(st->hits, c.bin);
+      c.same_body += at_or_zero(st->same_body, c.bin);
       if (at_or_zero(st->stored, c.bin) >= u.target) continue;
     }
     c.filled = false;
@@ -103,7 +104,10 @@ CellReport make_cell(const RunMeta& meta, int n, int bin, const std::vector<Unit
   aggregate_streams(c, units, streams, alive);
   c.repeats = repeat_reports(c, units, streams, alive, acc_by_repeat, loss_by_repeat);
   c.rate = c.draws ? static_cast<double>(c.hits) / static_cast<double>(c.draws) : 0.0;
-  c.rate_ci = wilson_interval(c.hits, c.draws);
+  c.heads = meta.optimizer == "guess" ? meta.heads : 1;  // SGD's same_body is not counted (docs/nested.md)
+  c.design_effect = design_effect(c.draws, c.hits, c.same_body, c.heads);
+  c.effective_draws = static_cast<double>(c.draws) / std::max(1.0, c.design_effect);
+  c.rate_ci = wilson_interval_clustered(c.hits, c.draws, c.design_effect);
   c.log10_rate = c.draws == 0 ? kNaN : std::log10(c.hits ? c.rate : c.rate_ci.hi);
   return c;
 }

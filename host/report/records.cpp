@@ -51,6 +51,11 @@ ordered_json cell_fields(const CellReport& c) {
   j["rate"] = c.rate;
   j["rate_lo"] = c.rate_ci.lo;
   j["rate_hi"] = c.rate_ci.hi;
+  if (c.heads > 1) {  // nested sampling (docs/nested.md): the rate's clustering
+    j["heads"] = c.heads;
+    j["design_effect"] = c.design_effect;
+    j["effective_draws"] = c.effective_draws;
+  }
   j["log10_rate"] = c.log10_rate;
   j["log10_rate_is_upper_bound"] = rate_is_upper_bound(c);
   j["test_acc_se"] = c.test_acc_by_repeat.se;

@@ -17,9 +17,21 @@ constexpr double kEqualDifferences = 1e-12;
 }
 
 Interval wilson_interval(uint64_t successes, uint64_t trials, double z) {
+  return wilson_interval_clustered(successes, trials, 1.0, z);
+}
+
+double design_effect(uint64_t pairs, uint64_t hits, uint64_t same_body, int heads) {
+  if (heads <= 1 || hits == 0 || hits >= pairs) return 1.0;
+  const double N = static_cast<double>(pairs), H = static_cast<double>(hits), p = H / N;
+  const double sum_sq = H + 2.0 * static_cast<double>(same_body);
+  // sum_b (h_b - p K)^2 = sum_b h_b^2 - 2 p K H + p^2 K^2 (N / K) = sum_sq - p K H
+  return (sum_sq - p * heads * H) / (N * p * (1.0 - p));
+}
+
+Interval wilson_interval_clustered(uint64_t successes, uint64_t trials, double design_effect, double z) {
   if (trials == 0) return {0.0, 1.0};
-  const double n = static_cast<double>(trials);
-  const double p = static_cast<double>(successes) / n;
+  const double p = static_cast<double>(successes) / static_cast<double>(trials);
+  const double n = static_cast<double>(trials) / std::max(1.0, design_effect);
   const double z2 = z * z;
   const double denom = 1.0 + z2 / n;
   const double center = (p + z2 / (2.0 * n)) / denom;

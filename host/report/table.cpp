@@ -39,7 +39,8 @@ std::vector<std::string> table_row(const CellReport& c, int decimals) {
           any ? printf_string("%.4f", a.min) : "-",
           any ? printf_string("%.4f", a.max) : "-",
           std::to_string(c.draws),
-          printf_string("%.3g [%.3g, %.3g]", c.rate, c.rate_ci.lo, c.rate_ci.hi),
+          printf_string("%.3g [%.3g, %.3g]", c.rate, c.rate_ci.lo, c.rate_ci.hi) +
+              (c.heads > 1 ? printf_string(" deff %.2f", c.design_effect) : std::string()),
           log10};
 }
 

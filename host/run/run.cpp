@@ -66,6 +66,7 @@ RunMeta run_meta(const Experiment& ex) {
   meta.shards = ex.cfg.tasks;
   meta.shard = ex.cfg.tasks > 1 ? ex.cfg.task : -1;
   meta.optimizer = ex.cfg.optimizer;
+  meta.heads = ex.cfg.heads;
   return meta;
 }
 
@@ -95,15 +96,34 @@ void save_stream_data(const std::filesystem::path& dir, int n, int repeat, const
   write_file_atomic(stem.string() + "source.json", source.dump() + "\n");
 }
 
+// Nested sampling (docs/nested.md): the body whose pairs are being checked
+// and its hits so far, per bin, for StreamState::same_body.
+struct OpenBody {
+  uint64_t heads = 1;
+  uint64_t body = UINT64_MAX;
+  std::vector<uint64_t> hits;
+
+  // Counts hit `h` (with a bin) in its body; returns the earlier hits of that body in its bin.
+  uint64_t add(const Hit& h, size_t bins) {
+    if (h.draw / heads != body) {
+      body = h.draw / heads;
+      hits.assign(bins, 0);
+    }
+    return hits[h.bin]++;
+  }
+};
+
 // Guess and check: counts every perfect draw of `hits` (one evaluate() call
 // that ended at `end`), keeps it while its bin is short of the unit's target,
 // and ends the unit at the draw that fills its last bin. Returns the end of
-// the draws now checked.
-uint64_t accept_hits(StreamState& st, int target, const std::vector<Hit>& hits, uint64_t end, std::vector<Hit>& accepted) {
+// the draws now checked. `open`: nested sampling's body statistics (null: plain draws).
+uint64_t accept_hits(StreamState& st, int target, const std::vector<Hit>& hits, uint64_t end, std::vector<Hit>& accepted,
+                     OpenBody* open) {
   for (const Hit& h : hits) {
     ++st.perfect;
     if (h.bin < 0) continue;
     ++st.hits[h.bin];
+    if (open) st.same_body[h.bin] += open->add(h, st.hits.size());
     if (st.stored[h.bin] < target) {
       ++st.stored[h.bin];
       accepted.push_back(h);
@@ -225,6 +245,7 @@ class TaskRun {
     u.st.classes = task.source.classes;
     if (sgd_) sgd_->begin_stream(task, cfg_.sgd);
     else backend_->begin_stream(task);
+    if (!sgd_ && ex_.prior.heads > 1) reopen_body(u);
     u.st.status = "running";
 
     const uint64_t batch = cfg_.batch ? cfg_.batch : sgd_ ? sgd_->preferred_batch() : backend_->preferred_batch();
@@ -267,7 +288,22 @@ class TaskRun {
     const Clock::time_point start = Clock::now();
     hits_.clear();
     backend_->evaluate(u.st.draws, count, hits_);
-    return advance(u, accept_hits(u.st, u.unit.target, hits_, u.st.draws + count, accepted_), start);
+    OpenBody* open = open_body_.heads > 1 ? &open_body_ : nullptr;
+    return advance(u, accept_hits(u.st, u.unit.target, hits_, u.st.draws + count, accepted_, open), start);
+  }
+
+  // Nested sampling: the hits of the body that unit u's checked pairs end in
+  // (pairs of it before u.st.draws, checked again: at most heads - 1), so
+  // that same_body goes on as in an uninterrupted run.
+  void reopen_body(UnitRun& u) {
+    const uint64_t heads = ex_.prior.heads, begin = u.st.draws / heads * heads;
+    if (u.st.same_body.empty()) u.st.same_body.assign(u.st.hits.size(), 0);
+    open_body_ = OpenBody{heads, begin / heads, std::vector<uint64_t>(u.st.hits.size(), 0)};
+    if (begin == u.st.draws) return;
+    hits_.clear();
+    backend_->evaluate(begin, u.st.draws - begin, hits_);
+    for (const Hit& h : hits_)
+      if (h.bin >= 0) open_body_.add(h, u.st.hits.size());
   }
 
   // One step of SGD: the next `count` draws trained (the models kept, with
@@ -347,6 +383,7 @@ class TaskRun {
   Progress progress_;
   std::vector<UnitRun> units_;
   std::vector<Hit> hits_;                // the perfect draws of one evaluate() call
+  OpenBody open_body_;                   // nested sampling: the body being checked (reopen_body)
   std::vector<Hit> accepted_;            // guess and check's models since the last commit
   std::vector<SgdHit> sgd_hits_;         // the models of one train() call
   std::vector<SgdHit> sgd_accepted_;     // SGD's models since the last commit
@@ -398,6 +435,11 @@ RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ost
     if (cfg.backend == "cuda") outcome.backend_note = "SGD trains on the CPU; exec.backend = \"cuda\" applies to guess and check only";
   } else {
     backend = opts.backend ? opts.backend : make_backend(cfg.backend, cfg.threads, &outcome.backend_note);
+    if (cfg.heads > 1 && backend->name() != "cpu") {  // nested sampling has no device path yet (docs/nested.md)
+      if (cfg.backend != "auto" || opts.backend) throw Error("sampler.heads > 1 runs on the CPU backend only; use --backend cpu");
+      backend = make_cpu_backend(cfg.threads);
+      outcome.backend_note = "sampler.heads > 1 runs on the CPU backend (nested sampling has no device path yet)";
+    }
   }
   if (sgd || backend->name() == "cpu") check_cpu_memory(ex, cfg.threads);
   const std::string config_file = (opts.dir / "config.toml").string();

@@ -9,7 +9,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr int kSchemaVersion = 3;  // 2: streams.classes; 3: models keyed by (n, repeat, shard, draw, bin)
+constexpr int kSchemaVersion = 4;  // 2: streams.classes; 3: models keyed by (n, repeat, shard, draw, bin); 4: streams.same_body
 
 const char* const kSchema = R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -19,6 +19,7 @@ CREATE TABLE streams(
   hits TEXT NOT NULL, stored TEXT NOT NULL,
   status TEXT NOT NULL, seconds REAL NOT NULL,
   classes TEXT NOT NULL,
+  same_body TEXT,
   PRIMARY KEY(n, repeat, shard));
 )sql";
 
@@ -49,9 +50,19 @@ void migrate_from_2(Ledger& db) {
   tx.commit();
 }
 
+void migrate_from_3(Ledger& db) {
+  Transaction tx(db);
+  Statement has_column(db, "SELECT 1 FROM pragma_table_info('streams') WHERE name = 'same_body'");
+  if (!has_column.step()) db.exec("ALTER TABLE streams ADD COLUMN same_body TEXT");
+  db.exec("UPDATE meta SET value = '4' WHERE key = 'schema_version'");
+  tx.commit();
+}
+
 json meta_to_json(const RunMeta& m) {
-  return {{"bin_edges", m.bin_edges}, {"target", m.target}, {"ns", m.ns},       {"repeats", m.repeats},
-          {"n_params", m.n_params},   {"shards", m.shards}, {"shard", m.shard}, {"optimizer", m.optimizer}};
+  json j = {{"bin_edges", m.bin_edges}, {"target", m.target}, {"ns", m.ns},       {"repeats", m.repeats},
+            {"n_params", m.n_params},   {"shards", m.shards}, {"shard", m.shard}, {"optimizer", m.optimizer}};
+  if (m.heads > 1) j["heads"] = m.heads;  // plain runs' metadata as before nested sampling
+  return j;
 }
 
 std::string data_files_json(const std::vector<DataFile>& files) {
@@ -80,7 +91,7 @@ void put_meta_value(Ledger& db, const std::string& key, const std::string& value
 
 RunMeta read_meta(const Ledger& db, const fs::path& path) {
   const std::string version = meta_value(db, path, "schema_version");
-  if (version != std::to_string(kSchemaVersion) && version != "2")  // a writer migrates 2 (reads are the same)
+  if (version != std::to_string(kSchemaVersion) && version != "2" && version != "3")  // a writer migrates them
     throw Error(path.string() + ": ledger schema version " + version + "; this gac reads version " +
                 std::to_string(kSchemaVersion));
   const json j = json::parse(meta_value(db, path, "run_meta"));
@@ -95,6 +106,7 @@ RunMeta read_meta(const Ledger& db, const fs::path& path) {
   m.shards = j.value("shards", 1);  // absent in ledgers of unsplit runs by older gac versions
   m.shard = j.value("shard", -1);
   m.optimizer = j.value("optimizer", "guess");  // absent before SGD runs existed
+  m.heads = j.value("heads", 1);                 // absent in plain runs
   return m;
 }
 
@@ -125,6 +137,8 @@ StreamState state_from_row(const Statement& row) {
   s.status = row.column_text(7);
   s.seconds = row.column_real(8);
   s.classes = json::parse(row.column_text(9)).get<std::vector<int>>();
+  const std::string same_body = row.column_text(10);  // NULL (older rows): ""
+  if (!same_body.empty()) s.same_body = json::parse(same_body).get<std::vector<uint64_t>>();
   return s;
 }
 

@@ -14,7 +14,9 @@
 
 namespace gac::store_detail {
 
-const char* const kStreamColumns = "n, repeat, shard, draws, perfect, hits, stored, status, seconds, classes";
+const char* const kStreamColumns = "n, repeat, shard, draws, perfect, hits, stored, status, seconds, classes, same_body";
+// What a reader selects from a ledger of version 2 or 3 (no same_body column).
+const char* const kStreamColumnsV3 = "n, repeat, shard, draws, perfect, hits, stored, status, seconds, classes, NULL";
 const char* const kModelColumns = "n, repeat, shard, draw, bin, train_loss, train_acc, test_loss, test_acc, file";
 const char* const kDataFilesKey = "data_files";
 
@@ -24,6 +26,9 @@ void create_ledger(const std::filesystem::path& path, const RunMeta& meta);
 // Version 2 keyed models by draw alone (one model per draw: guess and check);
 // a writer opening such a ledger rekeys it, in one transaction.
 void migrate_from_2(Ledger& db);
+// Version 4 added streams.same_body (nested sampling's statistics; NULL in
+// rows of older runs); a writer opening a version 2 or 3 ledger adds it.
+void migrate_from_3(Ledger& db);
 
 nlohmann::json meta_to_json(const RunMeta& m);
 std::string data_files_json(const std::vector<DataFile>& files);

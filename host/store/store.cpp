@@ -120,6 +120,11 @@ struct Store::Impl {
   bool read_only = false;
 
   fs::path ledger_path() const { return dir / "ledger.sqlite"; }
+  // A reader may open a ledger of an older version, without streams.same_body.
+  const char* stream_columns() const {
+    const auto version = find_meta_value(*db, "schema_version");
+    return version && (*version == "2" || *version == "3") ? kStreamColumnsV3 : kStreamColumns;
+  }
 
   void load_meta() {
     try {
@@ -200,6 +205,7 @@ Store::Store(const fs::path& dir, const std::string& config_toml, const std::str
   impl_->db->exec("PRAGMA journal_mode=DELETE");  // also turns a WAL ledger of an older gac into one
   impl_->db->exec("PRAGMA synchronous=FULL");
   if (meta_value(*impl_->db, ledger, "schema_version") == "2") migrate_from_2(*impl_->db);
+  if (meta_value(*impl_->db, ledger, "schema_version") == "3") migrate_from_3(*impl_->db);
   impl_->load_meta();
   const RunMeta& m = impl_->meta;
   if (m.optimizer != meta.optimizer)
@@ -255,7 +261,7 @@ const RunMeta& Store::meta() const { return impl_->meta; }
 std::string Store::config_toml() const { return read_text(impl_->dir / "config.toml"); }
 
 std::optional<StreamState> Store::load_state(int n, int repeat, int shard) const {
-  Statement q(*impl_->db, std::string("SELECT ") + kStreamColumns + " FROM streams WHERE n = ? AND repeat = ? AND shard = ?");
+  Statement q(*impl_->db, std::string("SELECT ") + impl_->stream_columns() + " FROM streams WHERE n = ? AND repeat = ? AND shard = ?");
   q.bind_int(1, n).bind_int(2, repeat).bind_int(3, shard);
   std::optional<StreamState> out;
   impl_->for_each_row(q, [&](const Statement& row) { out = state_from_row(row); });
@@ -264,7 +270,7 @@ std::optional<StreamState> Store::load_state(int n, int repeat, int shard) const
 
 std::vector<StreamState> Store::states() const {
   std::vector<StreamState> out;
-  Statement q(*impl_->db, std::string("SELECT ") + kStreamColumns + " FROM streams ORDER BY n, repeat, shard");
+  Statement q(*impl_->db, std::string("SELECT ") + impl_->stream_columns() + " FROM streams ORDER BY n, repeat, shard");
   impl_->for_each_row(q, [&](const Statement& row) { out.push_back(state_from_row(row)); });
   return out;
 }
@@ -323,12 +329,13 @@ void Store::commit(const StreamState& state, std::vector<StoredModel>& models,
     put_model.reset();
   }
   Statement put_state(*s.db, std::string("INSERT OR REPLACE INTO streams(") + kStreamColumns +
-                                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   put_state.bind_int(1, state.n).bind_int(2, state.repeat).bind_int(3, state.shard);
   put_state.bind_int(4, static_cast<int64_t>(state.draws)).bind_int(5, static_cast<int64_t>(state.perfect));
   put_state.bind_text(6, json(state.hits).dump()).bind_text(7, json(state.stored).dump());
   put_state.bind_text(8, state.status).bind_real(9, state.seconds);
   put_state.bind_text(10, json(state.classes).dump());
+  put_state.bind_text(11, json(state.same_body).dump());
   put_state.step();
   Statement put_writer(*s.db, "INSERT OR REPLACE INTO meta(key, value) VALUES ('writer', ?)");
   put_writer.bind_text(1, writer_json()).step();

@@ -23,6 +23,9 @@ struct RunConfig {
   // include/gac/sgd.h); part of the run's identity when sgd
   std::string optimizer = "guess";
   SgdConfig sgd;                    // optimizer = "sgd" only
+  // [sampler]: heads per body (nested sampling, gac/nested.h; docs/nested.md);
+  // 1 is plain guess and check. Part of the run's identity when > 1.
+  int heads = 1;
   // [run]: what defines the experiment
   uint64_t seed = 0;                // keys the parameter streams and the data choices
   std::vector<int> ns{16};          // training-set sizes

@@ -12,9 +12,14 @@
 // top 24 bits exactly (an integer in [-2^23, 2^23) times a power of two) and
 // scaled with a single rounding. Normals use Box-Muller with the log and
 // sin/cos of gac/portable_math.h, which round identically on host and device.
+// With nested sampling (heads > 1) draw index p is a pair (body, head) whose
+// blocks gac/nested.h defines: pair_raw and generate_param_range generate
+// pairs, and generate_params does on the host (device code draws plain
+// draws only).
 #pragma once
 
 #include "gac/hd.h"
+#include "gac/nested.h"
 #include "gac/philox.h"
 #include "gac/portable_math.h"
 
@@ -39,11 +44,17 @@ struct PriorSpec {
   int32_t tensor_end[kMaxTensors];  // exclusive end offset of each tensor
   float scale[kMaxTensors];         // r (uniform, kaiming, regular) or sigma (normal)
   double sphere_radius = 1.0;
+  // Nested sampling (gac/nested.h): draw p is pair (p / heads, p % heads);
+  // the head is parameters [head_begin, n_params), the last layer.
+  uint32_t heads = 1;
+  int32_t head_begin = 0;
 };
 
 // The spec of `prior` for the tensors of `model` (host only, host/model/prior.cpp).
 struct Model;
-PriorSpec make_prior_spec(const PriorConfig& prior, const Model& model);
+// heads > 1: nested sampling's pairs (gac/nested.h); the sphere prior cannot
+// nest (its one global norm ties the head to the body) and is refused.
+PriorSpec make_prior_spec(const PriorConfig& prior, const Model& model, uint32_t heads = 1);
 
 // Priors drawn as a 24-bit uniform times a per-tensor scale.
 GAC_HD bool is_uniform_prior(PriorKind kind) {
@@ -95,14 +106,30 @@ GAC_HD void prior_block(const PriorSpec& prior, StreamKey key, uint64_t draw, ui
 // the block's four values before the per-tensor scale (prior_raw), then
 // each value in tensor `tensor` (prior_scaled) -- the same roundings, so
 // the same bits.
-GAC_HD void prior_raw(const PriorSpec& prior, StreamKey key, uint64_t draw, uint32_t block, float raw[4]) {
-  const U32x4 r = philox_block(key, draw, block);
+GAC_HD void prior_raw(const PriorSpec& prior, StreamKey key, uint64_t draw, uint32_t block, float raw[4],
+                      uint32_t purpose = kPurposeParams) {
+  const U32x4 r = philox_block(key, draw, block, purpose);
   if (is_uniform_prior(prior.kind)) {
     for (int j = 0; j < 4; ++j) raw[j] = static_cast<float>(static_cast<int32_t>(r.v[j] >> 8) - (1 << 23));
     return;
   }
   normals_from_bits(r.v[0], r.v[1], &raw[0], &raw[1]);
   normals_from_bits(r.v[2], r.v[3], &raw[2], &raw[3]);
+}
+
+// prior_raw of nested sampling's draw (pair) `draw`: a head's values come
+// from its own block, the body's from the body's plain draw; a block holding
+// both is computed twice, each side keeping its own values (gac/nested.h).
+GAC_HD void pair_raw(const PriorSpec& prior, StreamKey key, uint64_t draw, uint32_t block, float raw[4]) {
+  const Pair pair = pair_of(draw, prior.heads);
+  const int32_t first = static_cast<int32_t>(4 * block);
+  const bool head = pair.head != 0 && first + 4 > prior.head_begin;
+  prior_raw(prior, key, pair.body, block, raw, head ? head_purpose(pair.head) : kPurposeParams);
+  if (!head || first >= prior.head_begin) return;
+  float body[4];
+  prior_raw(prior, key, pair.body, block, body);
+  for (int j = 0; j < 4; ++j)
+    if (first + j < prior.head_begin) raw[j] = body[j];
 }
 
 // What prior_raw's values of tensor `tensor` are multiplied by: the
@@ -140,6 +167,27 @@ GAC_HD void for_each_prior_value(const PriorSpec& prior, StreamKey key, uint64_t
   }
 }
 
+// Parameters [begin, end) of draw (pair) `draw` into out[0 .. end - begin):
+// the values generate_params gives them (any prior but the sphere, which
+// scales the whole vector and cannot nest). Nested sampling generates a
+// pair's head alone so.
+template <class Out>
+GAC_HD void generate_param_range(const PriorSpec& prior, StreamKey key, uint64_t draw, int begin, int end, Out out) {
+  int tensor = 0;
+  while (tensor + 1 < prior.n_tensors && begin >= prior.tensor_end[tensor]) ++tensor;
+  for (int b = begin / 4; 4 * b < end; ++b) {
+    float raw[4];
+    pair_raw(prior, key, draw, static_cast<uint32_t>(b), raw);
+    for (int j = 0; j < 4; ++j) {
+      const int i = 4 * b + j;
+      if (i < begin) continue;
+      if (i >= end) break;
+      while (tensor + 1 < prior.n_tensors && i >= prior.tensor_end[tensor]) ++tensor;
+      out[i - begin] = prior_scaled(prior, raw[j], tensor);
+    }
+  }
+}
+
 // The sphere prior's factor R / |z| of `draw`: generate_params' sum of
 // squares, in its order, without storing the parameters.
 GAC_HD double sphere_factor(const PriorSpec& prior, StreamKey key, uint64_t draw, int n_params) {
@@ -152,6 +200,12 @@ GAC_HD double sphere_factor(const PriorSpec& prior, StreamKey key, uint64_t draw
 // or any accessor with operator[] (e.g. lane-interleaved device storage).
 template <class Out>
 GAC_HD void generate_params(const PriorSpec& prior, StreamKey key, uint64_t draw, int n_params, Out params) {
+#if !defined(__CUDA_ARCH__)
+  if (prior.heads > 1) {  // nested sampling's pairs: host code only (device backends refuse them)
+    generate_param_range(prior, key, draw, 0, n_params, params);
+    return;
+  }
+#endif
   const int full = n_params / 4;
   int tensor = 0;
   for (int b = 0; b < full; ++b) {

@@ -34,7 +34,12 @@ struct CellReport {
   uint64_t draws = 0;               // draws checked
   uint64_t hits = 0;                // perfect draws with loss in the bin
   double rate = 0;                  // hits / draws
-  Interval rate_ci;                 // Wilson 95%; hi is the upper bound when hits = 0
+  Interval rate_ci;                 // Wilson 95%; hi is the upper bound when hits = 0. Nested sampling
+                                    // (heads > 1): with the effective draws (wilson_interval_clustered)
+  int heads = 1;                    // sampler.heads: draws are pairs, heads per body
+  uint64_t same_body = 0;           // pairs of hits within one body (StreamState::same_body)
+  double design_effect = 1;         // of the rate, bodies as clusters (stats.h); 1 for plain draws
+  double effective_draws = 0;       // draws / max(1, design_effect)
   double log10_rate = 0;            // log10(rate); log10(rate_ci.hi) when hits = 0
   GroupedMean test_acc_by_repeat;   // the repeat (training set) as the unit: test_acc.ci95 is its interval
   std::vector<RepeatReport> repeats;

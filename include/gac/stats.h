@@ -14,6 +14,19 @@ struct Interval {
 // successes, hi is the upper bound reported for an unfilled cell.
 Interval wilson_interval(uint64_t successes, uint64_t trials, double z = 1.959963984540054);
 
+// Nested sampling's cluster-robust rate interval (bodies as clusters,
+// docs/nested.md): Wilson's interval of the proportion successes / trials
+// with the effective number of trials, trials / max(1, design_effect).
+// Design effect 1 is wilson_interval, bit for bit.
+Interval wilson_interval_clustered(uint64_t successes, uint64_t trials, double design_effect,
+                                   double z = 1.959963984540054);
+
+// The design effect of a rate over pairs in clusters of `heads` (bodies):
+// sum over bodies of (h_b - p heads)^2 over pairs p (1 - p), from the pairs,
+// the hits, and sum_b h_b^2 = hits + 2 same_body. 1 when heads is 1 or there
+// are no hits (nothing to estimate it from) or every pair hit.
+double design_effect(uint64_t pairs, uint64_t hits, uint64_t same_body, int heads);
+
 // Two-sided 95% quantile of Student's t with `df` degrees of freedom.
 double t_quantile_975(int df);
 

@@ -38,6 +38,7 @@ struct RunMeta {
   int shard = -1;                 // the task this directory holds; -1: every task (one run, or merged)
   // "guess": one model per draw; "sgd": up to one per draw and bin (see weights_file).
   std::string optimizer = "guess";
+  int heads = 1;                  // sampler.heads: pairs per body (docs/nested.md); 1: plain draws
 };
 
 struct StoredModel {
@@ -59,6 +60,10 @@ struct StreamState {
   uint64_t draws = 0;            // draws [0, draws) have been checked
   uint64_t perfect = 0;          // draws with training accuracy 1 (SGD: draws trained into a bin)
   std::vector<uint64_t> hits;    // per bin: perfect draws with loss in the bin (SGD: draws with a model in it)
+  // Per bin, nested sampling (docs/nested.md): pairs of hits within one body,
+  // sum over bodies b of h_b (h_b - 1) / 2, so that sum of h_b^2 = hits + 2
+  // same_body (the report's design effect). Empty: none (plain draws; older runs).
+  std::vector<uint64_t> same_body;
   std::vector<int> stored;       // per bin: models stored (at most target)
   // running | filled | budget (out of draws) | time (stopped by the time
   // limit) | interrupted (stopped by a signal); a killed run leaves running.
