@@ -1,7 +1,8 @@
 #include "emulated_device.h"
 
+#include "emulated_blocks.h"
+
 #include <algorithm>
-#include <barrier>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -15,15 +16,16 @@ namespace {
 constexpr unsigned char kPoison = 0xFF;  // fresh memory: NaN floats, 0xFFFFFFFF integers
 constexpr size_t kDefaultDynamicSmem = 48 * 1024;  // CUDA's limit until raised per kernel
 
-struct HostBarrier final : HostBlockBarrier {
-  explicit HostBarrier(int threads) : barrier(threads) {}
-  void arrive_and_wait() override { barrier.arrive_and_wait(); }
-  std::barrier<> barrier;
-};
+int default_host_threads() {
+  return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 2u, 8u));
+}
 
 class EmulatedDevice final : public Device {
  public:
-  explicit EmulatedDevice(const EmulatorConfig& c) : config_(c), stats_(c.stats ? c.stats : std::make_shared<EmulatorStats>()) {
+  explicit EmulatedDevice(const EmulatorConfig& c)
+      : config_(c),
+        stats_(c.stats ? c.stats : std::make_shared<EmulatorStats>()),
+        blocks_(c.host_threads > 0 ? c.host_threads : default_host_threads()) {
     props_.name = c.name;
     props_.sms = c.sms;
     props_.total_memory = c.memory;
@@ -237,32 +239,12 @@ class EmulatedDevice final : public Device {
     if (temp_bytes < select_temp_bytes(count)) throw Error("emulated device: compaction scratch too small");
   }
 
-  // Every block of the grid at once, each as block_threads (or T) host
-  // threads with its own shared memory (poisoned) and barrier.
-  template <class Body>
-  void run_blocks(int grid, size_t smem, const Body& body) {
-    run_blocks(grid, smem, config_.block_threads, body);
+  // The grid's blocks, `T` (or block_threads) threads each
+  // (tests/emulated_blocks.h).
+  void run_blocks(int grid, size_t smem, const BlockThreadBody& body) {
+    blocks_.run(grid, config_.block_threads, smem, body);
   }
-  template <class Body>
-  void run_blocks(int grid, size_t smem, int T, const Body& body) {
-    std::vector<std::vector<float>> smem_of(grid);
-    std::vector<BlockShared> shared_of(grid);
-    std::vector<std::unique_ptr<HostBarrier>> barrier_of;
-    for (int b = 0; b < grid; ++b) {
-      smem_of[b].resize(smem / sizeof(float));
-      std::memset(smem_of[b].data(), kPoison, smem_of[b].size() * sizeof(float));
-      std::memset(&shared_of[b], kPoison, sizeof(BlockShared));
-      barrier_of.push_back(std::make_unique<HostBarrier>(T));
-    }
-    std::vector<std::jthread> threads;
-    for (int b = 0; b < grid; ++b)
-      for (int t = 0; t < T; ++t)
-        threads.emplace_back([&, b, t] {
-          host_block_barrier = T > 1 ? barrier_of[b].get() : nullptr;
-          body(b, t, smem_of[b].data(), shared_of[b]);
-          host_block_barrier = nullptr;
-        });
-  }
+  void run_blocks(int grid, size_t smem, int T, const BlockThreadBody& body) { blocks_.run(grid, T, smem, body); }
 
   EmulatorConfig config_;
   std::shared_ptr<EmulatorStats> stats_;
@@ -272,6 +254,7 @@ class EmulatedDevice final : public Device {
   size_t in_use_ = 0;
   std::map<bool, size_t> dynamic_smem_;
   Work queues_[kQueues];
+  EmulatedBlocks blocks_;
 };
 
 }  // namespace
