@@ -257,6 +257,7 @@ const std::vector<ConfigKey>& config_keys() {
       {"exec.backend", stored(FIELD(backend), choice({"auto", "cpu", "cuda"})), {}, Written::resolved},
       {"exec.threads", stored(FIELD(threads), integer(0, 4096)), {}, Written::resolved},
       {"exec.batch", stored(FIELD(batch), integer(0, int64_t{1} << 32)), {}, Written::resolved},
+      {"exec.commit_bytes", stored(FIELD(commit_bytes), integer(1, int64_t{1} << 50)), {}, Written::resolved},
       {"exec.order", stored(FIELD(order), choice({"interleaved", "sequential"})), {}, Written::resolved},
       {"exec.output", stored(FIELD(output), get_string), {}, Written::never},
   };

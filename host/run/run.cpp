@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <set>
+#include <span>
 #include <utility>
 
 #include "gac/error.h"
@@ -97,7 +98,7 @@ void save_stream_data(const std::filesystem::path& dir, int n, int repeat, const
 // that ended at `end`), keeps it while its bin is short of the unit's target,
 // and ends the unit at the draw that fills its last bin. Returns the end of
 // the draws now checked.
-uint64_t accept_hits(StreamState& st, int target, const std::vector<Hit>& hits, uint64_t end, std::vector<Hit>& accepted) {
+uint64_t accept_hits(StreamState& st, int target, std::span<const Hit> hits, uint64_t end, std::vector<Hit>& accepted) {
   for (const Hit& h : hits) {
     ++st.perfect;
     if (h.bin < 0) continue;
@@ -232,7 +233,7 @@ class TaskRun {
     for (;;) {
       const uint64_t whole_groups = (static_cast<uint64_t>(std::clamp(count, 1.0, 1e18)) + group - 1) / group * group;
       const uint64_t asked = std::min({whole_groups, batch, u.unit.max_draws - u.st.draws});
-      const Step step = sgd_ ? sgd_step(u, asked) : guess_and_check(u, asked);
+      const Step step = sgd_ ? sgd_step(u, asked) : guess_and_check(u, asked, task);
       const double rate = step.draws / std::max(step.seconds, 1e-9);
       count = std::min(4.0 * asked, kCallSeconds * asked / std::max(step.seconds, 1e-9));
 
@@ -241,7 +242,8 @@ class TaskRun {
       const bool slice_over = seconds_since(slice_start) >= seconds;
       if (done) u.st.status = all_filled(u.st, u.unit.target) ? "filled" : "budget";
       if (stop) u.st.status = stop_status();
-      if (done || stop || slice_over || seconds_since(last_commit) >= kCommitSeconds) {
+      if (done || stop || slice_over || seconds_since(last_commit) >= kCommitSeconds ||
+          pending_bytes() >= cfg_.commit_bytes) {
         commit(u, &task);
         last_commit = Clock::now();
       }
@@ -259,11 +261,41 @@ class TaskRun {
 
   // One step of guess and check: the unit's next `count` draws (fewer when
   // one of them fills its last bin), the models kept added to accepted_.
-  Step guess_and_check(UnitRun& u, uint64_t count) {
+  Step guess_and_check(UnitRun& u, uint64_t count, const StreamTask& task) {
     const Clock::time_point start = Clock::now();
+    const uint64_t first = u.st.draws;
     hits_.clear();
-    backend_->evaluate(u.st.draws, count, hits_);
-    return advance(u, accept_hits(u.st, u.unit.target, hits_, u.st.draws + count, accepted_), start);
+    backend_->evaluate(first, count, hits_);
+    const uint64_t end = accept_within_budget(u, task, first + count);
+    u.st.draws = first;  // the step counts from its first draw
+    return advance(u, end, start);
+  }
+
+  // Accepts one call's hits (it checked draws up to `end`); where they hold
+  // more models than exec.commit_bytes allows in memory, the hits before
+  // the budget is reached are committed first, with the draws before the
+  // next hit: what is stored never depends on where commits fall.
+  uint64_t accept_within_budget(UnitRun& u, const StreamTask& task, uint64_t end) {
+    const size_t model_bytes = static_cast<size_t>(task.model.n_params) * sizeof(float);
+    const std::span<const Hit> hits(hits_);
+    size_t from = 0;
+    for (;;) {
+      const size_t room = std::max<size_t>(1, (cfg_.commit_bytes - std::min(cfg_.commit_bytes, pending_bytes())) / model_bytes);
+      if (hits.size() - from <= room) return accept_hits(u.st, u.unit.target, hits.subspan(from), end, accepted_);
+      const uint64_t next = hits[from + room].draw;
+      u.st.draws = accept_hits(u.st, u.unit.target, hits.subspan(from, room), next, accepted_);
+      if (all_filled(u.st, u.unit.target)) return u.st.draws;
+      from += room;
+      commit(u, &task);
+    }
+  }
+
+  // The weights of the models kept and not yet committed: what the next
+  // commit holds in memory (exec.commit_bytes bounds it).
+  size_t pending_bytes() const {
+    size_t floats = accepted_.size() * static_cast<size_t>(ex_.model.spec.n_params);
+    for (const SgdHit& h : sgd_accepted_) floats += h.params.size();
+    return floats * sizeof(float);
   }
 
   // One step of SGD: the next `count` draws trained (the models kept, with
