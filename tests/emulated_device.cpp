@@ -115,6 +115,7 @@ class EmulatedDevice final : public Device {
   }
 
   void dense_group(int grid, const DenseArgs& a, int e0, int e1, bool first_group, int q) override {
+    count_launch();
     const size_t threads = dense_grid(grid);
     if (a.act_threads < threads) throw Error("emulated device: activation scratch smaller than the grid");
     queue(q).push_back([=] {
@@ -128,6 +129,7 @@ class EmulatedDevice final : public Device {
     });
   }
   void dense_tiles(int grid, const DenseTileArgs& a, int q) override {
+    count_launch();
     const size_t smem = dense_tile_smem_words(a.m, config_.dense_threads) * sizeof(uint32_t);
     if (grid <= 0 || smem > kDefaultDynamicSmem)
       throw Error("emulated device: dense tile launch of " + std::to_string(grid) + " blocks with " +
@@ -141,6 +143,7 @@ class EmulatedDevice final : public Device {
     });
   }
   void block_evaluate(int grid, size_t smem, bool smem_image, const BlockArgs& a, int q) override {
+    count_launch();
     check_block_launch(grid, smem, smem_image, DeviceKernel::block_evaluate);
     queue(q).push_back([=, this] {
       run_blocks(grid, smem, [&](int block, int tid, float* shared_floats, BlockShared& shared) {
@@ -224,6 +227,10 @@ class EmulatedDevice final : public Device {
     for (int q = 0; q < kQueues; ++q) finish(q);
   }
 
+  void count_launch() {
+    if (launches_++ == config_.fail_at_launch)
+      throw Error("emulated device " + config_.name + ": lost at launch " + std::to_string(config_.fail_at_launch));
+  }
   size_t dense_grid(int grid) {
     if (grid <= 0) throw Error("emulated device: launch with a grid of " + std::to_string(grid));
     return static_cast<size_t>(grid) * config_.dense_threads;
@@ -255,6 +262,7 @@ class EmulatedDevice final : public Device {
   std::map<bool, size_t> dynamic_smem_;
   Work queues_[kQueues];
   EmulatedBlocks blocks_;
+  int launches_ = 0;  // of the search kernels
 };
 
 }  // namespace

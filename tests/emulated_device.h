@@ -40,6 +40,7 @@ struct EmulatorConfig {
   size_t memory = size_t{1} << 30;   // device memory
   size_t smem_per_block = 227 * 1024;
   bool overstate_free_memory = false;  // report 16x the free memory: allocations fail and launches shrink
+  int fail_at_launch = -1;  // >= 0: that launch of a search kernel (counted from 0) throws, as a device lost
   std::shared_ptr<EmulatorStats> stats;  // optional
 };
 

@@ -422,7 +422,7 @@ RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ost
     trainer = std::make_unique<SgdTrainer>(cfg.threads > 0 ? cfg.threads : available_cpus());
     if (cfg.backend == "cuda") outcome.backend_note = "SGD trains on the CPU; exec.backend = \"cuda\" applies to guess and check only";
   } else {
-    backend = opts.backend ? opts.backend : make_backend(cfg.backend, cfg.threads, &outcome.backend_note);
+    backend = opts.backend ? opts.backend : make_backend(cfg.backend, cfg.threads, &outcome.backend_note, cfg.devices);
   }
   if (sgd || backend->name() == "cpu") check_cpu_memory(ex, cfg.threads);
   const std::string config_file = (opts.dir / "config.toml").string();
