@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "gac/backend.h"
+#include "host/config/device_list.h"  // parse_device_list
 
 namespace gac {
 
@@ -25,11 +26,5 @@ using BackendFactory = std::function<std::unique_ptr<Backend>()>;
 // `weights`: the devices' starting shares of a range (default: equal); after
 // each call a device's share follows its measured draws per second.
 std::unique_ptr<Backend> make_multi_backend(std::vector<BackendFactory> devices, std::vector<double> weights = {});
-
-// exec.devices / --devices: "all" or a comma-separated list of distinct
-// device numbers, each below `count`. Throws gac::Error naming the problem.
-std::vector<int> parse_device_list(const std::string& text, int count);
-// The syntax alone (for the config key, before devices are known): "" if fine, else why not.
-std::string device_list_problem(const std::string& text);
 
 }  // namespace gac

@@ -10,7 +10,7 @@
 
 #include "gac/error.h"
 #include "gac/text.h"
-#include "host/backends/multi_backend.h"
+#include "host/config/device_list.h"
 
 namespace gac {
 
