@@ -18,6 +18,7 @@
 #include <string>
 
 #include "host/backends/device_backend.h"
+#include "host/backends/multi_backend.h"
 #include "kernels/cuda_check.h"
 #include "kernels/cuda_select.h"
 #include "kernels/search_kernels.h"
@@ -397,7 +398,7 @@ CudaStatus cuda_status() {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cuda_backend(std::string* why_not, bool* no_gpu) {
+std::unique_ptr<Backend> make_cuda_backend(std::string* why_not, bool* no_gpu, const std::string& devices) {
   const DeviceBackendOptions options = options_from_environment();
   const CudaStatus status = cuda_status();
   if (no_gpu) *no_gpu = status.no_gpu;
@@ -405,7 +406,16 @@ std::unique_ptr<Backend> make_cuda_backend(std::string* why_not, bool* no_gpu) {
     if (why_not) *why_not = status.why;
     return nullptr;
   }
-  return make_device_backend(std::make_unique<CudaDevice>(0), options);
+  int count = 0;
+  GAC_CUDA_CHECK(cudaGetDeviceCount(&count));
+  const std::vector<int> list = parse_device_list(devices, count);
+  if (list.size() == 1) return make_device_backend(std::make_unique<CudaDevice>(list[0]), options);
+  // Each device is made, and driven from then on, by a host thread of its
+  // own (host/backends/multi_backend.h): it stays current there.
+  std::vector<BackendFactory> factories;
+  for (int d : list)
+    factories.push_back([d, options] { return make_device_backend(std::make_unique<CudaDevice>(d), options); });
+  return make_multi_backend(std::move(factories));
 }
 
 std::vector<float> cuda_generate_params(const PriorSpec& prior, StreamKey key, const ModelSpec& m,

@@ -1,7 +1,7 @@
 // Every GPU intrinsic the kernels use, as a GAC_HD function with a host
 // version that does what the hardware does, so that the emulated device
-// (tests/emulated_device.cpp: a block's threads as host threads meeting at a
-// real barrier) runs the kernels' bodies faithfully:
+// (tests/emulated_device.cpp: a block's threads as fibers meeting at a real
+// barrier, tests/emulated_blocks.h) runs the kernels' bodies faithfully:
 //   atomics         relaxed host atomics;
 //   vector loads    four scalar loads (the device's ld.shared.v4 needs 16-byte
 //                   alignment: the layouts of kernels/block_forward.h give it);
@@ -61,7 +61,8 @@ GAC_HD void store4(float* p, const float v[4]) {
 }
 
 #if !defined(__CUDA_ARCH__)
-// The host's copies in flight: done at async_copy_wait_all, per thread.
+// The host's copies in flight: done at async_copy_wait_all, per thread (the
+// emulated device swaps each fiber's own list in when the fiber runs).
 struct HostAsyncCopy {
   void* dst;
   const void* src;

@@ -1,7 +1,8 @@
 #include "emulated_device.h"
 
+#include "emulated_blocks.h"
+
 #include <algorithm>
-#include <barrier>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -15,15 +16,16 @@ namespace {
 constexpr unsigned char kPoison = 0xFF;  // fresh memory: NaN floats, 0xFFFFFFFF integers
 constexpr size_t kDefaultDynamicSmem = 48 * 1024;  // CUDA's limit until raised per kernel
 
-struct HostBarrier final : HostBlockBarrier {
-  explicit HostBarrier(int threads) : barrier(threads) {}
-  void arrive_and_wait() override { barrier.arrive_and_wait(); }
-  std::barrier<> barrier;
-};
+int default_host_threads() {
+  return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 2u, 8u));
+}
 
 class EmulatedDevice final : public Device {
  public:
-  explicit EmulatedDevice(const EmulatorConfig& c) : config_(c), stats_(c.stats ? c.stats : std::make_shared<EmulatorStats>()) {
+  explicit EmulatedDevice(const EmulatorConfig& c)
+      : config_(c),
+        stats_(c.stats ? c.stats : std::make_shared<EmulatorStats>()),
+        blocks_(c.host_threads > 0 ? c.host_threads : default_host_threads()) {
     props_.name = c.name;
     props_.sms = c.sms;
     props_.total_memory = c.memory;
@@ -113,6 +115,7 @@ class EmulatedDevice final : public Device {
   }
 
   void dense_group(int grid, const DenseArgs& a, int e0, int e1, bool first_group, int q) override {
+    count_launch();
     const size_t threads = dense_grid(grid);
     if (a.act_threads < threads) throw Error("emulated device: activation scratch smaller than the grid");
     queue(q).push_back([=] {
@@ -126,6 +129,7 @@ class EmulatedDevice final : public Device {
     });
   }
   void dense_tiles(int grid, const DenseTileArgs& a, int q) override {
+    count_launch();
     const size_t smem = dense_tile_smem_words(a.m, config_.dense_threads) * sizeof(uint32_t);
     if (grid <= 0 || smem > kDefaultDynamicSmem)
       throw Error("emulated device: dense tile launch of " + std::to_string(grid) + " blocks with " +
@@ -139,6 +143,7 @@ class EmulatedDevice final : public Device {
     });
   }
   void block_evaluate(int grid, size_t smem, bool smem_image, const BlockArgs& a, int q) override {
+    count_launch();
     check_block_launch(grid, smem, smem_image, DeviceKernel::block_evaluate);
     queue(q).push_back([=, this] {
       run_blocks(grid, smem, [&](int block, int tid, float* shared_floats, BlockShared& shared) {
@@ -222,6 +227,10 @@ class EmulatedDevice final : public Device {
     for (int q = 0; q < kQueues; ++q) finish(q);
   }
 
+  void count_launch() {
+    if (launches_++ == config_.fail_at_launch)
+      throw Error("emulated device " + config_.name + ": lost at launch " + std::to_string(config_.fail_at_launch));
+  }
   size_t dense_grid(int grid) {
     if (grid <= 0) throw Error("emulated device: launch with a grid of " + std::to_string(grid));
     return static_cast<size_t>(grid) * config_.dense_threads;
@@ -237,32 +246,12 @@ class EmulatedDevice final : public Device {
     if (temp_bytes < select_temp_bytes(count)) throw Error("emulated device: compaction scratch too small");
   }
 
-  // Every block of the grid at once, each as block_threads (or T) host
-  // threads with its own shared memory (poisoned) and barrier.
-  template <class Body>
-  void run_blocks(int grid, size_t smem, const Body& body) {
-    run_blocks(grid, smem, config_.block_threads, body);
+  // The grid's blocks, `T` (or block_threads) threads each
+  // (tests/emulated_blocks.h).
+  void run_blocks(int grid, size_t smem, const BlockThreadBody& body) {
+    blocks_.run(grid, config_.block_threads, smem, body);
   }
-  template <class Body>
-  void run_blocks(int grid, size_t smem, int T, const Body& body) {
-    std::vector<std::vector<float>> smem_of(grid);
-    std::vector<BlockShared> shared_of(grid);
-    std::vector<std::unique_ptr<HostBarrier>> barrier_of;
-    for (int b = 0; b < grid; ++b) {
-      smem_of[b].resize(smem / sizeof(float));
-      std::memset(smem_of[b].data(), kPoison, smem_of[b].size() * sizeof(float));
-      std::memset(&shared_of[b], kPoison, sizeof(BlockShared));
-      barrier_of.push_back(std::make_unique<HostBarrier>(T));
-    }
-    std::vector<std::jthread> threads;
-    for (int b = 0; b < grid; ++b)
-      for (int t = 0; t < T; ++t)
-        threads.emplace_back([&, b, t] {
-          host_block_barrier = T > 1 ? barrier_of[b].get() : nullptr;
-          body(b, t, smem_of[b].data(), shared_of[b]);
-          host_block_barrier = nullptr;
-        });
-  }
+  void run_blocks(int grid, size_t smem, int T, const BlockThreadBody& body) { blocks_.run(grid, T, smem, body); }
 
   EmulatorConfig config_;
   std::shared_ptr<EmulatorStats> stats_;
@@ -272,6 +261,8 @@ class EmulatedDevice final : public Device {
   size_t in_use_ = 0;
   std::map<bool, size_t> dynamic_smem_;
   Work queues_[kQueues];
+  EmulatedBlocks blocks_;
+  int launches_ = 0;  // of the search kernels
 };
 
 }  // namespace

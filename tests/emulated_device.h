@@ -3,9 +3,10 @@
 // of kernels/search_kernels.h run in CI, where there is no GPU.
 //
 // It behaves like a GPU where that matters to correctness:
-//   - a block kernel runs every block of its grid at once, each block as
-//     `block_threads` host threads meeting at a real barrier in block_sync(),
-//     sharing the block's shared memory and the atomic work counter;
+//   - a block kernel runs its grid's blocks on `host_threads` OS threads at
+//     once, each block as `block_threads` fibers meeting at a real barrier in
+//     block_sync(), sharing the block's shared memory and the atomic work
+//     counter (tests/emulated_blocks.h);
 //   - queued work is deferred until synchronize(queue) (or a synchronous
 //     copy or a release, which wait for everything, as on CUDA): results read
 //     before synchronizing are stale;
@@ -33,11 +34,13 @@ struct EmulatorConfig {
   std::string name = "emulated";
   int sms = 3;
   int blocks_per_sm = 2;
-  int block_threads = 4;             // host threads per block of the block kernels
+  int block_threads = 4;             // threads per block of the block kernels
+  int host_threads = 0;              // OS threads running blocks at once; 0: the cores, 2 to 8
   int dense_threads = 32;            // threads per block of the one-thread-per-item kernels
   size_t memory = size_t{1} << 30;   // device memory
   size_t smem_per_block = 227 * 1024;
   bool overstate_free_memory = false;  // report 16x the free memory: allocations fail and launches shrink
+  int fail_at_launch = -1;  // >= 0: that launch of a search kernel (counted from 0) throws, as a device lost
   std::shared_ptr<EmulatorStats> stats;  // optional
 };
 

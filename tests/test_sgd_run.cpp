@@ -288,7 +288,9 @@ TEST_F(SgdRunTest, AGuessRunAndAnSgdRunOfTheSameCellsSideBySide) {
     EXPECT_LT(c["difference"]["ci_lo"].get<double>(), c["difference"]["ci_hi"].get<double>());
   }
   const Result csv = run_gac({"report", (dir_ / "gac").string(), "--versus", (dir_ / "sgd").string(), "--csv"});
-  EXPECT_EQ(count_lines(csv.out, ""), 7u);
+  // Header, 6 cells, then the pooled rows: one per n and one over all sizes (the runs share training sets).
+  EXPECT_EQ(count_lines(csv.out, ""), 7u + both["pooled"].size());
+  EXPECT_EQ(both["pooled"].size(), 3u);
 
   // Other cells: refused, naming what differs.
   ASSERT_EQ(run(sgd_config(), "bins", {"--set", "run.bins=[0.66, 0.68, 0.69]"}).status, 0);

@@ -167,14 +167,16 @@ std::unique_ptr<Backend> make_cpu_backend(int threads, const std::string& kernel
   return std::make_unique<CpuBackend>(threads, kernel);
 }
 
-std::unique_ptr<Backend> make_backend(const std::string& kind, int threads, std::string* note) {
+std::unique_ptr<Backend> make_backend(const std::string& kind, int threads, std::string* note,
+                                      const std::string& devices) {
   if (kind == "cpu") return make_cpu_backend(threads);
   if (kind != "cuda" && kind != "auto") throw Error("--backend: unknown backend '" + kind + "' (expected auto, cpu or cuda)");
   std::string why;
   bool no_gpu = true;  // nothing worth a note on every command of a machine without a GPU
 #if defined(GAC_HAVE_CUDA)
-  if (auto cuda = make_cuda_backend(&why, &no_gpu)) return cuda;
+  if (auto cuda = make_cuda_backend(&why, &no_gpu, devices)) return cuda;
 #else
+  (void)devices;
   why = "this gac was built without CUDA";
 #endif
   if (kind == "cuda") throw Error("--backend cuda: no usable CUDA device: " + why);

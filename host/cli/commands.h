@@ -18,6 +18,7 @@ struct ConfigArgs {
   std::string config;
   std::vector<std::string> sets;
   std::string backend;
+  std::string devices;
   int threads = -1;
 };
 void add_config_options(CLI::App* cmd, ConfigArgs& a, bool config_required);

@@ -23,6 +23,7 @@ void add_config_options(CLI::App* cmd, ConfigArgs& a, bool config_required) {
   cmd->add_option("--set", a.sets, "override a config key: section.key=value (repeatable)");
   cmd->add_option("--backend", a.backend, "auto, cpu or cuda (default: exec.backend, auto)")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  cmd->add_option("--devices", a.devices, "the GPUs to drive: all, or numbers as 0,2 (default: exec.devices, all)");
   cmd->add_option("--threads", a.threads, "CPU threads (0 = all cores)")->check(whole_number(0, 4096));
 }
 
@@ -30,6 +31,7 @@ RunConfig resolve(const ConfigArgs& a) {
   RunConfig cfg = load_config(a.config, a.sets);
   if (!a.backend.empty()) cfg.backend = a.backend;
   if (a.threads >= 0) cfg.threads = a.threads;
+  if (!a.devices.empty()) cfg.devices = a.devices;
   return cfg;
 }
 

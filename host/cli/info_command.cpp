@@ -45,7 +45,8 @@ int info(const ConfigArgs& a) {
   std::cout << "cuda: not built\n";
 #endif
   std::string note;
-  const auto backend = make_backend(a.backend.empty() ? "auto" : a.backend, a.threads < 0 ? 0 : a.threads, &note);
+  const auto backend = make_backend(a.backend.empty() ? "auto" : a.backend, a.threads < 0 ? 0 : a.threads, &note,
+                                    a.devices.empty() ? "all" : a.devices);
   std::cout << "backend (auto): " << backend->description() << "\n";
   // Other commands stay quiet when a machine simply has no GPU; info says why.
   if (note.empty() && backend->name() == "cpu" && (a.backend.empty() || a.backend == "auto"))

@@ -10,6 +10,7 @@
 
 #include "gac/error.h"
 #include "gac/text.h"
+#include "host/config/device_list.h"
 
 namespace gac {
 
@@ -259,8 +260,14 @@ const std::vector<ConfigKey>& config_keys() {
        {}, Written::resolved},
       // [exec]: how to run, never what is found
       {"exec.backend", stored(FIELD(backend), choice({"auto", "cpu", "cuda"})), {}, Written::resolved},
+      {"exec.devices", stored(FIELD(devices), get_string,
+                              [](const RunConfig& c, const std::string& k) {
+                                if (const std::string why = device_list_problem(c.devices); !why.empty()) bad(k, why);
+                              }),
+       {}, Written::resolved},
       {"exec.threads", stored(FIELD(threads), integer(0, 4096)), {}, Written::resolved},
       {"exec.batch", stored(FIELD(batch), integer(0, int64_t{1} << 32)), {}, Written::resolved},
+      {"exec.commit_bytes", stored(FIELD(commit_bytes), integer(1, int64_t{1} << 50)), {}, Written::resolved},
       {"exec.order", stored(FIELD(order), choice({"interleaved", "sequential"})), {}, Written::resolved},
       {"exec.output", stored(FIELD(output), get_string), {}, Written::never},
   };

@@ -16,6 +16,7 @@
 #include <ostream>
 #include <map>
 #include <set>
+#include <span>
 #include <tuple>
 #include <utility>
 
@@ -117,7 +118,7 @@ struct OpenBody {
 // that ended at `end`), keeps it while its bin is short of the unit's target,
 // and ends the unit at the draw that fills its last bin. Returns the end of
 // the draws now checked. `open`: nested sampling's body statistics (null: plain draws).
-uint64_t accept_hits(StreamState& st, int target, const std::vector<Hit>& hits, uint64_t end, std::vector<Hit>& accepted,
+uint64_t accept_hits(StreamState& st, int target, std::span<const Hit> hits, uint64_t end, std::vector<Hit>& accepted,
                      OpenBody* open) {
   for (const Hit& h : hits) {
     ++st.perfect;
@@ -257,7 +258,7 @@ class TaskRun {
     for (;;) {
       const uint64_t whole_groups = (static_cast<uint64_t>(std::clamp(count, 1.0, 1e18)) + group - 1) / group * group;
       const uint64_t asked = std::min({whole_groups, batch, u.unit.max_draws - u.st.draws});
-      const Step step = sgd_ ? sgd_step(u, asked) : guess_and_check(u, asked);
+      const Step step = sgd_ ? sgd_step(u, asked) : guess_and_check(u, asked, task);
       const double rate = step.draws / std::max(step.seconds, 1e-9);
       count = std::min(4.0 * asked, kCallSeconds * asked / std::max(step.seconds, 1e-9));
 
@@ -266,7 +267,8 @@ class TaskRun {
       const bool slice_over = seconds_since(slice_start) >= seconds;
       if (done) u.st.status = all_filled(u.st, u.unit.target) ? "filled" : "budget";
       if (stop) u.st.status = stop_status();
-      if (done || stop || slice_over || seconds_since(last_commit) >= kCommitSeconds) {
+      if (done || stop || slice_over || seconds_since(last_commit) >= kCommitSeconds ||
+          pending_bytes() >= cfg_.commit_bytes) {
         commit(u, &task);
         last_commit = Clock::now();
       }
@@ -284,12 +286,42 @@ class TaskRun {
 
   // One step of guess and check: the unit's next `count` draws (fewer when
   // one of them fills its last bin), the models kept added to accepted_.
-  Step guess_and_check(UnitRun& u, uint64_t count) {
+  Step guess_and_check(UnitRun& u, uint64_t count, const StreamTask& task) {
     const Clock::time_point start = Clock::now();
+    const uint64_t first = u.st.draws;
     hits_.clear();
-    backend_->evaluate(u.st.draws, count, hits_);
+    backend_->evaluate(first, count, hits_);
+    const uint64_t end = accept_within_budget(u, task, first + count);
+    u.st.draws = first;  // the step counts from its first draw
+    return advance(u, end, start);
+  }
+
+  // Accepts one call's hits (it checked draws up to `end`); where they hold
+  // more models than exec.commit_bytes allows in memory, the hits before
+  // the budget is reached are committed first, with the draws before the
+  // next hit: what is stored never depends on where commits fall.
+  uint64_t accept_within_budget(UnitRun& u, const StreamTask& task, uint64_t end) {
+    const size_t model_bytes = static_cast<size_t>(task.model.n_params) * sizeof(float);
+    const std::span<const Hit> hits(hits_);
     OpenBody* open = open_body_.heads > 1 ? &open_body_ : nullptr;
-    return advance(u, accept_hits(u.st, u.unit.target, hits_, u.st.draws + count, accepted_, open), start);
+    size_t from = 0;
+    for (;;) {
+      const size_t room = std::max<size_t>(1, (cfg_.commit_bytes - std::min(cfg_.commit_bytes, pending_bytes())) / model_bytes);
+      if (hits.size() - from <= room) return accept_hits(u.st, u.unit.target, hits.subspan(from), end, accepted_, open);
+      const uint64_t next = hits[from + room].draw;
+      u.st.draws = accept_hits(u.st, u.unit.target, hits.subspan(from, room), next, accepted_, open);
+      if (all_filled(u.st, u.unit.target)) return u.st.draws;
+      from += room;
+      commit(u, &task);
+    }
+  }
+
+  // The weights of the models kept and not yet committed: what the next
+  // commit holds in memory (exec.commit_bytes bounds it).
+  size_t pending_bytes() const {
+    size_t floats = accepted_.size() * static_cast<size_t>(ex_.model.spec.n_params);
+    for (const SgdHit& h : sgd_accepted_) floats += h.params.size();
+    return floats * sizeof(float);
   }
 
   // Nested sampling: the hits of the body that unit u's checked pairs end in
@@ -434,7 +466,7 @@ RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ost
     trainer = std::make_unique<SgdTrainer>(cfg.threads > 0 ? cfg.threads : available_cpus());
     if (cfg.backend == "cuda") outcome.backend_note = "SGD trains on the CPU; exec.backend = \"cuda\" applies to guess and check only";
   } else {
-    backend = opts.backend ? opts.backend : make_backend(cfg.backend, cfg.threads, &outcome.backend_note);
+    backend = opts.backend ? opts.backend : make_backend(cfg.backend, cfg.threads, &outcome.backend_note, cfg.devices);
     if (cfg.heads > 1 && backend->name() != "cpu") {  // nested sampling has no device path yet (docs/nested.md)
       if (cfg.backend != "auto" || opts.backend) throw Error("sampler.heads > 1 runs on the CPU backend only; use --backend cpu");
       backend = make_cpu_backend(cfg.threads);

@@ -79,15 +79,20 @@ class Backend {
 // Picks a backend by name: "cpu", "cuda" or "auto" (CUDA when a usable
 // device exists, else the CPU). `note` explains an automatic choice of the
 // CPU when a GPU is there but unusable (`gac info` says why there is none).
-// Throws gac::Error for "cuda" without a usable device.
-std::unique_ptr<Backend> make_backend(const std::string& kind, int threads, std::string* note = nullptr);
+// `devices` ("all" or a list as "0,2", exec.devices) are the GPUs driven
+// together (host/backends/multi_backend.h). Throws gac::Error for "cuda"
+// without a usable device, and for a device that does not exist.
+std::unique_ptr<Backend> make_backend(const std::string& kind, int threads, std::string* note = nullptr,
+                                      const std::string& devices = "all");
 
 // kernel: "auto" (the widest SIMD this CPU runs), "avx512", "avx2" or "scalar".
 std::unique_ptr<Backend> make_cpu_backend(int threads, const std::string& kernel = "auto");
 #if defined(GAC_HAVE_CUDA)
 // nullptr when no usable device, with the reason; *no_gpu: the reason is only
 // that this machine has no NVIDIA GPU or driver (nothing worth a note).
-std::unique_ptr<Backend> make_cuda_backend(std::string* why_not, bool* no_gpu = nullptr);
+// Several `devices` ("all", "0,2") make one backend over all of them.
+std::unique_ptr<Backend> make_cuda_backend(std::string* why_not, bool* no_gpu = nullptr,
+                                           const std::string& devices = "0");
 // One line per device; none, with the reason in *why_none, when there is none.
 std::vector<std::string> cuda_device_descriptions(std::string* why_none = nullptr);
 // Parameters of `draws` generated on the device (tests: bit-identity with the host).

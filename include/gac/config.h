@@ -41,8 +41,10 @@ struct RunConfig {
   double time_limit = 0;            // seconds for the whole run; 0 = none
   // [exec]: how to run; never changes results
   std::string backend = "auto";     // auto | cpu | cuda
+  std::string devices = "all";      // the GPUs a run drives: "all" or a list as "0,2"
   int threads = 0;                  // 0 = all cores
   uint64_t batch = 0;               // draws per backend call (0: the backend's preferred batch)
+  size_t commit_bytes = size_t{256} << 20;  // commit early when the weights of the models kept pass it
   std::string output;               // run directory (default: runs/<config name>)
   std::string order = "interleaved";  // which stream runs when: interleaved | sequential
 };
