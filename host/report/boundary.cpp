@@ -4,10 +4,10 @@
 #include <filesystem>
 #include <set>
 
-#include "gac/config.h"
 #include "gac/error.h"
 #include "gac/experiment.h"
 #include "gac/npy.h"
+#include "host/report/stored_models.h"
 #include "kernels/forward.h"
 
 namespace gac {
@@ -43,9 +43,7 @@ void set_span(DecisionMap& map) {
 
 DecisionMap decision_map(const Store& store, int n, int repeat, int max_models, int grid) {
   const std::string dir = store.dir().string();
-  const RunConfig cfg = parse_config(store.config_toml(), (store.dir() / "config.toml").string());
-  const Experiment ex = prepare_experiment(cfg);
-  const ModelSpec& spec = ex.model.spec;
+  const ModelSpec spec = stored_model_spec(store);
   if (spec.in_size() != 2 || spec.n_classes != 2)
     throw Error("plot --figure boundary needs runs on 2-D inputs with two classes (kink, slab); " + dir + "'s model reads " +
                 std::to_string(spec.in_size()) + " inputs into " + std::to_string(spec.n_classes) + " classes");
@@ -78,12 +76,7 @@ DecisionMap decision_map(const Store& store, int n, int repeat, int max_models, 
   const size_t count = std::min<size_t>(models.size(), static_cast<size_t>(max_models));
   for (size_t k = 0; k < count; ++k) {
     const StoredModel& m = models[k * models.size() / count];
-    const NpyArray weights = read_npy(store.dir() / m.file);
-    if (weights.data.size() != static_cast<size_t>(spec.n_params))
-      throw Error("plot --figure boundary: " + (store.dir() / m.file).string() + " holds " +
-                  std::to_string(weights.data.size()) + " numbers, the model has " + std::to_string(spec.n_params) +
-                  " parameters");
-    const std::vector<float> params(weights.data.begin(), weights.data.end());
+    const std::vector<float> params = stored_params(store, m, spec, "plot --figure boundary");
     for (int yi = 0; yi < grid; ++yi)
       for (int xi = 0; xi < grid; ++xi) {
         const float point[2] = {static_cast<float>(map.x_lo + (map.x_hi - map.x_lo) * xi / (grid - 1)),

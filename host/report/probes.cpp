@@ -3,12 +3,10 @@
 #include <cmath>
 #include <map>
 
-#include "gac/config.h"
 #include "gac/error.h"
-#include "gac/experiment.h"
-#include "gac/npy.h"
 #include "gac/stats.h"
 #include "host/report/records.h"
+#include "host/report/stored_models.h"
 #include "host/report/table.h"
 #include "kernels/forward.h"
 
@@ -79,8 +77,7 @@ std::vector<ProbeSet> slab_probes() {
 
 std::string format_probe_report(const Store& store, const std::vector<ProbeSet>& probes, ReportFormat format) {
   const std::string dir = store.dir().string();
-  const RunConfig cfg = parse_config(store.config_toml(), (store.dir() / "config.toml").string());
-  const ModelSpec spec = prepare_experiment(cfg).model.spec;
+  const ModelSpec spec = stored_model_spec(store);
   if (spec.in_size() != 2 || spec.n_classes != 2)
     throw Error("report --probes: " + dir + "'s model reads " + std::to_string(spec.in_size()) + " inputs into " +
                 std::to_string(spec.n_classes) + " classes; the slab probes need 2 and 2");
@@ -89,11 +86,7 @@ std::string format_probe_report(const Store& store, const std::vector<ProbeSet>&
     ProbeCell& c = cells[{m.n, m.bin}];
     c.n = m.n, c.bin = m.bin;
     c.fit.resize(probes.size());
-    const NpyArray weights = read_npy(store.dir() / m.file);
-    if (weights.data.size() != static_cast<size_t>(spec.n_params))
-      throw Error("report --probes: " + (store.dir() / m.file).string() + " holds " + std::to_string(weights.data.size()) +
-                  " numbers, the model has " + std::to_string(spec.n_params) + " parameters");
-    const std::vector<float> params(weights.data.begin(), weights.data.end());
+    const std::vector<float> params = stored_params(store, m, spec, "report --probes");
     ++c.models;
     ++c.sets[m.repeat];
     for (size_t p = 0; p < probes.size(); ++p) c.fit[p] += fits(spec, params, probes[p]);
