@@ -12,6 +12,7 @@
 #include "gac/bench.h"
 #include "gac/error.h"
 #include "host/bench/fma_peak.h"
+#include "host/bench/measure.h"
 
 namespace {
 
@@ -181,6 +182,56 @@ TEST(BenchJson, CpuKernelCanBeChosen) {
   EXPECT_EQ(rows[0]["backend"], "cpu:scalar");
   EXPECT_NE(rows[0]["backend_description"].get<std::string>().find("scalar"), std::string::npos);
   EXPECT_GT(rows[0]["draws_per_s"].get<double>(), 0.0);
+}
+
+TEST(BenchNested, TallyCountsPairsOfHitsWithinABody) {
+  gac::HitTally t{4};
+  for (uint64_t draw : {0, 1, 5, 8, 9, 10, 17, 19}) t.add(draw);  // bodies 0:2 1:1 2:3 4:2 hits
+  EXPECT_EQ(t.hits, 8u);
+  EXPECT_EQ(t.same_body, 1u + 0u + 3u + 1u);
+  gac::HitTally plain{1};
+  for (uint64_t draw : {0, 1, 2, 7}) plain.add(draw);
+  EXPECT_EQ(plain.same_body, 0u);
+}
+
+TEST(BenchNested, JsonComparesEachKWithThePlainRow) {
+  gac::BenchOptions opts = quick_kink();
+  opts.json = true;
+  opts.early_both = false;
+  opts.ns = {4};
+  opts.heads = {16, 64};
+  std::ostringstream out, log;
+  ASSERT_EQ(gac::run_bench(opts, out, log), 0);
+  const auto doc = nlohmann::json::parse(out.str());
+  ASSERT_EQ(doc["measurements"].size(), 1u);  // the plain row alone: nested rows are apart
+  ASSERT_EQ(doc["nested"].size(), 2u);
+  EXPECT_TRUE(doc["nested_definition"].is_string());
+  for (size_t i = 0; i < 2; ++i) {
+    const auto& row = doc["nested"][i];
+    EXPECT_EQ(row["heads"].get<int>(), opts.heads[i]);
+    EXPECT_EQ(row["n"].get<int>(), 4);
+    EXPECT_GT(row["pairs"].get<uint64_t>(), 0u);
+    // kink at n = 4 fits often: many perfect pairs, several per body, so they cluster
+    ASSERT_GT(row["perfect_pairs"].get<uint64_t>(), 100u);
+    EXPECT_GT(row["same_body"].get<uint64_t>(), 0u);
+    EXPECT_GT(row["design_effect"].get<double>(), 1.0);
+    EXPECT_NEAR(row["effective_per_s"].get<double>(),
+                row["perfect_pairs"].get<double>() / row["design_effect"].get<double>() / row["seconds"].get<double>(),
+                1e-6 * row["effective_per_s"].get<double>());
+    EXPECT_TRUE(row["gain"].is_number());
+  }
+}
+
+TEST(BenchNested, OneHeadIsRefused) {
+  gac::BenchOptions opts = quick_kink();
+  opts.heads = {1};
+  std::ostringstream out, log;
+  try {
+    gac::run_bench(opts, out, log);
+    FAIL() << "heads 1 accepted";
+  } catch (const gac::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--heads"), std::string::npos) << e.what();
+  }
 }
 
 TEST(BenchErrors, UnknownScenarioIsNamed) {

@@ -155,5 +155,7 @@ TEST_F(NestedRunTest, SameBodyCountsEveryPairOfHitsOfOneBody) {
   const Result json = run_gac({"report", (dir_ / "a").string(), "--json"});
   EXPECT_NE(json.out.find("\"design_effect\""), std::string::npos) << json.out;
   EXPECT_NE(json.out.find("\"effective_draws\""), std::string::npos);
-  EXPECT_NE(run_gac({"report", (dir_ / "a").string()}).out.find("deff"), std::string::npos);
+  const std::string table = run_gac({"report", (dir_ / "a").string()}).out;
+  EXPECT_NE(table.find("deff"), std::string::npos);
+  EXPECT_NE(table.find("draws / deff"), std::string::npos) << "the footnote must say how the rate interval is made\n" << table;
 }

@@ -19,6 +19,7 @@
 #include "gac/backend.h"
 #include "gac/error.h"
 #include "gac/experiment.h"
+#include "gac/nested.h"
 #include "host/bench/ceilings.h"
 #include "host/bench/measure.h"
 #include "host/bench/output.h"
@@ -69,6 +70,10 @@ std::vector<const Scenario*> check_options(const BenchOptions& opts) {
   if (opts.threads < 0) throw Error("bench: --threads must be >= 0 (0 = all cores)");
   for (int n : opts.ns)
     if (n < 1) throw Error("bench: --n must be positive, got " + std::to_string(n));
+  for (int k : opts.heads)
+    if (k < 2 || static_cast<uint32_t>(k) > kMaxHeads)
+      throw Error("bench: --heads must be between 2 and " + std::to_string(kMaxHeads) + " (1 is the plain rows), got " +
+                  std::to_string(k));
   return chosen;
 }
 
@@ -91,8 +96,28 @@ std::vector<NamedBackend> open_backends(const BenchOptions& opts, std::ostream& 
   return backends;
 }
 
+// One measurement of `task`, labelled.
+Measurement labelled_measurement(const BenchOptions& opts, const Scenario& s, const Experiment& ex, NamedBackend& b,
+                                 const StreamTask& task, const std::string& data_name, double uniforms, std::ostream& log) {
+  log << "bench: " << s.name << " n=" << task.train.size() << " " << b.label;
+  if (task.prior.heads > 1) log << " heads " << task.prior.heads;
+  log << " early rejection " << (task.early_reject ? "on" : "off") << " ..." << std::flush;
+  Measurement m = measure_evaluation(*b.backend, task, opts.seconds, s.probe_batch);
+  m.scenario = s.name;
+  m.data = data_name;
+  m.backend = b.label;
+  m.backend_description = b.backend->description();
+  m.n = static_cast<int>(task.train.size());
+  m.early_reject = task.early_reject;
+  m.n_params = ex.model.spec.n_params;
+  m.flops_per_example = ex.model.flops_per_example;
+  m.uniforms_per_s = uniforms;
+  log << " " << human_count(m.draws_per_s()) << " draws/s\n";
+  return m;
+}
+
 // Every measurement of one scenario: per backend, generation alone, then each
-// n with early rejection on (and off).
+// n with early rejection on (and off), then nested sampling's K values.
 void measure_scenario(const BenchOptions& opts, const Scenario& s, std::vector<NamedBackend>& backends, TempDir& tmp,
                       BenchResults& r, std::ostream& log) {
   const std::vector<int>& ns = opts.ns.empty() ? s.ns : opts.ns;
@@ -100,29 +125,26 @@ void measure_scenario(const BenchOptions& opts, const Scenario& s, std::vector<N
   const Experiment ex = prepare_experiment(scenario_config(s, ns, tmp, data_name));
   r.legend.emplace_back(s.name, s.what + ": " + std::to_string(ex.model.spec.n_params) + " parameters, " +
                                    fixed(ex.model.flops_per_example / 1e3, 2) + " kFLOP/example, data " + data_name);
-  for (auto& [label, backend] : backends) {
+  for (NamedBackend& named : backends) {
+    const std::string& label = named.label;
     log << "bench: " << s.name << " " << label << " generation alone ..." << std::flush;
-    const double uniforms = measure_generation(*backend, stream_task(ex, ns[0], 0), opts.seconds, s.probe_batch);
+    const double uniforms = measure_generation(*named.backend, stream_task(ex, ns[0], 0), opts.seconds, s.probe_batch);
     log << " " << (std::isfinite(uniforms) ? human_count(uniforms) + " uniforms/s" : "not measurable") << "\n";
     for (int n : ns) {
       StreamTask task = stream_task(ex, n, 0);
-      for (bool early : {true, false}) {
-        if (!early && !opts.early_both) continue;
-        task.early_reject = early;
-        log << "bench: " << s.name << " n=" << n << " " << label << " early rejection " << (early ? "on" : "off")
-            << " ..." << std::flush;
-        Measurement m = measure_evaluation(*backend, task, opts.seconds, s.probe_batch);
-        m.scenario = s.name;
-        m.data = data_name;
-        m.backend = label;
-        m.backend_description = backend->description();
-        m.n = n;
-        m.early_reject = early;
-        m.n_params = ex.model.spec.n_params;
-        m.flops_per_example = ex.model.flops_per_example;
-        m.uniforms_per_s = uniforms;
-        log << " " << human_count(m.draws_per_s()) << " draws/s\n";
-        r.measurements.push_back(m);
+      for (bool early : {true, false})
+        if (early || opts.early_both) {
+          task.early_reject = early;
+          r.measurements.push_back(labelled_measurement(opts, s, ex, named, task, data_name, uniforms, log));
+        }
+      for (int k : opts.heads) {
+        if (label.rfind("cpu", 0) != 0) {  // docs/nested.md: the CPU engine only, for now
+          log << "bench: " << s.name << " n=" << n << " " << label << " heads " << k << ": no device path, skipped\n";
+          continue;
+        }
+        StreamTask pairs = stream_task(ex, n, 0);
+        pairs.prior = make_prior_spec(ex.cfg.prior, ex.model, static_cast<uint32_t>(k));
+        r.nested.push_back(labelled_measurement(opts, s, ex, named, pairs, data_name, uniforms, log));
       }
     }
   }

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <vector>
 
+#include "gac/stats.h"
+
 namespace gac {
 namespace {
 
@@ -30,14 +32,14 @@ bool reset_peak_rss() {
 // batch is sized first (so one call takes about `call_s`), then one warm-up
 // call at that size, then the timed calls.
 template <class Call>
-Measurement measure(Call call, double seconds, uint64_t probe_batch) {
+Measurement measure(Call call, double seconds, uint64_t probe_batch, uint64_t heads = 1) {
   constexpr uint64_t kMaxBatch = uint64_t{1} << 28;
   const double call_s = std::clamp(seconds / 8, 0.02, 0.25);
   uint64_t next = 0;  // draws are never repeated: each call takes fresh indices
-  uint64_t hits = 0;
+  HitTally tally{heads};
   auto timed_call = [&](uint64_t batch, EvalCounts* counts) {
     const Clock::time_point t0 = Clock::now();
-    const EvalCounts c = call(next, batch, hits);
+    const EvalCounts c = call(next, batch, tally);
     const double t = seconds_since(t0);
     next += batch;
     if (counts) *counts = c;
@@ -59,7 +61,7 @@ Measurement measure(Call call, double seconds, uint64_t probe_batch) {
   Measurement m;
   m.batch = batch;
   const bool window = reset_peak_rss();
-  hits = 0;
+  tally = HitTally{heads};
   const Clock::time_point start = Clock::now();
   do {
     EvalCounts c;
@@ -69,31 +71,41 @@ Measurement measure(Call call, double seconds, uint64_t probe_batch) {
     m.examples += c.examples;
   } while (seconds_since(start) < seconds);
   m.seconds = seconds_since(start);
-  m.hits = hits;
+  m.hits = tally.hits;
+  m.heads = static_cast<uint32_t>(heads);
+  m.same_body = tally.same_body;
   if (window) m.rss_mib = proc_status_mib("VmHWM");
   return m;
 }
 
 }  // namespace
 
+void HitTally::add(uint64_t draw) {
+  ++hits;
+  if (draw / heads != body) body = draw / heads, in_body = 0;
+  same_body += in_body++;  // the new hit pairs with each earlier hit of its body
+}
+
+double Measurement::design_effect() const { return gac::design_effect(draws, hits, same_body, static_cast<int>(heads)); }
+
 Measurement measure_evaluation(Backend& backend, const StreamTask& task, double seconds, uint64_t probe_batch) {
   backend.begin_stream(task);
   std::vector<Hit> hits;
   return measure(
-      [&](uint64_t first, uint64_t count, uint64_t& n_hits) {
+      [&](uint64_t first, uint64_t count, HitTally& tally) {
         hits.clear();
         const EvalCounts c = backend.evaluate(first, count, hits);
-        n_hits += hits.size();
+        for (const Hit& h : hits) tally.add(h.draw);
         return c;
       },
-      seconds, probe_batch);
+      seconds, probe_batch, std::max<uint32_t>(1, task.prior.heads));
 }
 
 double measure_generation(Backend& backend, const StreamTask& task, double seconds, uint64_t probe_batch) {
   backend.begin_stream(task);
   if (!backend.generate_only(0, 1)) return NAN;
   const Measurement m = measure(
-      [&](uint64_t first, uint64_t count, uint64_t&) {
+      [&](uint64_t first, uint64_t count, HitTally&) {
         backend.generate_only(first, count);
         return EvalCounts{count, 0};
       },

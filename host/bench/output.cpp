@@ -45,6 +45,19 @@ const Ceiling& sgemm_of(const BenchResults& r, const Measurement& m) {
 
 double fraction(const Ceiling& c, const Measurement& m) { return c.available() ? m.gflops() / c.best() : NAN; }
 
+// The plain early-rejection row measured beside a nested one (same scenario, n, backend).
+const Measurement* plain_row(const BenchResults& r, const Measurement& nested) {
+  for (const Measurement& m : r.measurements)
+    if (m.scenario == nested.scenario && m.n == nested.n && m.backend == nested.backend && m.early_reject) return &m;
+  return nullptr;
+}
+
+// Effective samples per second over the plain row's perfect draws per second (NaN: no plain hits).
+double nested_gain(const BenchResults& r, const Measurement& nested) {
+  const Measurement* plain = plain_row(r, nested);
+  return plain && plain->hits > 0 ? nested.effective_per_s() / (plain->hits / plain->seconds) : NAN;
+}
+
 unsigned cores() { return std::max(1u, std::thread::hardware_concurrency()); }
 
 }  // namespace
@@ -113,7 +126,57 @@ void write_bench_json(const BenchOptions& opts, const BenchResults& r, std::ostr
     rows.push_back(row);
   }
   doc["measurements"] = rows;
+  if (!r.nested.empty()) {
+    json nested = json::array();
+    for (const Measurement& m : r.nested) {
+      const Measurement* plain = plain_row(r, m);
+      nested.push_back({{"scenario", m.scenario},
+                        {"data", m.data},
+                        {"n", m.n},
+                        {"backend", m.backend},
+                        {"heads", m.heads},
+                        {"seconds", m.seconds},
+                        {"pairs", m.draws},
+                        {"pairs_per_s", m.draws_per_s()},
+                        {"perfect_pairs", m.hits},
+                        {"same_body", m.same_body},
+                        {"perfect_per_body", m.draws ? static_cast<double>(m.hits) * m.heads / m.draws : 0.0},
+                        {"design_effect", m.design_effect()},
+                        {"effective_per_s", m.effective_per_s()},
+                        {"plain_draws_per_s", plain ? json(plain->draws_per_s()) : json(nullptr)},
+                        {"plain_perfect_per_s", plain ? json(plain->hits / plain->seconds) : json(nullptr)},
+                        {"gain", nullable(nested_gain(r, m))}});
+    }
+    doc["nested"] = nested;
+    doc["nested_definition"] =
+        "pairs of nested sampling (docs/nested.md), early rejection on; design_effect of the perfect pairs with bodies "
+        "as clusters; effective_per_s = perfect pairs / design_effect per second; gain = effective_per_s over the "
+        "plain early-rejection row's perfect draws per second, measured in the same run";
+  }
   out << doc.dump(2) << "\n";
+}
+
+// Nested sampling beside plain draws: pairs/s and effective perfect samples/s.
+void write_nested_table(const BenchResults& r, std::ostream& out) {
+  char line[256];
+  std::snprintf(line, sizeof line, "%-9s %3s %-10s %6s %9s %9s %9s %8s %6s %11s %8s\n", "nested", "n", "backend", "heads",
+                "pairs/s", "x plain", "perfect/s", "per body", "deff", "effective/s", "gain");
+  out << line;
+  for (const Measurement& m : r.nested) {
+    const Measurement* plain = plain_row(r, m);
+    const double gain = nested_gain(r, m);
+    std::snprintf(line, sizeof line, "%-9s %3d %-10s %6u %9s %9s %9s %8s %6s %11s %8s\n", m.scenario.c_str(), m.n,
+                  m.backend.c_str(), m.heads, human_count(m.draws_per_s()).c_str(),
+                  plain ? fixed(m.draws_per_s() / plain->draws_per_s(), 1).c_str() : "-",
+                  human_count(m.hits / m.seconds).c_str(),
+                  fixed(m.draws ? static_cast<double>(m.hits) * m.heads / m.draws : 0.0, 3).c_str(),
+                  fixed(m.design_effect(), 2).c_str(), human_count(m.effective_per_s()).c_str(),
+                  std::isfinite(gain) ? (fixed(gain, 1) + "x").c_str() : "-");
+    out << line;
+  }
+  out << "nested: perfect pairs, bodies as clusters (docs/nested.md); per body = perfect pairs per body; effective/s =\n"
+         "perfect/s / deff; gain = effective/s over the plain early-on row's perfect draws/s in this run ('-': no\n"
+         "plain perfect draw in its time). x plain = pairs/s over the plain row's draws/s.\n\n";
 }
 
 void write_bench_table(const BenchOptions& opts, const BenchResults& r, std::ostream& out) {
@@ -152,6 +215,7 @@ void write_bench_table(const BenchOptions& opts, const BenchResults& r, std::ost
     out << line;
   }
   out << "\n";
+  if (!r.nested.empty()) write_nested_table(r, out);
   for (const auto& [name, what] : r.legend) out << name << ": " << what << "\n";
   for (const auto& [label, description] : r.backends) out << label << ": " << description << "\n";
   std::vector<std::string> generation_lines;

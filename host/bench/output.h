@@ -14,6 +14,7 @@ namespace gac {
 
 struct BenchResults {
   std::vector<Measurement> measurements;
+  std::vector<Measurement> nested;  // heads > 1, early rejection on; compared with the plain early-on rows
   std::vector<std::pair<std::string, std::string>> legend;    // scenario -> description
   std::vector<std::pair<std::string, std::string>> backends;  // label -> description
   bool want_cpu = false, want_cuda = false;                   // which ceilings were measured

@@ -23,7 +23,13 @@ Command add_bench(CLI::App& app) {
                   "backend to measure (repeatable): cpu, cuda, or one CPU kernel: cpu:scalar, cpu:avx2, cpu:avx512");
   cmd->add_option("--seconds", o.seconds, "timed seconds per measurement")->check(CLI::PositiveNumber);
   cmd->add_option("--threads", o.threads, "CPU threads (0 = all cores)")->check(whole_number(0, 4096));
-  cmd->add_option("--n", o.ns, "training-set size (repeatable; default: each scenario's)")->check(CLI::PositiveNumber);
+  cmd->add_option("--n", o.ns, "training-set size (repeatable or comma-separated; default: each scenario's)")
+      ->check(CLI::PositiveNumber)
+      ->delimiter(',');
+  cmd->add_option("--heads", o.heads,
+                  "also measure nested sampling with K heads per body (repeatable, K >= 2; docs/nested.md), early "
+                  "rejection on, beside the plain rows")
+      ->delimiter(',');
   cmd->add_flag("--no-full", a->no_full, "skip the full-evaluation (early rejection off) measurements");
   cmd->add_flag("--json", o.json, "one JSON document instead of the table");
   return [a] {

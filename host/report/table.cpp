@@ -135,6 +135,10 @@ std::string format_table(const Store& store, const std::vector<CellReport>& cell
          "training set are not independent); not estimable until models of 2 repeats are in the cell.\n"
          "rate = hits/draws with a Wilson 95% interval. A cell with no hits yet (unfilled) has only an upper bound:\n"
          "its log10 rate, marked '<', is log10 of the interval's upper end.\n";
+  if (std::any_of(cells.begin(), cells.end(), [](const CellReport& c) { return c.heads > 1; }))
+    out << "nested sampling (" << meta.heads << " heads per body): draws are (body, head) pairs; the rate's Wilson\n"
+           "interval uses the effective number of draws, draws / deff, with deff the design effect of the cell's\n"
+           "hits, bodies as clusters (docs/nested.md). deff well above 1: the cell's hits crowd into few bodies.\n";
   if (fs::is_directory(store.dir() / "shards")) out << merged_tasks_line(store);
   return out.str();
 }

@@ -17,6 +17,7 @@ struct BenchOptions {
   int threads = 0;                     // CPU threads (backend, FMA peak and SGEMM); 0 = all cores
   bool early_both = true;              // also measure with early rejection off (full evaluation)
   std::vector<int> ns;                 // training-set sizes; empty: each scenario's own
+  std::vector<int> heads;              // nested sampling's K values measured beside plain draws (docs/nested.md)
   bool json = false;                   // one JSON document instead of the table
 };
 
