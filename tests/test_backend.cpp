@@ -387,14 +387,9 @@ uint32_t float_bits(float v) {
   return b;
 }
 
-class NestedDeviceSuite : public ::testing::TestWithParam<std::string> {
+// BackendSuite's set-up on the devices alone.
+class NestedDeviceSuite : public BackendSuite {
  protected:
-  void SetUp() override {
-    backend_ = backend_or_null(GetParam());
-    if (!backend_ && GetParam() == "cuda") GAC_SKIP_WITHOUT_CUDA("see gac info");
-    if (!backend_) GTEST_SKIP() << "no usable " << GetParam() << " device";
-  }
-
   // The device's pairs [first, first + count) against the CPU's scalar
   // reference (kernels/nested.h): the same pairs, losses and bins bit for
   // bit, the same example count. Returns the number of hits.
@@ -415,7 +410,6 @@ class NestedDeviceSuite : public ::testing::TestWithParam<std::string> {
     return want.size();
   }
 
-  std::unique_ptr<Backend> backend_;
   std::unique_ptr<Backend> cpu_ = make_cpu_backend(2, "scalar");
 };
 
@@ -468,3 +462,19 @@ TEST_P(NestedDeviceSuite, TestScoresOfPairsAreThoseOfTheirFullVectors) {
 
 INSTANTIATE_TEST_SUITE_P(Devices, NestedDeviceSuite, ::testing::Values("cuda", "emulated", "emulated_tight"),
                          [](const auto& info) { return info.param; });
+
+TEST(NestedDevice, ALostDeviceAndTooLittleMemoryAreClearErrors) {
+  const NestedArch mlp = nested_device_archs()[0];
+  const StreamTask t = nested_device_task(mlp, PriorKind::uniform, 64, LossKind::normalized, true);
+  EmulatorConfig lost;
+  lost.fail_at_launch = 3;  // the third launch of heads (100 pairs each)
+  const auto backend = make_device_backend(make_emulated_device(lost), DeviceBackendOptions{"emulated", {}, 100});
+  backend->begin_stream(t);
+  std::vector<Hit> hits;
+  EXPECT_ERROR_MENTIONS(backend->evaluate(0, 1000, hits), "lost at launch 3");
+  EmulatorConfig tiny;
+  tiny.memory = 2048;  // the training set fits, one block of head scratch does not
+  const auto small = make_device_backend(make_emulated_device(tiny));
+  small->begin_stream(t);
+  EXPECT_ERROR_MENTIONS(small->evaluate(0, 1000, hits), "out of memory for nested sampling");
+}
