@@ -3,7 +3,7 @@
 // the compaction (kernels/cuda_select.cu), cudaMalloc'd memory (no managed
 // memory) and two streams.
 // Everything else (sizing, the pipeline, hits, scores) is
-// host/device_backend.cpp, which the tests also run on an emulated device.
+// host/backends/device_backend.cpp, which the tests also run on an emulated device.
 //
 // Test hooks for a GPU machine (environment, read when the backend is made):
 //   GAC_CUDA_MAX_LAUNCH=N   at most N draws per launch
@@ -120,6 +120,20 @@ __global__ void __launch_bounds__(kBlockThreads, 2) block_trace_kernel(TraceArgs
   extern __shared__ __align__(16) float smem[];
   const BlockMemory mem = carve_block_memory(a.plan, false, smem, a.images, blockIdx.x);
   block_trace_thread(a, mem, blockIdx.x, threadIdx.x, blockDim.x);
+}
+
+__global__ void __launch_bounds__(kDenseThreads) nested_bodies_kernel(NestedArgs a) {
+  nested_body_thread(a, grid_tid(), grid_threads());
+}
+__global__ void __launch_bounds__(kDenseThreads) nested_features_kernel(NestedArgs a) {
+  nested_feature_thread(a, grid_tid(), grid_threads());
+}
+__global__ void __launch_bounds__(kDenseThreads) nested_heads_kernel(NestedArgs a) {
+  nested_head_thread(a, grid_tid(), grid_threads());
+}
+__global__ void __launch_bounds__(kDenseThreads)
+    nested_finish_kernel(NestedArgs a, const uint32_t* hits, const uint32_t* n_hits, float* hit_loss) {
+  nested_finish_thread(a, hits, n_hits, hit_loss, grid_tid(), grid_threads());
 }
 
 // ---- the device ------------------------------------------------------------------
@@ -318,6 +332,23 @@ class CudaDevice final : public Device {
                        const uint64_t* draws, uint32_t count, float* params, float* scales, int q) override {
     generate_models_kernel<<<(count + 127) / 128, 128, 0, stream(q)>>>(m, prior, key, loss, draws, count, params,
                                                                         scales);
+    GAC_CUDA_CHECK_LAUNCH();
+  }
+  void nested_bodies(int grid, const NestedArgs& a, int q) override {
+    nested_bodies_kernel<<<grid, kDenseThreads, 0, stream(q)>>>(a);
+    GAC_CUDA_CHECK_LAUNCH();
+  }
+  void nested_features(int grid, const NestedArgs& a, int q) override {
+    nested_features_kernel<<<grid, kDenseThreads, 0, stream(q)>>>(a);
+    GAC_CUDA_CHECK_LAUNCH();
+  }
+  void nested_heads(int grid, const NestedArgs& a, int q) override {
+    nested_heads_kernel<<<grid, kDenseThreads, 0, stream(q)>>>(a);
+    GAC_CUDA_CHECK_LAUNCH();
+  }
+  void nested_finish(int grid, const NestedArgs& a, const uint32_t* hits, const uint32_t* n_hits, float* hit_loss,
+                     int q) override {
+    nested_finish_kernel<<<grid, kDenseThreads, 0, stream(q)>>>(a, hits, n_hits, hit_loss);
     GAC_CUDA_CHECK_LAUNCH();
   }
   void dense_score(int grid, const ScoreArgs& a, int q) override {

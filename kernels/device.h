@@ -1,6 +1,6 @@
 // What the device backend needs from an accelerator: memory, two in-order
 // queues, copies, a compaction, and the search kernels of
-// kernels/search_kernels.h and kernels/dense_tiles.h.
+// kernels/search_kernels.h, kernels/dense_tiles.h and kernels/nested_kernels.h.
 //
 // host/backends/device_backend.cpp builds the Backend contract
 // (include/gac/backend.h) on top of this interface: launch sizing, the
@@ -23,6 +23,7 @@
 
 #include "gac/error.h"
 #include "kernels/dense_tiles.h"
+#include "kernels/nested_kernels.h"
 #include "kernels/search_kernels.h"
 
 namespace gac {
@@ -97,6 +98,17 @@ class Device {
   // shared memory block_smem_floats(plan, false) floats (the kernel opts in
   // to more than 48 KB itself).
   virtual void block_trace(int examples, const TraceArgs& a, int queue) = 0;
+
+  // ---- nested sampling (kernels/nested_kernels.h) ----
+  // Blocks of props().dense_threads threads, one thread per item: bodies,
+  // (body, example) items, pairs, and the *n_hits perfect pairs (their loss
+  // gathered into hit_loss). The feature and head kernels use a.scratch for
+  // grid * dense_threads threads.
+  virtual void nested_bodies(int grid, const NestedArgs& a, int queue) = 0;
+  virtual void nested_features(int grid, const NestedArgs& a, int queue) = 0;
+  virtual void nested_heads(int grid, const NestedArgs& a, int queue) = 0;
+  virtual void nested_finish(int grid, const NestedArgs& a, const uint32_t* hits, const uint32_t* n_hits,
+                             float* hit_loss, int queue) = 0;
 };
 
 // Device memory of `count` T; moves, never copies.

@@ -204,6 +204,34 @@ class EmulatedDevice final : public Device {
     });
   }
 
+  void nested_bodies(int grid, const NestedArgs& a, int q) override {
+    count_launch();
+    const size_t threads = dense_grid(grid);
+    queue(q).push_back([=] {
+      for (size_t t = 0; t < threads; ++t) nested_body_thread(a, t, threads);
+    });
+  }
+  void nested_features(int grid, const NestedArgs& a, int q) override {
+    const size_t threads = nested_grid(grid, a);
+    queue(q).push_back([=] {
+      for (size_t t = 0; t < threads; ++t) nested_feature_thread(a, t, threads);
+    });
+  }
+  void nested_heads(int grid, const NestedArgs& a, int q) override {
+    count_launch();
+    const size_t threads = nested_grid(grid, a);
+    queue(q).push_back([=] {
+      for (size_t t = 0; t < threads; ++t) nested_head_thread(a, t, threads);
+    });
+  }
+  void nested_finish(int grid, const NestedArgs& a, const uint32_t* hits, const uint32_t* n_hits, float* hit_loss,
+                     int q) override {
+    const size_t threads = dense_grid(grid);
+    queue(q).push_back([=] {
+      for (size_t t = 0; t < threads; ++t) nested_finish_thread(a, hits, n_hits, hit_loss, t, threads);
+    });
+  }
+
  private:
   using Work = std::vector<std::function<void()>>;
 
@@ -234,6 +262,13 @@ class EmulatedDevice final : public Device {
   size_t dense_grid(int grid) {
     if (grid <= 0) throw Error("emulated device: launch with a grid of " + std::to_string(grid));
     return static_cast<size_t>(grid) * config_.dense_threads;
+  }
+  // The threads of a nested kernel that uses per-thread scratch: no more than it holds.
+  size_t nested_grid(int grid, const NestedArgs& a) {
+    const size_t threads = dense_grid(grid);
+    if (a.scratch_floats < nested_scratch_floats(a.m, a.n) || a.scratch_threads < threads)
+      throw Error("emulated device: nested scratch smaller than the grid");
+    return threads;
   }
   void check_block_launch(int grid, size_t smem, bool smem_image, DeviceKernel kernel) {
     if (grid <= 0) throw Error("emulated device: launch with a grid of " + std::to_string(grid));

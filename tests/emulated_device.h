@@ -1,6 +1,7 @@
 // An emulated accelerator behind the Device interface (kernels/device.h),
-// so that the device backend (host/device_backend.cpp) and the kernel bodies
-// of kernels/search_kernels.h run in CI, where there is no GPU.
+// so that the device backend (host/backends/device_backend.cpp) and the
+// kernel bodies of kernels/search_kernels.h and kernels/nested_kernels.h run
+// in CI, where there is no GPU.
 //
 // It behaves like a GPU where that matters to correctness:
 //   - a block kernel runs its grid's blocks on `host_threads` OS threads at

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 
 #include "gac/backend.h"
@@ -346,3 +347,134 @@ TEST(DeviceDraws, CudaDrawsAreBitIdenticalToHostDraws) {
 INSTANTIATE_TEST_SUITE_P(Backends, BackendSuite, ::testing::Values("cpu", "cpu_scalar", "cpu_avx2", "cpu_avx512", "cuda",
                                                                    "emulated", "emulated_tight"),
                          [](const auto& info) { return info.param; });
+
+// ---- nested sampling on a device (kernels/nested_kernels.h) ----------------------
+
+namespace {
+
+struct NestedArch {
+  const char* name;
+  ModelConfig mc;
+  int c, h, w;
+};
+
+std::vector<NestedArch> nested_device_archs() {
+  ModelConfig mlp, mlp_bias, lenet, linear;
+  mlp_bias.hidden_bias = true;  // a Philox block shared by body and head
+  lenet.arch = Arch::lenet;
+  linear.arch = Arch::linear;
+  return {{"mlp", mlp, 1, 1, 2},
+          {"mlp_hidden_bias", mlp_bias, 1, 1, 2},
+          {"lenet_1x28x28", lenet, 1, 28, 28},
+          {"lenet_3x32x32", lenet, 3, 32, 32},
+          {"linear", linear, 1, 1, 3}};
+}
+
+// random_task with `heads` heads per body and the prior `kind`.
+StreamTask nested_device_task(const NestedArch& a, PriorKind kind, uint32_t heads, LossKind loss, bool early) {
+  StreamTask t = random_task(a.mc, a.c, a.h, a.w, 3, 4, early, 5);
+  PriorConfig pc;
+  pc.kind = kind;
+  pc.sigma = 0.7;
+  t.prior = make_prior_spec(pc, build_model(a.mc, a.c, a.h, a.w, 2), heads);
+  t.loss = loss;
+  return t;
+}
+
+uint32_t float_bits(float v) {
+  uint32_t b;
+  std::memcpy(&b, &v, sizeof b);
+  return b;
+}
+
+// BackendSuite's set-up on the devices alone.
+class NestedDeviceSuite : public BackendSuite {
+ protected:
+  // The device's pairs [first, first + count) against the CPU's scalar
+  // reference (kernels/nested.h): the same pairs, losses and bins bit for
+  // bit, the same example count. Returns the number of hits.
+  size_t expect_cpu_pairs(const StreamTask& t, uint64_t first, uint64_t count, const std::string& what) {
+    backend_->begin_stream(t);
+    cpu_->begin_stream(t);
+    std::vector<Hit> got, want;
+    const EvalCounts g = backend_->evaluate(first, count, got);
+    const EvalCounts w = cpu_->evaluate(first, count, want);
+    EXPECT_EQ(g.draws, count) << what;
+    EXPECT_EQ(g.examples, w.examples) << what;
+    EXPECT_EQ(got.size(), want.size()) << what;
+    for (size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
+      EXPECT_EQ(got[i].draw, want[i].draw) << what;
+      EXPECT_EQ(float_bits(got[i].loss), float_bits(want[i].loss)) << what << " pair " << want[i].draw;
+      EXPECT_EQ(got[i].bin, want[i].bin) << what << " pair " << want[i].draw;
+    }
+    return want.size();
+  }
+
+  std::unique_ptr<Backend> cpu_ = make_cpu_backend(2, "scalar");
+};
+
+}  // namespace
+
+TEST_P(NestedDeviceSuite, PairsEqualTheCpuBitForBitOnEveryModelPriorAndLoss) {
+  for (const NestedArch& a : nested_device_archs()) {
+    const bool lenet = a.mc.arch == Arch::lenet;
+    const uint32_t K = lenet ? 19 : 300;
+    // Starting and ending inside bodies, as a resumed run or a shard may.
+    const uint64_t first = K + 5, count = (lenet ? 2 : 7) * K + 11;
+    size_t hits = 0;
+    for (PriorKind kind : {PriorKind::uniform, PriorKind::normal, PriorKind::kaiming, PriorKind::regular})
+      for (LossKind loss : {LossKind::normalized, LossKind::raw})
+        for (bool early : {true, false}) {
+          const std::string what = std::string(a.name) + " prior " + std::to_string(int(kind)) + " loss " +
+                                   std::to_string(int(loss)) + (early ? " early" : " full");
+          hits += expect_cpu_pairs(nested_device_task(a, kind, K, loss, early), first, count, what);
+        }
+    EXPECT_GT(hits, 0u) << a.name << ": no perfect pairs, nothing compared";
+  }
+}
+
+TEST_P(NestedDeviceSuite, RangesSplitAnywhereGiveTheSamePairs) {
+  // Calls cut inside bodies, a body's heads over several calls, one pair, a
+  // range of many bodies: always the CPU's pairs.
+  const NestedArch mlp = nested_device_archs()[0];
+  const StreamTask t = nested_device_task(mlp, PriorKind::uniform, 64, LossKind::normalized, true);
+  size_t hits = 0;
+  for (auto [first, count] : std::vector<std::pair<uint64_t, uint64_t>>{
+           {0, 1}, {0, 64}, {63, 2}, {70, 500}, {570, 3}, {1000, 4000}, {(1ull << 36) + 17, 200}})
+    hits += expect_cpu_pairs(t, first, count, "range at " + std::to_string(first));
+  EXPECT_GT(hits, 0u);
+}
+
+TEST_P(NestedDeviceSuite, TestScoresOfPairsAreThoseOfTheirFullVectors) {
+  for (const NestedArch& a : {nested_device_archs()[1], nested_device_archs()[2]}) {
+    StreamTask t = nested_device_task(a, PriorKind::normal, 7, LossKind::normalized, true);
+    backend_->begin_stream(t);
+    cpu_->begin_stream(t);
+    const std::vector<uint64_t> pairs = {0, 1, 6, 7, 7 * 1000 + 3};
+    const std::vector<TestScore> got = backend_->score_test(pairs), want = cpu_->score_test(pairs);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      EXPECT_EQ(got[i].accuracy, want[i].accuracy) << a.name << " pair " << pairs[i];
+      EXPECT_NEAR(got[i].loss, want[i].loss, 1e-6 * std::fabs(want[i].loss)) << a.name << " pair " << pairs[i];
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Devices, NestedDeviceSuite, ::testing::Values("cuda", "emulated", "emulated_tight"),
+                         [](const auto& info) { return info.param; });
+
+TEST(NestedDevice, ALostDeviceAndTooLittleMemoryAreClearErrors) {
+  const NestedArch mlp = nested_device_archs()[0];
+  const StreamTask t = nested_device_task(mlp, PriorKind::uniform, 64, LossKind::normalized, true);
+  EmulatorConfig lost;
+  lost.fail_at_launch = 3;  // the third launch of heads (100 pairs each)
+  const auto backend = make_device_backend(make_emulated_device(lost), DeviceBackendOptions{"emulated", {}, 100});
+  backend->begin_stream(t);
+  std::vector<Hit> hits;
+  EXPECT_ERROR_MENTIONS(backend->evaluate(0, 1000, hits), "lost at launch 3");
+  EmulatorConfig tiny;
+  tiny.memory = 2048;  // the training set fits, one block of head scratch does not
+  const auto small = make_device_backend(make_emulated_device(tiny));
+  small->begin_stream(t);
+  EXPECT_ERROR_MENTIONS(small->evaluate(0, 1000, hits), "out of memory for nested sampling");
+}

@@ -12,8 +12,11 @@
 #include <sstream>
 
 #include "gac/backend.h"
+#include "emulated_device.h"
 #include "gac/experiment.h"
+#include "gac/run.h"
 #include "gac/store.h"
+#include "host/backends/multi_backend.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -158,4 +161,27 @@ TEST_F(NestedRunTest, SameBodyCountsEveryPairOfHitsOfOneBody) {
   const std::string table = run_gac({"report", (dir_ / "a").string()}).out;
   EXPECT_NE(table.find("deff"), std::string::npos);
   EXPECT_NE(table.find("draws / deff"), std::string::npos) << "the footnote must say how the rate interval is made\n" << table;
+}
+
+// The device path (host/backends/device_nested.cpp) on emulated devices:
+// a nested run stores what the CPU's run stores, ledger and same_body
+// included, on one device and on two that split every range between them.
+TEST_F(NestedRunTest, EmulatedDevicesStoreWhatTheCpuStores) {
+  const RunConfig cfg = load_config(kink_config_with("[sampler]\nheads = 64\n[exec]\nbatch = 3001\n"));
+  std::ostringstream log;
+  auto run_on = [&](const std::string& out, std::shared_ptr<Backend> backend) {
+    return run_experiment(cfg, RunOptions{dir_ / out, false, std::move(backend)}, log);
+  };
+  ASSERT_TRUE(run_on("cpu", make_cpu_backend(2)).complete);
+  ASSERT_TRUE(run_on("emulated", make_emulated_backend("emulated")).complete);
+  std::vector<BackendFactory> two;
+  two.push_back([] { return make_emulated_backend("emulated"); });
+  two.push_back([] { return make_emulated_backend("emulated_tight"); });
+  ASSERT_TRUE(run_on("two", make_multi_backend(std::move(two), {1, 2})).complete);
+  const std::string want = fingerprint(dir_ / "cpu");
+  EXPECT_NE(want.find("model "), std::string::npos);
+  for (const char* out : {"emulated", "two"}) {
+    EXPECT_EQ(fingerprint(dir_ / out), want) << out;
+    EXPECT_EQ(same_body_of(dir_ / out), same_body_of(dir_ / "cpu")) << out;
+  }
 }

@@ -28,6 +28,7 @@
 
 #include "host/backends/device_backend.h"
 #include "host/backends/device_launch.h"
+#include "host/backends/device_nested.h"
 
 namespace gac {
 namespace {
@@ -39,7 +40,7 @@ class DeviceBackend final : public Backend {
   DeviceBackend(std::unique_ptr<Device> device, DeviceBackendOptions options)
       : device_(std::move(device)), options_(std::move(options)), size_limit_(options_.max_launch),
         train_x_(*device_), test_x_(*device_), train_y_(*device_), test_y_(*device_),
-        launches_{Launch(*device_, 0), Launch(*device_, 1)}, score_(*device_) {
+        launches_{Launch(*device_, 0), Launch(*device_, 1)}, score_(*device_), nested_(*device_) {
     if (options_.max_launch == 0) throw Error("device backend: max_launch must be at least 1");
     for (Launch& L : launches_) {
       L.h_counts.resize(kMaxGroups);
@@ -61,6 +62,7 @@ class DeviceBackend final : public Backend {
     abandon();
     for (Launch& L : launches_) L.release();  // sized for the previous stream
     score_.release();
+    nested_.reset();
     score_limit_ = SIZE_MAX;
     shape_ = LaunchShape{};
     task_ = task;
@@ -91,6 +93,8 @@ class DeviceBackend final : public Backend {
   // host accepts, stores and scores. A next call that asks for it takes its
   // results; any other call drops them.
   EvalCounts evaluate(uint64_t first, uint64_t count, std::vector<Hit>& hits) override {
+    if (task_.prior.heads > 1)  // nested sampling (host/backends/device_nested.cpp)
+      return nested_.evaluate(task_, train_x_.get(), train_y_.get(), options_.max_launch, first, count, hits);
     EvalCounts counts{count, 0};
     if (count == 0) return counts;
     try {
@@ -406,6 +410,7 @@ class DeviceBackend final : public Backend {
   DeviceArray<int32_t> train_y_, test_y_;
   Launch launches_[2];
   ScoreBuffers score_;
+  DeviceNested nested_;
   size_t score_limit_ = SIZE_MAX;  // most models per scoring batch (lowered by memory)
   Launch* ahead_ = nullptr;  // the launch queued ahead for the range after the last call, if any
   static constexpr uint64_t kNoRange = UINT64_MAX;
@@ -495,6 +500,7 @@ std::vector<TestScore> DeviceBackend::score_test(const std::vector<uint64_t>& dr
 // The generation of evaluate()'s launches alone: the dense kernel's first
 // group on no examples, or the block kernel with no examples.
 bool DeviceBackend::generate_only(uint64_t first, uint64_t count) {
+  if (task_.prior.heads > 1) return false;  // nested sampling generates heads inside its evaluation
   try {
     abandon();
     last_end_ = kNoRange;

@@ -467,11 +467,6 @@ RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ost
     if (cfg.backend == "cuda") outcome.backend_note = "SGD trains on the CPU; exec.backend = \"cuda\" applies to guess and check only";
   } else {
     backend = opts.backend ? opts.backend : make_backend(cfg.backend, cfg.threads, &outcome.backend_note, cfg.devices);
-    if (cfg.heads > 1 && backend->name() != "cpu") {  // nested sampling has no device path yet (docs/nested.md)
-      if (cfg.backend != "auto" || opts.backend) throw Error("sampler.heads > 1 runs on the CPU backend only; use --backend cpu");
-      backend = make_cpu_backend(cfg.threads);
-      outcome.backend_note = "sampler.heads > 1 runs on the CPU backend (nested sampling has no device path yet)";
-    }
   }
   if (sgd || backend->name() == "cpu") check_cpu_memory(ex, cfg.threads);
   const std::string config_file = (opts.dir / "config.toml").string();

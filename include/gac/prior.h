@@ -200,12 +200,10 @@ GAC_HD double sphere_factor(const PriorSpec& prior, StreamKey key, uint64_t draw
 // or any accessor with operator[] (e.g. lane-interleaved device storage).
 template <class Out>
 GAC_HD void generate_params(const PriorSpec& prior, StreamKey key, uint64_t draw, int n_params, Out params) {
-#if !defined(__CUDA_ARCH__)
-  if (prior.heads > 1) {  // nested sampling's pairs: host code only (device backends refuse them)
+  if (prior.heads > 1) {  // nested sampling's pairs (a device scores accepted pairs so)
     generate_param_range(prior, key, draw, 0, n_params, params);
     return;
   }
-#endif
   const int full = n_params / 4;
   int tensor = 0;
   for (int b = 0; b < full; ++b) {
