@@ -135,7 +135,9 @@ TEST(Configs, PoisonAndLinearRowHaveThePapersSettingsOnTheirTwinsCells) {
     EXPECT_EQ(twin.optimizer, "guess");
     EXPECT_EQ(sgd.sgd.lr, p.lr);
     EXPECT_EQ(sgd.sgd.batch_size, p.batch);
-    if (p.epochs) EXPECT_EQ(sgd.sgd.epochs, p.epochs);  // trimmed Table 1: fewer epochs
+    if (p.epochs) {
+      EXPECT_EQ(sgd.sgd.epochs, p.epochs);  // trimmed Table 1: fewer epochs
+    }
     EXPECT_EQ(sgd.sgd.poison_repeats, p.poison);
     EXPECT_EQ(sgd.prior.kind, p.prior);
     RunConfig same = sgd;

@@ -28,8 +28,9 @@ struct SgdConfig {
   int batch_size = 2;     // the paper caps it at n/2: see effective_batch_size
   int epochs = 30;
   // > 0: the paper's SGDPoison (host/optim/poison.h): train on the training
-  // set repeated this many times plus the test split with changed labels; a
-  // check's accuracy and loss are then the poisoned set's. 0: plain SGD.
+  // set repeated this many times plus the test split with changed labels,
+  // stop at the first check that fits that poisoned set, then bin the model
+  // by its loss on the training set alone. 0: plain SGD.
   int poison_repeats = 0;
 };
 
