@@ -8,7 +8,8 @@ It is run by `gac plot`; errors end in one line "gac: error: ..." and exit 2.
             training set as the unit; one panel per run, side by side
   rate      log10 acceptance rate (GAC's volume estimate) vs n per bin, with
             Wilson intervals; an unfilled cell with no hit is an upper bound (v)
-  width     test accuracy vs model.hidden over the runs (a Figure-2 sweep), one
+  width     test accuracy vs model.hidden (MLP; a Figure-2 sweep) or
+            model.width (LeNet; Table 6) over the runs, one
             line per optimizer (and per n and bin when there are several)
   difference  A - B (two runs of the same cells, "versus": <gac report A --versus
             B --json>): per cell the paired difference by training set with its
@@ -18,6 +19,9 @@ It is run by `gac plot`; errors end in one line "gac: error: ..." and exit 2.
             predicting class 1, computed by gac with the models' own forward
             pass), that share as a map with the 0.5 contour, the training
             points (large) and test points (small) on it; one panel per run
+  data      per run (its "data": the first stream's stored points), the
+            training set (large) over its test set (small), coloured by class;
+            one panel per run (the paper's Figure 1)
 """
 import json
 import math
@@ -146,15 +150,24 @@ def plot_by_n(runs, figure):
     return fig
 
 
+def run_width(run):
+    """An MLP's hidden width, or a LeNet's width factor (Table 6)."""
+    return run["hidden"] if run["hidden"] is not None else run.get("width")
+
+
 def plot_width(runs):
     for run in runs:
-        if run["hidden"] is None:
-            fail(f"--figure width needs MLP runs that differ in model.hidden; {run['name']} has no model.hidden")
+        if run_width(run) is None:
+            fail(f"--figure width needs MLP runs that differ in model.hidden or LeNet runs that differ in "
+                 f"model.width; {run['name']} has neither")
+    lenet = runs[0]["hidden"] is None
+    if any((run["hidden"] is None) != lenet for run in runs):
+        fail("--figure width: give MLP runs (model.hidden) or LeNet runs (model.width), not both")
     lines = {}  # (optimizer, n, bin) -> [(width, cell)]
     for run in runs:
         for cell in run["report"]["cells"]:
             key = (run["optimizer"] or "guess", cell["n"], cell["bin"])
-            lines.setdefault(key, []).append((run["hidden"], cell))
+            lines.setdefault(key, []).append((run_width(run), cell))
     optimizers = sorted({k[0] for k in lines})
     ns, bins = sorted({k[1] for k in lines}), sorted({k[2] for k in lines})
     fig, ax = plt.subplots(figsize=(6.2, 4.2))
@@ -167,9 +180,9 @@ def plot_width(runs):
         draw_points(ax, [w for w, _ in points], [number(c["test_acc_mean"]) for _, c in points],
                     [number(c["test_acc_ci_lo"]) for _, c in points], [number(c["test_acc_ci_hi"]) for _, c in points],
                     cmap(i % 10), label, [not c["filled"] for _, c in points])
-    widths = sorted({run["hidden"] for run in runs})
+    widths = sorted({run_width(run) for run in runs})
     ax.set_xticks(widths)
-    ax.set_xlabel("hidden width")
+    ax.set_xlabel("LeNet width factor (model.width)" if lenet else "hidden width")
     ax.set_ylabel("test accuracy (mean, 95% interval)")
     ax.grid(True, alpha=0.3)
     subtitle = f"n = {ns[0]}" if len(ns) == 1 else ""
@@ -260,6 +273,29 @@ def plot_boundary(runs):
     return fig
 
 
+def plot_data(runs):
+    columns = min(len(runs), 4)
+    rows = (len(runs) + columns - 1) // columns
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 4.4 * rows + 0.3), squeeze=False,
+                             layout="constrained")
+    colors = ["#d62728", "#1f4fd6", "#2ca02c", "#9467bd"]  # class 0 red, class 1 blue (the paper's), then more
+    for ax, run in zip(axes.flat, runs):
+        d = run["data"]
+        for points, labels, size, edge in ((d["test_x"], d["test_y"], 4, 0), (d["train_x"], d["train_y"], 60, 1.0)):
+            if points:
+                ax.scatter(points[0::2], points[1::2], c=[colors[y % len(colors)] for y in labels], s=size,
+                           edgecolors="black", linewidths=edge, zorder=3 if edge else 2)
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.set_title(f"{run['name']}\n{d['n']} training points (large), {len(d['test_y'])} test points (small)",
+                     fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(runs):]:
+        ax.axis("off")
+    fig.supxlabel("class 0 red, class 1 blue;\nlarge: the training set of the run's first stream (repeat 0)",
+                  fontsize=8, color="0.4")
+    return fig
+
+
 def main():
     if len(sys.argv) != 2:
         fail("usage: gac_plot.py INPUT.json (run by gac plot)")
@@ -272,11 +308,13 @@ def main():
         fig = plot_width(runs)
     elif figure == "boundary":
         fig = plot_boundary(runs)
+    elif figure == "data":
+        fig = plot_data(runs)
     elif figure == "difference":
         fig = plot_difference(runs, spec["versus"])
     else:
         fig = plot_by_n(runs, figure)
-    if figure != "boundary":  # laid out by matplotlib's constrained layout, with its colorbar
+    if figure not in ("boundary", "data"):  # laid out by matplotlib's constrained layout
         fig.tight_layout(rect=(0, 0.03, 1, 1))
     try:
         fig.savefig(spec["output"], dpi=150)

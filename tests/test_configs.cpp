@@ -111,3 +111,44 @@ TEST(Configs, SgdConfigsHaveThePapersSettingsOnTheirTwinsCells) {
     EXPECT_NE(header(kConfigs / p.sgd).find(p.twin), std::string::npos) << "the header names its twin";
   }
 }
+
+// Table 1 (SGDPoison), Table 2's linear row: the paper's settings (its
+// scripts/table1.sh, configs/table2/mnist_linear.yaml), each SGD config on the
+// cells and training sets of its guess-and-check twin.
+TEST(Configs, PoisonAndLinearRowHaveThePapersSettingsOnTheirTwinsCells) {
+  struct Pair {
+    const char *sgd, *twin;
+    double lr;
+    int batch, epochs, poison;
+    PriorKind prior;
+  };
+  const Pair pairs[] = {
+      {"table1_mnist_poison.toml", "table1_mnist_guess.toml", 0.001, 400, 40000, 10, PriorKind::uniform},
+      {"table1_mnist_poison_trimmed.toml", "table1_mnist_guess_trimmed.toml", 0.001, 400, 0, 10, PriorKind::uniform},
+      {"table2_mnist_linear_sgd.toml", "table2_mnist_linear.toml", 0.1, 2, 20, 0, PriorKind::regular},
+      {"table2_mnist_linear_sgd_trimmed.toml", "table2_mnist_linear_trimmed.toml", 0.1, 2, 20, 0, PriorKind::regular},
+  };
+  for (const Pair& p : pairs) {
+    SCOPED_TRACE(p.sgd);
+    const RunConfig sgd = load_config(kConfigs / p.sgd), twin = load_config(kConfigs / p.twin);
+    EXPECT_EQ(sgd.optimizer, "sgd");
+    EXPECT_EQ(twin.optimizer, "guess");
+    EXPECT_EQ(sgd.sgd.lr, p.lr);
+    EXPECT_EQ(sgd.sgd.batch_size, p.batch);
+    if (p.epochs) {
+      EXPECT_EQ(sgd.sgd.epochs, p.epochs);  // trimmed Table 1: fewer epochs
+    }
+    EXPECT_EQ(sgd.sgd.poison_repeats, p.poison);
+    EXPECT_EQ(sgd.prior.kind, p.prior);
+    RunConfig same = sgd;
+    same.optimizer = "guess";
+    same.sgd = SgdConfig{};
+    same.prior = twin.prior;  // the linear row: SGD from the paper's regular init, guess and check uniform
+    same.target = twin.target;
+    EXPECT_EQ(identity_difference(twin, same), "");
+    EXPECT_NE(header(kConfigs / p.sgd).find(p.twin), std::string::npos) << "the header names its twin";
+  }
+  EXPECT_EQ(load_config(kConfigs / "table1_mnist_poison.toml").bins, (std::vector<double>{-999, 999}));
+  EXPECT_EQ(load_config(kConfigs / "table2_mnist_linear_sgd.toml").model.arch, Arch::linear);
+  EXPECT_EQ(load_config(kConfigs / "table2_mnist_linear_sgd.toml").ns, (std::vector<int>{2, 4, 8, 16, 32}));
+}

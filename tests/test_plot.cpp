@@ -60,6 +60,29 @@ class PlotTest : public ::testing::Test {
     return opts.dir;
   }
 
+  // A linear model on 3 inputs (csv data): not 2-D.
+  fs::path three_input_run() {
+    std::ofstream(dir_ / "train.csv") << "1,2,3,0\n3,5,1,1\n5,1,0,0\n7,2,2,1\n2,2,2,0\n";
+    std::ofstream(dir_ / "test.csv") << "0,0,1,1\n1,1,1,0\n";
+    RunConfig cfg;
+    cfg.data.kind = "csv";
+    cfg.data.train_file = (dir_ / "train.csv").string();
+    cfg.data.test_file = (dir_ / "test.csv").string();
+    cfg.model.arch = Arch::linear;
+    cfg.ns = {2};
+    cfg.repeats = 1;
+    cfg.bins = {0.0, 0.7};
+    cfg.target = 1;
+    cfg.max_draws = 100000;
+    cfg.backend = "cpu";
+    RunOptions opts;
+    opts.dir = dir_ / "three";
+    opts.progress = false;
+    std::ostringstream log;
+    run_experiment(cfg, opts, log);
+    return opts.dir;
+  }
+
   // `env gac args`, through the shell.
   Result gac(const std::string& args, const std::string& env = "", const std::string& binary = GAC_BINARY) {
     const fs::path err = dir_ / "stderr";
@@ -107,8 +130,8 @@ TEST_F(PlotTest, WidthFigureFromRunsDifferingInHidden) {
   const fs::path linear = fixture_run("linear", 0);
   const Result r = gac("plot " + narrow.string() + " " + linear.string() + " --figure width -o " + (dir_ / "w.png").string());
   EXPECT_EQ(r.status, 2);
-  EXPECT_NE(r.err.find("gac: error: --figure width needs MLP runs that differ in model.hidden; linear has no "
-                       "model.hidden"),
+  EXPECT_NE(r.err.find("gac: error: --figure width needs MLP runs that differ in model.hidden or LeNet runs that "
+                       "differ in model.width; linear has neither"),
             std::string::npos) << r.err;
 }
 
@@ -141,36 +164,42 @@ TEST_F(PlotTest, BoundaryFigureOfTwoDimensionalRuns) {
   }
 
   // Not 2-D: a clear error, no image.
-  std::ofstream(dir_ / "train.csv") << "1,2,3,0\n3,5,1,1\n5,1,0,0\n7,2,2,1\n2,2,2,0\n";
-  std::ofstream(dir_ / "test.csv") << "0,0,1,1\n1,1,1,0\n";
-  RunConfig cfg;
-  cfg.data.kind = "csv";
-  cfg.data.train_file = (dir_ / "train.csv").string();
-  cfg.data.test_file = (dir_ / "test.csv").string();
-  cfg.model.arch = Arch::linear;
-  cfg.ns = {2};
-  cfg.repeats = 1;
-  cfg.bins = {0.0, 0.7};
-  cfg.target = 1;
-  cfg.max_draws = 100000;
-  cfg.backend = "cpu";
-  RunOptions opts;
-  opts.dir = dir_ / "three";
-  opts.progress = false;
-  std::ostringstream log;
-  run_experiment(cfg, opts, log);
-  const Result r = gac("plot " + opts.dir.string() + " --figure boundary -o " + (dir_ / "x.png").string());
+  const fs::path three = three_input_run();
+  const Result r = gac("plot " + three.string() + " --figure boundary -o " + (dir_ / "x.png").string());
   EXPECT_EQ(r.status, 2) << r.err;
   EXPECT_NE(r.err.find("plot --figure boundary needs runs on 2-D inputs with two classes (kink, slab); " +
-                       opts.dir.string() + "'s model reads 3 inputs into 2 classes"),
+                       three.string() + "'s model reads 3 inputs into 2 classes"),
             std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir_ / "x.png"));
   EXPECT_THROW(decision_map(*store, 2, 7), Error);  // no such repeat: no model
-  const Result probes = gac("report " + opts.dir.string() + " --probes slab");
-  EXPECT_NE(probes.err.find("report --probes: " + opts.dir.string() + "'s model reads 3 inputs into 2 classes; the slab "
+  const Result probes = gac("report " + three.string() + " --probes slab");
+  EXPECT_NE(probes.err.find("report --probes: " + three.string() + "'s model reads 3 inputs into 2 classes; the slab "
                             "probes need 2 and 2"),
             std::string::npos) << probes.err;
   EXPECT_NE(probes.status, 0);
+}
+
+// The data figure (the paper's Figure 1): each run's first stream, its stored
+// training set over its test set; a run not on 2-D inputs is one clear error.
+TEST_F(PlotTest, DataFigureShowsTheStoredPointsOfTwoDimensionalRuns) {
+  const fs::path a = fixture_run("a", 4);
+  const auto store = Store::open_existing(a);
+  const StreamPoints p = stream_points(*store, 2, 0);
+  EXPECT_EQ(p.train_x.size(), 4u);  // n = 2 points of 2 inputs
+  EXPECT_EQ(p.test_x.size(), 400u);  // test_size = 200
+  EXPECT_EQ(p.train_y.size(), 2u);
+  EXPECT_EQ(p.train_x, decision_map(*store, 2, 0, 1, 2).train_x);
+  EXPECT_THROW(stream_points(*store, 2, 9), Error);  // no such repeat stored
+  PLOT_OR_SKIP(a.string() + " --figure data -o " + (dir_ / "data.png").string());
+  EXPECT_TRUE(is_png(dir_ / "data.png"));
+
+  const fs::path three = three_input_run();
+  const Result r = gac("plot " + three.string() + " --figure data -o " + (dir_ / "x.png").string());
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("plot --figure data needs runs on 2-D inputs (kink, slab); " + three.string() +
+                       "'s model reads 3 inputs"),
+            std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "x.png"));
 }
 
 TEST_F(PlotTest, MissingMatplotlibIsOneClearLine) {

@@ -74,6 +74,7 @@ json run_entry(const std::string& dir) {
   run["label"] = (sgd ? "SGD: " : "guess and check: ") + name;
   run["optimizer"] = cfg.optimizer;
   run["hidden"] = cfg.model.arch == Arch::mlp ? json(cfg.model.hidden) : json(nullptr);
+  run["width"] = cfg.model.arch == Arch::lenet ? json(cfg.model.width) : json(nullptr);
   run["report"] = json::parse(format_report(*store, ReportFormat::json));
   return run;
 }
@@ -97,6 +98,16 @@ json boundary_entry(const std::string& dir) {
   j["test_x"] = map.test_x;
   j["test_y"] = map.test_y;
   return j;
+}
+
+// The points of a run's first stream (smallest n, repeat 0) for --figure data.
+json data_entry(const std::string& dir) {
+  const auto store = Store::open_existing(dir);
+  const std::vector<int>& ns = store->meta().ns;
+  const int n = *std::min_element(ns.begin(), ns.end());
+  const StreamPoints p = stream_points(*store, n, 0);
+  return json{{"n", n},           {"train_x", p.train_x}, {"train_y", p.train_y},
+              {"test_x", p.test_x}, {"test_y", p.test_y}};
 }
 
 // A file that is removed when it goes out of scope.
@@ -143,6 +154,8 @@ int plot(const PlotArgs& a) {
   for (const std::string& dir : a.dirs) spec["runs"].push_back(run_entry(dir));
   if (a.figure == "boundary")
     for (size_t i = 0; i < a.dirs.size(); ++i) spec["runs"][i]["boundary"] = boundary_entry(a.dirs[i]);
+  if (a.figure == "data")
+    for (size_t i = 0; i < a.dirs.size(); ++i) spec["runs"][i]["data"] = data_entry(a.dirs[i]);
   if (a.figure == "difference") {
     if (a.dirs.size() != 2)
       throw Error("plot --figure difference: give exactly two runs, A and B (it plots A - B), not " +
@@ -169,10 +182,11 @@ Command add_plot(CLI::App& app) {
   cmd->add_option("-o,--output", a->output, "image file, .png or .svg")->required();
   cmd->add_option("--figure", a->figure,
                   "accuracy: test accuracy vs n per loss bin (default); rate: log10 acceptance rate vs n per bin; "
-                  "width: test accuracy vs model.hidden over the runs (Figure 2); "
+                  "width: test accuracy vs model.hidden (MLP, Figure 2) or model.width (LeNet, Table 6) over the runs; "
                   "difference: A - B per cell, paired by training set, for two runs A B of the same cells; "
-                  "boundary: what the accepted models decide over the plane, one panel per run (2-D data: kink, slab)")
-      ->check(CLI::IsMember({"accuracy", "rate", "width", "difference", "boundary"}));
+                  "boundary: what the accepted models decide over the plane, one panel per run (2-D data: kink, slab); "
+                  "data: a run's training set over its test points, one panel per run (2-D data; Figure 1)")
+      ->check(CLI::IsMember({"accuracy", "rate", "width", "difference", "boundary", "data"}));
   return [a] { return plot(*a); };
 }
 

@@ -237,6 +237,9 @@ const std::vector<ConfigKey>& config_keys() {
        sgd},
       {"optimizer.batch_size", stored(FIELD(sgd.batch_size), integer(1, 1 << 24)), sgd},
       {"optimizer.epochs", stored(FIELD(sgd.epochs), integer(0, 1 << 24)), sgd},
+      // written only when on, so SGD directories made before it existed still open
+      {"optimizer.poison_repeats", stored(FIELD(sgd.poison_repeats), integer(0, 1 << 16)), sgd, Written::identity,
+       [](const RunConfig& c) { return c.sgd.poison_repeats > 0; }},
       // [sampler]: a plain run (heads = 1) writes none, so directories made before it existed still open
       {"sampler.heads", stored(FIELD(heads), integer(1, kMaxHeads)), {}, Written::identity,
        [](const RunConfig& c) { return c.heads > 1; }},

@@ -46,15 +46,16 @@ void apply_table(RunConfig& cfg, const toml::table& root, GivenKeys& given) {
   }
 }
 
-// The SGD trainer holds every epoch's order of the training examples. (The
-// keys' readers, host/config/keys.cpp, check each value as validate_sgd_config does.)
-constexpr int64_t kMaxEpochExamples = int64_t{1} << 26;
-
+// The SGD trainer holds every epoch's order of the training examples (a
+// poisoned set's test part is counted when a stream begins). The keys'
+// readers, host/config/keys.cpp, check each value as validate_sgd_config does.
 void validate_optimizer(const RunConfig& c) {
   const int64_t n = *std::max_element(c.ns.begin(), c.ns.end());
-  if (static_cast<int64_t>(c.sgd.epochs) * n > kMaxEpochExamples)
-    bad("optimizer.epochs", std::to_string(c.sgd.epochs) + " epochs of up to n = " + std::to_string(n) +
-                                " examples: epochs x n must be at most " + std::to_string(kMaxEpochExamples));
+  const int repeats = std::max(1, c.sgd.poison_repeats);
+  if (static_cast<int64_t>(c.sgd.epochs) * n * repeats > kMaxSgdEpochExamples)
+    bad("optimizer.epochs", std::to_string(c.sgd.epochs) + " epochs of up to n = " + std::to_string(n) + " examples" +
+                                (repeats > 1 ? " x poison_repeats = " + std::to_string(repeats) : "") +
+                                ": epochs x n must be at most " + std::to_string(kMaxSgdEpochExamples));
 }
 
 void validate(const RunConfig& c) {

@@ -44,8 +44,12 @@ void print_classes(std::ostream& out, const Experiment& ex, const std::string& p
 std::string optimizer_text(const RunConfig& cfg) {
   if (cfg.optimizer != "sgd") return "guess and check";
   const SgdConfig& s = cfg.sgd;
-  return "SGD from each draw (lr " + shortest(s.lr) + ", momentum " + shortest(s.momentum) + ", batch " +
-         std::to_string(s.batch_size) + " (at most n/2), " + std::to_string(s.epochs) + " epochs)";
+  const std::string batch = std::to_string(s.batch_size) + (s.poison_repeats > 0 ? "" : " (at most n/2)");
+  const std::string poison = s.poison_repeats > 0 ? ", poisoned: training set x" + std::to_string(s.poison_repeats) +
+                                                        " + test split with changed labels"
+                                                  : "";
+  return "SGD from each draw (lr " + shortest(s.lr) + ", momentum " + shortest(s.momentum) + ", batch " + batch + ", " +
+         std::to_string(s.epochs) + " epochs" + poison + ")";
 }
 
 std::string stream_data_stem(int n, int repeat) {

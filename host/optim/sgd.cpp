@@ -7,11 +7,13 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <thread>
 
 #include "gac/error.h"
 #include "host/backends/cpu_simd.h"
+#include "host/optim/poison.h"
 #include "host/optim/sgd_kernel.h"
 #include "host/util/parallel_for.h"
 #include "kernels/sgd_step.h"
@@ -122,14 +124,21 @@ void validate_sgd_config(const SgdConfig& cfg) {
     throw Error("optimizer.momentum must be in [0, 1), got " + std::to_string(cfg.momentum));
   if (cfg.batch_size < 1) throw Error("optimizer.batch_size must be at least 1, got " + std::to_string(cfg.batch_size));
   if (cfg.epochs < 0) throw Error("optimizer.epochs must be at least 0, got " + std::to_string(cfg.epochs));
+  if (cfg.poison_repeats < 0)
+    throw Error("optimizer.poison_repeats must be at least 0, got " + std::to_string(cfg.poison_repeats));
 }
 
-int effective_batch_size(const SgdConfig& cfg, int n) { return std::max(1, std::min(n / 2, cfg.batch_size)); }
+int effective_batch_size(const SgdConfig& cfg, int n) {
+  return std::max(1, std::min(cfg.poison_repeats > 0 ? n : n / 2, cfg.batch_size));
+}
 
 struct SgdTrainer::Stream {
   StreamTask task;
-  std::vector<int32_t> order;  // [epochs][n]
+  std::vector<int32_t> order;  // [epochs][examples trained on]
   SgdProblem problem;
+  bool poisoned = false;
+  Examples poison_set;              // poisoned: what SGD trains on and checks (host/optim/poison.h)
+  std::vector<float> poison_edges;  // poisoned: one bin over every loss, so the first check that fits it stops
 };
 
 SgdTrainer::SgdTrainer(int threads, const std::string& kernel)
@@ -157,22 +166,33 @@ void SgdTrainer::begin_stream(const StreamTask& task, const SgdConfig& cfg) {
       throw Error("sgd: training label " + std::to_string(y) + " outside 0.." + std::to_string(task.model.n_classes - 1));
   auto s = std::make_unique<Stream>();
   s->task = task;
-  s->order.resize(static_cast<size_t>(cfg.epochs) * n);
-  for (int epoch = 0; epoch < cfg.epochs; ++epoch)
-    minibatch_order(task.key, epoch, n, s->order.data() + static_cast<size_t>(epoch) * n);
+  s->poisoned = cfg.poison_repeats > 0;
+  if (s->poisoned) {
+    s->poison_set = poisoned_set(task.train, task.test, cfg.poison_repeats, task.model.n_classes);
+    s->poison_edges = {std::numeric_limits<float>::lowest(), std::numeric_limits<float>::max()};
+  }
   const StreamTask& t = s->task;
+  const Examples& trained_on = s->poisoned ? s->poison_set : t.train;
+  const std::vector<float>& edges = s->poisoned ? s->poison_edges : t.bin_edges;
+  const int count = static_cast<int>(trained_on.size());
+  if (static_cast<int64_t>(cfg.epochs) * count > kMaxSgdEpochExamples)
+    throw Error("sgd: " + std::to_string(cfg.epochs) + " epochs of " + std::to_string(count) +
+                " examples: epochs x examples must be at most " + std::to_string(kMaxSgdEpochExamples));
+  s->order.resize(static_cast<size_t>(cfg.epochs) * count);
+  for (int epoch = 0; epoch < cfg.epochs; ++epoch)
+    minibatch_order(task.key, epoch, count, s->order.data() + static_cast<size_t>(epoch) * count);
   s->problem = SgdProblem{t.model,
                           t.prior,
                           t.key,
                           t.loss,
-                          t.train.x.data(),
-                          t.train.y.data(),
-                          n,
-                          t.bin_edges.data(),
-                          static_cast<int>(t.bin_edges.size()),
+                          trained_on.x.data(),
+                          trained_on.y.data(),
+                          count,
+                          edges.data(),
+                          static_cast<int>(edges.size()),
                           s->order.data(),
                           cfg.epochs,
-                          effective_batch_size(cfg, n),
+                          effective_batch_size(cfg, count),
                           static_cast<float>(cfg.lr),
                           static_cast<float>(cfg.momentum)};
   stream_ = std::move(s);
@@ -200,7 +220,9 @@ SgdCounts SgdTrainer::train(uint64_t first, uint64_t count, std::vector<SgdHit>&
   });
   SgdCounts counts{count, 0};
   for (uint64_t s : steps) counts.steps += s;
+  const size_t before = hits.size();
   for (auto& group : found) std::move(group.begin(), group.end(), std::back_inserter(hits));
+  if (stream_->poisoned) bin_on_training_set(stream_->task, hits, before);
   return counts;
 }
 
@@ -218,6 +240,7 @@ std::vector<SgdHit> SgdTrainer::train_one(uint64_t draw) const {
     hits.push_back(SgdHit{draw, bin, loss, step, std::vector<float>(P, P + m.n_params)});
   });
   std::sort(hits.begin(), hits.end(), hit_order);
+  if (stream_->poisoned) bin_on_training_set(stream_->task, hits, 0);
   return hits;
 }
 

@@ -23,6 +23,18 @@ void read_points(const fs::path& stem, std::vector<double>& x, std::vector<int>&
   for (double label : read_npy(stem.string() + "y.npy").data) y.push_back(static_cast<int>(label));
 }
 
+// Stream (n, repeat)'s stored points; `what` names the caller in the error
+// for a stream that stores no training set.
+void read_stream_points(const Store& store, int n, int repeat, const std::string& what, std::vector<double>& train_x,
+                        std::vector<int>& train_y, std::vector<double>& test_x, std::vector<int>& test_y) {
+  const fs::path stem = store.dir() / "data" / stream_data_stem(n, repeat);
+  read_points(stem.string() + "train_", train_x, train_y);
+  read_points(stem.string() + "test_", test_x, test_y);
+  if (train_x.empty())
+    throw Error(what + ": " + store.dir().string() + " stores no training set for n=" + std::to_string(n) + " repeat " +
+                std::to_string(repeat) + " (" + stem.string() + "train_x.npy)");
+}
+
 // The grid's span: every point with a tenth of the range (at least 0.1) around it.
 void set_span(DecisionMap& map) {
   double lo[2] = {1e300, 1e300}, hi[2] = {-1e300, -1e300};
@@ -63,12 +75,7 @@ DecisionMap decision_map(const Store& store, int n, int repeat, int max_models, 
   DecisionMap map;
   map.n = n, map.repeat = repeat, map.grid = grid, map.sets = static_cast<int>(sets.size());
   map.models_available = static_cast<int>(models.size());
-  const fs::path stem = store.dir() / "data" / stream_data_stem(n, repeat);
-  read_points(stem.string() + "train_", map.train_x, map.train_y);
-  read_points(stem.string() + "test_", map.test_x, map.test_y);
-  if (map.train_x.empty())
-    throw Error("plot --figure boundary: " + dir + " stores no training set for n=" + std::to_string(n) + " repeat " +
-                std::to_string(repeat) + " (" + stem.string() + "train_x.npy)");
+  read_stream_points(store, n, repeat, "plot --figure boundary", map.train_x, map.train_y, map.test_x, map.test_y);
   set_span(map);
 
   std::vector<int> class1(static_cast<size_t>(grid) * grid, 0);
@@ -89,6 +96,16 @@ DecisionMap decision_map(const Store& store, int n, int repeat, int max_models, 
   map.share.resize(class1.size());
   for (size_t i = 0; i < class1.size(); ++i) map.share[i] = static_cast<double>(class1[i]) / count;
   return map;
+}
+
+StreamPoints stream_points(const Store& store, int n, int repeat) {
+  const ModelSpec spec = stored_model_spec(store);
+  if (spec.in_size() != 2)
+    throw Error("plot --figure data needs runs on 2-D inputs (kink, slab); " + store.dir().string() + "'s model reads " +
+                std::to_string(spec.in_size()) + " inputs");
+  StreamPoints p;
+  read_stream_points(store, n, repeat, "plot --figure data", p.train_x, p.train_y, p.test_x, p.test_y);
+  return p;
 }
 
 }  // namespace gac

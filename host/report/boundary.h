@@ -29,4 +29,14 @@ struct DecisionMap {
 // classes, or when the stream has no model.
 DecisionMap decision_map(const Store& store, int n, int repeat, int max_models = 200, int grid = 160);
 
+// The stored training and test points of stream (n, repeat) of a run on 2-D
+// inputs (x0, x1 per point; the test set empty when none is stored), for
+// `gac plot --figure data` (the paper's Figure 1). Throws gac::Error naming
+// the run when its inputs are not 2-D or it stores no such training set.
+struct StreamPoints {
+  std::vector<double> train_x, test_x;
+  std::vector<int> train_y, test_y;
+};
+StreamPoints stream_points(const Store& store, int n, int repeat);
+
 }  // namespace gac

@@ -27,14 +27,24 @@ struct SgdConfig {
   double momentum = 0.0;  // no dampening, no Nesterov; > 0: a bin's model still stops at its snapshot
   int batch_size = 2;     // the paper caps it at n/2: see effective_batch_size
   int epochs = 30;
+  // > 0: the paper's SGDPoison (host/optim/poison.h): train on the training
+  // set repeated this many times plus the test split with changed labels,
+  // stop at the first check that fits that poisoned set, then bin the model
+  // by its loss on the training set alone. 0: plain SGD.
+  int poison_repeats = 0;
 };
 
+// The trainer holds every epoch's order of the examples it trains on:
+// epochs x examples is at most this.
+constexpr int64_t kMaxSgdEpochExamples = int64_t{1} << 26;
+
 // Throws gac::Error naming the bad value: lr must be > 0 and finite as a
-// float, momentum in [0, 1), batch_size >= 1, epochs >= 0.
+// float, momentum in [0, 1), batch_size >= 1, epochs >= 0, poison_repeats >= 0.
 void validate_sgd_config(const SgdConfig& cfg);
 
 // The paper's minibatch size for n training examples: min(n / 2, batch_size),
-// at least 1.
+// at least 1; with poison_repeats > 0 (n: the poisoned set's size) the
+// paper's SGDPoison takes min(n, batch_size).
 int effective_batch_size(const SgdConfig& cfg, int n);
 
 // One accepted SGD model.
