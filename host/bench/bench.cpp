@@ -138,10 +138,6 @@ void measure_scenario(const BenchOptions& opts, const Scenario& s, std::vector<N
           r.measurements.push_back(labelled_measurement(opts, s, ex, named, task, data_name, uniforms, log));
         }
       for (int k : opts.heads) {
-        if (label.rfind("cpu", 0) != 0) {  // docs/nested.md: the CPU engine only, for now
-          log << "bench: " << s.name << " n=" << n << " " << label << " heads " << k << ": no device path, skipped\n";
-          continue;
-        }
         StreamTask pairs = stream_task(ex, n, 0);
         pairs.prior = make_prior_spec(ex.cfg.prior, ex.model, static_cast<uint32_t>(k));
         r.nested.push_back(labelled_measurement(opts, s, ex, named, pairs, data_name, uniforms, log));
