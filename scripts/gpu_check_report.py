@@ -36,7 +36,7 @@ def last_error(log):
 
 def merge_bench(out, parts):
     """One document of every `gac bench --json` that worked; a backend that failed is named with its error."""
-    merged = {"measurements": [], "ceiling": {}, "failed": []}
+    merged = {"measurements": [], "nested": [], "ceiling": {}, "failed": []}
     for part in parts:
         name, backend, report, log = part.split(":", 3)
         doc = load(report)
@@ -48,6 +48,7 @@ def merge_bench(out, parts):
         for b, c in doc.get("ceiling", {}).items():
             merged["ceiling"].setdefault(b, c)
         merged["measurements"] += [dict(m, part=name) for m in doc.get("measurements", [])]
+        merged["nested"] += [dict(m, part=name) for m in doc.get("nested", [])]
     with open(out, "w") as f:
         json.dump(merged, f, indent=2)
 
@@ -88,6 +89,14 @@ def speed(bench_path, pytorch_path=None):
         print(f"| {m['part']} | {m['scenario']} | {m['n']} | {m['backend']} | {'on' if m['early_reject'] else 'off'} |"
               f" {m['draws_per_s']:,.0f} | {m['gflops']:.1f} | {pct(m.get('fraction_of_ceiling'))} |"
               f" {pct(m.get('fraction_of_fp32_peak'))} | {pct(m.get('fraction_of_roofline'))} | {pytorch} | {ratio} |")
+    if bench.get("nested"):
+        print()
+        print("| part | scenario | n | backend | heads K | pairs/s | perfect per body | deff | effective/s | gain over plain |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for m in bench["nested"]:
+            gain = "-" if m.get("gain") is None else f"{m['gain']:.1f}x"
+            print(f"| {m['part']} | {m['scenario']} | {m['n']} | {m['backend']} | {m['heads']} | {m['pairs_per_s']:,.0f} |"
+                  f" {m['perfect_per_body']:.2f} | {m['design_effect']:.2f} | {m['effective_per_s']:,.1f} | {gain} |")
     print()
     print("targets (SPEC.md, H200): gac / PyTorch >= 100x on the same GPU; full evaluation >= 40% of FP32 peak;"
           " LeNet n = 16 with early rejection >= 35M draws/s; MLP >= 5G draws/s")
