@@ -352,25 +352,8 @@ INSTANTIATE_TEST_SUITE_P(Backends, BackendSuite, ::testing::Values("cpu", "cpu_s
 
 namespace {
 
-struct NestedArch {
-  const char* name;
-  ModelConfig mc;
-  int c, h, w;
-};
+using test::NestedArch;
 
-std::vector<NestedArch> nested_device_archs() {
-  ModelConfig mlp, mlp_bias, lenet, linear;
-  mlp_bias.hidden_bias = true;  // a Philox block shared by body and head
-  lenet.arch = Arch::lenet;
-  linear.arch = Arch::linear;
-  return {{"mlp", mlp, 1, 1, 2},
-          {"mlp_hidden_bias", mlp_bias, 1, 1, 2},
-          {"lenet_1x28x28", lenet, 1, 28, 28},
-          {"lenet_3x32x32", lenet, 3, 32, 32},
-          {"linear", linear, 1, 1, 3}};
-}
-
-// random_task with `heads` heads per body and the prior `kind`.
 StreamTask nested_device_task(const NestedArch& a, PriorKind kind, uint32_t heads, LossKind loss, bool early) {
   StreamTask t = random_task(a.mc, a.c, a.h, a.w, 3, 4, early, 5);
   PriorConfig pc;
@@ -416,7 +399,7 @@ class NestedDeviceSuite : public BackendSuite {
 }  // namespace
 
 TEST_P(NestedDeviceSuite, PairsEqualTheCpuBitForBitOnEveryModelPriorAndLoss) {
-  for (const NestedArch& a : nested_device_archs()) {
+  for (const NestedArch& a : test::nested_archs()) {
     const bool lenet = a.mc.arch == Arch::lenet;
     const uint32_t K = lenet ? 19 : 300;
     // Starting and ending inside bodies, as a resumed run or a shard may.
@@ -436,7 +419,7 @@ TEST_P(NestedDeviceSuite, PairsEqualTheCpuBitForBitOnEveryModelPriorAndLoss) {
 TEST_P(NestedDeviceSuite, RangesSplitAnywhereGiveTheSamePairs) {
   // Calls cut inside bodies, a body's heads over several calls, one pair, a
   // range of many bodies: always the CPU's pairs.
-  const NestedArch mlp = nested_device_archs()[0];
+  const NestedArch mlp = test::nested_archs()[0];
   const StreamTask t = nested_device_task(mlp, PriorKind::uniform, 64, LossKind::normalized, true);
   size_t hits = 0;
   for (auto [first, count] : std::vector<std::pair<uint64_t, uint64_t>>{
@@ -446,7 +429,7 @@ TEST_P(NestedDeviceSuite, RangesSplitAnywhereGiveTheSamePairs) {
 }
 
 TEST_P(NestedDeviceSuite, TestScoresOfPairsAreThoseOfTheirFullVectors) {
-  for (const NestedArch& a : {nested_device_archs()[1], nested_device_archs()[2]}) {
+  for (const NestedArch& a : {test::nested_archs()[1], test::nested_archs()[2]}) {
     StreamTask t = nested_device_task(a, PriorKind::normal, 7, LossKind::normalized, true);
     backend_->begin_stream(t);
     cpu_->begin_stream(t);
@@ -464,7 +447,7 @@ INSTANTIATE_TEST_SUITE_P(Devices, NestedDeviceSuite, ::testing::Values("cuda", "
                          [](const auto& info) { return info.param; });
 
 TEST(NestedDevice, ALostDeviceAndTooLittleMemoryAreClearErrors) {
-  const NestedArch mlp = nested_device_archs()[0];
+  const NestedArch mlp = test::nested_archs()[0];
   const StreamTask t = nested_device_task(mlp, PriorKind::uniform, 64, LossKind::normalized, true);
   EmulatorConfig lost;
   lost.fail_at_launch = 3;  // the third launch of heads (100 pairs each)

@@ -14,20 +14,8 @@ using namespace gac;
 
 namespace {
 
-struct Arch3 {
-  const char* name;
-  ModelConfig mc;
-  int c, h, w;
-};
-
-std::vector<Arch3> nested_archs() {
-  ModelConfig mlp, mlp_bias, lenet, linear;
-  mlp_bias.hidden_bias = true;  // head_begin 30: a Philox block shared by body and head
-  lenet.arch = Arch::lenet;
-  linear.arch = Arch::linear;
-  return {{"mlp", mlp, 1, 1, 2},       {"mlp_hidden_bias", mlp_bias, 1, 1, 2}, {"lenet_1x28x28", lenet, 1, 28, 28},
-          {"lenet_3x32x32", lenet, 3, 32, 32}, {"linear", linear, 1, 1, 3}};
-}
+using test::NestedArch;
+using test::nested_archs;
 
 PriorConfig prior_of(PriorKind kind) {
   PriorConfig pc;
@@ -36,7 +24,7 @@ PriorConfig prior_of(PriorKind kind) {
   return pc;
 }
 
-StreamTask nested_task(const Arch3& a, PriorKind kind, uint32_t heads, int n_train, uint64_t seed) {
+StreamTask nested_task(const NestedArch& a, PriorKind kind, uint32_t heads, int n_train, uint64_t seed) {
   const Model model = build_model(a.mc, a.c, a.h, a.w, 2);
   StreamTask t;
   t.model = model.spec;
@@ -62,7 +50,7 @@ bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
 TEST(NestedPairs, HeadZeroIsThePlainDrawAndEveryHeadSharesItsBody) {
   constexpr uint32_t K = 5;
-  for (const Arch3& a : nested_archs())
+  for (const NestedArch& a : nested_archs())
     for (PriorKind kind : {PriorKind::uniform, PriorKind::normal, PriorKind::kaiming, PriorKind::regular}) {
       const StreamTask plain = nested_task(a, kind, 1, 2, 7);
       const StreamTask nested = nested_task(a, kind, K, 2, 7);
@@ -100,7 +88,7 @@ TEST(NestedPairs, TheSpherePriorAndBadHeadCountsAreRefused) {
 TEST(NestedEvaluation, EachPairEqualsAFullEvaluationOfItsVector) {
   constexpr uint32_t K = 6;
   constexpr int n = 5;
-  for (const Arch3& a : nested_archs())
+  for (const NestedArch& a : nested_archs())
     for (PriorKind kind : {PriorKind::uniform, PriorKind::normal, PriorKind::kaiming, PriorKind::regular})
       for (LossKind loss : {LossKind::normalized, LossKind::raw}) {
         StreamTask t = nested_task(a, kind, K, n, 11);
@@ -146,7 +134,7 @@ TEST_P(NestedBackends, PairsMatchTheReference) {
     GTEST_SKIP() << GetParam() << " does not run on this CPU";
   }
   const auto scalar = make_cpu_backend(2, "scalar");
-  for (const Arch3& a : nested_archs())
+  for (const NestedArch& a : nested_archs())
     for (PriorKind kind : {PriorKind::uniform, PriorKind::normal})
       for (bool early : {true, false}) {
         const bool lenet = a.mc.arch == Arch::lenet;

@@ -18,10 +18,33 @@
 #include <thread>
 #include <vector>
 
+#include "gac/config.h"
 #include "gac/error.h"
 #include "gac/store.h"
 
 namespace gac::test {
+
+// The models nested sampling splits into body and head (include/gac/nested.h),
+// each with its input shape: the MLP with and without hidden biases (with them,
+// a Philox block holds both body and head values), LeNet on both image shapes,
+// and the linear model (no body at all).
+struct NestedArch {
+  const char* name;
+  ModelConfig mc;
+  int c, h, w;
+};
+
+inline std::vector<NestedArch> nested_archs() {
+  ModelConfig mlp, mlp_bias, lenet, linear;
+  mlp_bias.hidden_bias = true;
+  lenet.arch = Arch::lenet;
+  linear.arch = Arch::linear;
+  return {{"mlp", mlp, 1, 1, 2},
+          {"mlp_hidden_bias", mlp_bias, 1, 1, 2},
+          {"lenet_1x28x28", lenet, 1, 28, 28},
+          {"lenet_3x32x32", lenet, 3, 32, 32},
+          {"linear", linear, 1, 1, 3}};
+}
 
 // The message of the gac::Error `f` throws ("" if it throws none).
 inline std::string error_of(const std::function<void()>& f) {
