@@ -527,8 +527,9 @@ TEST_F(StoreTest, AVersion2LedgerOpensAndIsMigratedByAWriter) {
     CREATE TABLE models(n INTEGER NOT NULL, repeat INTEGER NOT NULL, shard INTEGER NOT NULL, draw INTEGER NOT NULL,
       bin INTEGER NOT NULL, train_loss REAL NOT NULL, train_acc REAL NOT NULL, test_loss REAL NOT NULL,
       test_acc REAL NOT NULL, file TEXT NOT NULL, PRIMARY KEY(n, repeat, shard, draw));
-    INSERT INTO models SELECT * FROM m3;
+    INSERT INTO models SELECT n, repeat, shard, draw, bin, train_loss, train_acc, test_loss, test_acc, file FROM m3;
     DROP TABLE m3;
+    ALTER TABLE streams DROP COLUMN failed;
     UPDATE meta SET value = '2' WHERE key = 'schema_version';
   )sql";
   ASSERT_EQ(sqlite3_exec(db, downgrade, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
@@ -552,7 +553,7 @@ TEST_F(StoreTest, AVersion2LedgerOpensAndIsMigratedByAWriter) {
   EXPECT_EQ(Store::open_existing(dir_)->models().size(), 2u);  // a reader changes nothing
   EXPECT_EQ(schema_version(), "2");
   auto store = make_store();
-  EXPECT_EQ(schema_version(), "4 by bin");  // and on to version 4 (streams.same_body)
+  EXPECT_EQ(schema_version(), "5 by bin");  // and on to version 5 (streams.same_body, the search columns)
   EXPECT_EQ(store->models().size(), 2u);
   EXPECT_EQ(store->models()[0].file, "weights/n4_r1_s0_d3.npy");
 }
@@ -562,7 +563,9 @@ TEST_F(StoreTest, AVersion3LedgerIsReadAndAWriterAddsSameBody) {
   const fs::path ledger = dir_ / "ledger.sqlite";
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(ledger.c_str(), &db), SQLITE_OK);
-  const char* downgrade = "ALTER TABLE streams DROP COLUMN same_body; UPDATE meta SET value = '3' WHERE key = 'schema_version';";
+  const char* downgrade = "ALTER TABLE streams DROP COLUMN same_body; ALTER TABLE streams DROP COLUMN failed; "
+      "ALTER TABLE models DROP COLUMN search_steps; ALTER TABLE models DROP COLUMN search_calls; "
+      "ALTER TABLE models DROP COLUMN search_radius; UPDATE meta SET value = '3' WHERE key = 'schema_version';";
   ASSERT_EQ(sqlite3_exec(db, downgrade, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
   sqlite3_close(db);
   const auto reader = Store::open_existing(dir_);  // a reader changes nothing
@@ -576,4 +579,38 @@ TEST_F(StoreTest, AVersion3LedgerIsReadAndAWriterAddsSameBody) {
   std::vector<StoredModel> none;
   store->commit(st, none, {});
   EXPECT_EQ(store->load_state(st.n, st.repeat, st.shard)->same_body, st.same_body);
+}
+
+// A ledger of schema version 4 (no search columns) is read as it is, with
+// the search columns absent, and gains them when a writer opens it.
+TEST_F(StoreTest, AVersion4LedgerOpensAndGainsTheSearchColumnsFromAWriter) {
+  commit_two(*make_store());
+  const fs::path ledger = dir_ / "ledger.sqlite";
+  const auto sql = [&](const char* text) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open(ledger.c_str(), &db), SQLITE_OK);
+    std::string value;
+    EXPECT_EQ(sqlite3_exec(
+                  db, text,
+                  [](void* out, int, char** values, char**) {
+                    return *static_cast<std::string*>(out) = values[0] ? values[0] : "NULL", 0;
+                  },
+                  &value, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);
+    return value;
+  };
+  sql("ALTER TABLE models DROP COLUMN search_steps; ALTER TABLE models DROP COLUMN search_calls; "
+      "ALTER TABLE models DROP COLUMN search_radius; ALTER TABLE streams DROP COLUMN failed; "
+      "UPDATE meta SET value = '4' WHERE key = 'schema_version'");
+  const auto reader = Store::open_existing(dir_);
+  ASSERT_EQ(reader->models().size(), 2u);
+  EXPECT_EQ(reader->models()[0].search_calls, -1);
+  EXPECT_EQ(reader->states().at(0).failed, 0u);
+  EXPECT_EQ(sql("SELECT value FROM meta WHERE key = 'schema_version'"), "4");  // a reader changes nothing
+  auto store = make_store();
+  EXPECT_EQ(sql("SELECT value FROM meta WHERE key = 'schema_version'"), "5");
+  EXPECT_EQ(sql("SELECT search_calls FROM models LIMIT 1"), "NULL");
+  EXPECT_EQ(store->models().size(), 2u);
 }

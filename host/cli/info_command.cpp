@@ -80,7 +80,7 @@ int info(const ConfigArgs& a) {
     std::cout << grouped(static_cast<int64_t>(d.train.size())) << " training / " << grouped(static_cast<int64_t>(d.test.size()))
               << " test examples\n";
   std::cout << "standardization: " << standardization(ex) << "\n";
-  std::cout << "optimizer: " << optimizer_text(cfg) << (cfg.optimizer == "sgd" ? ", trained on the CPU" : "") << "\n";
+  std::cout << "optimizer: " << optimizer_text(cfg) << (cfg.optimizer != "guess" ? ", trained on the CPU" : "") << "\n";
   print_model(ex.model);
   print_classes(std::cout, ex, "");
   return 0;

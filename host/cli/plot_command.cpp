@@ -68,10 +68,9 @@ json run_entry(const std::string& dir) {
   const RunConfig cfg = parse_config(store->config_toml(), (fs::path(dir) / "config.toml").string());
   std::string name = fs::path(dir).lexically_normal().filename().string();
   if (name.empty() || name == ".") name = fs::absolute(dir).lexically_normal().parent_path().filename().string();
-  const bool sgd = cfg.optimizer == "sgd";
   json run;
   run["name"] = name;
-  run["label"] = (sgd ? "SGD: " : "guess and check: ") + name;
+  run["label"] = optimizer_title(cfg.optimizer) + ": " + name;
   run["optimizer"] = cfg.optimizer;
   run["hidden"] = cfg.model.arch == Arch::mlp ? json(cfg.model.hidden) : json(nullptr);
   run["width"] = cfg.model.arch == Arch::lenet ? json(cfg.model.width) : json(nullptr);

@@ -179,6 +179,7 @@ const std::vector<ConfigKey>& config_keys() {
   static const Scope labeled{"data.kind", {"idx", "cifar10", "npy", "csv"}};  // data sets with labels (not kink, slab)
   static const Scope npy{"data.kind", {"npy"}}, csv{"data.kind", {"csv"}}, npy_csv{"data.kind", {"npy", "csv"}};
   static const Scope mlp{"model.arch", {"mlp"}}, sgd{"optimizer.kind", {"sgd"}};
+  static const Scope search{"optimizer.kind", {"pattern", "greedy"}};
   static const std::vector<ConfigKey> keys = {
       // [data]
       {"data.kind", stored(FIELD(data.kind), choice({"idx", "cifar10", "npy", "csv", "kink", "slab"}))},
@@ -221,8 +222,8 @@ const std::vector<ConfigKey>& config_keys() {
       {"prior.sigma", stored(FIELD(prior.sigma), get_positive), {"prior.kind", {"normal"}}},
       {"prior.sphere_radius", stored(FIELD(prior.sphere_radius), get_positive), {"prior.kind", {"sphere"}}},
       // [optimizer]: a guess-and-check run writes none, so directories made before it existed still open
-      {"optimizer.kind", stored(FIELD(optimizer), choice({"guess", "sgd"})), {}, Written::identity,
-       [](const RunConfig& c) { return c.optimizer == "sgd"; }},
+      {"optimizer.kind", stored(FIELD(optimizer), choice({"guess", "sgd", "pattern", "greedy"})), {}, Written::identity,
+       [](const RunConfig& c) { return c.optimizer != "guess"; }},
       {"optimizer.lr", stored(FIELD(sgd.lr), get_positive,
                               [](const RunConfig& c, const std::string& k) {
                                 const float lr = static_cast<float>(c.sgd.lr);  // SGD trains in float
@@ -243,6 +244,9 @@ const std::vector<ConfigKey>& config_keys() {
       // [sampler]: a plain run (heads = 1) writes none, so directories made before it existed still open
       {"sampler.heads", stored(FIELD(heads), integer(1, kMaxHeads)), {}, Written::identity,
        [](const RunConfig& c) { return c.heads > 1; }},
+      {"optimizer.budget", stored(FIELD(search.budget), integer(1, int64_t{1} << 40)), search},
+      {"optimizer.max_calls", stored(FIELD(search.max_calls), integer(1, int64_t{1} << 40)), search},
+      {"optimizer.check_every", stored(FIELD(search.check_every), integer(0, int64_t{1} << 40)), search},
       // [run]
       {"run.seed", stored(FIELD(seed), integer(0, INT64_MAX))},
       {"run.n", stored(FIELD(ns), integers(1, 1 << 24))},

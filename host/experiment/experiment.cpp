@@ -42,6 +42,14 @@ void print_classes(std::ostream& out, const Experiment& ex, const std::string& p
 }
 
 std::string optimizer_text(const RunConfig& cfg) {
+  if (cfg.optimizer == "pattern" || cfg.optimizer == "greedy") {
+    const SearchConfig& s = cfg.search;
+    const SearchKind kind = cfg.optimizer == "pattern" ? SearchKind::pattern : SearchKind::greedy;
+    return std::string(cfg.optimizer == "pattern" ? "pattern search" : "greedy random search") +
+           " from each draw (budget " + std::to_string(s.budget) + " candidate-examples per batch, at most " +
+           std::to_string(s.max_calls) + " calls, accuracy checked every " +
+           std::to_string(search_check_every(kind, s)) + ")";
+  }
   if (cfg.optimizer != "sgd") return "guess and check";
   const SgdConfig& s = cfg.sgd;
   const std::string batch = std::to_string(s.batch_size) + (s.poison_repeats > 0 ? "" : " (at most n/2)");

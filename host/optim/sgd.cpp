@@ -246,26 +246,7 @@ std::vector<SgdHit> SgdTrainer::train_one(uint64_t draw) const {
 
 std::vector<TestScore> SgdTrainer::score_test(const std::vector<SgdHit>& hits) const {
   if (!stream_) throw Error("sgd: score_test() before begin_stream()");
-  const StreamTask& t = stream_->task;
-  const ModelSpec& m = t.model;
-  const int n = static_cast<int>(t.test.size());
-  std::vector<TestScore> scores(hits.size());
-  std::vector<std::vector<float>> buffers(threads_, std::vector<float>(2 * static_cast<size_t>(m.max_activation)));
-  parallel_for(threads_, hits.size(), 1, [&](int thread, uint64_t i) {
-    float* buf0 = buffers[thread].data();
-    float* buf1 = buf0 + m.max_activation;
-    const float* params = hits[i].params.data();
-    const float scale = logit_scale(m, params, t.loss);
-    int correct = 0;
-    double loss = 0;
-    for (int e = 0; e < n; ++e) {
-      const float* z = forward_example(m, params, t.test.x.data() + static_cast<size_t>(e) * m.in_size(), buf0, buf1);
-      correct += argmax(z, m.n_classes) == t.test.y[e];
-      loss += cross_entropy(z, m.n_classes, t.test.y[e], scale);
-    }
-    scores[i] = n > 0 ? TestScore{static_cast<double>(correct) / n, loss / n} : TestScore{0.0, 0.0};
-  });
-  return scores;
+  return score_trained_models(stream_->task, threads_, hits);
 }
 
 }  // namespace gac

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "gac/dataset.h"
+#include "gac/optimizer.h"
 #include "host/report/cells.h"
 #include "host/report/format.h"
 #include "host/report/tasks.h"
@@ -76,8 +77,18 @@ std::string table_heading(const Store& store, const std::vector<CellReport>& cel
   if (meta.shards > 1)
     tasks = "; " + (meta.shard < 0 ? std::string("every task") : "task " + std::to_string(meta.shard)) + " of " +
             std::to_string(meta.shards);
-  return store.dir().string() + ": " + std::to_string(meta.n_params) + " parameters, " +
-         (meta.optimizer == "sgd" ? "trained by SGD from the draws, " : "") + "target " +
+  std::string trained;
+  if (meta.optimizer != "guess") trained = "trained by " + optimizer_title(meta.optimizer) + " from the draws, ";
+  if (meta.optimizer == "pattern" || meta.optimizer == "greedy") {
+    uint64_t draws = 0, failed = 0;
+    for (const StreamState& st : store.states()) {
+      draws += st.draws;
+      failed += st.failed;
+    }
+    trained += std::to_string(failed) + " of " + std::to_string(draws) +
+               " searches failed (no model of training accuracy 1), ";
+  }
+  return store.dir().string() + ": " + std::to_string(meta.n_params) + " parameters, " + trained + "target " +
          std::to_string(meta.target) + " models per cell and repeat, " + std::to_string(meta.repeats) +
          (meta.repeats == 1 ? " repeat" : " repeats") + tasks + "\n" + classes_header(cells) + "\n";
 }

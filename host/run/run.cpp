@@ -23,7 +23,7 @@
 #include "gac/error.h"
 #include "gac/memory.h"
 #include "gac/npy.h"
-#include "gac/sgd.h"
+#include "gac/optimizer.h"
 #include "gac/shards.h"
 #include "gac/store.h"
 #include "gac/verify.h"
@@ -39,9 +39,6 @@ using Clock = std::chrono::steady_clock;
 constexpr double kCommitSeconds = 1.0;      // a running unit commits about once a second
 constexpr double kCallSeconds = 0.5;        // evaluate() calls last about this long, so a stop is prompt
 constexpr uint64_t kFirstCall = 4096;       // draws of a unit's first call, before its speed is known
-// SGD trains this many consecutive draws together on each thread
-// (host/optim/sgd_lanes.h): its calls are whole groups, so no thread idles.
-constexpr uint64_t kSgdGroup = 16;
 constexpr double kFirstSliceSeconds = 1.0;  // interleaved order: round r gives each unit 2^r seconds,
 constexpr double kMaxSliceSeconds = 60.0;   // at most a minute
 
@@ -134,11 +131,12 @@ uint64_t accept_hits(StreamState& st, int target, std::span<const Hit> hits, uin
   return end;
 }
 
-// SGD: the same rule for hits ordered by (draw, bin), where one draw may give a
-// model in several bins. Every hit of a draw counts; the unit ends after the
-// draw that fills its last bin. `perfect` counts the draws that gave a model.
-uint64_t accept_sgd_hits(StreamState& st, int target, std::vector<SgdHit>& hits, uint64_t end,
-                         std::vector<SgdHit>& accepted) {
+// An optimizer's models: the same rule for models ordered by (draw, bin),
+// where one draw may give a model in several bins. Every model of a draw
+// counts; the unit ends after the draw that fills its last bin. `perfect`
+// counts the draws that gave a model.
+uint64_t accept_trained(StreamState& st, int target, std::vector<TrainedModel>& hits, uint64_t end,
+                        std::vector<TrainedModel>& accepted) {
   for (size_t i = 0; i < hits.size(); ++i) {
     const uint64_t draw = hits[i].draw;
     const int bin = hits[i].bin;
@@ -172,10 +170,10 @@ StoredModel stored_model(const StreamState& st, uint64_t draw, int bin, float lo
 // so that every cell moves under a time limit) or one after another.
 class TaskRun {
  public:
-  // Guess and check runs on `backend`; SGD (backend null) on `sgd`.
-  TaskRun(const Experiment& ex, const RunOptions& opts, Backend* backend, SgdTrainer* sgd, Store& store,
+  // Guess and check runs on `backend`; other optimizers (backend null) on `optimizer`.
+  TaskRun(const Experiment& ex, const RunOptions& opts, Backend* backend, Optimizer* optimizer, Store& store,
           std::ostream& log, RunOutcome& outcome)
-      : ex_(ex), cfg_(ex.cfg), opts_(opts), backend_(backend), sgd_(sgd), store_(store), outcome_(outcome),
+      : ex_(ex), cfg_(ex.cfg), opts_(opts), backend_(backend), optimizer_(optimizer), store_(store), outcome_(outcome),
         progress_(log, opts.progress, ex.cfg) {
     const int bins = static_cast<int>(cfg_.bins.size()) - 1;
     std::map<std::tuple<int, int, int>, StreamState> stored;  // one query, not one per unit: runs of a million streams
@@ -244,21 +242,21 @@ class TaskRun {
     const StreamTask task = stream_task(ex_, u.unit.n, u.unit.repeat, u.unit.shard);
     if (saved_.insert({u.unit.n, u.unit.repeat}).second) save_stream_data(opts_.dir, u.unit.n, u.unit.repeat, task, ex_.data);
     u.st.classes = task.source.classes;
-    if (sgd_) sgd_->begin_stream(task, cfg_.sgd);
+    if (optimizer_) optimizer_->begin_stream(task);
     else backend_->begin_stream(task);
-    if (!sgd_ && ex_.prior.heads > 1) reopen_body(u);
+    if (!optimizer_ && ex_.prior.heads > 1) reopen_body(u);
     u.st.status = "running";
 
-    const uint64_t batch = cfg_.batch ? cfg_.batch : sgd_ ? sgd_->preferred_batch() : backend_->preferred_batch();
+    const uint64_t batch = cfg_.batch ? cfg_.batch : optimizer_ ? optimizer_->preferred_batch() : backend_->preferred_batch();
     // Calls of about kCallSeconds, at the speed seen so far, growing at most 4x at a time.
-    const uint64_t group = sgd_ ? kSgdGroup * sgd_->threads() : 1;
-    double count = u.st.seconds > 0 ? kCallSeconds * u.st.draws / u.st.seconds : sgd_ ? group : kFirstCall;
+    const uint64_t group = optimizer_ ? optimizer_->call_group() : 1;
+    double count = u.st.seconds > 0 ? kCallSeconds * u.st.draws / u.st.seconds : optimizer_ ? group : kFirstCall;
     const Clock::time_point slice_start = Clock::now();
     Clock::time_point last_commit = slice_start;
     for (;;) {
       const uint64_t whole_groups = (static_cast<uint64_t>(std::clamp(count, 1.0, 1e18)) + group - 1) / group * group;
       const uint64_t asked = std::min({whole_groups, batch, u.unit.max_draws - u.st.draws});
-      const Step step = sgd_ ? sgd_step(u, asked) : guess_and_check(u, asked, task);
+      const Step step = optimizer_ ? train_step(u, asked) : guess_and_check(u, asked, task);
       const double rate = step.draws / std::max(step.seconds, 1e-9);
       count = std::min(4.0 * asked, kCallSeconds * asked / std::max(step.seconds, 1e-9));
 
@@ -320,7 +318,7 @@ class TaskRun {
   // commit holds in memory (exec.commit_bytes bounds it).
   size_t pending_bytes() const {
     size_t floats = accepted_.size() * static_cast<size_t>(ex_.model.spec.n_params);
-    for (const SgdHit& h : sgd_accepted_) floats += h.params.size();
+    for (const TrainedModel& m : trained_accepted_) floats += m.params.size();
     return floats * sizeof(float);
   }
 
@@ -338,13 +336,17 @@ class TaskRun {
       if (h.bin >= 0) open_body_.add(h, u.st.hits.size());
   }
 
-  // One step of SGD: the next `count` draws trained (the models kept, with
-  // their parameters, added to sgd_accepted_).
-  Step sgd_step(UnitRun& u, uint64_t count) {
+  // One step of an optimizer: the next `count` draws trained (fewer when a
+  // stop interrupts a long search: that draw is trained again on resume),
+  // the models kept, with their parameters, added to trained_accepted_.
+  Step train_step(UnitRun& u, uint64_t count) {
     const Clock::time_point start = Clock::now();
-    sgd_hits_.clear();
-    sgd_->train(u.st.draws, count, sgd_hits_);
-    return advance(u, accept_sgd_hits(u.st, u.unit.target, sgd_hits_, u.st.draws + count, sgd_accepted_), start);
+    trained_.clear();
+    const TrainCounts done = optimizer_->train(u.st.draws, count, trained_);
+    const Step step =
+        advance(u, accept_trained(u.st, u.unit.target, trained_, u.st.draws + done.draws, trained_accepted_), start);
+    u.st.failed = u.st.draws - u.st.perfect;  // draws that gave no model (perfect: those that gave one)
+    return step;
   }
 
   // The unit has now checked draws [0, end); the step began at `start`.
@@ -356,8 +358,8 @@ class TaskRun {
   }
 
   // Scores the newly accepted models and commits them with the unit's state.
-  // A guess-and-check model is its draw; an SGD model's parameters come from
-  // training and are stored as they are (only re-training makes them again).
+  // A guess-and-check model is its draw; a trained model's parameters come
+  // from its optimizer and are stored as they are (only re-training makes them again).
   void commit(UnitRun& u, const StreamTask* task) {
     std::vector<StoredModel> models;
     std::vector<std::vector<float>> weights;
@@ -371,17 +373,22 @@ class TaskRun {
         models.push_back(stored_model(u.st, accepted_[i].draw, accepted_[i].bin, accepted_[i].loss, scores[i]));
       }
     }
-    if (!sgd_accepted_.empty()) {
-      const std::vector<TestScore> scores = sgd_->score_test(sgd_accepted_);
-      for (size_t i = 0; i < sgd_accepted_.size(); ++i) {
-        SgdHit& h = sgd_accepted_[i];
+    if (!trained_accepted_.empty()) {
+      const std::vector<TestScore> scores = optimizer_->score_test(trained_accepted_);
+      for (size_t i = 0; i < trained_accepted_.size(); ++i) {
+        TrainedModel& h = trained_accepted_[i];
         models.push_back(stored_model(u.st, h.draw, h.bin, h.loss, scores[i]));
+        if (h.calls > 0) {  // a search's
+          models.back().search_steps = h.step;
+          models.back().search_calls = h.calls;
+          models.back().search_radius = h.radius;
+        }
         weights.push_back(std::move(h.params));
       }
     }
     store_.commit(u.st, models, weights);
     accepted_.clear();
-    sgd_accepted_.clear();
+    trained_accepted_.clear();
     u.has_row = true;
     ++outcome_.commits;
   }
@@ -409,7 +416,7 @@ class TaskRun {
   const RunConfig& cfg_;
   const RunOptions& opts_;
   Backend* backend_;
-  SgdTrainer* sgd_;
+  Optimizer* optimizer_;
   Store& store_;
   RunOutcome& outcome_;
   Progress progress_;
@@ -417,8 +424,8 @@ class TaskRun {
   std::vector<Hit> hits_;                // the perfect draws of one evaluate() call
   OpenBody open_body_;                   // nested sampling: the body being checked (reopen_body)
   std::vector<Hit> accepted_;            // guess and check's models since the last commit
-  std::vector<SgdHit> sgd_hits_;         // the models of one train() call
-  std::vector<SgdHit> sgd_accepted_;     // SGD's models since the last commit
+  std::vector<TrainedModel> trained_;           // the models of one train() call
+  std::vector<TrainedModel> trained_accepted_;  // the optimizer's models since the last commit
   std::set<std::pair<int, int>> saved_;  // (n, repeat) whose training set this process saved
   size_t current_ = SIZE_MAX;            // the unit run last
   double last_rate_ = 0;                 // its draws/s
@@ -457,18 +464,19 @@ RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ost
   }
 
   RunOutcome outcome;
-  // The backend before the store: no usable backend, no run directory. SGD
-  // trains on the CPU, whatever the backend.
-  const bool sgd = cfg.optimizer == "sgd";
+  // The backend before the store: no usable backend, no run directory.
+  // Optimizers train on the CPU, whatever the backend.
   std::shared_ptr<Backend> backend;
-  std::unique_ptr<SgdTrainer> trainer;
-  if (sgd) {
-    trainer = std::make_unique<SgdTrainer>(cfg.threads > 0 ? cfg.threads : available_cpus());
-    if (cfg.backend == "cuda") outcome.backend_note = "SGD trains on the CPU; exec.backend = \"cuda\" applies to guess and check only";
+  std::unique_ptr<Optimizer> trainer = make_optimizer(cfg, cfg.threads > 0 ? cfg.threads : available_cpus(), opts.stop);
+  const bool trained = trainer != nullptr;  // an optimizer trains from the draws
+  if (trained) {
+    if (cfg.backend == "cuda")
+      outcome.backend_note =
+          optimizer_title(cfg.optimizer) + " trains on the CPU; exec.backend = \"cuda\" applies to guess and check only";
   } else {
     backend = opts.backend ? opts.backend : make_backend(cfg.backend, cfg.threads, &outcome.backend_note, cfg.devices);
   }
-  if (sgd || backend->name() == "cpu") check_cpu_memory(ex, cfg.threads);
+  if (trained || backend->name() == "cpu") check_cpu_memory(ex, cfg.threads);
   const std::string config_file = (opts.dir / "config.toml").string();
   Store store(opts.dir, identity_toml(cfg), layout_json(ex.model), run_meta(ex),
               [&](const std::string& stored) { return extension_problem(parse_config(stored, config_file), cfg); });
@@ -476,7 +484,7 @@ RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ost
   if (!outcome.backend_note.empty()) log << "gac: " << outcome.backend_note << "\n";
   log << "gac: " << ex.model.arch_name << " (" << ex.model.spec.n_params << " parameters) on " << ex.data.name << ", "
       << ex.data.n_classes << " classes; "
-      << (sgd ? optimizer_text(cfg) + "; trainer " + trainer->description()
+      << (trained ? optimizer_text(cfg) + "; trainer " + trainer->description()
               : "backend " + backend->description())
       << "; output " << opts.dir.string();
   if (cfg.tasks > 1) log << "; task " << (cfg.task < 0 ? "all" : std::to_string(cfg.task)) << " of " << cfg.tasks;

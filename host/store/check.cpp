@@ -15,7 +15,7 @@
 #include "gac/npy.h"
 #include "gac/philox.h"
 #include "gac/prior.h"
-#include "gac/sgd.h"
+#include "gac/optimizer.h"
 #include "gac/verify.h"
 #include "host/util/parallel_for.h"
 
@@ -123,19 +123,19 @@ void regenerate_missing_weights(const fs::path& dir, const Experiment& ex, const
   }
 }
 
-// Missing weights files of an SGD run: each model's draw re-trained alone,
+// Missing weights files of a trained run: each model's draw re-trained alone,
 // one stream at a time, gives its parameters bit for bit.
 void retrain_missing_weights(const fs::path& dir, const Experiment& ex, const std::vector<StoredModel>& missing) {
-  SgdTrainer trainer(ex.cfg.threads > 0 ? ex.cfg.threads : available_cpus());
+  const std::unique_ptr<Optimizer> trainer = make_optimizer(ex.cfg, ex.cfg.threads > 0 ? ex.cfg.threads : available_cpus());
   for (size_t first = 0; first < missing.size();) {
     const StoredModel& a = missing[first];
     size_t end = first;
     while (end < missing.size() && std::tie(missing[end].n, missing[end].repeat, missing[end].shard) ==
                                        std::tie(a.n, a.repeat, a.shard))
       ++end;
-    trainer.begin_stream(stream_task(ex, a.n, a.repeat, a.shard), ex.cfg.sgd);
+    trainer->begin_stream(stream_task(ex, a.n, a.repeat, a.shard));
     const std::vector<StoredModel> stream(missing.begin() + first, missing.begin() + end);
-    const std::vector<SgdHit> models = retrain_sgd_models(trainer, stream);
+    const std::vector<TrainedModel> models = retrain_models(*trainer, stream);
     for (size_t i = 0; i < stream.size(); ++i) {
       if (models[i].bin < 0)
         throw Error(dir.string() + ": cannot regenerate " + stream[i].file + ": re-training draw " +
@@ -206,25 +206,26 @@ void repair_run_directory(const Store& store, const Experiment& ex, std::ostream
     write_file_atomic(dir / "layout.json", layout);
     log << "gac: layout.json was missing or altered: rewritten from the config\n";
   }
-  if (ex.cfg.optimizer == "sgd") retrain_missing_weights(dir, ex, d.missing_weights);
+  const bool trained = ex.cfg.optimizer != "guess";  // models made by an optimizer, not draws as they are
+  if (trained) retrain_missing_weights(dir, ex, d.missing_weights);
   else regenerate_missing_weights(dir, ex, d.missing_weights);
   if (!d.missing_weights.empty())
     log << "gac: regenerated " << plural(d.missing_weights.size(), "missing weights file", "missing weights files")
-        << (ex.cfg.optimizer == "sgd" ? " by re-training their draws\n" : " from their draw indices\n");
+        << (trained ? " by re-training their draws\n" : " from their draw indices\n");
 }
 
-std::vector<SgdHit> retrain_sgd_models(const SgdTrainer& trainer, const std::vector<StoredModel>& models) {
+std::vector<TrainedModel> retrain_models(const Optimizer& trainer, const std::vector<StoredModel>& models) {
   std::vector<uint64_t> draws;  // each draw once: it may hold a model in several bins
   for (const StoredModel& s : models) draws.push_back(s.draw);
   std::sort(draws.begin(), draws.end());
   draws.erase(std::unique(draws.begin(), draws.end()), draws.end());
-  std::vector<std::vector<SgdHit>> trained(draws.size());
+  std::vector<std::vector<TrainedModel>> trained(draws.size());
   parallel_for(trainer.threads(), draws.size(), 1, [&](int, uint64_t i) { trained[i] = trainer.train_one(draws[i]); });
-  std::vector<SgdHit> out;
+  std::vector<TrainedModel> out;
   for (const StoredModel& s : models) {
     const auto& hits = trained[std::lower_bound(draws.begin(), draws.end(), s.draw) - draws.begin()];
-    const auto hit = std::find_if(hits.begin(), hits.end(), [&](const SgdHit& h) { return h.bin == s.bin; });
-    out.push_back(hit != hits.end() ? *hit : SgdHit{s.draw, -1, 0.0f, 0, {}});
+    const auto hit = std::find_if(hits.begin(), hits.end(), [&](const TrainedModel& h) { return h.bin == s.bin; });
+    out.push_back(hit != hits.end() ? *hit : TrainedModel{s.draw, -1, 0.0f, 0, {}});
   }
   return out;
 }

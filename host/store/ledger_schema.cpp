@@ -9,7 +9,9 @@ using nlohmann::json;
 
 namespace {
 
-constexpr int kSchemaVersion = 4;  // 2: streams.classes; 3: models keyed by (n, repeat, shard, draw, bin); 4: streams.same_body
+// 2: streams.classes; 3: models keyed by (n, repeat, shard, draw, bin); 4: streams.same_body;
+// 5: search columns (models.search_steps, search_calls, search_radius; streams.failed)
+constexpr int kSchemaVersion = 5;
 
 const char* const kSchema = R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -21,6 +23,14 @@ CREATE TABLE streams(
   classes TEXT NOT NULL,
   same_body TEXT,
   PRIMARY KEY(n, repeat, shard));
+)sql";
+
+// Added by version 5 (migrate_from_4 adds them to older ledgers).
+const char* const kSearchColumns = R"sql(
+ALTER TABLE streams ADD COLUMN failed INTEGER;
+ALTER TABLE models ADD COLUMN search_steps INTEGER;
+ALTER TABLE models ADD COLUMN search_calls INTEGER;
+ALTER TABLE models ADD COLUMN search_radius REAL;
 )sql";
 
 // An SGD draw may give a model in each bin: the bin is part of the key.
@@ -58,6 +68,32 @@ void migrate_from_3(Ledger& db) {
   tx.commit();
 }
 
+void migrate_from_4(Ledger& db) {
+  Transaction tx(db);
+  db.exec(kSearchColumns);
+  db.exec("UPDATE meta SET value = '5' WHERE key = 'schema_version'");
+  tx.commit();
+}
+
+std::string stream_columns(int version) {
+  if (version >= 5) return kStreamColumns;
+  return version == 4 ? "n, repeat, shard, draws, perfect, hits, stored, status, seconds, classes, same_body, NULL"
+                      : "n, repeat, shard, draws, perfect, hits, stored, status, seconds, classes, NULL, NULL";
+}
+
+std::string model_columns(int version) {
+  return version >= 5 ? kModelColumns
+                      : "n, repeat, shard, draw, bin, train_loss, train_acc, test_loss, test_acc, file, NULL, NULL, NULL";
+}
+
+int schema_version(const Ledger& db, const fs::path& path) {
+  const std::string version = meta_value(db, path, "schema_version");
+  for (int v = 2; v <= kSchemaVersion; ++v)
+    if (version == std::to_string(v)) return v;  // a writer migrates older versions; a reader reads them as they are
+  throw Error(path.string() + ": ledger schema version " + version + "; this gac reads version " +
+              std::to_string(kSchemaVersion));
+}
+
 json meta_to_json(const RunMeta& m) {
   json j = {{"bin_edges", m.bin_edges}, {"target", m.target}, {"ns", m.ns},       {"repeats", m.repeats},
             {"n_params", m.n_params},   {"shards", m.shards}, {"shard", m.shard}, {"optimizer", m.optimizer}};
@@ -90,10 +126,7 @@ void put_meta_value(Ledger& db, const std::string& key, const std::string& value
 }
 
 RunMeta read_meta(const Ledger& db, const fs::path& path) {
-  const std::string version = meta_value(db, path, "schema_version");
-  if (version != std::to_string(kSchemaVersion) && version != "2" && version != "3")  // a writer migrates them
-    throw Error(path.string() + ": ledger schema version " + version + "; this gac reads version " +
-                std::to_string(kSchemaVersion));
+  schema_version(db, path);
   const json j = json::parse(meta_value(db, path, "run_meta"));
   RunMeta m;
   j.at("bin_edges").get_to(m.bin_edges);
@@ -116,6 +149,7 @@ void create_ledger(const fs::path& path, const RunMeta& meta) {
   Transaction tx(db);
   db.exec(kSchema);
   db.exec(kModelsTable);
+  db.exec(kSearchColumns);
   Statement put(db, "INSERT INTO meta(key, value) VALUES (?, ?)");
   put.bind_text(1, "schema_version").bind_text(2, std::to_string(kSchemaVersion)).step();
   put.reset();
@@ -139,6 +173,7 @@ StreamState state_from_row(const Statement& row) {
   s.classes = json::parse(row.column_text(9)).get<std::vector<int>>();
   const std::string same_body = row.column_text(10);  // NULL (older rows): ""
   if (!same_body.empty()) s.same_body = json::parse(same_body).get<std::vector<uint64_t>>();
+  s.failed = row.column_is_null(11) ? 0 : static_cast<uint64_t>(row.column_int(11));
   return s;
 }
 
@@ -154,6 +189,9 @@ StoredModel model_from_row(const Statement& row) {
   m.test_loss = row.column_real(7);
   m.test_acc = row.column_real(8);
   m.file = row.column_text(9);
+  if (!row.column_is_null(10)) m.search_steps = row.column_int(10);
+  if (!row.column_is_null(11)) m.search_calls = row.column_int(11);
+  if (!row.column_is_null(12)) m.search_radius = row.column_real(12);
   return m;
 }
 

@@ -14,10 +14,18 @@
 
 namespace gac::store_detail {
 
-const char* const kStreamColumns = "n, repeat, shard, draws, perfect, hits, stored, status, seconds, classes, same_body";
-// What a reader selects from a ledger of version 2 or 3 (no same_body column).
-const char* const kStreamColumnsV3 = "n, repeat, shard, draws, perfect, hits, stored, status, seconds, classes, NULL";
-const char* const kModelColumns = "n, repeat, shard, draw, bin, train_loss, train_acc, test_loss, test_acc, file";
+const char* const kStreamColumns =
+    "n, repeat, shard, draws, perfect, hits, stored, status, seconds, classes, same_body, failed";
+const char* const kModelColumns =
+    "n, repeat, shard, draw, bin, train_loss, train_acc, test_loss, test_acc, file, search_steps, search_calls, "
+    "search_radius";
+
+// The columns to SELECT from a ledger of schema `version`: NULL stands for
+// the columns later versions added (4: same_body; 5: the search columns).
+std::string stream_columns(int version);
+std::string model_columns(int version);
+// The ledger's schema version (2 to 5); throws gac::Error naming `path` for any other.
+int schema_version(const Ledger& db, const std::filesystem::path& path);
 const char* const kDataFilesKey = "data_files";
 
 // Creates the tables of a new ledger at `path` and records `meta`.
@@ -29,6 +37,9 @@ void migrate_from_2(Ledger& db);
 // Version 4 added streams.same_body (nested sampling's statistics; NULL in
 // rows of older runs); a writer opening a version 2 or 3 ledger adds it.
 void migrate_from_3(Ledger& db);
+// Version 5 added the search columns (models.search_steps, search_calls,
+// search_radius; streams.failed): a writer adds them, NULL in older rows.
+void migrate_from_4(Ledger& db);
 
 nlohmann::json meta_to_json(const RunMeta& m);
 std::string data_files_json(const std::vector<DataFile>& files);

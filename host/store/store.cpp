@@ -118,17 +118,14 @@ struct Store::Impl {
   std::unique_ptr<DirLock> lock;  // writers only; declared before db, so released after it closes
   std::unique_ptr<Ledger> db;
   bool read_only = false;
+  int schema = 0;  // the ledger's schema version (a reader reads older ones as they are)
 
   fs::path ledger_path() const { return dir / "ledger.sqlite"; }
-  // A reader may open a ledger of an older version, without streams.same_body.
-  const char* stream_columns() const {
-    const auto version = find_meta_value(*db, "schema_version");
-    return version && (*version == "2" || *version == "3") ? kStreamColumnsV3 : kStreamColumns;
-  }
 
   void load_meta() {
     try {
       meta = read_meta(*db, ledger_path());
+      schema = schema_version(*db, ledger_path());
     } catch (const json::exception& e) {
       throw Error(ledger_path().string() + ": corrupt run metadata: " + e.what());
     }
@@ -204,8 +201,9 @@ Store::Store(const fs::path& dir, const std::string& config_toml, const std::str
   impl_->db = std::make_unique<Ledger>(ledger, SQLITE_OPEN_READWRITE);
   impl_->db->exec("PRAGMA journal_mode=DELETE");  // also turns a WAL ledger of an older gac into one
   impl_->db->exec("PRAGMA synchronous=FULL");
-  if (meta_value(*impl_->db, ledger, "schema_version") == "2") migrate_from_2(*impl_->db);
-  if (meta_value(*impl_->db, ledger, "schema_version") == "3") migrate_from_3(*impl_->db);
+  if (schema_version(*impl_->db, ledger) == 2) migrate_from_2(*impl_->db);
+  if (schema_version(*impl_->db, ledger) == 3) migrate_from_3(*impl_->db);
+  if (schema_version(*impl_->db, ledger) == 4) migrate_from_4(*impl_->db);
   impl_->load_meta();
   const RunMeta& m = impl_->meta;
   if (m.optimizer != meta.optimizer)
@@ -261,7 +259,7 @@ const RunMeta& Store::meta() const { return impl_->meta; }
 std::string Store::config_toml() const { return read_text(impl_->dir / "config.toml"); }
 
 std::optional<StreamState> Store::load_state(int n, int repeat, int shard) const {
-  Statement q(*impl_->db, std::string("SELECT ") + impl_->stream_columns() + " FROM streams WHERE n = ? AND repeat = ? AND shard = ?");
+  Statement q(*impl_->db, "SELECT " + stream_columns(impl_->schema) + " FROM streams WHERE n = ? AND repeat = ? AND shard = ?");
   q.bind_int(1, n).bind_int(2, repeat).bind_int(3, shard);
   std::optional<StreamState> out;
   impl_->for_each_row(q, [&](const Statement& row) { out = state_from_row(row); });
@@ -270,7 +268,7 @@ std::optional<StreamState> Store::load_state(int n, int repeat, int shard) const
 
 std::vector<StreamState> Store::states() const {
   std::vector<StreamState> out;
-  Statement q(*impl_->db, std::string("SELECT ") + impl_->stream_columns() + " FROM streams ORDER BY n, repeat, shard");
+  Statement q(*impl_->db, "SELECT " + stream_columns(impl_->schema) + " FROM streams ORDER BY n, repeat, shard");
   impl_->for_each_row(q, [&](const Statement& row) { out.push_back(state_from_row(row)); });
   return out;
 }
@@ -288,7 +286,7 @@ std::optional<WriterInfo> Store::last_writer() const {
 
 std::vector<StoredModel> Store::models() const {
   std::vector<StoredModel> out;
-  Statement q(*impl_->db, std::string("SELECT ") + kModelColumns + " FROM models ORDER BY n, repeat, shard, draw, bin");
+  Statement q(*impl_->db, "SELECT " + model_columns(impl_->schema) + " FROM models ORDER BY n, repeat, shard, draw, bin");
   impl_->for_each_row(q, [&](const Statement& row) { out.push_back(model_from_row(row)); });
   return out;
 }
@@ -320,22 +318,24 @@ void Store::commit(const StreamState& state, std::vector<StoredModel>& models,
 
   Transaction tx(*s.db);
   Statement put_model(*s.db, std::string("INSERT OR REPLACE INTO models(") + kModelColumns +
-                                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   for (const StoredModel& m : models) {
     put_model.bind_int(1, m.n).bind_int(2, m.repeat).bind_int(3, m.shard).bind_int(4, static_cast<int64_t>(m.draw));
     put_model.bind_int(5, m.bin).bind_real(6, m.train_loss).bind_real(7, m.train_acc);
     put_model.bind_real(8, m.test_loss).bind_real(9, m.test_acc).bind_text(10, m.file);
+    if (m.search_calls >= 0) put_model.bind_int(11, m.search_steps).bind_int(12, m.search_calls).bind_real(13, m.search_radius);
+    else put_model.bind_null(11).bind_null(12).bind_null(13);
     put_model.step();
     put_model.reset();
   }
   Statement put_state(*s.db, std::string("INSERT OR REPLACE INTO streams(") + kStreamColumns +
-                                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   put_state.bind_int(1, state.n).bind_int(2, state.repeat).bind_int(3, state.shard);
   put_state.bind_int(4, static_cast<int64_t>(state.draws)).bind_int(5, static_cast<int64_t>(state.perfect));
   put_state.bind_text(6, json(state.hits).dump()).bind_text(7, json(state.stored).dump());
   put_state.bind_text(8, state.status).bind_real(9, state.seconds);
   put_state.bind_text(10, json(state.classes).dump());
-  put_state.bind_text(11, json(state.same_body).dump());
+  put_state.bind_text(11, json(state.same_body).dump()).bind_int(12, static_cast<int64_t>(state.failed));
   put_state.step();
   Statement put_writer(*s.db, "INSERT OR REPLACE INTO meta(key, value) VALUES ('writer', ?)");
   put_writer.bind_text(1, writer_json()).step();

@@ -11,7 +11,7 @@
 #include "gac/error.h"
 #include "gac/experiment.h"
 #include "gac/npy.h"
-#include "gac/sgd.h"
+#include "gac/optimizer.h"
 #include "gac/store.h"
 #include "gac/text.h"
 #include "host/util/parallel_for.h"
@@ -74,8 +74,8 @@ bool verify_run(const std::filesystem::path& dir, int limit, std::ostream& out) 
   for (const std::string& p : problems) out << "PROBLEM " << one_line(p) << "\n";  // file names may hold anything
 
   const ModelSpec& m = ex.model.spec;
-  // SGD models are re-trained (each draw once, on every core); guess-and-check ones regenerated.
-  const std::unique_ptr<SgdTrainer> sgd = ex.cfg.optimizer == "sgd" ? std::make_unique<SgdTrainer>(available_cpus()) : nullptr;
+  // Trained models are re-trained (each draw once, on every core); guess-and-check ones regenerated.
+  const std::unique_ptr<Optimizer> trainer = make_optimizer(ex.cfg, available_cpus());
   auto backend = make_cpu_backend(0);
   std::vector<float> params(m.n_params), buf0(m.max_activation), buf1(m.max_activation);
   int checked = 0, bad = 0;
@@ -93,13 +93,13 @@ bool verify_run(const std::filesystem::path& dir, int limit, std::ostream& out) 
       ++end;
     const StreamTask task = recorded_stream_task(*store, ex, models[first], out, bad);
     const std::vector<StoredModel> stream(models.begin() + first, models.begin() + end);
-    // Guess and check: each model is its draw. SGD: its draw re-trained alone.
-    std::vector<SgdHit> retrained;
+    // Guess and check: each model is its draw. Trained: its draw re-trained alone.
+    std::vector<TrainedModel> retrained;
     std::vector<TestScore> scores;
-    if (sgd) {
-      sgd->begin_stream(task, ex.cfg.sgd);
-      retrained = retrain_sgd_models(*sgd, stream);
-      scores = sgd->score_test(retrained);
+    if (trainer) {
+      trainer->begin_stream(task);
+      retrained = retrain_models(*trainer, stream);
+      scores = trainer->score_test(retrained);
     } else {
       backend->begin_stream(task);
       std::vector<uint64_t> draws;
@@ -110,11 +110,11 @@ bool verify_run(const std::filesystem::path& dir, int limit, std::ostream& out) 
     std::vector<float> logits(static_cast<size_t>(n) * m.n_classes);
     for (size_t i = first; i < end; ++i, ++checked) {
       const StoredModel& s = models[i];
-      if (sgd && retrained[i - first].bin < 0) {
+      if (trainer && retrained[i - first].bin < 0) {
         fail(s, "re-training its draw gives no model in bin " + std::to_string(s.bin));
         continue;
       }
-      if (sgd) params = retrained[i - first].params;
+      if (trainer) params = retrained[i - first].params;
       else generate_params(task.prior, task.key, s.draw, m.n_params, params.data());
       std::error_code ec;
       if (std::filesystem::exists(dir / s.file, ec)) {  // a missing file is listed above
@@ -123,7 +123,7 @@ bool verify_run(const std::filesystem::path& dir, int limit, std::ostream& out) 
           size_t differing = stored.data.size() == params.size() ? 0 : params.size();
           for (size_t j = 0; !differing && j < params.size(); ++j)
             differing += static_cast<float>(stored.data[j]) != params[j];
-          if (differing) fail(s, sgd ? "the weights file differs from the re-trained draw" : "the weights file differs from the regenerated draw");
+          if (differing) fail(s, trainer ? "the weights file differs from the re-trained draw" : "the weights file differs from the regenerated draw");
         } catch (const Error& e) {
           fail(s, e.what());
         }

@@ -11,6 +11,7 @@
 #include "gac/loss.h"
 #include "gac/model.h"
 #include "gac/prior.h"
+#include "gac/search.h"
 #include "gac/sgd.h"
 
 namespace gac {
@@ -19,13 +20,15 @@ struct RunConfig {
   DataConfig data;
   ModelConfig model;
   PriorConfig prior;
-  // [optimizer]: guess (guess and check) or sgd (SGD from the same draws,
-  // include/gac/sgd.h); part of the run's identity when sgd
+  // [optimizer]: guess (guess and check), sgd (SGD from the same draws,
+  // include/gac/sgd.h), pattern or greedy (the paper's searches from the
+  // same draws, include/gac/search.h); part of the run's identity unless guess
   std::string optimizer = "guess";
   SgdConfig sgd;                    // optimizer = "sgd" only
   // [sampler]: heads per body (nested sampling, gac/nested.h; docs/nested.md);
   // 1 is plain guess and check. Part of the run's identity when > 1.
   int heads = 1;
+  SearchConfig search;              // optimizer = "pattern" or "greedy" only
   // [run]: what defines the experiment
   uint64_t seed = 0;                // keys the parameter streams and the data choices
   std::vector<int> ns{16};          // training-set sizes

@@ -41,6 +41,7 @@ struct StreamKey {
 
 enum : uint32_t { kPurposeParams = 0, kPurposeData = 1 };
 enum : uint32_t { kPurposeSgdOrder = 2 };  // SGD's minibatch order (kernels/sgd_step.h)
+enum : uint32_t { kPurposeSearch = 3 };    // pattern and greedy search moves (host/optim/search.cpp)
 
 // Block `block` (four 32-bit words) of draw `draw`.
 GAC_HD U32x4 philox_block(StreamKey key, uint64_t draw, uint32_t block, uint32_t purpose = kPurposeParams) {

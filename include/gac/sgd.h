@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "gac/backend.h"
+#include "gac/optimizer.h"
 
 namespace gac {
 
@@ -47,19 +48,11 @@ void validate_sgd_config(const SgdConfig& cfg);
 // paper's SGDPoison takes min(n, batch_size).
 int effective_batch_size(const SgdConfig& cfg, int n);
 
-// One accepted SGD model.
-struct SgdHit {
-  uint64_t draw;              // the prior draw it started from
-  int32_t bin;                // loss bin it is accepted into
-  float loss;                 // training loss at the snapshot (the task's loss kind)
-  int32_t step;               // SGD steps taken before the snapshot (0: the draw itself)
-  std::vector<float> params;  // the snapshot, in the model's parameter layout
-};
-
-struct SgdCounts {
-  uint64_t draws = 0;  // trajectories run
-  uint64_t steps = 0;  // SGD steps taken, summed over them
-};
+// One accepted SGD model: its parameters are the snapshot; step counts SGD
+// steps before it.
+using SgdHit = TrainedModel;
+// Trajectories run and SGD steps taken, summed over them.
+using SgdCounts = TrainCounts;
 
 // The trainer's SIMD kernels this CPU and build run, widest first: some of
 // "avx512", "avx2", then "generic" (the build's baseline instructions).

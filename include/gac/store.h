@@ -13,6 +13,7 @@
 // uses a rollback journal (not WAL), so it also works on NFS and Lustre.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -47,6 +48,10 @@ struct StoredModel {
   int bin = 0;
   double train_loss = 0, train_acc = 0, test_loss = 0, test_acc = 0;
   std::string file;   // weights file, relative to the run directory
+  // Searches only (optimizer pattern or greedy; -1 and NaN otherwise, NULL in the ledger):
+  int64_t search_steps = -1;  // improvements
+  int64_t search_calls = -1;  // calls made
+  double search_radius = NAN; // the final radius
 };
 
 // The weights file of model `m`, relative to the run directory:
@@ -70,6 +75,7 @@ struct StreamState {
   std::string status = "running";
   double seconds = 0;            // wall time spent evaluating this stream
   std::vector<int> classes;      // original labels of the training set's classes, in class-index order
+  uint64_t failed = 0;           // draws whose optimization gave no model of training accuracy 1 (searches)
 };
 
 // The process that committed last to a run directory, and when.

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "gac/sgd.h"
+#include "gac/optimizer.h"
 #include "gac/store.h"
 
 namespace gac {
@@ -35,11 +35,11 @@ DirectoryDamage inspect_run_directory(const Store& store, const std::string& lay
 // weights files bit for bit, saying so on `log`.
 void repair_run_directory(const Store& store, const Experiment& ex, std::ostream& log);
 
-// What re-training each SGD model's draw alone (SgdTrainer::train_one) gives,
-// bit for bit what a run stores: result[i] is models[i]'s snapshot (its bin's),
+// What re-training each trained model's draw alone (Optimizer::train_one) gives,
+// bit for bit what a run stores: result[i] is models[i]'s parameters (its bin's),
 // or has bin -1 when re-training gives no model in that bin. The models are
 // of the trainer's current stream; each draw is trained once, on every thread.
-std::vector<SgdHit> retrain_sgd_models(const SgdTrainer& trainer, const std::vector<StoredModel>& models);
+std::vector<TrainedModel> retrain_models(const Optimizer& trainer, const std::vector<StoredModel>& models);
 
 // Lists every structural problem (above, and data files that changed since
 // the run began), then checks, for up to `limit` models (0 = all): weights

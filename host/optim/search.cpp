@@ -1,0 +1,332 @@
+// Pattern search and greedy random search (include/gac/search.h), each
+// candidate evaluated with kernels/forward.h's arithmetic, the candidates of
+// a batch spread over the threads. One search runs at a time, so the result
+// never depends on the thread count.
+#include "gac/search.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "gac/error.h"
+#include "host/util/parallel_for.h"
+#include "kernels/forward.h"
+
+namespace gac {
+namespace {
+
+// A uniform integer in [0, bound) from 64 random bits (multiply-shift: bias below bound / 2^64).
+uint64_t below(uint64_t bits, uint64_t bound) {
+  return static_cast<uint64_t>((static_cast<unsigned __int128>(bits) * bound) >> 64);
+}
+
+// 64-bit word `index` of Philox counter `counter` under a search key.
+uint64_t search_word(StreamKey key, uint64_t counter, uint64_t index) {
+  const U32x4 r = philox_block(key, counter, static_cast<uint32_t>(index / 2), kPurposeSearch);
+  const int j = static_cast<int>(index % 2) * 2;
+  return (uint64_t{r.v[j]} << 32) | r.v[j + 1];
+}
+
+// Philox counters: pattern search's shuffle `sweep` of call `call`, greedy
+// search's batch `batch` of call `call` (sweeps and batches of one call stay
+// below 2^16 and 2^12: the radius reaches 0 in fewer than 200 halvings; a
+// greedy call has 3000 batches).
+uint64_t pattern_counter(uint64_t call, uint32_t sweep) { return call << 16 | sweep; }
+uint64_t greedy_counter(uint64_t call, int batch) { return call << 12 | static_cast<uint64_t>(batch); }
+
+// evaluate_draw (no early rejection) as compiled for this CPU: with FMA
+// hardware every fma_rn is one instruction instead of a call into libm (the
+// same bits: both round once). `flatten` inlines every callee into the FMA
+// copy, so no function compiled for FMA is shared with other callers.
+using EvaluateFn = DrawResult (*)(const ModelSpec&, const float*, const float*, const int32_t*, int, LossKind, float*,
+                                  float*, float*);
+
+DrawResult evaluate_plain(const ModelSpec& m, const float* params, const float* X, const int32_t* Y, int n,
+                          LossKind loss, float* buf0, float* buf1, float* logits) {
+  return evaluate_draw(m, params, X, Y, n, loss, false, buf0, buf1, logits);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2,fma"), flatten)) DrawResult evaluate_fma(const ModelSpec& m, const float* params,
+                                                                       const float* X, const int32_t* Y, int n,
+                                                                       LossKind loss, float* buf0, float* buf1,
+                                                                       float* logits) {
+  return evaluate_draw(m, params, X, Y, n, loss, false, buf0, buf1, logits);
+}
+#endif
+
+EvaluateFn pick_evaluate() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return evaluate_fma;
+#endif
+  return evaluate_plain;
+}
+
+struct Eval {
+  float loss = 0.0f;
+  int correct = 0;
+};
+
+// One thread's copy of the current point and forward-pass buffers.
+struct Scratch {
+  std::vector<float> params, buf0, buf1, logits;
+};
+
+enum class CallEnd { improved, gave_up, stopped };
+
+// What one search carries from call to call.
+struct SearchState {
+  std::vector<float> current;
+  Eval eval;
+  float radius = 1.0f;
+  uint64_t steps = 0;
+  int64_t calls = 0;
+};
+
+class SearchOptimizer final : public Optimizer {
+ public:
+  SearchOptimizer(SearchKind kind, const SearchConfig& cfg, int threads, const std::atomic<int>* stop)
+      : kind_(kind), cfg_(cfg), threads_(threads > 0 ? threads : available_cpus()), stop_(stop) {}
+
+  void begin_stream(const StreamTask& task) override {
+    const char* what = name();
+    const int n = static_cast<int>(task.train.size());
+    if (n < 1) throw Error(std::string(what) + ": the training set is empty");
+    if (task.bin_edges.size() < 2) throw Error(std::string(what) + ": need at least two bin edges");
+    if (task.train.x.size() != static_cast<size_t>(n) * task.model.in_size())
+      throw Error(std::string(what) + ": training examples do not have the model's input size");
+    for (int32_t y : task.train.y)
+      if (y < 0 || y >= task.model.n_classes)
+        throw Error(std::string(what) + ": training label " + std::to_string(y) + " outside the model's classes");
+    const int64_t m = search_candidates(cfg_, n);
+    if (kind_ == SearchKind::greedy && m * ((task.model.n_params + 3) / 4) >= (int64_t{1} << 32))
+      throw Error("greedy search: " + std::to_string(m) + " candidates of " + std::to_string(task.model.n_params) +
+                  " parameters exceed the Philox counter space (lower optimizer.budget)");
+    task_ = task;
+    candidates_ = m;
+    has_stream_ = true;
+  }
+
+  TrainCounts train(uint64_t first, uint64_t count, std::vector<TrainedModel>& models) override {
+    TrainCounts counts;
+    for (uint64_t d = first; d < first + count; ++d) {
+      std::vector<TrainedModel> found;
+      uint64_t steps = 0;
+      if (!search(d, found, steps)) break;  // stopped: this draw is searched again from its start
+      ++counts.draws;
+      counts.steps += steps;
+      counts.failed += found.empty();
+      std::move(found.begin(), found.end(), std::back_inserter(models));
+    }
+    return counts;
+  }
+
+  std::vector<TrainedModel> train_one(uint64_t draw) const override {
+    std::vector<TrainedModel> found;
+    uint64_t steps = 0;
+    if (!search(draw, found, steps)) throw Error(std::string(name()) + ": stopped");
+    return found;
+  }
+
+  std::vector<TestScore> score_test(const std::vector<TrainedModel>& models) const override {
+    require_stream();
+    return score_trained_models(task_, threads_, models);
+  }
+
+  // A search takes seconds to hours: a few draws per call keep a stop prompt.
+  uint64_t preferred_batch() const override { return 4; }
+  uint64_t call_group() const override { return 1; }
+  int threads() const override { return threads_; }
+  std::string description() const override {
+    return std::string(name()) + " (" + std::to_string(threads_) + " threads, budget " +
+           std::to_string(cfg_.budget) + " candidate-examples per batch)";
+  }
+
+ private:
+  const char* name() const { return kind_ == SearchKind::pattern ? "pattern search" : "greedy search"; }
+  bool stopping() const { return stop_ && stop_->load() != 0; }
+  void require_stream() const {
+    if (!has_stream_) throw Error(std::string(name()) + ": used before begin_stream()");
+  }
+
+  Eval evaluate(const float* params, Scratch& s) const {
+    const ModelSpec& m = task_.model;
+    static const EvaluateFn evaluate_fn = pick_evaluate();
+    const DrawResult r = evaluate_fn(m, params, task_.train.x.data(), task_.train.y.data(),
+                                     static_cast<int>(task_.train.size()), task_.loss, s.buf0.data(), s.buf1.data(),
+                                     s.logits.data());
+    return {r.loss, r.correct};
+  }
+
+  // Evaluates slots 1..count with eval_slot(slot, scratch) and returns the
+  // first slot of the lowest loss, 0 (the current point) when none is lower.
+  template <class EvalSlot>
+  int64_t best_slot(int64_t count, const Eval& current, std::vector<Scratch>& scratch, std::vector<Eval>& evals,
+                    EvalSlot eval_slot) const {
+    parallel_for(threads_, static_cast<uint64_t>(count), 1,
+                 [&](int t, uint64_t i) { evals[i] = eval_slot(static_cast<int64_t>(i) + 1, scratch[t]); });
+    int64_t best = 0;
+    float best_loss = current.loss;
+    for (int64_t i = 0; i < count; ++i)
+      if (evals[i].loss < best_loss) {
+        best = i + 1;
+        best_loss = evals[i].loss;
+      }
+    return best;
+  }
+
+  static void sync(const SearchState& st, std::vector<Scratch>& scratch) {
+    for (Scratch& s : scratch) s.params = st.current;
+  }
+
+  // The moves 0 .. 2D-1 (parameter move/2, minus when odd) in Fisher-Yates order.
+  static void shuffle_moves(std::vector<uint32_t>& order, StreamKey key, uint64_t counter) {
+    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    for (uint64_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[below(search_word(key, counter, i), i + 1)]);
+  }
+
+  static float moved(float w, uint32_t move, float r) { return add_rn(w, move & 1 ? -r : r); }
+
+  CallEnd pattern_call(SearchState& st, StreamKey key, uint64_t call, std::vector<Scratch>& scratch,
+                       std::vector<Eval>& evals) const {
+    std::vector<uint32_t> order(2 * st.current.size()), batch;
+    uint32_t sweep = 0;
+    shuffle_moves(order, key, pattern_counter(call, sweep));
+    size_t next = 0;
+    for (;;) {
+      if (stopping()) return CallEnd::stopped;
+      if (st.radius == 0.0f) return CallEnd::gave_up;  // every move is a no-op from here on
+      const float r = st.radius;
+      const size_t count = std::min<size_t>(candidates_ - 1, order.size() - next);
+      batch.assign(order.begin() + next, order.begin() + next + count);
+      next += count;
+      if (next == order.size()) {  // the list is used up: reshuffle and halve
+        shuffle_moves(order, key, pattern_counter(call, ++sweep));
+        st.radius *= 0.5f;
+        next = 0;
+      }
+      const int64_t best = best_slot(static_cast<int64_t>(count), st.eval, scratch, evals, [&](int64_t slot, Scratch& s) {
+        const uint32_t move = batch[slot - 1];
+        float& w = s.params[move / 2];
+        const float old = w;
+        w = moved(old, move, r);
+        const Eval e = evaluate(s.params.data(), s);
+        w = old;
+        return e;
+      });
+      if (best) {
+        const uint32_t move = batch[best - 1];
+        st.current[move / 2] = moved(st.current[move / 2], move, r);
+        st.eval = evals[best - 1];
+        sync(st, scratch);
+        return CallEnd::improved;
+      }
+    }
+  }
+
+  // Candidate `slot` of greedy batch `counter`: current + r z, z ~ N(0, I) from Philox.
+  static void greedy_candidate(const std::vector<float>& current, StreamKey key, uint64_t counter, int64_t slot,
+                               float r, float* out) {
+    const int64_t d = static_cast<int64_t>(current.size()), blocks = (d + 3) / 4;
+    for (int64_t b = 0; b < blocks; ++b) {
+      const U32x4 bits = philox_block(key, counter, static_cast<uint32_t>(slot * blocks + b), kPurposeSearch);
+      float z[4];
+      normals_from_bits(bits.v[0], bits.v[1], &z[0], &z[1]);
+      normals_from_bits(bits.v[2], bits.v[3], &z[2], &z[3]);
+      for (int64_t j = 0; j < 4 && 4 * b + j < d; ++j) out[4 * b + j] = add_rn(current[4 * b + j], mul_rn(z[j], r));
+    }
+  }
+
+  CallEnd greedy_call(SearchState& st, StreamKey key, uint64_t call, std::vector<Scratch>& scratch,
+                      std::vector<Eval>& evals) const {
+    for (int h = 0; h < kGreedyHalvings; ++h) {
+      for (int b = 0; b < kGreedyStallBatches; ++b) {
+        if (stopping()) return CallEnd::stopped;
+        const uint64_t counter = greedy_counter(call, h * kGreedyStallBatches + b);
+        const float r = st.radius;
+        const int64_t best = best_slot(candidates_ - 1, st.eval, scratch, evals, [&](int64_t slot, Scratch& s) {
+          greedy_candidate(st.current, key, counter, slot, r, s.params.data());
+          return evaluate(s.params.data(), s);
+        });
+        if (best) {
+          std::vector<float> next(st.current.size());
+          greedy_candidate(st.current, key, counter, best, r, next.data());
+          st.current = std::move(next);
+          st.eval = evals[best - 1];
+          return CallEnd::improved;
+        }
+      }
+      st.radius *= 0.5f;
+    }
+    return CallEnd::gave_up;
+  }
+
+  // Draw `draw`'s search; its model, if any, appended to `found`. False when stopped.
+  bool search(uint64_t draw, std::vector<TrainedModel>& found, uint64_t& steps) const {
+    require_stream();
+    const ModelSpec& m = task_.model;
+    const int n = static_cast<int>(task_.train.size());
+    SearchState st;
+    st.current.resize(m.n_params);
+    generate_params(task_.prior, task_.key, draw, m.n_params, st.current.data());
+    std::vector<Scratch> scratch(threads_);
+    for (Scratch& s : scratch) {
+      s.buf0.resize(m.max_activation);
+      s.buf1.resize(m.max_activation);
+      s.logits.resize(static_cast<size_t>(n) * m.n_classes);
+    }
+    sync(st, scratch);
+    st.eval = evaluate(st.current.data(), scratch[0]);
+    std::vector<Eval> evals(candidates_);
+    const StreamKey key = search_key(task_.key, draw);
+    const int64_t check_every = search_check_every(kind_, cfg_);
+    for (int64_t call = 0; call < cfg_.max_calls; ++call) {
+      const CallEnd end = kind_ == SearchKind::pattern ? pattern_call(st, key, call, scratch, evals)
+                                                       : greedy_call(st, key, call, scratch, evals);
+      if (end == CallEnd::stopped) return false;
+      ++st.calls;
+      st.steps += end == CallEnd::improved;
+      if (end == CallEnd::gave_up) break;
+      if ((call % check_every == 0 || call + 1 == cfg_.max_calls) && st.eval.correct == n) break;
+    }
+    steps = st.steps;
+    const int bin = find_bin(task_.bin_edges.data(), static_cast<int>(task_.bin_edges.size()), st.eval.loss);
+    if (st.eval.correct == n && bin >= 0) {
+      TrainedModel model{draw, bin, st.eval.loss, static_cast<int32_t>(std::min<uint64_t>(st.steps, INT32_MAX)),
+                         std::move(st.current)};
+      model.calls = st.calls;
+      model.radius = st.radius;
+      found.push_back(std::move(model));
+    }
+    return true;
+  }
+
+  SearchKind kind_;
+  SearchConfig cfg_;
+  int threads_;
+  const std::atomic<int>* stop_;
+  StreamTask task_;
+  int64_t candidates_ = 2;
+  bool has_stream_ = false;
+};
+
+}  // namespace
+
+int64_t search_candidates(const SearchConfig& cfg, int n) { return std::max<int64_t>(2, cfg.budget / std::max(n, 1)); }
+
+int64_t search_check_every(SearchKind kind, const SearchConfig& cfg) {
+  if (cfg.check_every > 0) return cfg.check_every;
+  return std::max<int64_t>(1, cfg.max_calls / (kind == SearchKind::pattern ? 100 : 300));
+}
+
+StreamKey search_key(StreamKey key, uint64_t draw) {
+  const uint64_t h = splitmix64(splitmix64((uint64_t{key.k1} << 32 | key.k0) ^ 0x5EA2C40000000003ull) ^ draw);
+  return StreamKey{static_cast<uint32_t>(h), static_cast<uint32_t>(h >> 32)};
+}
+
+std::unique_ptr<Optimizer> make_search_optimizer(SearchKind kind, const SearchConfig& cfg, int threads,
+                                                 const std::atomic<int>* stop) {
+  return std::make_unique<SearchOptimizer>(kind, cfg, threads, stop);
+}
+
+}  // namespace gac
