@@ -15,10 +15,10 @@
 // kernels/block_generate.h.
 //
 // A convolution followed by a 2x2 max pool (LeNet's pattern, 5x5 kernels)
-// runs fused and register-tiled: each thread computes two neighbouring pooled
-// outputs of one channel (2 x 4 convolution outputs) from a 6 x 8 input
-// patch loaded two vectors per row, with its channel's 25 weights in
-// registers, so each loaded value feeds up to 10 fma; the item's coordinates
+// runs fused and register-tiled: each thread computes a 2 x 2 tile of pooled
+// outputs of one channel (4 x 4 convolution outputs) from an 8 x 8 input
+// patch loaded two vectors per row, with four rows of its channel's weights
+// in registers, so each loaded value feeds up to 20 fma; the item's coordinates
 // come from multiply-high reciprocals the plan precomputes (no run-time
 // division). Each convolution output still receives bias, then ic, ky, kx in
 // order, then ReLU and the pool exactly as maxpool2_forward.
@@ -143,81 +143,84 @@ GAC_HD void block_maxpool(const Layer& L, const BlockLayer& B, const ActLayout& 
   }
 }
 
-// One input channel's terms of conv_pool_pair's accumulators: W its K x K
+// One input channel's terms of conv_pool_tile's accumulators: W its K x K
 // weights, src the patch's top left, `row` the input's row stride.
-template <int K>
-GAC_HD void conv_pair_channel(const float* W, const float* src, int row, float acc[2][4]) {
-  // Kernel row r serves conv row 0 at input row r and conv row 1 at input
-  // row r + 1: two rows of weights are live at a time (registers: four
-  // blocks of 256 threads share an SM at 64 a thread).
-  float w_up[K] = {}, w_low[K];
+template <int K, int R>
+GAC_HD void conv_tile_channel(const float* W, const float* src, int row, float (&acc)[R][4]) {
+  // Kernel row ky serves conv row dy at input row ky + dy: w[d] holds kernel
+  // row r - d, so R rows of weights are live at a time.
+  float w[R][K] = {};
   GAC_UNROLL
-  for (int r = 0; r <= K; ++r) {
+  for (int r = 0; r < K + R - 1; ++r) {
     GAC_UNROLL
     for (int kx = 0; kx < K; ++kx) {
-      w_low[kx] = w_up[kx];
-      if (r < K) w_up[kx] = W[r * K + kx];
+      GAC_UNROLL
+      for (int d = R - 1; d > 0; --d) w[d][kx] = w[d - 1][kx];
+      if (r < K) w[0][kx] = W[r * K + kx];
     }
     float v[8];
     load4(src + r * row, v);
     load4(src + r * row + 4, v + 4);
-    if (r < K) {
+    GAC_UNROLL
+    for (int dy = 0; dy < R; ++dy) {
+      if (r - dy < 0 || r - dy >= K) continue;
       GAC_UNROLL
       for (int kx = 0; kx < K; ++kx) {
         GAC_UNROLL
-        for (int dx = 0; dx < 4; ++dx) acc[0][dx] = fma_rn(w_up[kx], v[dx + kx], acc[0][dx]);
-      }
-    }
-    if (r > 0) {
-      GAC_UNROLL
-      for (int kx = 0; kx < K; ++kx) {
-        GAC_UNROLL
-        for (int dx = 0; dx < 4; ++dx) acc[1][dx] = fma_rn(w_low[kx], v[dx + kx], acc[1][dx]);
+        for (int dx = 0; dx < 4; ++dx) acc[dy][dx] = fma_rn(w[dy][kx], v[dx + kx], acc[dy][dx]);
       }
     }
   }
 }
 
-// Pooled outputs (py, 2 pair) and (py, 2 pair + 1) of channel oc: the 2 x 4
-// convolution outputs under them, acc[dy][dx] at conv row 2 py + dy, column
-// 4 pair + dx. Input row r of the 6 x 8 patch feeds conv row dy with kernel
-// row ky = r - dy, so walking r upwards gives every accumulator its ky in
-// order, and kx in order within a row: conv_forward's sum.
-template <int K>
-GAC_HD void conv_pool_pair(const Layer& L, const Layer& P, const BlockLayer& B, const ActLayout& in_layout,
+// Pooled outputs (py + j, 2 pair) and (py + j, 2 pair + 1), j < R / 2, of
+// channel oc: the R x 4 convolution outputs under them, acc[dy][dx] at conv
+// row 2 py + dy, column 4 pair + dx. Input row r of the (K + R - 1) x 8
+// patch feeds conv row dy with kernel row ky = r - dy, so walking r upwards
+// gives every accumulator its ky in order, and kx in order within a row:
+// conv_forward's sum.
+template <int K, int R>
+GAC_HD void conv_pool_tile(const Layer& L, const Layer& P, const BlockLayer& B, const ActLayout& in_layout,
                            const float* img, const float* in, float* out, int oc, int py, int pair) {
   static_assert(K == 5, "the patch is two 16-byte vectors wide");
   const float bias = B.b_img >= 0 ? img[B.b_img + oc] : 0.0f;
-  float acc[2][4];
+  float acc[R][4];
   GAC_UNROLL
-  for (int dy = 0; dy < 2; ++dy) {
+  for (int dy = 0; dy < R; ++dy) {
     GAC_UNROLL
     for (int dx = 0; dx < 4; ++dx) acc[dy][dx] = bias;
   }
   const float* W = img + B.w_img + oc * L.in_c * K * K;
   const float* src = in + in_layout.at(0, 2 * py, 4 * pair);
-  for (int ic = 0; ic < L.in_c; ++ic, W += K * K, src += in_layout.plane) conv_pair_channel<K>(W, src, in_layout.row, acc);
+  for (int ic = 0; ic < L.in_c; ++ic, W += K * K, src += in_layout.plane)
+    conv_tile_channel<K, R>(W, src, in_layout.row, acc);
   GAC_UNROLL
-  for (int dy = 0; dy < 2; ++dy) {
+  for (int dy = 0; dy < R; ++dy) {
     GAC_UNROLL
     for (int dx = 0; dx < 4; ++dx) acc[dy][dx] = L.relu ? relu(acc[dy][dx]) : acc[dy][dx];
   }
-  float* dst = out + B.out.at(oc, py, 2 * pair);
-  dst[0] = max2(max2(acc[0][0], acc[0][1]), max2(acc[1][0], acc[1][1]));
-  if (2 * pair + 1 < P.out_w) dst[1] = max2(max2(acc[0][2], acc[0][3]), max2(acc[1][2], acc[1][3]));
+  GAC_UNROLL
+  for (int j = 0; j < R / 2; ++j) {
+    float* dst = out + B.out.at(oc, py + j, 2 * pair);
+    dst[0] = max2(max2(acc[2 * j][0], acc[2 * j][1]), max2(acc[2 * j + 1][0], acc[2 * j + 1][1]));
+    if (2 * pair + 1 < P.out_w) dst[1] = max2(max2(acc[2 * j][2], acc[2 * j][3]), max2(acc[2 * j + 1][2], acc[2 * j + 1][3]));
+  }
 }
 
-// Convolution (K x K) + ReLU + 2x2 max pool, two pooled outputs per work
-// item (conv_pool_pair), items numbered pair fastest, then pooled row, then
-// channel.
+// Convolution (K x K) + ReLU + 2x2 max pool, a 2 x 2 tile of pooled outputs
+// per work item (conv_pool_tile: the 4 x 4 convolution outputs under it
+// share each weight and patch load), items numbered pair fastest, then pair
+// of pooled rows, then channel. An odd pooled height's last row takes tiles
+// of 1 x 2 (its patch would pass the input's last row).
 template <int K>
 GAC_HD void block_conv_pool(const Layer& L, const Layer& P, const BlockLayer& B, const ActLayout& in_layout,
                             const float* img, const float* in, float* out, int tid, int threads, int rotation = 0) {
   const int items = L.out_c * B.per_channel.d;
   for (int item = step_thread(tid, threads, rotation); item < items; item += threads) {
     const int oc = divide(item, B.per_channel), rest = item - oc * B.per_channel.d;
-    const int py = divide(rest, B.pairs), pair = rest - py * B.pairs.d;
-    conv_pool_pair<K>(L, P, B, in_layout, img, in, out, oc, py, pair);
+    const int qy = divide(rest, B.pairs), pair = rest - qy * B.pairs.d;
+    if (2 * qy + 1 < P.out_h) conv_pool_tile<K, 4>(L, P, B, in_layout, img, in, out, oc, 2 * qy, pair);
+    else conv_pool_tile<K, 2>(L, P, B, in_layout, img, in, out, oc, 2 * qy, pair);
   }
 }
 
