@@ -260,12 +260,15 @@ GAC_HD void block_evaluate_thread(const BlockArgs& a, BlockShared& sh, BlockMemo
     block_generate_as<C>(a.plan, gen, a.m.n_params, a.prior, a.keys, a.first + slot, sphere, mem.img);
     bool perfect = true;
     int done = 0;
+    // The verdict's thread, in warp slot mod 4 like the steps' rotation: over
+    // any four draws each scheduler writes the logits equally often.
+    const int verdict_tid = step_thread(0, threads, static_cast<int>(slot & 3));
     for (int e = 0; e < a.n; ++e) {
       const float* x = examples.begin(e);
       const float* z = block_forward(a.m, a.plan, mem.img, x, mem.act0, mem.act1, tid, threads, nullptr,
                                      [&] { examples.after_first_step(e); }, static_cast<int>(slot & 3));
       examples.before_verdict();
-      if (tid == 0) {
+      if (tid == verdict_tid) {
         float* const logits = a.logits + (static_cast<size_t>(slot) * a.n + e) * n_classes;
         for (int c = 0; c < n_classes; ++c) logits[c] = z[c];
         sh.ok = argmax(z, n_classes) == a.Y[e];
