@@ -114,6 +114,48 @@ GAC_HD void block_dense(const Layer& L, const BlockLayer& B, const ActLayout& in
     out[B.out.at(o, 0, 0)] = dense_output(L, B, img, in, o);
 }
 
+// dense_chunk for two examples: each weight loaded once for both, each
+// accumulator's terms in dense_chunk's order.
+GAC_HD void dense_chunk_pair(const float* w, const float* in0, const float* in1, float acc[2]) {
+  float wv[4], x0[4], x1[4];
+  load4(w, wv);
+  load4(in0, x0);
+  load4(in1, x1);
+  GAC_UNROLL
+  for (int j = 0; j < 4; ++j) acc[0] = fma_rn(wv[j], x0[j], acc[0]);
+  GAC_UNROLL
+  for (int j = 0; j < 4; ++j) acc[1] = fma_rn(wv[j], x1[j], acc[1]);
+}
+
+// dense_output of two examples (inputs in0, in1) at once: out[k] is
+// dense_output's value for in_k, bit for bit.
+GAC_HD void dense_output_pair(const Layer& L, const BlockLayer& B, const float* img, const float* in0,
+                              const float* in1, int o, float out[2]) {
+  const int n_in = L.in_size();
+  const float bias = B.b_img >= 0 ? img[B.b_img + o] : 0.0f;
+  float acc[2] = {bias, bias};
+  const float* w = img + B.w_img + o * B.w_stride;
+  const int head = (4 - (B.w_img & 3)) & 3;
+  int i = 0;
+  for (; i < head && i < n_in; ++i) acc[0] = fma_rn(w[i], in0[i], acc[0]), acc[1] = fma_rn(w[i], in1[i], acc[1]);
+  for (; i + 4 <= n_in; i += 4) dense_chunk_pair(w + i, in0 + i, in1 + i, acc);
+  for (; i < n_in; ++i) acc[0] = fma_rn(w[i], in0[i], acc[0]), acc[1] = fma_rn(w[i], in1[i], acc[1]);
+  for (int k = 0; k < 2; ++k) out[k] = L.relu ? relu(acc[k]) : acc[k];
+}
+
+GAC_HD void block_dense_pair(const Layer& L, const BlockLayer& B, const ActLayout& in_layout, const float* img,
+                             const float* in0, const float* in1, float* out0, float* out1, int tid, int threads,
+                             int rotation) {
+  in0 += in_layout.base;
+  in1 += in_layout.base;
+  for (int o = step_thread(tid, threads, rotation); o < L.out_c; o += threads) {
+    float v[2];
+    dense_output_pair(L, B, img, in0, in1, o, v);
+    out0[B.out.at(o, 0, 0)] = v[0];
+    out1[B.out.at(o, 0, 0)] = v[1];
+  }
+}
+
 // conv_forward, one output per work item (models the fused step does not cover).
 GAC_HD void block_conv(const Layer& L, const BlockLayer& B, const ActLayout& in_layout, const float* img,
                        const float* in, float* out, int tid, int threads, int rotation = 0) {
@@ -239,6 +281,51 @@ struct NoHook {
   GAC_HD void operator()() const {}
 };
 
+// Where a pass of block_forward's steps stands: its input and that input's
+// layout, the next layer and the step count (which activation buffer is next).
+struct BlockPass {
+  const float* in;
+  ActLayout layout;
+  int l = 0, step = 0;
+};
+
+// block_forward's steps from p.l up to layer `end` (a step boundary);
+// `before_later_syncs` runs in every thread before the barrier that ends
+// each step but the first.
+template <class Hook = NoHook, class Wait = NoHook>
+GAC_HD BlockPass block_steps(const ModelSpec& m, const BlockPlan& plan, const float* img, BlockPass p, int end,
+                             float* act0, float* act1, int tid, int threads, float* trace = nullptr,
+                             Hook after_first_step = Hook{}, int rotation = 0, Wait before_later_syncs = Wait{}) {
+  for (; p.l < end; ++p.l, ++p.step) {
+    const Layer& L = m.layers[p.l];
+    const BlockLayer& B = plan.layers[p.l];
+    float* out = p.step & 1 ? act1 : act0;
+    if (B.fuse_pool) {
+      block_conv_pool<BlockPlan::kFusedK>(L, m.layers[p.l + 1], B, p.layout, img, p.in, out, tid, threads, rotation);
+      ++p.l;  // the pool layer ran too
+    } else if (L.kind == LayerKind::dense) {
+      block_dense(L, B, p.layout, img, p.in, out, tid, threads, rotation);
+    } else if (L.kind == LayerKind::conv) {
+      block_conv(L, B, p.layout, img, p.in, out, tid, threads, rotation);
+    } else {
+      block_maxpool(L, B, p.layout, p.in, out, tid, threads, rotation);
+    }
+    if (p.step > 0) before_later_syncs();
+    block_sync();
+    if (p.step == 0) after_first_step();
+    const Layer& O = m.layers[p.l];
+    if (trace) {  // `out` is rewritten two steps on, after another barrier
+      const int plane = O.out_h * O.out_w;
+      for (int i = tid; i < O.out_size(); i += threads)
+        trace[i] = out[B.out.at(i / plane, (i % plane) / O.out_w, i % O.out_w)];
+      trace += O.out_size();
+    }
+    p.in = out;
+    p.layout = B.out;
+  }
+  return p;
+}
+
 // All layers on one example `x` (staged in plan.in's layout). act0/act1
 // hold plan.act_floats and plan.act1_floats. Returns the logits
 // (contiguous); every step ends with block_sync(), so all threads may read
@@ -251,36 +338,29 @@ template <class Hook = NoHook>
 GAC_HD const float* block_forward(const ModelSpec& m, const BlockPlan& plan, const float* img, const float* x,
                                   float* act0, float* act1, int tid, int threads, float* trace = nullptr,
                                   Hook after_first_step = Hook{}, int rotation = 0) {
-  const float* in = x;
-  ActLayout in_layout = plan.in;
-  int step = 0;
-  for (int l = 0; l < m.n_layers; ++l, ++step) {
-    const Layer& L = m.layers[l];
-    const BlockLayer& B = plan.layers[l];
-    float* out = step & 1 ? act1 : act0;
-    if (B.fuse_pool) {
-      block_conv_pool<BlockPlan::kFusedK>(L, m.layers[l + 1], B, in_layout, img, in, out, tid, threads, rotation);
-      ++l;  // the pool layer ran too
-    } else if (L.kind == LayerKind::dense) {
-      block_dense(L, B, in_layout, img, in, out, tid, threads, rotation);
-    } else if (L.kind == LayerKind::conv) {
-      block_conv(L, B, in_layout, img, in, out, tid, threads, rotation);
-    } else {
-      block_maxpool(L, B, in_layout, in, out, tid, threads, rotation);
-    }
+  const BlockPass p = block_steps(m, plan, img, BlockPass{x, plan.in}, m.n_layers, act0, act1, tid, threads, trace,
+                                  after_first_step, rotation);
+  return p.in + p.layout.base;
+}
+
+// The dense tail's steps (layers plan.pair_tail on) of two examples at the
+// same step, a's in act0a/act1a and b's in act0b/act1b: each weight is
+// loaded once for both (full evaluation: the kernel runs every example).
+GAC_HD void block_dense_pair_steps(const ModelSpec& m, const BlockPlan& plan, const float* img, BlockPass& a,
+                                   BlockPass& b, float* act0a, float* act1a, float* act0b, float* act1b, int tid,
+                                   int threads, int rotation) {
+  for (; a.l < m.n_layers; ++a.l, ++a.step) {
+    const BlockLayer& B = plan.layers[a.l];
+    float* out_a = a.step & 1 ? act1a : act0a;
+    float* out_b = a.step & 1 ? act1b : act0b;
+    block_dense_pair(m.layers[a.l], B, a.layout, img, a.in, b.in, out_a, out_b, tid, threads, rotation);
     block_sync();
-    if (step == 0) after_first_step();
-    const Layer& O = m.layers[l];
-    if (trace) {  // `out` is rewritten two steps on, after another barrier
-      const int plane = O.out_h * O.out_w;
-      for (int i = tid; i < O.out_size(); i += threads)
-        trace[i] = out[B.out.at(i / plane, (i % plane) / O.out_w, i % O.out_w)];
-      trace += O.out_size();
-    }
-    in = out;
-    in_layout = B.out;
+    a.in = out_a;
+    b.in = out_b;
+    a.layout = b.layout = B.out;
   }
-  return in + in_layout.base;
+  b.l = a.l;
+  b.step = a.step;
 }
 
 }  // namespace gac

@@ -110,6 +110,8 @@ struct BlockPlan {
   int32_t act1_floats = 0;   // activation buffer 1 (a multiple of 4)
   int32_t in_floats = 0;     // one staged example (a multiple of 4)
   ActLayout in;              // the staged example's layout (the first step's input)
+  int32_t pair_tail = 0;     // first layer of the dense tail after a conv step (0: none): full evaluation runs
+                             // two examples through it at once, in a second pair of activation buffers
   int32_t resident_example = 1;  // block kernels: example 0 stays in shared memory, the next one is prefetched
                                  // (0: one buffer, each example staged when it is needed)
 };
@@ -232,6 +234,9 @@ inline BlockPlan make_block_plan(const ModelSpec& m, bool fuse = true) {
   act_size[last_step & 1] = std::max(act_size[last_step & 1], last.out_size());
   plan.act_floats = (std::max(act_size[0], act_size[1]) + 3) / 4 * 4;
   plan.act1_floats = (act_size[1] + 3) / 4 * 4;
+  int tail = m.n_layers;
+  while (tail > 0 && m.layers[tail - 1].kind == LayerKind::dense) --tail;
+  plan.pair_tail = tail > 0 && tail < m.n_layers ? tail : 0;
   return plan;
 }
 
