@@ -85,7 +85,7 @@ struct BlockLayer {
   int32_t b_img = -1;     // bias (-1: none)
   int32_t fuse_pool = 0;  // conv 5x5 followed by maxpool2: one fused step (the pool layer is skipped)
   ActLayout out;           // where the step writes its output
-  Reciprocal per_channel;  // fused conv + pool: items (pooled output pairs) per channel
+  Reciprocal per_channel;  // fused conv + pool: items (2 x 2 tiles of pooled outputs) per channel
   Reciprocal pairs;        // fused conv + pool: pairs per pooled row
 };
 
@@ -110,6 +110,8 @@ struct BlockPlan {
   int32_t act1_floats = 0;   // activation buffer 1 (a multiple of 4)
   int32_t in_floats = 0;     // one staged example (a multiple of 4)
   ActLayout in;              // the staged example's layout (the first step's input)
+  int32_t pair_tail = 0;     // first layer of the dense tail after a conv step (0: none): full evaluation runs
+                             // two examples through it at once, in a second pair of activation buffers
   int32_t resident_example = 1;  // block kernels: example 0 stays in shared memory, the next one is prefetched
                                  // (0: one buffer, each example staged when it is needed)
 };
@@ -130,7 +132,7 @@ inline bool fusable(const ModelSpec& m, int l) {
 // fewest 16-byte bank-group conflicts of its patch loads (each quarter-warp
 // of eight consecutive items: pair fastest, then pooled row, then channel).
 inline int tiled_input_row(const Layer& conv, const Layer& pool) {
-  const int pairs = (pool.out_w + 1) / 2, per_channel = pool.out_h * pairs;
+  const int pairs = (pool.out_w + 1) / 2, per_channel = (pool.out_h + 1) / 2 * pairs;
   const int items = conv.out_c * per_channel;
   int least = (std::max(conv.in_w, 4 * pairs + 4) + 3) / 4 * 4, best = least, best_cost = -1;
   for (int row = least; row < least + 32; row += 4) {
@@ -138,7 +140,7 @@ inline int tiled_input_row(const Layer& conv, const Layer& pool) {
     for (int q = 0; q * 8 < items && q < 64; ++q) {
       int chunks[8], n = 0;
       for (int i = q * 8; i < q * 8 + 8 && i < items; ++i) {
-        const int rest = i % per_channel, chunk = (rest / pairs) * 2 * row / 4 + rest % pairs;
+        const int rest = i % per_channel, chunk = (rest / pairs) * 4 * row / 4 + rest % pairs;
         bool seen = false;
         for (int k = 0; k < n; ++k) seen = seen || chunks[k] == chunk;
         if (!seen) chunks[n++] = chunk;
@@ -220,7 +222,7 @@ inline BlockPlan make_block_plan(const ModelSpec& m, bool fuse = true) {
     if (fused) {
       const Layer& P = m.layers[l + 1];
       const int pairs = (P.out_w + 1) / 2;
-      B.per_channel = make_reciprocal(P.out_h * pairs);
+      B.per_channel = make_reciprocal((P.out_h + 1) / 2 * pairs);
       B.pairs = make_reciprocal(pairs);
     }
     if (fused) ++l;
@@ -232,6 +234,9 @@ inline BlockPlan make_block_plan(const ModelSpec& m, bool fuse = true) {
   act_size[last_step & 1] = std::max(act_size[last_step & 1], last.out_size());
   plan.act_floats = (std::max(act_size[0], act_size[1]) + 3) / 4 * 4;
   plan.act1_floats = (act_size[1] + 3) / 4 * 4;
+  int tail = m.n_layers;
+  while (tail > 0 && m.layers[tail - 1].kind == LayerKind::dense) --tail;
+  plan.pair_tail = tail > 0 && tail < m.n_layers ? tail : 0;
   return plan;
 }
 

@@ -139,13 +139,15 @@ struct BlockMemory {
   float* x1;
   float* act0;
   float* act1;
+  float* act0b;  // with plan.pair_tail: the second example's activations in full evaluation
+  float* act1b;
 };
 
 // Dynamic shared memory of the block kernels, in floats.
 GAC_HD size_t block_smem_floats(const BlockPlan& plan, bool smem_image) {
   return (smem_image ? static_cast<size_t>(plan.image_floats) : 0) +
-         (plan.resident_example ? 2 : 1) * static_cast<size_t>(plan.in_floats) + static_cast<size_t>(plan.act_floats) +
-         plan.act1_floats;
+         (plan.resident_example ? 2 : 1) * static_cast<size_t>(plan.in_floats) +
+         (plan.pair_tail ? 2 : 1) * (static_cast<size_t>(plan.act_floats) + plan.act1_floats);
 }
 
 // `images` holds one image per block when smem_image is false.
@@ -156,6 +158,8 @@ GAC_HD BlockMemory carve_block_memory(const BlockPlan& plan, bool smem_image, fl
   mem.x1 = plan.resident_example ? mem.x0 + plan.in_floats : mem.x0;
   mem.act0 = mem.x1 + plan.in_floats;
   mem.act1 = mem.act0 + plan.act_floats;
+  mem.act0b = plan.pair_tail ? mem.act1 + plan.act1_floats : mem.act0;
+  mem.act1b = mem.act0b + plan.act_floats;
   return mem;
 }
 
@@ -259,20 +263,55 @@ GAC_HD void block_evaluate_thread(const BlockArgs& a, BlockShared& sh, BlockMemo
     const double sphere = C == PriorClass::sphere ? a.sphere[slot] : 1.0;
     block_generate_as<C>(a.plan, gen, a.m.n_params, a.prior, a.keys, a.first + slot, sphere, mem.img);
     bool perfect = true;
-    int done = 0;
-    for (int e = 0; e < a.n; ++e) {
-      const float* x = examples.begin(e);
-      const float* z = block_forward(a.m, a.plan, mem.img, x, mem.act0, mem.act1, tid, threads, nullptr,
-                                     [&] { examples.after_first_step(e); }, static_cast<int>(slot & 3));
+    const int rotation = static_cast<int>(slot & 3);
+    int e = 0;  // examples done
+    while (e < a.n) {
+      // Full evaluation runs examples e and e + 1 together through the dense
+      // tail (each weight loaded once for both), after each one's conv steps:
+      // one call site of the steps (a second would double the kernel's code
+      // and its registers), example e's, then e + 1's up to the dense tail.
+      // Example e + 1's copies are awaited before the barrier that ends
+      // example e's second step (or after its only one).
+      const bool pair = !a.early_reject && a.plan.pair_tail > 0 && e + 1 < a.n;
+      BlockPass p{};
+      for (int k = 0; k < (pair ? 2 : 1); ++k) {
+        p = block_steps(a.m, a.plan, mem.img, BlockPass{examples.begin(e + k), a.plan.in},
+                        pair ? a.plan.pair_tail : a.m.n_layers, k ? mem.act0b : mem.act0, k ? mem.act1b : mem.act1,
+                        tid, threads, nullptr, [&examples, next = e + k] { examples.after_first_step(next); },
+                        rotation, [&examples, wait = pair && k == 0] {
+                          if (wait) examples.before_verdict();
+                        });
+        if (pair && k == 0 && p.step < 2) {
+          examples.before_verdict();
+          block_sync();
+        }
+      }
+      const float* z = p.in + p.layout.base;  // example e's logits (e + 1's with `pair`)
+      const float* z_first = z;
+      if (pair) {  // example e's pass stands where e + 1's does, in the first pair of buffers
+        BlockPass p0 = p;
+        p0.in = p.in == mem.act0b ? mem.act0 : mem.act1;
+        block_dense_pair_steps(a.m, a.plan, mem.img, p0, p, mem.act0, mem.act1, mem.act0b, mem.act1b, tid, threads,
+                               rotation);
+        z_first = p0.in + p0.layout.base;
+        z = p.in + p.layout.base;
+      }
       examples.before_verdict();
-      if (tid == 0) {
-        float* const logits = a.logits + (static_cast<size_t>(slot) * a.n + e) * n_classes;
-        for (int c = 0; c < n_classes; ++c) logits[c] = z[c];
-        sh.ok = argmax(z, n_classes) == a.Y[e];
+      // The verdict's thread, in warp slot mod 4 like the steps' rotation:
+      // over any four draws each scheduler writes the logits equally often.
+      if (tid == step_thread(0, threads, rotation)) {
+        bool all_ok = true;
+        for (int k = 0; k < (pair ? 2 : 1); ++k) {
+          const float* zk = k == 0 ? z_first : z;
+          float* const logits = a.logits + (static_cast<size_t>(slot) * a.n + e + k) * n_classes;
+          for (int c = 0; c < n_classes; ++c) logits[c] = zk[c];
+          all_ok = all_ok && argmax(zk, n_classes) == a.Y[e + k];
+        }
+        sh.ok = all_ok;
       }
       block_sync();
       const bool ok = sh.ok != 0;  // the same value in every thread: uniform control flow
-      ++done;
+      e += pair ? 2 : 1;
       perfect = perfect && ok;
       if (!ok && a.early_reject) break;
     }
@@ -280,7 +319,7 @@ GAC_HD void block_evaluate_thread(const BlockArgs& a, BlockShared& sh, BlockMemo
     // left to block_finish (one thread per perfect draw) so the block moves on.
     if (tid == 0) {
       a.perfect[slot] = perfect ? 1 : 0;
-      atomic_fetch_add(a.examples, static_cast<unsigned long long>(done));
+      atomic_fetch_add(a.examples, static_cast<unsigned long long>(e));
     }
     block_sync();  // the image, sh.ok and sh.slot are rewritten for the next draw
   }

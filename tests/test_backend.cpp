@@ -194,6 +194,16 @@ TEST_P(BackendSuite, LeNetOnManyExamplesMatchesTheReference) {
   }
 }
 
+TEST_P(BackendSuite, LeNetFullEvaluationOfAnOddCountMatchesTheReference) {
+  // The block kernels run examples in pairs through the dense layers when
+  // evaluating fully: an odd count ends with one example alone.
+  ModelConfig mc;
+  mc.arch = Arch::lenet;
+  StreamTask task = random_task(mc, 1, 28, 28, 5, 5, false, 9);
+  for (size_t i = 0; i < task.train.size(); ++i) task.train.y[i] = 0;  // reachable: all one class
+  expect_same_hits(task, 0, 300);
+}
+
 TEST_P(BackendSuite, LeNetCifarShapeHitsMatchTheReference) {
   ModelConfig mc;
   mc.arch = Arch::lenet;
