@@ -1,7 +1,7 @@
-// Pattern search and greedy random search (include/gac/search.h), each
-// candidate evaluated with kernels/forward.h's arithmetic, the candidates of
-// a batch spread over the threads. One search runs at a time, so the result
-// never depends on the thread count.
+// Pattern search and greedy random search (include/gac/search.h): the moves,
+// the calls and the bookkeeping. A CandidateEvaluator
+// (host/optim/candidates.h) scores the candidates; one search runs at a time,
+// so the result never depends on the thread count.
 #include "gac/search.h"
 
 #include <algorithm>
@@ -9,8 +9,10 @@
 #include <vector>
 
 #include "gac/error.h"
+#include "host/optim/candidates.h"
 #include "host/util/parallel_for.h"
 #include "kernels/forward.h"
+#include "kernels/search_moves.h"
 
 namespace gac {
 namespace {
@@ -33,44 +35,6 @@ uint64_t search_word(StreamKey key, uint64_t counter, uint64_t index) {
 // greedy call has 3000 batches).
 uint64_t pattern_counter(uint64_t call, uint32_t sweep) { return call << 16 | sweep; }
 uint64_t greedy_counter(uint64_t call, int batch) { return call << 12 | static_cast<uint64_t>(batch); }
-
-// evaluate_draw (no early rejection) as compiled for this CPU: with FMA
-// hardware every fma_rn is one instruction instead of a call into libm (the
-// same bits: both round once). `flatten` inlines every callee into the FMA
-// copy, so no function compiled for FMA is shared with other callers.
-using EvaluateFn = DrawResult (*)(const ModelSpec&, const float*, const float*, const int32_t*, int, LossKind, float*,
-                                  float*, float*);
-
-DrawResult evaluate_plain(const ModelSpec& m, const float* params, const float* X, const int32_t* Y, int n,
-                          LossKind loss, float* buf0, float* buf1, float* logits) {
-  return evaluate_draw(m, params, X, Y, n, loss, false, buf0, buf1, logits);
-}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx2,fma"), flatten)) DrawResult evaluate_fma(const ModelSpec& m, const float* params,
-                                                                       const float* X, const int32_t* Y, int n,
-                                                                       LossKind loss, float* buf0, float* buf1,
-                                                                       float* logits) {
-  return evaluate_draw(m, params, X, Y, n, loss, false, buf0, buf1, logits);
-}
-#endif
-
-EvaluateFn pick_evaluate() {
-#if defined(__x86_64__) && defined(__GNUC__)
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return evaluate_fma;
-#endif
-  return evaluate_plain;
-}
-
-struct Eval {
-  float loss = 0.0f;
-  int correct = 0;
-};
-
-// One thread's copy of the current point and forward-pass buffers.
-struct Scratch {
-  std::vector<float> params, buf0, buf1, logits;
-};
 
 enum class CallEnd { improved, gave_up, stopped };
 
@@ -149,22 +113,9 @@ class SearchOptimizer final : public Optimizer {
     if (!has_stream_) throw Error(std::string(name()) + ": used before begin_stream()");
   }
 
-  Eval evaluate(const float* params, Scratch& s) const {
-    const ModelSpec& m = task_.model;
-    static const EvaluateFn evaluate_fn = pick_evaluate();
-    const DrawResult r = evaluate_fn(m, params, task_.train.x.data(), task_.train.y.data(),
-                                     static_cast<int>(task_.train.size()), task_.loss, s.buf0.data(), s.buf1.data(),
-                                     s.logits.data());
-    return {r.loss, r.correct};
-  }
-
-  // Evaluates slots 1..count with eval_slot(slot, scratch) and returns the
-  // first slot of the lowest loss, 0 (the current point) when none is lower.
-  template <class EvalSlot>
-  int64_t best_slot(int64_t count, const Eval& current, std::vector<Scratch>& scratch, std::vector<Eval>& evals,
-                    EvalSlot eval_slot) const {
-    parallel_for(threads_, static_cast<uint64_t>(count), 1,
-                 [&](int t, uint64_t i) { evals[i] = eval_slot(static_cast<int64_t>(i) + 1, scratch[t]); });
+  // The first slot of the lowest loss among slots 1..count (evals[s - 1]),
+  // 0 (the current point) when none is lower.
+  static int64_t best_slot(int64_t count, const Eval& current, const std::vector<Eval>& evals) {
     int64_t best = 0;
     float best_loss = current.loss;
     for (int64_t i = 0; i < count; ++i)
@@ -175,19 +126,13 @@ class SearchOptimizer final : public Optimizer {
     return best;
   }
 
-  static void sync(const SearchState& st, std::vector<Scratch>& scratch) {
-    for (Scratch& s : scratch) s.params = st.current;
-  }
-
   // The moves 0 .. 2D-1 (parameter move/2, minus when odd) in Fisher-Yates order.
   static void shuffle_moves(std::vector<uint32_t>& order, StreamKey key, uint64_t counter) {
     for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
     for (uint64_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[below(search_word(key, counter, i), i + 1)]);
   }
 
-  static float moved(float w, uint32_t move, float r) { return add_rn(w, move & 1 ? -r : r); }
-
-  CallEnd pattern_call(SearchState& st, StreamKey key, uint64_t call, std::vector<Scratch>& scratch,
+  CallEnd pattern_call(SearchState& st, StreamKey key, uint64_t call, CandidateEvaluator& ev,
                        std::vector<Eval>& evals) const {
     std::vector<uint32_t> order(2 * st.current.size()), batch;
     uint32_t sweep = 0;
@@ -205,54 +150,34 @@ class SearchOptimizer final : public Optimizer {
         st.radius *= 0.5f;
         next = 0;
       }
-      const int64_t best = best_slot(static_cast<int64_t>(count), st.eval, scratch, evals, [&](int64_t slot, Scratch& s) {
-        const uint32_t move = batch[slot - 1];
-        float& w = s.params[move / 2];
-        const float old = w;
-        w = moved(old, move, r);
-        const Eval e = evaluate(s.params.data(), s);
-        w = old;
-        return e;
-      });
+      ev.evaluate(PatternBatch{r, batch.data(), static_cast<int64_t>(count)}, evals.data());
+      const int64_t best = best_slot(static_cast<int64_t>(count), st.eval, evals);
       if (best) {
         const uint32_t move = batch[best - 1];
-        st.current[move / 2] = moved(st.current[move / 2], move, r);
+        float& w = st.current[pattern_move_param(move)];
+        w = pattern_moved(w, move, r);
         st.eval = evals[best - 1];
-        sync(st, scratch);
+        ev.set_current(st.current);
         return CallEnd::improved;
       }
     }
   }
 
-  // Candidate `slot` of greedy batch `counter`: current + r z, z ~ N(0, I) from Philox.
-  static void greedy_candidate(const std::vector<float>& current, StreamKey key, uint64_t counter, int64_t slot,
-                               float r, float* out) {
-    const int64_t d = static_cast<int64_t>(current.size()), blocks = (d + 3) / 4;
-    for (int64_t b = 0; b < blocks; ++b) {
-      const U32x4 bits = philox_block(key, counter, static_cast<uint32_t>(slot * blocks + b), kPurposeSearch);
-      float z[4];
-      normals_from_bits(bits.v[0], bits.v[1], &z[0], &z[1]);
-      normals_from_bits(bits.v[2], bits.v[3], &z[2], &z[3]);
-      for (int64_t j = 0; j < 4 && 4 * b + j < d; ++j) out[4 * b + j] = add_rn(current[4 * b + j], mul_rn(z[j], r));
-    }
-  }
-
-  CallEnd greedy_call(SearchState& st, StreamKey key, uint64_t call, std::vector<Scratch>& scratch,
+  CallEnd greedy_call(SearchState& st, StreamKey key, uint64_t call, CandidateEvaluator& ev,
                       std::vector<Eval>& evals) const {
     for (int h = 0; h < kGreedyHalvings; ++h) {
       for (int b = 0; b < kGreedyStallBatches; ++b) {
         if (stopping()) return CallEnd::stopped;
         const uint64_t counter = greedy_counter(call, h * kGreedyStallBatches + b);
         const float r = st.radius;
-        const int64_t best = best_slot(candidates_ - 1, st.eval, scratch, evals, [&](int64_t slot, Scratch& s) {
-          greedy_candidate(st.current, key, counter, slot, r, s.params.data());
-          return evaluate(s.params.data(), s);
-        });
+        ev.evaluate(GreedyBatch{r, key, counter, candidates_ - 1}, evals.data());
+        const int64_t best = best_slot(candidates_ - 1, st.eval, evals);
         if (best) {
           std::vector<float> next(st.current.size());
-          greedy_candidate(st.current, key, counter, best, r, next.data());
+          greedy_candidate(st.current.data(), static_cast<int64_t>(next.size()), key, counter, best, r, next.data());
           st.current = std::move(next);
           st.eval = evals[best - 1];
+          ev.set_current(st.current);
           return CallEnd::improved;
         }
       }
@@ -269,20 +194,14 @@ class SearchOptimizer final : public Optimizer {
     SearchState st;
     st.current.resize(m.n_params);
     generate_params(task_.prior, task_.key, draw, m.n_params, st.current.data());
-    std::vector<Scratch> scratch(threads_);
-    for (Scratch& s : scratch) {
-      s.buf0.resize(m.max_activation);
-      s.buf1.resize(m.max_activation);
-      s.logits.resize(static_cast<size_t>(n) * m.n_classes);
-    }
-    sync(st, scratch);
-    st.eval = evaluate(st.current.data(), scratch[0]);
+    const std::unique_ptr<CandidateEvaluator> ev = make_cpu_candidate_evaluator(task_, threads_);
+    st.eval = ev->set_current(st.current);
     std::vector<Eval> evals(candidates_);
     const StreamKey key = search_key(task_.key, draw);
     const int64_t check_every = search_check_every(kind_, cfg_);
     for (int64_t call = 0; call < cfg_.max_calls; ++call) {
-      const CallEnd end = kind_ == SearchKind::pattern ? pattern_call(st, key, call, scratch, evals)
-                                                       : greedy_call(st, key, call, scratch, evals);
+      const CallEnd end = kind_ == SearchKind::pattern ? pattern_call(st, key, call, *ev, evals)
+                                                       : greedy_call(st, key, call, *ev, evals);
       if (end == CallEnd::stopped) return false;
       ++st.calls;
       st.steps += end == CallEnd::improved;

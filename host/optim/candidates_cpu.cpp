@@ -1,0 +1,107 @@
+// The CPU's candidate evaluator (host/optim/candidates.h): every candidate
+// evaluated in full with kernels/forward.h's evaluate_draw, the candidates of
+// a batch spread over the threads, each thread on its own copy of the
+// current point.
+#include <string>
+
+#include "host/optim/candidates.h"
+#include "host/util/parallel_for.h"
+#include "kernels/forward.h"
+#include "kernels/search_moves.h"
+
+namespace gac {
+namespace {
+
+// evaluate_draw (no early rejection) as compiled for this CPU: with FMA
+// hardware every fma_rn is one instruction instead of a call into libm (the
+// same bits: both round once). `flatten` inlines every callee into the FMA
+// copy, so no function compiled for FMA is shared with other callers.
+using EvaluateFn = DrawResult (*)(const ModelSpec&, const float*, const float*, const int32_t*, int, LossKind, float*,
+                                  float*, float*);
+
+DrawResult evaluate_plain(const ModelSpec& m, const float* params, const float* X, const int32_t* Y, int n,
+                          LossKind loss, float* buf0, float* buf1, float* logits) {
+  return evaluate_draw(m, params, X, Y, n, loss, false, buf0, buf1, logits);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2,fma"), flatten)) DrawResult evaluate_fma(const ModelSpec& m, const float* params,
+                                                                       const float* X, const int32_t* Y, int n,
+                                                                       LossKind loss, float* buf0, float* buf1,
+                                                                       float* logits) {
+  return evaluate_draw(m, params, X, Y, n, loss, false, buf0, buf1, logits);
+}
+#endif
+
+EvaluateFn pick_evaluate() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return evaluate_fma;
+#endif
+  return evaluate_plain;
+}
+
+// One thread's copy of the current point and forward-pass buffers.
+struct Scratch {
+  std::vector<float> params, buf0, buf1, logits;
+};
+
+class CpuCandidateEvaluator final : public CandidateEvaluator {
+ public:
+  CpuCandidateEvaluator(const StreamTask& task, int threads) : task_(task), threads_(threads), scratch_(threads) {
+    const ModelSpec& m = task.model;
+    for (Scratch& s : scratch_) {
+      s.buf0.resize(m.max_activation);
+      s.buf1.resize(m.max_activation);
+      s.logits.resize(task.train.size() * m.n_classes);
+    }
+  }
+
+  Eval set_current(const std::vector<float>& current) override {
+    current_ = current;
+    for (Scratch& s : scratch_) s.params = current;
+    return evaluate(current_.data(), scratch_[0]);
+  }
+
+  void evaluate(const PatternBatch& b, Eval* out) override {
+    parallel_for(threads_, static_cast<uint64_t>(b.count), 1, [&](int t, uint64_t i) {
+      Scratch& s = scratch_[t];
+      float& w = s.params[pattern_move_param(b.moves[i])];
+      const float old = w;
+      w = pattern_moved(old, b.moves[i], b.r);
+      out[i] = evaluate(s.params.data(), s);
+      w = old;
+    });
+  }
+
+  void evaluate(const GreedyBatch& b, Eval* out) override {
+    const int64_t d = static_cast<int64_t>(current_.size());
+    parallel_for(threads_, static_cast<uint64_t>(b.count), 1, [&](int t, uint64_t i) {
+      Scratch& s = scratch_[t];
+      greedy_candidate(current_.data(), d, b.key, b.counter, static_cast<int64_t>(i) + 1, b.r, s.params.data());
+      out[i] = evaluate(s.params.data(), s);
+    });
+    for (Scratch& s : scratch_) s.params = current_;
+  }
+
+ private:
+  Eval evaluate(const float* params, Scratch& s) const {
+    static const EvaluateFn evaluate_fn = pick_evaluate();
+    const DrawResult r = evaluate_fn(task_.model, params, task_.train.x.data(), task_.train.y.data(),
+                                     static_cast<int>(task_.train.size()), task_.loss, s.buf0.data(), s.buf1.data(),
+                                     s.logits.data());
+    return {r.loss, r.correct};
+  }
+
+  const StreamTask& task_;
+  int threads_;
+  std::vector<Scratch> scratch_;
+  std::vector<float> current_;
+};
+
+}  // namespace
+
+std::unique_ptr<CandidateEvaluator> make_cpu_candidate_evaluator(const StreamTask& task, int threads) {
+  return std::make_unique<CpuCandidateEvaluator>(task, threads);
+}
+
+}  // namespace gac
