@@ -35,6 +35,7 @@ struct SearchConfig {
   int64_t max_calls = 80000;  // calls per search (the paper's `epochs`)
   int64_t check_every = 0;    // training accuracy checked every this many calls; 0: the paper's
                               // max_calls / 100 (pattern) or / 300 (greedy)
+  bool incremental = true;    // pattern: recompute only what a move changes (the same bits as in full)
 };
 
 constexpr int kGreedyStallBatches = 100;  // greedy: failed batches before r halves
