@@ -41,7 +41,7 @@ struct Pooled {
 
 }  // namespace
 
-RunEstimate estimate(const std::vector<UnitRun>& units, int bins) {
+RunEstimate estimate(const std::vector<UnitRun>& units, int bins, bool pool_all_n) {
   std::map<int, Pooled> by_n;
   Pooled all;
   for (const UnitRun& u : units) {
@@ -50,6 +50,8 @@ RunEstimate estimate(const std::vector<UnitRun>& units, int bins) {
     for (int j = 0; j < bins && j < static_cast<int>(u.st.hits.size()); ++j) p.hits[j] += u.st.hits[j];
     p.draws += u.st.draws;
     p.seconds += u.st.seconds;
+    all.hits.resize(bins, 0);
+    for (int j = 0; j < bins && j < static_cast<int>(u.st.hits.size()); ++j) all.hits[j] += u.st.hits[j];
     all.draws += u.st.draws;
     all.seconds += u.st.seconds;
   }
@@ -62,7 +64,7 @@ RunEstimate estimate(const std::vector<UnitRun>& units, int bins) {
       ++e.done;
       continue;
     }
-    const Pooled& p = by_n[u.unit.n];
+    const Pooled& p = pool_all_n && by_n[u.unit.n].draws == 0 ? all : by_n[u.unit.n];
     double need = 0;  // further draws until the last bin fills
     for (int j = 0; j < bins; ++j) {
       const int stored = j < static_cast<int>(u.st.stored.size()) ? u.st.stored[j] : 0;
@@ -95,7 +97,7 @@ double Progress::overhead_per_stream(const std::vector<UnitRun>& units, int done
 
 Progress::Progress(std::ostream& log, bool enabled, const RunConfig& cfg)
     : log_(log), enabled_(enabled), tty_(isatty(STDERR_FILENO)), repeats_(cfg.repeats),
-      bins_(static_cast<int>(cfg.bins.size()) - 1) {}
+      bins_(static_cast<int>(cfg.bins.size()) - 1), pool_all_n_(cfg.optimizer != "guess") {}
 
 void Progress::update(const std::vector<UnitRun>& units, size_t current, double rate, bool final) {
   if (!enabled_) return;
@@ -114,7 +116,7 @@ void Progress::update(const std::vector<UnitRun>& units, size_t current, double 
   line << ") " << human_count(static_cast<double>(u.st.draws)) << " draws, " << human_count(rate) << "/s, bins";
   for (int stored : u.st.stored) line << " " << stored << "/" << u.unit.target;
   if (u.st.status != "running") line << " " << u.st.status;
-  RunEstimate e = estimate(units, bins_);
+  RunEstimate e = estimate(units, bins_, pool_all_n_);
   e.eta += overhead_per_stream(units, e.done) * static_cast<double>(units.size() - e.done);
   line << " | run: " << e.done << "/" << units.size() << " streams done, " << e.models << "/" << e.wanted << " models";
   if (e.done < static_cast<int>(units.size()))

@@ -25,7 +25,10 @@ bool finished(const UnitRun& u);  // filled, or out of its draw budget
 std::string duration_text(double seconds);  // "12.3s", "4.5min", "2.0h", "3.1d"
 
 // Totals over a task's units, and the time they need to finish at the hit
-// rates and speeds seen so far.
+// rates and speeds seen so far: those of the units of the same n, or with
+// pool_all_n those of every unit run so far when no unit of that n has run.
+// Guess and check's rates fall steeply with n (an n not yet run is bounded by
+// its draw budget only); a trained draw fits about as often at every n.
 struct RunEstimate {
   int done = 0;                     // units finished
   uint64_t models = 0, wanted = 0;  // models stored, and wanted in all
@@ -33,7 +36,7 @@ struct RunEstimate {
   double eta = 0;                   // seconds; infinite while no speed is known
   bool budget_bound = false;        // a bin without hits: its unit's budget bounds the ETA
 };
-RunEstimate estimate(const std::vector<UnitRun>& units, int bins);
+RunEstimate estimate(const std::vector<UnitRun>& units, int bins, bool pool_all_n = false);
 
 // Rewritten in place on a terminal; one line every 10 s in a log file (SLURM).
 class Progress {
@@ -48,6 +51,7 @@ class Progress {
   std::ostream& log_;
   bool enabled_, tty_, printed_ = false;
   int repeats_, bins_;
+  bool pool_all_n_;  // trained draws (SGD, searches): estimate()'s pool_all_n
   Clock::time_point start_ = Clock::now(), last_ = Clock::now();
   // At the first update: when, the units' evaluation seconds and streams
   // done, to measure the time a stream costs besides evaluation (its training
