@@ -152,3 +152,41 @@ TEST(Configs, PoisonAndLinearRowHaveThePapersSettingsOnTheirTwinsCells) {
   EXPECT_EQ(load_config(kConfigs / "table2_mnist_linear_sgd.toml").model.arch, Arch::linear);
   EXPECT_EQ(load_config(kConfigs / "table2_mnist_linear_sgd.toml").ns, (std::vector<int>{2, 4, 8, 16, 32}));
 }
+
+// Table 4 (the paper's configs/table4/*.yaml and scripts/table4.sh): LeNet
+// width 1 on all 10 classes, 100 models per n, one bin (-999, 999].
+TEST(Configs, Table4PaperSizes) {
+  struct Row {
+    const char* file;
+    const char* optimizer;
+    int64_t budget;  // model_count_times_batch_size (searches)
+  };
+  for (const Row& r : {Row{"table4_mnist_pattern.toml", "pattern", 10000}, Row{"table4_mnist_greedy.toml", "greedy", 200000},
+                       Row{"table4_cifar10_pattern.toml", "pattern", 50000},
+                       Row{"table4_cifar10_greedy.toml", "greedy", 100000}, Row{"table4_mnist_sgd.toml", "sgd", 0},
+                       Row{"table4_cifar10_sgd.toml", "sgd", 0}}) {
+    SCOPED_TRACE(r.file);
+    const RunConfig c = load_config(kConfigs / r.file);
+    EXPECT_EQ(c.optimizer, r.optimizer);
+    EXPECT_EQ(c.model.arch, Arch::lenet);
+    EXPECT_EQ(c.model.width, 1.0);
+    EXPECT_TRUE(c.data.classes.empty() && c.data.random_classes == 0);  // classes = "all"
+    EXPECT_EQ(c.ns, (std::vector<int>{100, 300, 500, 1000}));
+    EXPECT_EQ(c.repeats, 100);
+    EXPECT_EQ(c.target, 1);
+    EXPECT_EQ(c.bins, (std::vector<double>{-999.0, 999.0}));
+    if (r.budget) {
+      EXPECT_EQ(c.prior.kind, PriorKind::uniform);  // model.init left at its default
+      EXPECT_EQ(c.prior.radius, 1.0);
+      EXPECT_EQ(c.search.budget, r.budget);
+      EXPECT_EQ(c.search.max_calls, 80000);
+      EXPECT_EQ(c.search.check_every, 0);
+    } else {
+      EXPECT_EQ(c.prior.kind, PriorKind::regular);
+      EXPECT_EQ(c.sgd.lr, 0.01);
+      EXPECT_EQ(c.sgd.momentum, 0.5);
+      EXPECT_EQ(c.sgd.batch_size, 64);
+      EXPECT_EQ(c.sgd.epochs, 400);
+    }
+  }
+}
