@@ -250,6 +250,9 @@ TEST_F(SearchRunTest, KeysOfAnotherOptimizerAreRefusedByName) {
       {"guess", "", "optimizer.budget: does not apply to optimizer.kind = \"guess\""},
       {"pattern", "optimizer.budget=0", "optimizer.budget: 0 is out of range"},
       {"greedy", "optimizer.max_calls=-3", "optimizer.max_calls: -3 is out of range"},
+      {"greedy", "optimizer.incremental=false",
+       "optimizer.incremental: does not apply to optimizer.kind = \"greedy\" (only to pattern)"},
+      {"pattern", "optimizer.incremental=3", "optimizer.incremental: expected true or false"},
   };
   for (const Case& c : cases) {
     std::vector<std::string> args = {"run", config(c.kind).string(), "-o", (dir_ / "never").string(), "-q"};

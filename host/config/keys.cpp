@@ -179,7 +179,7 @@ const std::vector<ConfigKey>& config_keys() {
   static const Scope labeled{"data.kind", {"idx", "cifar10", "npy", "csv"}};  // data sets with labels (not kink, slab)
   static const Scope npy{"data.kind", {"npy"}}, csv{"data.kind", {"csv"}}, npy_csv{"data.kind", {"npy", "csv"}};
   static const Scope mlp{"model.arch", {"mlp"}}, sgd{"optimizer.kind", {"sgd"}};
-  static const Scope search{"optimizer.kind", {"pattern", "greedy"}};
+  static const Scope search{"optimizer.kind", {"pattern", "greedy"}}, pattern{"optimizer.kind", {"pattern"}};
   static const std::vector<ConfigKey> keys = {
       // [data]
       {"data.kind", stored(FIELD(data.kind), choice({"idx", "cifar10", "npy", "csv", "kink", "slab"}))},
@@ -247,6 +247,8 @@ const std::vector<ConfigKey>& config_keys() {
       {"optimizer.budget", stored(FIELD(search.budget), integer(1, int64_t{1} << 40)), search},
       {"optimizer.max_calls", stored(FIELD(search.max_calls), integer(1, int64_t{1} << 40)), search},
       {"optimizer.check_every", stored(FIELD(search.check_every), integer(0, int64_t{1} << 40)), search},
+      // how candidates are evaluated, not what they give: not part of the identity
+      {"optimizer.incremental", stored(FIELD(search.incremental), get_bool), pattern, Written::resolved},
       // [run]
       {"run.seed", stored(FIELD(seed), integer(0, INT64_MAX))},
       {"run.n", stored(FIELD(ns), integers(1, 1 << 24))},

@@ -10,6 +10,7 @@
 
 #include "gac/error.h"
 #include "host/optim/candidates.h"
+#include "host/optim/candidates_incremental.h"
 #include "host/util/parallel_for.h"
 #include "kernels/forward.h"
 #include "kernels/search_moves.h"
@@ -194,7 +195,9 @@ class SearchOptimizer final : public Optimizer {
     SearchState st;
     st.current.resize(m.n_params);
     generate_params(task_.prior, task_.key, draw, m.n_params, st.current.data());
-    const std::unique_ptr<CandidateEvaluator> ev = make_cpu_candidate_evaluator(task_, threads_);
+    const std::unique_ptr<CandidateEvaluator> ev = kind_ == SearchKind::pattern && cfg_.incremental
+                                                       ? make_incremental_candidate_evaluator(task_, threads_)
+                                                       : make_cpu_candidate_evaluator(task_, threads_);
     st.eval = ev->set_current(st.current);
     std::vector<Eval> evals(candidates_);
     const StreamKey key = search_key(task_.key, draw);
