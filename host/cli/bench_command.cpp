@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "gac/bench.h"
+#include "host/bench/search_bench.h"
 #include "host/cli/commands.h"
 
 namespace gac::cli {
@@ -10,6 +11,7 @@ namespace gac::cli {
 Command add_bench(CLI::App& app) {
   struct Args {
     BenchOptions opts;
+    SearchBenchOptions search;
     bool no_full = false;
   };
   auto a = std::make_shared<Args>();
@@ -32,7 +34,21 @@ Command add_bench(CLI::App& app) {
       ->delimiter(',');
   cmd->add_flag("--no-full", a->no_full, "skip the full-evaluation (early rejection off) measurements");
   cmd->add_flag("--json", o.json, "one JSON document instead of the table");
+  cmd->add_option("--search", a->search.kinds,
+                  "measure the paper's searches instead (pattern, greedy; repeatable or comma-separated): one search "
+                  "per row on LeNet w1, 10 classes, the paper's MNIST budgets, --n (default 100)")
+      ->delimiter(',');
+  cmd->add_option("--search-data", a->search.data,
+                  "IDX directory of MNIST's layout for --search (default: Debian's Fashion-MNIST)");
   return [a] {
+    if (!a->search.kinds.empty()) {
+      SearchBenchOptions& s = a->search;
+      s.ns = a->opts.ns;
+      s.threads = a->opts.threads;
+      s.json = a->opts.json;
+      s.seconds = a->opts.seconds;
+      return run_search_bench(s, std::cout, std::cerr);
+    }
     a->opts.early_both = !a->no_full;
     return run_bench(a->opts, std::cout, std::cerr);
   };

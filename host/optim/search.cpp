@@ -50,8 +50,9 @@ struct SearchState {
 
 class SearchOptimizer final : public Optimizer {
  public:
-  SearchOptimizer(SearchKind kind, const SearchConfig& cfg, int threads, const std::atomic<int>* stop)
-      : kind_(kind), cfg_(cfg), threads_(threads > 0 ? threads : available_cpus()), stop_(stop) {}
+  SearchOptimizer(SearchKind kind, const SearchConfig& cfg, int threads, const std::atomic<int>* stop,
+                  SearchStats* stats)
+      : kind_(kind), cfg_(cfg), threads_(threads > 0 ? threads : available_cpus()), stop_(stop), stats_(stats) {}
 
   void begin_stream(const StreamTask& task) override {
     const char* what = name();
@@ -116,7 +117,11 @@ class SearchOptimizer final : public Optimizer {
 
   // The first slot of the lowest loss among slots 1..count (evals[s - 1]),
   // 0 (the current point) when none is lower.
-  static int64_t best_slot(int64_t count, const Eval& current, const std::vector<Eval>& evals) {
+  int64_t best_slot(int64_t count, const Eval& current, const std::vector<Eval>& evals) const {
+    if (stats_) {
+      stats_->batches.fetch_add(1, std::memory_order_relaxed);
+      stats_->candidates.fetch_add(static_cast<uint64_t>(count), std::memory_order_relaxed);
+    }
     int64_t best = 0;
     float best_loss = current.loss;
     for (int64_t i = 0; i < count; ++i)
@@ -124,6 +129,7 @@ class SearchOptimizer final : public Optimizer {
         best = i + 1;
         best_loss = evals[i].loss;
       }
+    if (best && stats_) stats_->steps.fetch_add(1, std::memory_order_relaxed);
     return best;
   }
 
@@ -227,6 +233,7 @@ class SearchOptimizer final : public Optimizer {
   SearchConfig cfg_;
   int threads_;
   const std::atomic<int>* stop_;
+  SearchStats* stats_;
   StreamTask task_;
   int64_t candidates_ = 2;
   bool has_stream_ = false;
@@ -247,8 +254,8 @@ StreamKey search_key(StreamKey key, uint64_t draw) {
 }
 
 std::unique_ptr<Optimizer> make_search_optimizer(SearchKind kind, const SearchConfig& cfg, int threads,
-                                                 const std::atomic<int>* stop) {
-  return std::make_unique<SearchOptimizer>(kind, cfg, threads, stop);
+                                                 const std::atomic<int>* stop, SearchStats* stats) {
+  return std::make_unique<SearchOptimizer>(kind, cfg, threads, stop, stats);
 }
 
 }  // namespace gac

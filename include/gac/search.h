@@ -50,8 +50,17 @@ int64_t search_check_every(SearchKind kind, const SearchConfig& cfg);
 // Philox key of draw `draw`'s search moves in stream `key`.
 StreamKey search_key(StreamKey key, uint64_t draw);
 
-// threads 0: every core. The result never depends on threads.
+// What the searches of one optimizer have done so far, counted as they go
+// (gac bench reads them while a search runs).
+struct SearchStats {
+  std::atomic<uint64_t> batches{0};     // batches evaluated
+  std::atomic<uint64_t> candidates{0};  // candidates evaluated (slots 1.. of each batch)
+  std::atomic<uint64_t> steps{0};       // improvements (calls that moved the current point)
+};
+
+// threads 0: every core. The result never depends on threads. `stats`, when
+// given, is counted into and must outlive the optimizer.
 std::unique_ptr<Optimizer> make_search_optimizer(SearchKind kind, const SearchConfig& cfg, int threads,
-                                                 const std::atomic<int>* stop = nullptr);
+                                                 const std::atomic<int>* stop = nullptr, SearchStats* stats = nullptr);
 
 }  // namespace gac

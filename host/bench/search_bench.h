@@ -1,0 +1,26 @@
+// `gac bench --search`: the paper's searches (include/gac/search.h) on LeNet
+// width 1, all 10 classes of an MNIST-shaped IDX set, at the paper's MNIST
+// budgets: candidate evaluations/s and steps (improvements)/s of one search
+// from draw 0 over a fixed time, for pattern search with incremental
+// evaluation on and off and for greedy random search. bench/compare times
+// the paper's own PatternSearchFast and GreedyRandom on the same data.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace gac {
+
+struct SearchBenchOptions {
+  std::vector<std::string> kinds;  // "pattern", "greedy"
+  std::vector<int> ns;             // training-set sizes (default 100)
+  double seconds = 10.0;           // timed length of each search
+  int threads = 0;                 // 0: all cores
+  std::string data;                // IDX directory (MNIST layout); "": Debian's Fashion-MNIST
+  bool json = false;
+};
+
+int run_search_bench(const SearchBenchOptions& opts, std::ostream& out, std::ostream& log);
+
+}  // namespace gac

@@ -1,0 +1,76 @@
+// `gac bench --search` (host/bench/search_bench.h) on a tiny MNIST-shaped IDX set.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+#include "gac/error.h"
+#include "host/bench/search_bench.h"
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+using namespace gac;
+
+namespace {
+
+void write_be32(std::ofstream& f, uint32_t v) {
+  const unsigned char b[4] = {static_cast<unsigned char>(v >> 24), static_cast<unsigned char>(v >> 16),
+                              static_cast<unsigned char>(v >> 8), static_cast<unsigned char>(v)};
+  f.write(reinterpret_cast<const char*>(b), 4);
+}
+
+// IDX files of `count` random 28x28 images labelled i mod 10.
+void write_idx(const fs::path& dir, const std::string& stem, uint32_t count, std::mt19937& rng) {
+  std::ofstream images(dir / (stem + "-images-idx3-ubyte"), std::ios::binary);
+  write_be32(images, 0x803);
+  write_be32(images, count);
+  write_be32(images, 28);
+  write_be32(images, 28);
+  for (uint32_t i = 0; i < count * 28 * 28; ++i) images.put(static_cast<char>(rng() & 0xff));
+  std::ofstream labels(dir / (stem + "-labels-idx1-ubyte"), std::ios::binary);
+  write_be32(labels, 0x801);
+  write_be32(labels, count);
+  for (uint32_t i = 0; i < count; ++i) labels.put(static_cast<char>(i % 10));
+}
+
+class SearchBenchTest : public test::TempDirTest {};
+
+}  // namespace
+
+TEST_F(SearchBenchTest, CountsBatchesCandidatesAndStepsOfEachSearch) {
+  std::mt19937 rng(3);
+  write_idx(dir_, "train", 60, rng);
+  write_idx(dir_, "t10k", 20, rng);
+  SearchBenchOptions o;
+  o.kinds = {"pattern"};
+  o.ns = {20};
+  o.seconds = 0.3;
+  o.threads = 2;
+  o.data = dir_.string();
+  o.json = true;
+  std::ostringstream out, log;
+  ASSERT_EQ(run_search_bench(o, out, log), 0);
+  const nlohmann::json j = nlohmann::json::parse(out.str());
+  ASSERT_EQ(j["searches"].size(), 2u);  // incremental, then full
+  EXPECT_EQ(j["searches"][0]["evaluation"], "incremental");
+  EXPECT_EQ(j["searches"][1]["evaluation"], "full");
+  for (const auto& r : j["searches"]) {
+    EXPECT_EQ(r["slots"], 10000 / 20);
+    const uint64_t batches = r["batches"], candidates = r["candidates"], steps = r["steps"];
+    EXPECT_GE(batches, 1u);
+    EXPECT_LE(steps, batches);  // at most one improvement per batch
+    EXPECT_LE(candidates, batches * (10000 / 20 - 1));
+    EXPECT_GT(candidates, (batches - 1) * (10000 / 20 - 1));  // only a sweep's last batch is partial
+    EXPECT_GT(r["seconds"].get<double>(), 0.0);
+  }
+}
+
+TEST(SearchBench, AnUnknownSearchIsNamed) {
+  SearchBenchOptions o;
+  o.kinds = {"annealing"};
+  std::ostringstream out, log;
+  EXPECT_ERROR_MENTIONS(run_search_bench(o, out, log), "--search takes pattern or greedy, got 'annealing'");
+}
