@@ -8,7 +8,9 @@
 
 #include <cmath>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 
 #include "gac/config.h"
 #include "gac/experiment.h"
@@ -281,4 +283,21 @@ TEST_F(SearchRunTest, FailedSearchesAreRecordedAndReported) {
   EXPECT_NE(report.out.find(std::to_string(failed) + " of " + std::to_string(draws) + " searches failed"),
             std::string::npos)
       << report.out;
+  // The CSV names the optimizer and gives each cell its n's failed searches (one bin here: they add up).
+  const Result csv = run_gac({"report", (dir_ / "a").string(), "--csv"});
+  ASSERT_EQ(csv.status, 0) << csv.err;
+  std::istringstream lines(csv.out);
+  std::string line;
+  std::getline(lines, line);
+  EXPECT_NE(line.find(",optimizer,optimizer_title,failed"), std::string::npos) << line;
+  uint64_t csv_failed = 0;
+  while (std::getline(lines, line)) {
+    const std::string tail = ",pattern,pattern search,";
+    const size_t at = line.find(tail);
+    ASSERT_NE(at, std::string::npos) << line;
+    csv_failed += std::stoull(line.substr(at + tail.size()));
+  }
+  EXPECT_EQ(csv_failed, failed);
+  const Result json = run_gac({"report", (dir_ / "a").string(), "--json"});
+  EXPECT_EQ(nlohmann::json::parse(json.out)["cells"][0]["optimizer_title"], "pattern search");
 }
