@@ -15,44 +15,20 @@
 #include "gac/experiment.h"
 #include "gac/search.h"
 #include "gac/store.h"
+#include "search_test_util.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
 using namespace gac;
+using gac::test::expect_same_models;
 using gac::test::fingerprint;
+using gac::test::kink_task;
+using gac::test::small_search;
 using gac::test::Result;
 using gac::test::run_gac;
 using gac::test::signal_gac;
 
 namespace {
-
-StreamTask kink_task(int n, uint64_t seed) {
-  const RunConfig cfg = parse_config("[data]\nkind = \"kink\"\n[model]\narch = \"mlp\"\nhidden = 6\n"
-                                     "[prior]\nkind = \"uniform\"\n[run]\nseed = " + std::to_string(seed) +
-                                         "\nn = " + std::to_string(n) + "\nbins = [0, 10]\nloss = \"raw\"\n",
-                                     "t");
-  return stream_task(prepare_experiment(cfg), n, 0, 0);
-}
-
-SearchConfig small_search() {
-  SearchConfig c;
-  c.budget = 80;
-  c.max_calls = 400;
-  c.check_every = 5;
-  return c;
-}
-
-void expect_same_models(const std::vector<TrainedModel>& a, const std::vector<TrainedModel>& b) {
-  ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) {
-    EXPECT_EQ(a[i].draw, b[i].draw);
-    EXPECT_EQ(a[i].loss, b[i].loss);
-    EXPECT_EQ(a[i].step, b[i].step);
-    EXPECT_EQ(a[i].calls, b[i].calls);
-    EXPECT_EQ(a[i].radius, b[i].radius);
-    EXPECT_EQ(a[i].params, b[i].params);
-  }
-}
 
 // Checkpoints in memory; raises `stop` at its `stop_at`-th save, as a signal would.
 class MemorySink final : public CheckpointSink {
@@ -81,7 +57,7 @@ TEST(SearchCheckpoint, StoppedEveryFewCallsAndResumedEachTimeGivesTheSameModels)
   for (const SearchKind kind : {SearchKind::pattern, SearchKind::greedy}) {
     SCOPED_TRACE(kind == SearchKind::pattern ? "pattern" : "greedy");
     std::vector<TrainedModel> whole;
-    const auto plain = make_search_optimizer(kind, small_search(), 2);
+    const auto plain = make_search_optimizer(kind, small_search(80, 400), 2);
     plain->begin_stream(task);
     ASSERT_EQ(plain->train(0, kDraws, whole).draws, kDraws);
     ASSERT_FALSE(whole.empty());
@@ -95,7 +71,7 @@ TEST(SearchCheckpoint, StoppedEveryFewCallsAndResumedEachTimeGivesTheSameModels)
       std::atomic<int> stop{0};
       sink.stop = &stop;
       sink.stop_at = sink.saves + 7;
-      const auto opt = make_search_optimizer(kind, small_search(), 2, &stop);
+      const auto opt = make_search_optimizer(kind, small_search(80, 400), 2, &stop);
       opt->begin_stream(task);
       opt->set_checkpoints(&sink, 0);
       done += opt->train(done, kDraws - done, resumed).draws;
@@ -114,7 +90,7 @@ TEST(SearchCheckpoint, StoppedAtAnyMomentInACallAndResumedGivesTheSameModels) {
   constexpr uint64_t kDraws = 6;
   for (const SearchKind kind : {SearchKind::pattern, SearchKind::greedy}) {
     SCOPED_TRACE(kind == SearchKind::pattern ? "pattern" : "greedy");
-    SearchConfig cfg = small_search();
+    SearchConfig cfg = small_search(80, 400);
     // Pattern: 9 moves a batch, a sweep spans several; greedy: 49 candidates a batch.
     cfg.budget = kind == SearchKind::pattern ? 640 : 3200;
     std::vector<TrainedModel> whole;
@@ -148,7 +124,7 @@ TEST(SearchCheckpoint, StoppedAtAnyMomentInACallAndResumedGivesTheSameModels) {
 
 TEST(SearchCheckpoint, TrainOneAndAMisfitCheckpointSearchFromTheDraw) {
   const StreamTask task = kink_task(8, 11);
-  const auto opt = make_search_optimizer(SearchKind::pattern, small_search(), 2);
+  const auto opt = make_search_optimizer(SearchKind::pattern, small_search(80, 400), 2);
   opt->begin_stream(task);
   const std::vector<TrainedModel> reference = opt->train_one(1);
   MemorySink sink;
@@ -263,9 +239,11 @@ class CheckpointRunTest : public gac::test::RunDirTest {
     return Store::open_existing(dir_ / out)->checkpointed_draws().size();
   }
   // An uninterrupted run (checkpoints at the default interval); its wall time.
-  double run_whole() {
+  double run_whole(const std::vector<std::string>& extra = {}) {
     const auto start = std::chrono::steady_clock::now();
-    const Result r = run_gac(args("whole", "60"));
+    std::vector<std::string> whole = args("whole", "60");
+    whole.insert(whole.end(), extra.begin(), extra.end());
+    const Result r = run_gac(whole);
     EXPECT_EQ(r.status, 0) << r.err;
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
@@ -275,40 +253,47 @@ class CheckpointRunTest : public gac::test::RunDirTest {
 }  // namespace
 
 TEST_F(CheckpointRunTest, SigkillAfterACheckpointThenResumeEqualsAnUninterruptedRun) {
-  const double whole_s = run_whole();
+  const std::vector<std::string> longer = {"--set", "run.repeats=4", "--set", "run.target=18"};
+  const double whole_s = run_whole(longer);
+  std::vector<std::string> killed = args("killed");
+  killed.insert(killed.end(), longer.begin(), longer.end());
   bool checkpointed = false;
   for (double at : {0.3, 0.5, 0.7}) {
-    run_gac(args("killed"), at * whole_s);
+    run_gac(killed, at * whole_s);
     checkpointed = checkpointed || checkpoints("killed") > 0;
   }
   EXPECT_TRUE(checkpointed) << "no kill left a checkpoint (" << whole_s << " s uninterrupted)";
-  const Result r = run_gac(args("killed"));
+  const Result r = run_gac(killed);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(fingerprint(dir_ / "whole"), fingerprint(dir_ / "killed"));
   EXPECT_EQ(checkpoints("killed"), 0u);  // finished streams keep none
 }
 
 TEST_F(CheckpointRunTest, SigtermSavesTheSearchInProgressAndARerunEndsIdentically) {
-  const double whole_s = run_whole();
+  // More streams and models: a run of seconds, so that the signal lands inside a search.
+  const std::vector<std::string> longer = {"--set", "run.repeats=4", "--set", "run.target=18"};
+  const double whole_s = run_whole(longer);
   // A signal between two draws, or in a search's first call, leaves nothing to save: try again.
   bool saved = false;
   for (int attempt = 0; attempt < 4 && !saved; ++attempt) {
     const std::string out = "stopped" + std::to_string(attempt);
     // Checkpoints only at a stop: what is saved comes from the signal alone.
-    const auto [r, exit_s] = signal_gac(args(out, "1e9"), (0.3 + 0.15 * attempt) * whole_s, SIGTERM);
+    std::vector<std::string> stopped = args(out, "1e9");
+    stopped.insert(stopped.end(), longer.begin(), longer.end());
+    const auto [r, exit_s] = signal_gac(stopped, (0.3 + 0.15 * attempt) * whole_s, SIGTERM);
     if (r.status == 0) continue;  // it finished before the signal
     EXPECT_EQ(r.status, 75) << r.err;
     EXPECT_LT(exit_s, 2.0);
     saved = checkpoints(out) == 1;
     if (saved) {
       // A config of another search never reads it: the run directory refuses that config.
-      std::vector<std::string> other = args(out);
+      std::vector<std::string> other = stopped;
       other.insert(other.end(), {"--set", "optimizer.max_calls=300"});
       const Result refused = run_gac(other);
       EXPECT_EQ(refused.status, 2) << refused.err;
       EXPECT_NE(refused.err.find("different config"), std::string::npos) << refused.err;
     }
-    ASSERT_EQ(run_gac(args(out)).status, 0);
+    ASSERT_EQ(run_gac(stopped).status, 0);
     EXPECT_EQ(fingerprint(dir_ / "whole"), fingerprint(dir_ / out));
   }
   EXPECT_TRUE(saved) << "no SIGTERM left a checkpoint (" << whole_s << " s uninterrupted)";
