@@ -306,13 +306,16 @@ TEST_F(ReportTest, CsvHasOneRowPerCell) {
   EXPECT_EQ(lines[0],
             "n,bin,loss_lo,loss_hi,models,wanted,filled,status,test_acc_mean,test_acc_std,test_acc_ci_lo,"
             "test_acc_ci_hi,test_acc_min,test_acc_max,test_loss_mean,draws,hits,rate,rate_lo,rate_hi,log10_rate,"
-            "log10_rate_is_upper_bound,test_acc_se,test_acc_repeats,classes");
-  for (const std::string& line : lines) EXPECT_EQ(std::count(line.begin(), line.end(), ','), 24) << line;
+            "log10_rate_is_upper_bound,test_acc_se,test_acc_repeats,classes,optimizer,optimizer_title,failed");
+  for (const std::string& line : lines) EXPECT_EQ(std::count(line.begin(), line.end(), ','), 27) << line;
+  // Guess and check: no optimization to fail (an empty field).
+  EXPECT_EQ(lines[1].substr(lines[1].size() - 23), ",guess,guess and check,") << lines[1];
   EXPECT_EQ(lines[1].rfind("4,0,0.3,0.35,4,4,1,filled,", 0), 0u) << lines[1];
   // n=8 bin 0: no models, so no test metrics; the rate is an upper bound.
   EXPECT_EQ(lines[3].rfind("8,0,0.3,0.35,0,4,0,time,,,,,,,,400,0,0,0,", 0), 0u) << lines[3];
-  EXPECT_EQ(lines[3].substr(lines[3].size() - 6), ",1,,0,") << lines[3];
-  EXPECT_EQ(lines[5].substr(lines[5].size() - 7), ",,0,,0,") << lines[5];  // n=16: no draws, no log10 rate
+  const std::string guess = ",guess,guess and check,";  // the optimizer; guess and check fails no draw
+  EXPECT_EQ(lines[3].substr(lines[3].size() - 29), ",1,,0," + guess) << lines[3];
+  EXPECT_EQ(lines[5].substr(lines[5].size() - 30), ",,0,,0," + guess) << lines[5];  // n=16: no draws, no log10 rate
 }
 
 TEST_F(ReportTest, JsonParsesWithAllFields) {
@@ -417,11 +420,11 @@ TEST_F(ReportTest, PerRepeatBreakdown) {
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   ASSERT_EQ(lines.size(), 13u);  // 6 cells x 2 repeats
   EXPECT_EQ(lines[0], "n,bin,loss_lo,loss_hi,repeat,classes,models,status,test_acc_mean,test_acc_std,test_acc_min,"
-                      "test_acc_max,test_loss_mean,draws,hits,rate");
+                      "test_acc_max,test_loss_mean,draws,hits,rate,failed");
   EXPECT_EQ(lines[1].rfind("4,0,0.3,0.35,0,,2,filled,0.8500000000000001,", 0), 0u) << lines[1];
-  EXPECT_EQ(lines[3], "4,1,0.35,0.4,0,,0,budget,,,,,,1000,0,0") << lines[3];  // repeat 0 found nothing in bin 1
+  EXPECT_EQ(lines[3], "4,1,0.35,0.4,0,,0,budget,,,,,,1000,0,0,") << lines[3];  // repeat 0 found nothing in bin 1
   EXPECT_EQ(lines[4].rfind("4,1,0.35,0.4,1,,2,filled,0.55,", 0), 0u) << lines[4];
-  EXPECT_EQ(lines[12], "16,1,0.35,0.4,1,,0,pending,,,,,,0,0,0") << lines[12];
+  EXPECT_EQ(lines[12], "16,1,0.35,0.4,1,,0,pending,,,,,,0,0,0,") << lines[12];
   const auto doc = nlohmann::json::parse(format_repeats(*store_, ReportFormat::json));
   const auto& r = doc["cells"][1]["repeats"];
   ASSERT_EQ(r.size(), 2u);
@@ -441,8 +444,8 @@ TEST_F(ReportTest, ClassesOfEveryTrainingSet) {
   EXPECT_NE(table.find("classes (original labels) of each training set, by repeat:\n  n=4:  3,7  0,5\n  n=8:  1,2  -\n"),
             std::string::npos) << table;
   std::string csv = format_report(*store_, ReportFormat::csv);
-  EXPECT_NE(csv.find(",3 7;0 5\n"), std::string::npos) << csv;
-  EXPECT_NE(csv.find(",1 2\n"), std::string::npos) << csv;  // n = 8: one repeat started
+  EXPECT_NE(csv.find(",3 7;0 5,guess,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",1 2,guess,"), std::string::npos) << csv;  // n = 8: one repeat started
   auto doc = nlohmann::json::parse(format_report(*store_, ReportFormat::json));
   EXPECT_EQ(doc["cells"][0]["classes"], nlohmann::json::parse("[[3, 7], [0, 5]]"));
   EXPECT_EQ(doc["cells"][0]["repeats"][1]["classes"], nlohmann::json::parse("[0, 5]"));
@@ -484,8 +487,8 @@ TEST_F(ReportTest, VersusSetsTwoRunsSideBySideWithTheirDifference) {
   const std::string csv = format_versus(*store_, *versus, ReportFormat::csv);
   EXPECT_EQ(csv.substr(0, csv.find('\n')),
             "n,bin,loss_lo,loss_hi,run_models,run_repeats,run_status,run_test_acc_mean,run_test_acc_se,run_test_acc_ci_lo,"
-            "run_test_acc_ci_hi,versus_models,versus_repeats,versus_status,versus_test_acc_mean,versus_test_acc_se,"
-            "versus_test_acc_ci_lo,versus_test_acc_ci_hi,difference_test_acc,difference_se,difference_df,"
+            "run_test_acc_ci_hi,run_optimizer,run_failed,versus_models,versus_repeats,versus_status,versus_test_acc_mean,"
+            "versus_test_acc_se,versus_test_acc_ci_lo,versus_test_acc_ci_hi,versus_optimizer,versus_failed,difference_test_acc,difference_se,difference_df,"
             "difference_ci_lo,difference_ci_hi,paired_test_acc,paired_se,paired_df,paired_ci_lo,paired_ci_hi,paired_sets");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 7);
   // Neither run stores its training sets: no paired difference, its fields empty.

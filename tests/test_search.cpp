@@ -8,60 +8,28 @@
 
 #include <cmath>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 
 #include "gac/config.h"
 #include "gac/experiment.h"
 #include "gac/search.h"
 #include "gac/store.h"
 #include "kernels/forward.h"
+#include "search_test_util.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
 using namespace gac;
 using gac::test::expect_clear_error;
+using gac::test::expect_same_models;
+using gac::test::kink_task;
+using gac::test::small_search;
 using gac::test::fingerprint;
 using gac::test::Result;
 using gac::test::run_gac;
 using gac::test::signal_gac;
-
-namespace {
-
-// A kink MLP stream of n examples from the uniform prior, loss bins [0, 10]:
-// searches from it reach training accuracy 1 within a few hundred calls. The searches compare
-// the raw loss: the normalized one (the default) bounds the MLP's logits, so
-// a search maximizes the mean margin and seldom fits every point of the kink.
-StreamTask kink_task(int n, uint64_t seed) {
-  const RunConfig cfg = parse_config("[data]\nkind = \"kink\"\n[model]\narch = \"mlp\"\nhidden = 6\n"
-                                         "[prior]\nkind = \"uniform\"\n[run]\nseed = " +
-                                         std::to_string(seed) + "\nn = " + std::to_string(n) +
-                                         "\nbins = [0, 10]\nloss = \"raw\"\n",
-                                     "t");
-  return stream_task(prepare_experiment(cfg), n, 0, 0);
-}
-
-void expect_same_models(const std::vector<TrainedModel>& a, const std::vector<TrainedModel>& b) {
-  ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) {
-    EXPECT_EQ(a[i].draw, b[i].draw);
-    EXPECT_EQ(a[i].bin, b[i].bin);
-    EXPECT_EQ(a[i].loss, b[i].loss);
-    EXPECT_EQ(a[i].step, b[i].step);
-    EXPECT_EQ(a[i].calls, b[i].calls);
-    EXPECT_EQ(a[i].radius, b[i].radius);
-    EXPECT_EQ(a[i].params, b[i].params);
-  }
-}
-
-SearchConfig small_search(int64_t budget, int64_t max_calls) {
-  SearchConfig c;
-  c.budget = budget;
-  c.max_calls = max_calls;
-  c.check_every = 5;
-  return c;
-}
-
-}  // namespace
 
 TEST(Search, ResultsDoNotDependOnThreadsOrCallsAndTrainOneAgrees) {
   for (SearchKind kind : {SearchKind::pattern, SearchKind::greedy}) {
@@ -284,4 +252,21 @@ TEST_F(SearchRunTest, FailedSearchesAreRecordedAndReported) {
   EXPECT_NE(report.out.find(std::to_string(failed) + " of " + std::to_string(draws) + " searches failed"),
             std::string::npos)
       << report.out;
+  // The CSV names the optimizer and gives each cell its n's failed searches (one bin here: they add up).
+  const Result csv = run_gac({"report", (dir_ / "a").string(), "--csv"});
+  ASSERT_EQ(csv.status, 0) << csv.err;
+  std::istringstream lines(csv.out);
+  std::string line;
+  std::getline(lines, line);
+  EXPECT_NE(line.find(",optimizer,optimizer_title,failed"), std::string::npos) << line;
+  uint64_t csv_failed = 0;
+  while (std::getline(lines, line)) {
+    const std::string tail = ",pattern,pattern search,";
+    const size_t at = line.find(tail);
+    ASSERT_NE(at, std::string::npos) << line;
+    csv_failed += std::stoull(line.substr(at + tail.size()));
+  }
+  EXPECT_EQ(csv_failed, failed);
+  const Result json = run_gac({"report", (dir_ / "a").string(), "--json"});
+  EXPECT_EQ(nlohmann::json::parse(json.out)["cells"][0]["optimizer_title"], "pattern search");
 }

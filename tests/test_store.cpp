@@ -553,7 +553,7 @@ TEST_F(StoreTest, AVersion2LedgerOpensAndIsMigratedByAWriter) {
   EXPECT_EQ(Store::open_existing(dir_)->models().size(), 2u);  // a reader changes nothing
   EXPECT_EQ(schema_version(), "2");
   auto store = make_store();
-  EXPECT_EQ(schema_version(), "5 by bin");  // and on to version 5 (streams.same_body, the search columns)
+  EXPECT_EQ(schema_version(), "6 by bin");  // and on to version 6 (same_body, the search columns, checkpoints)
   EXPECT_EQ(store->models().size(), 2u);
   EXPECT_EQ(store->models()[0].file, "weights/n4_r1_s0_d3.npy");
 }
@@ -610,7 +610,7 @@ TEST_F(StoreTest, AVersion4LedgerOpensAndGainsTheSearchColumnsFromAWriter) {
   EXPECT_EQ(reader->states().at(0).failed, 0u);
   EXPECT_EQ(sql("SELECT value FROM meta WHERE key = 'schema_version'"), "4");  // a reader changes nothing
   auto store = make_store();
-  EXPECT_EQ(sql("SELECT value FROM meta WHERE key = 'schema_version'"), "5");
+  EXPECT_EQ(sql("SELECT value FROM meta WHERE key = 'schema_version'"), "6");
   EXPECT_EQ(sql("SELECT search_calls FROM models LIMIT 1"), "NULL");
   EXPECT_EQ(store->models().size(), 2u);
 }

@@ -277,6 +277,11 @@ const std::vector<ConfigKey>& config_keys() {
       {"exec.threads", stored(FIELD(threads), integer(0, 4096)), {}, Written::resolved},
       {"exec.batch", stored(FIELD(batch), integer(0, int64_t{1} << 32)), {}, Written::resolved},
       {"exec.commit_bytes", stored(FIELD(commit_bytes), integer(1, int64_t{1} << 50)), {}, Written::resolved},
+      {"exec.checkpoint_seconds", stored(FIELD(checkpoint_seconds), get_number,
+                                         [](const RunConfig& c, const std::string& k) {
+                                           if (!(c.checkpoint_seconds >= 0)) bad(k, "must be >= 0 (0 = after every call)");
+                                         }),
+       search, Written::resolved},
       {"exec.order", stored(FIELD(order), choice({"interleaved", "sequential"})), {}, Written::resolved},
       {"exec.output", stored(FIELD(output), get_string), {}, Written::never},
   };

@@ -5,6 +5,7 @@
 #include "gac/search.h"
 
 #include <algorithm>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -78,7 +79,7 @@ class SearchOptimizer final : public Optimizer {
     for (uint64_t d = first; d < first + count; ++d) {
       std::vector<TrainedModel> found;
       uint64_t steps = 0;
-      if (!search(d, found, steps)) break;  // stopped: this draw is searched again from its start
+      if (!search(d, found, steps, checkpoints_)) break;  // stopped: resumed from its checkpoint
       ++counts.draws;
       counts.steps += steps;
       counts.failed += found.empty();
@@ -103,6 +104,10 @@ class SearchOptimizer final : public Optimizer {
   uint64_t preferred_batch() const override { return 4; }
   uint64_t call_group() const override { return 1; }
   int threads() const override { return threads_; }
+  void set_checkpoints(CheckpointSink* sink, double every_seconds) override {
+    checkpoints_ = sink;
+    checkpoint_seconds_ = every_seconds;
+  }
   std::string description() const override {
     return std::string(name()) + " (" + std::to_string(threads_) + " threads, budget " +
            std::to_string(cfg_.budget) + " candidate-examples per batch)";
@@ -193,29 +198,62 @@ class SearchOptimizer final : public Optimizer {
     return CallEnd::gave_up;
   }
 
-  // Draw `draw`'s search; its model, if any, appended to `found`. False when stopped.
-  bool search(uint64_t draw, std::vector<TrainedModel>& found, uint64_t& steps) const {
+  // The state after `c`'s calls, when `c` fits this search (else the search starts afresh).
+  bool restore(const std::optional<SearchCheckpoint>& c, SearchState& st) const {
+    if (!c || c->params.size() != st.current.size() || c->calls < 0 || c->calls >= cfg_.max_calls) return false;
+    st.current = c->params;
+    st.eval = Eval{c->loss, c->correct};
+    st.radius = c->radius;
+    st.steps = c->steps;
+    st.calls = c->calls;
+    return true;
+  }
+
+  static void save(CheckpointSink& sink, uint64_t draw, const SearchState& st) {
+    sink.save(SearchCheckpoint{draw, st.current, st.eval.loss, st.eval.correct, st.radius, st.steps, st.calls});
+  }
+
+  // Draw `draw`'s search; its model, if any, appended to `found`. False when
+  // stopped. With `sink`, it goes on from the draw's checkpoint and saves one
+  // between calls (include/gac/checkpoint.h).
+  bool search(uint64_t draw, std::vector<TrainedModel>& found, uint64_t& steps, CheckpointSink* sink = nullptr) const {
+    using Clock = std::chrono::steady_clock;
     require_stream();
     const ModelSpec& m = task_.model;
     const int n = static_cast<int>(task_.train.size());
     SearchState st;
     st.current.resize(m.n_params);
-    generate_params(task_.prior, task_.key, draw, m.n_params, st.current.data());
     const std::unique_ptr<CandidateEvaluator> ev = kind_ == SearchKind::pattern && cfg_.incremental
                                                        ? make_incremental_candidate_evaluator(task_, threads_)
                                                        : make_cpu_candidate_evaluator(task_, threads_);
-    st.eval = ev->set_current(st.current);
+    if (sink && restore(sink->load(draw), st)) {
+      ev->set_current(st.current);  // its Eval is the one saved: the bits of the run that saved it
+    } else {
+      generate_params(task_.prior, task_.key, draw, m.n_params, st.current.data());
+      st.eval = ev->set_current(st.current);
+    }
     std::vector<Eval> evals(candidates_);
     const StreamKey key = search_key(task_.key, draw);
     const int64_t check_every = search_check_every(kind_, cfg_);
-    for (int64_t call = 0; call < cfg_.max_calls; ++call) {
+    Clock::time_point saved = Clock::now();
+    for (int64_t call = st.calls; call < cfg_.max_calls; ++call) {
+      const float radius = st.radius;  // a call halves it as it goes: a stop saves the call's start
       const CallEnd end = kind_ == SearchKind::pattern ? pattern_call(st, key, call, *ev, evals)
                                                        : greedy_call(st, key, call, *ev, evals);
-      if (end == CallEnd::stopped) return false;
+      if (end == CallEnd::stopped) {
+        st.radius = radius;  // current and eval change only when a call improves (and ends)
+        if (sink && st.calls > 0) save(*sink, draw, st);
+        return false;
+      }
       ++st.calls;
       st.steps += end == CallEnd::improved;
       if (end == CallEnd::gave_up) break;
       if ((call % check_every == 0 || call + 1 == cfg_.max_calls) && st.eval.correct == n) break;
+      const bool more = call + 1 < cfg_.max_calls;
+      if (sink && more && std::chrono::duration<double>(Clock::now() - saved).count() >= checkpoint_seconds_) {
+        save(*sink, draw, st);
+        saved = Clock::now();
+      }
     }
     steps = st.steps;
     const int bin = find_bin(task_.bin_edges.data(), static_cast<int>(task_.bin_edges.size()), st.eval.loss);
@@ -237,6 +275,8 @@ class SearchOptimizer final : public Optimizer {
   StreamTask task_;
   int64_t candidates_ = 2;
   bool has_stream_ = false;
+  CheckpointSink* checkpoints_ = nullptr;
+  double checkpoint_seconds_ = 60;
 };
 
 }  // namespace

@@ -28,6 +28,7 @@ void aggregate_streams(CellReport& c, const std::vector<Unit>& units, const Stre
     if (st) {
       c.draws += st->draws;
       c.hits += at_or_zero(st->hits, c.bin);
+      c.failed += st->failed;
       c.same_body += at_or_zero(st->same_body, c.bin);
       if (at_or_zero(st->stored, c.bin) >= u.target) continue;
     }
@@ -51,6 +52,7 @@ std::vector<RepeatReport> repeat_reports(const CellReport& c, const std::vector<
       if (r.classes.empty()) r.classes = st->classes;  // every shard of a repeat has the same training set
       r.draws += st->draws;
       r.hits += at_or_zero(st->hits, c.bin);
+      r.failed += st->failed;
       if (at_or_zero(st->stored, c.bin) >= u.target) continue;
     }
     filled[u.repeat] = false;
@@ -81,6 +83,7 @@ CellReport make_cell(const RunMeta& meta, int n, int bin, const std::vector<Unit
   c.bin = bin;
   c.loss_lo = meta.bin_edges[bin];
   c.loss_hi = meta.bin_edges[bin + 1];
+  c.optimizer = meta.optimizer;
 
   std::vector<double> acc, loss;
   std::vector<std::vector<double>> acc_by_repeat(std::max(meta.repeats, 0)), loss_by_repeat(acc_by_repeat.size());

@@ -7,9 +7,14 @@
 #include <sstream>
 #include <utility>
 
+#include "gac/optimizer.h"
 #include "host/report/cells.h"
 
 namespace gac {
+
+ordered_json failed_field(const std::string& optimizer, uint64_t failed) {
+  return optimizer == "guess" ? ordered_json(kNaN) : ordered_json(failed);
+}
 
 namespace {
 
@@ -61,11 +66,14 @@ ordered_json cell_fields(const CellReport& c) {
   j["test_acc_se"] = c.test_acc_by_repeat.se;
   j["test_acc_repeats"] = c.test_acc_by_repeat.groups;
   j["classes"] = cell_classes(c);
+  j["optimizer"] = c.optimizer;
+  j["optimizer_title"] = optimizer_title(c.optimizer);
+  j["failed"] = failed_field(c.optimizer, c.failed);
   return j;
 }
 
-// The fields of one repeat of a cell: the per-repeat breakdown.
-ordered_json repeat_fields(const RepeatReport& r) {
+// The fields of one repeat of a cell (run with `optimizer`): the per-repeat breakdown.
+ordered_json repeat_fields(const RepeatReport& r, const std::string& optimizer) {
   auto metric = [&r](double v) { return r.models > 0 ? v : kNaN; };
   ordered_json j;
   j["repeat"] = r.repeat;
@@ -80,6 +88,7 @@ ordered_json repeat_fields(const RepeatReport& r) {
   j["draws"] = r.draws;
   j["hits"] = r.hits;
   j["rate"] = r.draws ? static_cast<double>(r.hits) / static_cast<double>(r.draws) : 0.0;
+  j["failed"] = failed_field(optimizer, r.failed);
   return j;
 }
 
@@ -111,7 +120,7 @@ ordered_json repeat_row(const CellReport& c, const RepeatReport& r) {
   row["bin"] = c.bin;
   row["loss_lo"] = c.loss_lo;
   row["loss_hi"] = c.loss_hi;
-  row.update(repeat_fields(r));
+  row.update(repeat_fields(r, c.optimizer));
   return row;
 }
 
@@ -155,7 +164,7 @@ std::string format_json(const Store& store, const std::vector<CellReport>& cells
   for (const CellReport& c : cells) {
     ordered_json cell = cell_fields(c);
     cell["repeats"] = ordered_json::array();
-    for (const RepeatReport& r : c.repeats) cell["repeats"].push_back(repeat_fields(r));
+    for (const RepeatReport& r : c.repeats) cell["repeats"].push_back(repeat_fields(r, c.optimizer));
     doc["cells"].push_back(std::move(cell));
   }
   doc["meta"] = meta_json(store.meta());

@@ -14,6 +14,10 @@ using ordered_json = nlohmann::ordered_json;  // keeps the columns in the order 
 
 ordered_json meta_json(const RunMeta& m);
 
+// The field "failed" (draws that gave no model) of a run of `optimizer`:
+// missing (NaN) for guess and check, which has no optimization to fail.
+ordered_json failed_field(const std::string& optimizer, uint64_t failed);
+
 // A header of the fields of `header`, then one line per row of the same fields.
 std::string csv_text(const ordered_json& header, const std::vector<ordered_json>& rows);
 

@@ -59,6 +59,8 @@ ordered_json side_fields(const CellReport& c) {
   j["test_acc_se"] = c.test_acc_by_repeat.se;
   j["test_acc_ci_lo"] = metric(c.test_acc.ci95.lo);
   j["test_acc_ci_hi"] = metric(c.test_acc.ci95.hi);
+  j["optimizer"] = c.optimizer;
+  j["failed"] = failed_field(c.optimizer, c.failed);
   return j;
 }
 

@@ -166,6 +166,20 @@ StoredModel stored_model(const StreamState& st, uint64_t draw, int bin, float lo
   return m;
 }
 
+// The search checkpoints of one stream, in the run's ledger.
+class LedgerCheckpoints final : public CheckpointSink {
+ public:
+  LedgerCheckpoints(Store& store, const Unit& unit) : store_(store), unit_(unit) {}
+  std::optional<SearchCheckpoint> load(uint64_t draw) override {
+    return store_.load_checkpoint(unit_.n, unit_.repeat, unit_.shard, draw);
+  }
+  void save(const SearchCheckpoint& c) override { store_.save_checkpoint(unit_.n, unit_.repeat, unit_.shard, c); }
+
+ private:
+  Store& store_;
+  Unit unit_;
+};
+
 // One task's run: its units in rounds of growing time slices (interleaved,
 // so that every cell moves under a time limit) or one after another.
 class TaskRun {
@@ -219,6 +233,9 @@ class TaskRun {
   }
 
   const std::vector<UnitRun>& units() const { return units_; }
+  ~TaskRun() {
+    if (optimizer_) optimizer_->set_checkpoints(nullptr, 0);  // checkpoints_ goes with this run
+  }
 
  private:
   bool stop_requested() {
@@ -242,8 +259,13 @@ class TaskRun {
     const StreamTask task = stream_task(ex_, u.unit.n, u.unit.repeat, u.unit.shard);
     if (saved_.insert({u.unit.n, u.unit.repeat}).second) save_stream_data(opts_.dir, u.unit.n, u.unit.repeat, task, ex_.data);
     u.st.classes = task.source.classes;
-    if (optimizer_) optimizer_->begin_stream(task);
-    else backend_->begin_stream(task);
+    if (optimizer_) {
+      optimizer_->begin_stream(task);
+      checkpoints_ = std::make_unique<LedgerCheckpoints>(store_, u.unit);
+      optimizer_->set_checkpoints(checkpoints_.get(), cfg_.checkpoint_seconds);
+    } else {
+      backend_->begin_stream(task);
+    }
     if (!optimizer_ && ex_.prior.heads > 1) reopen_body(u);
     u.st.status = "running";
 
@@ -337,7 +359,7 @@ class TaskRun {
   }
 
   // One step of an optimizer: the next `count` draws trained (fewer when a
-  // stop interrupts a long search: that draw is trained again on resume),
+  // stop interrupts a long search: it goes on from its checkpoint on resume),
   // the models kept, with their parameters, added to trained_accepted_.
   Step train_step(UnitRun& u, uint64_t count) {
     const Clock::time_point start = Clock::now();
@@ -426,6 +448,7 @@ class TaskRun {
   std::vector<Hit> accepted_;            // guess and check's models since the last commit
   std::vector<TrainedModel> trained_;           // the models of one train() call
   std::vector<TrainedModel> trained_accepted_;  // the optimizer's models since the last commit
+  std::unique_ptr<LedgerCheckpoints> checkpoints_;  // the optimizer's, for the unit run last
   std::set<std::pair<int, int>> saved_;  // (n, repeat) whose training set this process saved
   size_t current_ = SIZE_MAX;            // the unit run last
   double last_rate_ = 0;                 // its draws/s

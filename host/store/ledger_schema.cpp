@@ -10,8 +10,9 @@ using nlohmann::json;
 namespace {
 
 // 2: streams.classes; 3: models keyed by (n, repeat, shard, draw, bin); 4: streams.same_body;
-// 5: search columns (models.search_steps, search_calls, search_radius; streams.failed)
-constexpr int kSchemaVersion = 5;
+// 5: search columns (models.search_steps, search_calls, search_radius; streams.failed);
+// 6: the search_checkpoints table
+constexpr int kSchemaVersion = 6;
 
 const char* const kSchema = R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -31,6 +32,16 @@ ALTER TABLE streams ADD COLUMN failed INTEGER;
 ALTER TABLE models ADD COLUMN search_steps INTEGER;
 ALTER TABLE models ADD COLUMN search_calls INTEGER;
 ALTER TABLE models ADD COLUMN search_radius REAL;
+)sql";
+
+// Added by version 6: the state of searches in progress (include/gac/checkpoint.h),
+// params the current point as little-endian float32 bytes.
+const char* const kCheckpointsTable = R"sql(
+CREATE TABLE IF NOT EXISTS search_checkpoints(
+  n INTEGER NOT NULL, repeat INTEGER NOT NULL, shard INTEGER NOT NULL, draw INTEGER NOT NULL,
+  params BLOB NOT NULL, loss REAL NOT NULL, correct INTEGER NOT NULL, radius REAL NOT NULL,
+  steps INTEGER NOT NULL, calls INTEGER NOT NULL,
+  PRIMARY KEY(n, repeat, shard, draw));
 )sql";
 
 // An SGD draw may give a model in each bin: the bin is part of the key.
@@ -72,6 +83,13 @@ void migrate_from_4(Ledger& db) {
   Transaction tx(db);
   db.exec(kSearchColumns);
   db.exec("UPDATE meta SET value = '5' WHERE key = 'schema_version'");
+  tx.commit();
+}
+
+void migrate_from_5(Ledger& db) {
+  Transaction tx(db);
+  db.exec(kCheckpointsTable);
+  db.exec("UPDATE meta SET value = '6' WHERE key = 'schema_version'");
   tx.commit();
 }
 
@@ -150,6 +168,7 @@ void create_ledger(const fs::path& path, const RunMeta& meta) {
   db.exec(kSchema);
   db.exec(kModelsTable);
   db.exec(kSearchColumns);
+  db.exec(kCheckpointsTable);
   Statement put(db, "INSERT INTO meta(key, value) VALUES (?, ?)");
   put.bind_text(1, "schema_version").bind_text(2, std::to_string(kSchemaVersion)).step();
   put.reset();

@@ -24,7 +24,7 @@ const char* const kModelColumns =
 // the columns later versions added (4: same_body; 5: the search columns).
 std::string stream_columns(int version);
 std::string model_columns(int version);
-// The ledger's schema version (2 to 5); throws gac::Error naming `path` for any other.
+// The ledger's schema version (2 to 6); throws gac::Error naming `path` for any other.
 int schema_version(const Ledger& db, const std::filesystem::path& path);
 const char* const kDataFilesKey = "data_files";
 
@@ -40,6 +40,8 @@ void migrate_from_3(Ledger& db);
 // Version 5 added the search columns (models.search_steps, search_calls,
 // search_radius; streams.failed): a writer adds them, NULL in older rows.
 void migrate_from_4(Ledger& db);
+// Version 6 added the table search_checkpoints (searches in progress): a writer adds it, empty.
+void migrate_from_5(Ledger& db);
 
 nlohmann::json meta_to_json(const RunMeta& m);
 std::string data_files_json(const std::vector<DataFile>& files);

@@ -69,6 +69,9 @@ class Statement {
   Statement& bind_int(int i, int64_t v) { return check(sqlite3_bind_int64(stmt_, i, v)); }
   Statement& bind_real(int i, double v) { return check(sqlite3_bind_double(stmt_, i, v)); }
   Statement& bind_null(int i) { return check(sqlite3_bind_null(stmt_, i)); }
+  Statement& bind_blob(int i, const void* data, size_t bytes) {
+    return check(sqlite3_bind_blob64(stmt_, i, data, bytes, SQLITE_TRANSIENT));
+  }
   Statement& bind_text(int i, const std::string& v) {
     return check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
   }
@@ -90,6 +93,10 @@ class Statement {
   int64_t column_int(int c) const { return sqlite3_column_int64(stmt_, c); }
   double column_real(int c) const { return sqlite3_column_double(stmt_, c); }
   bool column_is_null(int c) const { return sqlite3_column_type(stmt_, c) == SQLITE_NULL; }
+  std::string column_blob(int c) const {
+    const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt_, c));
+    return data ? std::string(data, static_cast<size_t>(sqlite3_column_bytes(stmt_, c))) : std::string();
+  }
   std::string column_text(int c) const {
     const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, c));
     return text ? std::string(text, static_cast<size_t>(sqlite3_column_bytes(stmt_, c))) : std::string();

@@ -204,6 +204,7 @@ Store::Store(const fs::path& dir, const std::string& config_toml, const std::str
   if (schema_version(*impl_->db, ledger) == 2) migrate_from_2(*impl_->db);
   if (schema_version(*impl_->db, ledger) == 3) migrate_from_3(*impl_->db);
   if (schema_version(*impl_->db, ledger) == 4) migrate_from_4(*impl_->db);
+  if (schema_version(*impl_->db, ledger) == 5) migrate_from_5(*impl_->db);
   impl_->load_meta();
   const RunMeta& m = impl_->meta;
   if (m.optimizer != meta.optimizer)
@@ -337,9 +338,63 @@ void Store::commit(const StreamState& state, std::vector<StoredModel>& models,
   put_state.bind_text(10, json(state.classes).dump());
   put_state.bind_text(11, json(state.same_body).dump()).bind_int(12, static_cast<int64_t>(state.failed));
   put_state.step();
+  // Searches done, and all of a finished stream's (a grown target would search its later draws afresh).
+  Statement done(*s.db, "DELETE FROM search_checkpoints WHERE n = ? AND repeat = ? AND shard = ? AND (draw < ? OR ?)");
+  done.bind_int(1, state.n).bind_int(2, state.repeat).bind_int(3, state.shard);
+  done.bind_int(4, static_cast<int64_t>(state.draws)).bind_int(5, state.status == "filled" || state.status == "budget");
+  done.step();
   Statement put_writer(*s.db, "INSERT OR REPLACE INTO meta(key, value) VALUES ('writer', ?)");
   put_writer.bind_text(1, writer_json()).step();
   tx.commit();
+}
+
+std::optional<SearchCheckpoint> Store::load_checkpoint(int n, int repeat, int shard, uint64_t draw) const {
+  const Impl& s = *impl_;
+  if (s.schema < 6) return std::nullopt;  // older ledgers (read as they are) have none
+  Statement q(*s.db, "SELECT params, loss, correct, radius, steps, calls FROM search_checkpoints "
+                     "WHERE n = ? AND repeat = ? AND shard = ? AND draw = ?");
+  q.bind_int(1, n).bind_int(2, repeat).bind_int(3, shard).bind_int(4, static_cast<int64_t>(draw));
+  if (!q.step()) return std::nullopt;
+  const std::string bytes = q.column_blob(0);
+  if (bytes.size() != static_cast<size_t>(s.meta.n_params) * sizeof(float))
+    throw Error(s.ledger_path().string() + ": corrupt search checkpoint of draw " + std::to_string(draw) + " (" +
+                std::to_string(bytes.size()) + " bytes of parameters, expected " +
+                std::to_string(s.meta.n_params * sizeof(float)) + ")");
+  SearchCheckpoint c;
+  c.draw = draw;
+  c.params.resize(s.meta.n_params);
+  std::memcpy(c.params.data(), bytes.data(), bytes.size());
+  c.loss = static_cast<float>(q.column_real(1));
+  c.correct = static_cast<int32_t>(q.column_int(2));
+  c.radius = static_cast<float>(q.column_real(3));
+  c.steps = static_cast<uint64_t>(q.column_int(4));
+  c.calls = q.column_int(5);
+  return c;
+}
+
+void Store::save_checkpoint(int n, int repeat, int shard, const SearchCheckpoint& c) {
+  Impl& s = *impl_;
+  if (s.read_only) throw Error(s.dir.string() + " was opened read-only; cannot save a checkpoint");
+  if (c.params.size() != static_cast<size_t>(s.meta.n_params))
+    throw Error("Store::save_checkpoint: " + std::to_string(c.params.size()) + " parameters, expected n_params " +
+                std::to_string(s.meta.n_params));
+  Transaction tx(*s.db);
+  Statement put(*s.db, "INSERT OR REPLACE INTO search_checkpoints(n, repeat, shard, draw, params, loss, correct, "
+                       "radius, steps, calls) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  put.bind_int(1, n).bind_int(2, repeat).bind_int(3, shard).bind_int(4, static_cast<int64_t>(c.draw));
+  put.bind_blob(5, c.params.data(), c.params.size() * sizeof(float)).bind_real(6, c.loss).bind_int(7, c.correct);
+  put.bind_real(8, c.radius).bind_int(9, static_cast<int64_t>(c.steps)).bind_int(10, c.calls).step();
+  tx.commit();
+}
+
+std::vector<std::tuple<int, int, int, uint64_t>> Store::checkpointed_draws() const {
+  std::vector<std::tuple<int, int, int, uint64_t>> out;
+  if (impl_->schema < 6) return out;
+  Statement q(*impl_->db, "SELECT n, repeat, shard, draw FROM search_checkpoints ORDER BY n, repeat, shard, draw");
+  while (q.step())
+    out.emplace_back(static_cast<int>(q.column_int(0)), static_cast<int>(q.column_int(1)),
+                     static_cast<int>(q.column_int(2)), static_cast<uint64_t>(q.column_int(3)));
+  return out;
 }
 
 }  // namespace gac

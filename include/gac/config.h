@@ -48,6 +48,7 @@ struct RunConfig {
   int threads = 0;                  // 0 = all cores
   uint64_t batch = 0;               // draws per backend call (0: the backend's preferred batch)
   size_t commit_bytes = size_t{256} << 20;  // commit early when the weights of the models kept pass it
+  double checkpoint_seconds = 60;  // searches: save the one in progress at most this often (docs/optimizers.md)
   std::string output;               // run directory (default: runs/<config name>)
   std::string order = "interleaved";  // which stream runs when: interleaved | sequential
 };

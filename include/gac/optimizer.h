@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "gac/backend.h"
+#include "gac/checkpoint.h"
 
 namespace gac {
 
@@ -63,6 +64,16 @@ class Optimizer {
 
   virtual int threads() const = 0;
   virtual std::string description() const = 0;
+
+  // Searches (include/gac/checkpoint.h): from now on train() goes on with a
+  // draw from its checkpoint in `sink`, if one is there, and saves its
+  // state to `sink` between calls at most every `every_seconds` (0: after
+  // every call) and when stopped. train_one() never uses them. Null: none.
+  // Other optimizers keep nothing in progress and ignore it.
+  virtual void set_checkpoints(CheckpointSink* sink, double every_seconds) {
+    (void)sink;
+    (void)every_seconds;
+  }
 };
 
 // Test accuracy and loss (the task's loss kind) of each model's parameters on

@@ -17,6 +17,7 @@ struct RepeatReport {
   int models = 0;                   // stored models in the cell
   Summary test_acc, test_loss;      // over those models
   uint64_t draws = 0, hits = 0;
+  uint64_t failed = 0;              // draws whose optimization gave no model (StreamState::failed)
   std::string status;               // worst over its shards; "pending" before it starts
 };
 
@@ -33,6 +34,8 @@ struct CellReport {
   Summary test_loss;
   uint64_t draws = 0;               // draws checked
   uint64_t hits = 0;                // perfect draws with loss in the bin
+  uint64_t failed = 0;              // draws of n whose optimization gave no model (every bin of n alike)
+  std::string optimizer = "guess";  // the run's optimizer.kind
   double rate = 0;                  // hits / draws
   Interval rate_ci;                 // Wilson 95%; hi is the upper bound when hits = 0. Nested sampling
                                     // (heads > 1): with the effective draws (wilson_interval_clustered)

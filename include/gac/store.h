@@ -3,7 +3,7 @@
 //   DIR/writer.lock      the lock of the one process writing (see gac/dir_lock.h)
 //   DIR/config.toml      resolved config (what defines the run)
 //   DIR/layout.json      state_dict names, shapes and offsets of the flat vector
-//   DIR/ledger.sqlite    tables meta, streams (progress) and models
+//   DIR/ledger.sqlite    tables meta, streams (progress), models and search_checkpoints
 //   DIR/weights/*.npy    one float32 vector per accepted model
 //
 // Crash safety: weights are written atomically and synced before the
@@ -20,8 +20,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "gac/checkpoint.h"
 #include "gac/data_files.h"
 
 namespace gac {
@@ -118,10 +120,18 @@ class Store {
   std::optional<StreamState> load_state(int n, int repeat, int shard) const;
 
   // Writes each model's weights (weights[i] has meta.n_params floats) to its
-  // weights_file, then records the models and `state` in one transaction.
-  // Fills in StoredModel::file.
+  // weights_file, then records the models and `state` in one transaction,
+  // which also deletes the stream's checkpoints of draws before state.draws
+  // (their searches are done). Fills in StoredModel::file.
   void commit(const StreamState& state, std::vector<StoredModel>& models,
               const std::vector<std::vector<float>>& weights);
+
+  // The checkpoint of draw `draw`'s search in stream (n, repeat, shard), if any.
+  std::optional<SearchCheckpoint> load_checkpoint(int n, int repeat, int shard, uint64_t draw) const;
+  // Saves `c` (of meta.n_params floats) durably in one transaction, replacing the draw's earlier one.
+  void save_checkpoint(int n, int repeat, int shard, const SearchCheckpoint& c);
+  // Draws with a checkpoint, per stream (n, repeat, shard), ordered.
+  std::vector<std::tuple<int, int, int, uint64_t>> checkpointed_draws() const;
 
   std::vector<StoredModel> models() const;  // ordered by n, repeat, shard, draw, bin
   std::vector<StreamState> states() const;  // ordered by n, repeat, shard
