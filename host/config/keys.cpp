@@ -247,6 +247,9 @@ const std::vector<ConfigKey>& config_keys() {
       {"optimizer.budget", stored(FIELD(search.budget), integer(1, int64_t{1} << 40)), search},
       {"optimizer.max_calls", stored(FIELD(search.max_calls), integer(1, int64_t{1} << 40)), search},
       {"optimizer.check_every", stored(FIELD(search.check_every), integer(0, int64_t{1} << 40)), search},
+      // results do not depend on it (the same bits either way)
+      {"optimizer.incremental", stored(FIELD(search.incremental), get_bool), {"optimizer.kind", {"pattern"}},
+       Written::resolved},
       // [run]
       {"run.seed", stored(FIELD(seed), integer(0, INT64_MAX))},
       {"run.n", stored(FIELD(ns), integers(1, 1 << 24))},

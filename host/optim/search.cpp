@@ -194,7 +194,8 @@ class SearchOptimizer final : public Optimizer {
     SearchState st;
     st.current.resize(m.n_params);
     generate_params(task_.prior, task_.key, draw, m.n_params, st.current.data());
-    const std::unique_ptr<CandidateEvaluator> ev = make_cpu_candidate_evaluator(task_, threads_);
+    const std::unique_ptr<CandidateEvaluator> ev =
+        make_cpu_candidate_evaluator(task_, threads_, kind_ == SearchKind::pattern && cfg_.incremental);
     st.eval = ev->set_current(st.current);
     std::vector<Eval> evals(candidates_);
     const StreamKey key = search_key(task_.key, draw);
