@@ -15,42 +15,34 @@ namespace gac {
 
 GAC_HD float relu(float v) { return v > 0.0f ? v : 0.0f; }
 
-// Output unit o of a dense layer, before the ReLU.
-GAC_HD float dense_unit(const Layer& L, const float* p, const float* in, int o) {
-  const int n_in = L.in_size();
-  const float* w = p + L.w_off + o * n_in;
-  float acc = L.b_off >= 0 ? p[L.b_off + o] : 0.0f;
-  for (int i = 0; i < n_in; ++i) acc = fma_rn(w[i], in[i], acc);
-  return acc;
-}
-
 GAC_HD void dense_forward(const Layer& L, const float* p, const float* in, float* out) {
+  const int n_in = L.in_size();
+  const float* W = p + L.w_off;
   for (int o = 0; o < L.out_c; ++o) {
-    const float acc = dense_unit(L, p, in, o);
+    float acc = L.b_off >= 0 ? p[L.b_off + o] : 0.0f;
+    const float* w = W + o * n_in;
+    for (int i = 0; i < n_in; ++i) acc = fma_rn(w[i], in[i], acc);
     out[o] = L.relu ? relu(acc) : acc;
   }
 }
 
-// Output channel oc of a conv layer (out holds the whole layer's output).
-GAC_HD void conv_channel_forward(const Layer& L, const float* p, const float* in, float* out, int oc) {
-  const int k = L.k;
-  const float bias = L.b_off >= 0 ? p[L.b_off + oc] : 0.0f;
-  const float* W = p + L.w_off + oc * L.in_c * k * k;
-  for (int oy = 0; oy < L.out_h; ++oy)
-    for (int ox = 0; ox < L.out_w; ++ox) {
-      float acc = bias;
-      for (int ic = 0; ic < L.in_c; ++ic)
-        for (int ky = 0; ky < k; ++ky) {
-          const float* row = in + (ic * L.in_h + oy + ky) * L.in_w + ox;
-          const float* w = W + (ic * k + ky) * k;
-          for (int kx = 0; kx < k; ++kx) acc = fma_rn(w[kx], row[kx], acc);
-        }
-      out[(oc * L.out_h + oy) * L.out_w + ox] = L.relu ? relu(acc) : acc;
-    }
-}
-
 GAC_HD void conv_forward(const Layer& L, const float* p, const float* in, float* out) {
-  for (int oc = 0; oc < L.out_c; ++oc) conv_channel_forward(L, p, in, out, oc);
+  const int k = L.k;
+  for (int oc = 0; oc < L.out_c; ++oc) {
+    const float bias = L.b_off >= 0 ? p[L.b_off + oc] : 0.0f;
+    const float* W = p + L.w_off + oc * L.in_c * k * k;
+    for (int oy = 0; oy < L.out_h; ++oy)
+      for (int ox = 0; ox < L.out_w; ++ox) {
+        float acc = bias;
+        for (int ic = 0; ic < L.in_c; ++ic)
+          for (int ky = 0; ky < k; ++ky) {
+            const float* row = in + (ic * L.in_h + oy + ky) * L.in_w + ox;
+            const float* w = W + (ic * k + ky) * k;
+            for (int kx = 0; kx < k; ++kx) acc = fma_rn(w[kx], row[kx], acc);
+          }
+        out[(oc * L.out_h + oy) * L.out_w + ox] = L.relu ? relu(acc) : acc;
+      }
+  }
 }
 
 GAC_HD float max2(float a, float b) { return b > a ? b : a; }
@@ -65,15 +57,14 @@ GAC_HD void maxpool2_forward(const Layer& L, const float* in, float* out) {
       }
 }
 
-// Runs layers [first, last) on the output of layer first - 1 (the example
-// when first is 0). buf0 and buf1 hold spec.max_activation floats each;
-// layer l writes buffer l & 1, so `in` may be the other one of layer
-// `first`. Returns the buffer holding the last layer's output (in itself
-// when no layer runs).
-GAC_HD const float* forward_layers_from(const ModelSpec& m, const float* params, const float* in, float* buf0,
-                                        float* buf1, int first, int last) {
+// Runs layers [0, layers) on one example. buf0 and buf1 hold
+// spec.max_activation floats each; returns the buffer holding the last
+// layer's output (x itself when layers is 0).
+GAC_HD const float* forward_layers(const ModelSpec& m, const float* params, const float* x, float* buf0, float* buf1,
+                                   int layers) {
+  const float* in = x;
   float* bufs[2] = {buf0, buf1};
-  for (int l = first; l < last; ++l) {
+  for (int l = 0; l < layers; ++l) {
     const Layer& L = m.layers[l];
     float* out = bufs[l & 1];
     if (L.kind == LayerKind::dense) dense_forward(L, params, in, out);
@@ -82,12 +73,6 @@ GAC_HD const float* forward_layers_from(const ModelSpec& m, const float* params,
     in = out;
   }
   return in;
-}
-
-// Runs layers [0, layers) on one example x.
-GAC_HD const float* forward_layers(const ModelSpec& m, const float* params, const float* x, float* buf0, float* buf1,
-                                   int layers) {
-  return forward_layers_from(m, params, x, buf0, buf1, 0, layers);
 }
 
 // Runs all layers on one example; returns the buffer holding the logits.

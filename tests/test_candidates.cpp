@@ -1,127 +1,194 @@
-// Candidate evaluators (host/optim/candidates.h): the incremental evaluator of
-// pattern moves (host/optim/candidates_incremental.h) gives, bit for bit, the
-// full evaluation's loss and correct count, for moves of every layer's first,
-// last and random weights and biases, before and after the current point moves.
+// The incremental pattern-search evaluator (host/optim/candidates_incremental.h)
+// against the full one (host/optim/candidates_cpu.cpp): the same Eval bits for
+// moves in every tensor of every model family, on every SIMD kernel this CPU
+// runs, and the same models from a whole search; optimizer.incremental parses.
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <random>
 
 #include "gac/config.h"
+#include "gac/error.h"
 #include "gac/experiment.h"
 #include "gac/search.h"
 #include "host/optim/candidates.h"
 #include "host/optim/candidates_incremental.h"
-#include "kernels/search_moves.h"
-#include "test_util.h"
+#include "host/optim/candidates_incremental_kernel.h"
 
 using namespace gac;
-using test::NestedArch;
-using test::nested_archs;
 
 namespace {
 
-StreamTask random_task(const NestedArch& a, LossKind loss, int n, uint64_t seed) {
-  const Model model = build_model(a.mc, a.c, a.h, a.w, 3);
-  StreamTask t;
-  t.model = model.spec;
-  t.prior = make_prior_spec(PriorConfig{}, model, 1);
-  t.key = make_stream_key(seed, n, 0, 0);
-  t.loss = loss;
-  t.bin_edges = {-999.0f, 999.0f};
-  SplitMix64 rng(seed);
-  const int D = a.c * a.h * a.w;
-  for (int i = 0; i < n * D; ++i) t.train.x.push_back(static_cast<float>(rng.uniform() * 2 - 1));
-  for (int i = 0; i < n; ++i) t.train.y.push_back(static_cast<int32_t>(rng.below(3)));
-  return t;
+// A task of n random examples (inputs U(0, 1), random labels) for `model`.
+StreamTask random_task(const ModelConfig& model, int in_c, int in_h, int in_w, int classes, int n, LossKind loss,
+                       uint32_t seed) {
+  StreamTask task;
+  task.model = build_model(model, in_c, in_h, in_w, classes).spec;
+  task.loss = loss;
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  task.train.x.resize(static_cast<size_t>(n) * task.model.in_size());
+  for (float& v : task.train.x) v = u(rng);
+  for (int e = 0; e < n; ++e) task.train.y.push_back(static_cast<int32_t>(rng() % classes));
+  return task;
 }
 
-// Moves of the first, last and three random weights and biases of every layer, both signs.
-std::vector<uint32_t> moves_in_every_layer(const ModelSpec& m, std::mt19937& rng) {
-  std::vector<uint32_t> params;
-  auto add_range = [&](int begin, int count) {
-    if (begin < 0 || count <= 0) return;
-    params.push_back(begin);
-    params.push_back(begin + count - 1);
-    for (int k = 0; k < 3; ++k) params.push_back(begin + static_cast<int>(rng() % count));
+std::vector<float> random_point(const ModelSpec& m, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
+  std::vector<float> p(m.n_params);
+  for (float& v : p) v = u(rng);
+  return p;
+}
+
+// Both moves (+r, -r) of the first and last parameter of every tensor, and random ones.
+std::vector<uint32_t> moves_in_every_tensor(const ModelSpec& m, uint32_t seed) {
+  std::vector<uint32_t> moves;
+  auto both = [&](int p) {
+    moves.push_back(2 * p);
+    moves.push_back(2 * p + 1);
   };
   for (int l = 0; l < m.n_layers; ++l) {
     const Layer& L = m.layers[l];
-    add_range(L.w_off, L.weight_count());
-    add_range(L.b_off, L.out_c);
+    if (L.w_off >= 0) {
+      both(L.w_off);
+      both(L.w_off + L.weight_count() - 1);
+    }
+    if (L.b_off >= 0) {
+      both(L.b_off);
+      both(L.b_off + L.out_c - 1);
+    }
   }
-  std::vector<uint32_t> moves;
-  for (uint32_t p : params) moves.insert(moves.end(), {2 * p, 2 * p + 1});
+  std::mt19937 rng(seed);
+  for (int i = 0; i < 16; ++i) moves.push_back(rng() % (2 * static_cast<uint32_t>(m.n_params)));
   return moves;
 }
 
-bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
-
-void expect_same_evals(const std::vector<Eval>& a, const std::vector<Eval>& b, const std::vector<uint32_t>& moves) {
-  ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) {
-    EXPECT_TRUE(same_bits(a[i].loss, b[i].loss)) << "move " << moves[i] << ": " << a[i].loss << " vs " << b[i].loss;
-    EXPECT_EQ(a[i].correct, b[i].correct) << "move " << moves[i];
-  }
+void expect_same_bits(const Eval& full, const Eval& incremental, const std::string& what) {
+  EXPECT_EQ(full.correct, incremental.correct) << what;
+  EXPECT_EQ(std::memcmp(&full.loss, &incremental.loss, sizeof(float)), 0)
+      << what << ": " << full.loss << " vs " << incremental.loss;
 }
 
-}  // namespace
-
-TEST(IncrementalCandidates, EveryMoveOfEveryLayerEqualsAFullEvaluation) {
-  std::mt19937 rng(11);
-  for (const NestedArch& a : nested_archs())
-    for (LossKind loss : {LossKind::raw, LossKind::normalized}) {
-      SCOPED_TRACE(std::string(a.name) + (loss == LossKind::raw ? " raw" : " normalized"));
-      const StreamTask task = random_task(a, loss, 6, 5);
-      std::vector<float> current(task.model.n_params);
-      generate_params(task.prior, task.key, 3, task.model.n_params, current.data());
-      const auto full = make_cpu_candidate_evaluator(task, 1);
-      const auto incremental = make_incremental_candidate_evaluator(task, 2);
-      const std::vector<uint32_t> moves = moves_in_every_layer(task.model, rng);
-      for (int round = 0; round < 2; ++round) {  // round 1: after the current point moved
-        const Eval f = full->set_current(current), g = incremental->set_current(current);
-        EXPECT_TRUE(same_bits(f.loss, g.loss));
-        EXPECT_EQ(f.correct, g.correct);
-        const float r = round == 0 ? 0.375f : 0.0625f;
-        const PatternBatch batch{r, moves.data(), static_cast<int64_t>(moves.size())};
-        std::vector<Eval> ef(moves.size()), eg(moves.size());
-        full->evaluate(batch, ef.data());
-        incremental->evaluate(batch, eg.data());
-        expect_same_evals(ef, eg, moves);
-        int changed = 0;
-        for (const Eval& e : ef) changed += !same_bits(e.loss, f.loss);
-        EXPECT_GT(changed, static_cast<int>(moves.size()) / 2) << "the moves hardly change the loss: a weak test";
-        for (uint32_t m : {moves[0], moves[moves.size() / 2], moves.back()})  // move the current point
-          current[pattern_move_param(m)] = pattern_moved(current[pattern_move_param(m)], m, r);
+// Every kernel, both loss kinds: set_current, a batch of moves, then set_current to a moved point and again.
+void expect_incremental_is_full(const ModelConfig& model, int in_c, int in_h, int in_w, int classes, int n) {
+  for (LossKind loss : {LossKind::normalized, LossKind::raw})
+    for (const std::string& kernel : incremental_kernels()) {
+      SCOPED_TRACE(kernel + (loss == LossKind::raw ? " raw" : " normalized"));
+      const StreamTask task = random_task(model, in_c, in_h, in_w, classes, n, loss, 7);
+      const std::vector<uint32_t> moves = moves_in_every_tensor(task.model, 11);
+      auto full = make_cpu_candidate_evaluator(task, 2);
+      auto incremental = make_incremental_candidate_evaluator(task, 2, kernel);
+      std::vector<float> point = random_point(task.model, 5);
+      for (int round = 0; round < 2; ++round) {
+        expect_same_bits(full->set_current(point), incremental->set_current(point), "set_current");
+        for (float r : {1.0f, 0.0371f}) {
+          const PatternBatch batch{r, moves.data(), static_cast<int64_t>(moves.size())};
+          std::vector<Eval> a(moves.size()), b(moves.size());
+          full->evaluate(batch, a.data());
+          incremental->evaluate(batch, b.data());
+          for (size_t i = 0; i < moves.size(); ++i)
+            expect_same_bits(a[i], b[i], "round " + std::to_string(round) + " move " + std::to_string(moves[i]));
+        }
+        for (int i = 0; i < 3; ++i) point[moves[i * 7] / 2] += 0.25f;  // a moved point
       }
     }
 }
 
-// A whole pattern search gives the same models with incremental evaluation on and off.
-TEST(IncrementalCandidates, APatternSearchIsTheSameWithAndWithout) {
+}  // namespace
+
+TEST(IncrementalCandidates, LinearIsFullEvaluationBitForBit) {
+  ModelConfig c;
+  c.arch = Arch::linear;
+  expect_incremental_is_full(c, 1, 1, 9, 3, 21);
+}
+
+TEST(IncrementalCandidates, MlpIsFullEvaluationBitForBit) {
+  ModelConfig c;
+  c.arch = Arch::mlp;
+  c.hidden = 7;
+  c.layers = 2;
+  expect_incremental_is_full(c, 1, 1, 5, 4, 19);
+  c.hidden_bias = true;
+  c.layers = 1;
+  expect_incremental_is_full(c, 1, 1, 6, 2, 33);
+}
+
+TEST(IncrementalCandidates, LenetIsFullEvaluationBitForBit) {
+  ModelConfig c;
+  c.arch = Arch::lenet;
+  c.width = 1.0;
+  expect_incremental_is_full(c, 1, 28, 28, 10, 5);  // MNIST-sized
+  c.width = 0.25;
+  expect_incremental_is_full(c, 3, 32, 32, 10, 17);  // CIFAR-10-sized, narrow
+}
+
+TEST(IncrementalCandidates, GreedyBatchesAreEvaluatedInFull) {
+  ModelConfig c;
+  c.arch = Arch::mlp;
+  const StreamTask task = random_task(c, 1, 1, 4, 3, 9, LossKind::normalized, 3);
+  auto full = make_cpu_candidate_evaluator(task, 2);
+  auto incremental = make_incremental_candidate_evaluator(task, 2);
+  const std::vector<float> point = random_point(task.model, 2);
+  full->set_current(point);
+  incremental->set_current(point);
+  const GreedyBatch batch{0.1f, StreamKey{1, 2}, 3, 5};
+  std::vector<Eval> a(5), b(5);
+  full->evaluate(batch, a.data());
+  incremental->evaluate(batch, b.data());
+  for (int i = 0; i < 5; ++i) expect_same_bits(a[i], b[i], "greedy slot " + std::to_string(i + 1));
+}
+
+TEST(IncrementalCandidates, PatternSearchFindsTheSameModels) {
   const RunConfig cfg = parse_config("[data]\nkind = \"kink\"\n[model]\narch = \"mlp\"\nhidden = 6\n"
-                                     "[prior]\nkind = \"uniform\"\n[run]\nseed = 4\nn = 8\nbins = [0, 10]\nloss = \"raw\"\n",
+                                     "[prior]\nkind = \"uniform\"\n[run]\nseed = 3\nn = 8\nbins = [0, 10]\n"
+                                     "loss = \"raw\"\n",
                                      "t");
   const StreamTask task = stream_task(prepare_experiment(cfg), 8, 0, 0);
   SearchConfig sc;
   sc.budget = 80;
-  sc.max_calls = 300;
+  sc.max_calls = 400;
   sc.check_every = 5;
-  std::vector<TrainedModel> on, off;
-  auto a = make_search_optimizer(SearchKind::pattern, sc, 2);
-  sc.incremental = false;
-  auto b = make_search_optimizer(SearchKind::pattern, sc, 2);
-  a->begin_stream(task);
-  b->begin_stream(task);
-  const TrainCounts ca = a->train(0, 5, on), cb = b->train(0, 5, off);
-  EXPECT_EQ(ca.steps, cb.steps);
-  EXPECT_EQ(ca.failed, cb.failed);
-  ASSERT_FALSE(on.empty());
-  ASSERT_EQ(on.size(), off.size());
-  for (size_t i = 0; i < on.size(); ++i) {
-    EXPECT_EQ(on[i].draw, off[i].draw);
-    EXPECT_TRUE(same_bits(on[i].loss, off[i].loss));
-    EXPECT_EQ(on[i].calls, off[i].calls);
-    EXPECT_EQ(on[i].params, off[i].params);
+  std::vector<TrainedModel> found[2];
+  for (bool incremental : {false, true}) {
+    sc.incremental = incremental;
+    auto search = make_search_optimizer(SearchKind::pattern, sc, 2);
+    search->begin_stream(task);
+    search->train(0, 4, found[incremental]);
   }
+  ASSERT_FALSE(found[0].empty());
+  ASSERT_EQ(found[0].size(), found[1].size());
+  for (size_t i = 0; i < found[0].size(); ++i) {
+    EXPECT_EQ(found[0][i].draw, found[1][i].draw);
+    EXPECT_EQ(found[0][i].step, found[1][i].step);
+    ASSERT_EQ(found[0][i].params.size(), found[1][i].params.size());
+    EXPECT_EQ(std::memcmp(found[0][i].params.data(), found[1][i].params.data(), found[0][i].params.size() * 4), 0);
+  }
+}
+
+TEST(IncrementalCandidates, ConfigKeyParsesForPatternOnly) {
+  const std::string base = "[data]\nkind = \"kink\"\n[optimizer]\nkind = \"";
+  EXPECT_TRUE(parse_config(base + "pattern\"\n", "t").search.incremental);
+  EXPECT_FALSE(parse_config(base + "pattern\"\nincremental = false\n", "t").search.incremental);
+  for (const char* kind : {"greedy", "sgd", "guess"}) {
+    try {
+      parse_config(base + kind + "\"\nincremental = true\n", "t");
+      ADD_FAILURE() << kind << ": optimizer.incremental accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("optimizer.incremental: does not apply to optimizer.kind"), std::string::npos)
+          << e.what();
+    }
+  }
+  try {
+    parse_config(base + "pattern\"\nincremental = 1\n", "t");
+    ADD_FAILURE() << "a non-boolean accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("optimizer.incremental"), std::string::npos) << e.what();
+  }
+}
+
+TEST(IncrementalCandidates, UnknownKernelIsRefused) {
+  EXPECT_THROW(incremental_kernel("sse9"), Error);
+  EXPECT_FALSE(incremental_kernels().empty());
+  EXPECT_EQ(incremental_kernels().back(), "generic");
 }

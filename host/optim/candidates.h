@@ -44,7 +44,10 @@ class CandidateEvaluator {
 };
 
 // Full evaluation of every candidate with evaluate_draw, the candidates of a
-// batch spread over `threads` threads. `task` must outlive the evaluator.
-std::unique_ptr<CandidateEvaluator> make_cpu_candidate_evaluator(const StreamTask& task, int threads);
+// batch spread over `threads` threads; with `incremental`, pattern batches
+// recompute only what a move changes (host/optim/candidates_incremental.h,
+// the same bits). `task` must outlive the evaluator.
+std::unique_ptr<CandidateEvaluator> make_cpu_candidate_evaluator(const StreamTask& task, int threads,
+                                                                 bool incremental = false);
 
 }  // namespace gac

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "host/optim/candidates.h"
+#include "host/optim/candidates_incremental.h"
 #include "host/util/parallel_for.h"
 #include "kernels/forward.h"
 #include "kernels/search_moves.h"
@@ -100,7 +101,9 @@ class CpuCandidateEvaluator final : public CandidateEvaluator {
 
 }  // namespace
 
-std::unique_ptr<CandidateEvaluator> make_cpu_candidate_evaluator(const StreamTask& task, int threads) {
+std::unique_ptr<CandidateEvaluator> make_cpu_candidate_evaluator(const StreamTask& task, int threads,
+                                                                 bool incremental) {
+  if (incremental) return make_incremental_candidate_evaluator(task, threads);
   return std::make_unique<CpuCandidateEvaluator>(task, threads);
 }
 

@@ -1,24 +1,24 @@
-// Incremental evaluation of pattern-search candidates (host/optim/candidates.h).
-//
-// A pattern move changes one parameter, so on each example only one output
-// unit (dense) or channel (conv) of its layer changes: the evaluator keeps
-// every layer's output for the current point on every training example,
-// recomputes that unit from the cached input of its layer, and runs the
-// layers after it from there. Each recomputation is kernels/forward.h's own
-// code (dense_unit, conv_channel_forward, forward_layers_from), so the
-// logits, the weight norms (only the moved layer's is recomputed) and the
-// loss summed in example order are bit for bit those of a full evaluation.
-// About 69% of LeNet's parameters sit in fc1, whose move costs fc1's one
-// unit plus fc2 and fc3: ~11k of a full pass's ~282k multiply-adds.
+// The CPU's incremental evaluator of pattern-search candidates
+// (host/optim/candidates.h): a pattern move changes one parameter, so only
+// what lies downstream of it changes. set_current keeps the current point's
+// activations of every layer for every training example; a candidate
+// recomputes only the output channel (conv) or unit (dense) its parameter
+// feeds, the pooling of that channel, and the layers after them, with
+// kernels/forward.h's arithmetic in its order, then the loss as
+// evaluate_draw does: the same bits as a full evaluation.
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "host/optim/candidates.h"
 
 namespace gac {
 
-// Pattern batches incrementally; greedy batches in full (every parameter moves).
-std::unique_ptr<CandidateEvaluator> make_incremental_candidate_evaluator(const StreamTask& task, int threads);
+// Greedy batches (every parameter moves) go to make_cpu_candidate_evaluator's
+// full evaluation. `kernel`: as incremental_kernel() takes it
+// (host/optim/candidates_incremental_kernel.h). `task` must outlive the evaluator.
+std::unique_ptr<CandidateEvaluator> make_incremental_candidate_evaluator(const StreamTask& task, int threads,
+                                                                         const std::string& kernel = "auto");
 
 }  // namespace gac

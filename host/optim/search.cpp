@@ -11,7 +11,6 @@
 
 #include "gac/error.h"
 #include "host/optim/candidates.h"
-#include "host/optim/candidates_incremental.h"
 #include "host/util/parallel_for.h"
 #include "kernels/forward.h"
 #include "kernels/search_moves.h"
@@ -223,9 +222,8 @@ class SearchOptimizer final : public Optimizer {
     const int n = static_cast<int>(task_.train.size());
     SearchState st;
     st.current.resize(m.n_params);
-    const std::unique_ptr<CandidateEvaluator> ev = kind_ == SearchKind::pattern && cfg_.incremental
-                                                       ? make_incremental_candidate_evaluator(task_, threads_)
-                                                       : make_cpu_candidate_evaluator(task_, threads_);
+    const std::unique_ptr<CandidateEvaluator> ev =
+        make_cpu_candidate_evaluator(task_, threads_, kind_ == SearchKind::pattern && cfg_.incremental);
     if (sink && restore(sink->load(draw), st)) {
       ev->set_current(st.current);  // its Eval is the one saved: the bits of the run that saved it
     } else {

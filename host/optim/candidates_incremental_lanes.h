@@ -1,0 +1,153 @@
+// The lane-wise layers of the incremental evaluator's kernel
+// (host/optim/candidates_incremental_kernel.h): lane l of every vector is one
+// training example; each lane performs kernels/forward.h's operations on its
+// example in forward.h's order, so its values are bit-identical to it.
+//
+// Included only by candidates_incremental_{avx512,avx2,generic}.cpp, each
+// compiled with its own instruction set, after defining
+// GAC_INCREMENTAL_LANES_ISA: 512 (AVX-512), 256 (AVX2 + FMA) or 0 (the
+// build's baseline). As in sgd_lanes.h, everything here is in an anonymous
+// namespace and calls no shared inline arithmetic, so no copy compiled for
+// one instruction set can be linked in place of another's. With 512 and 256
+// the fma of the hot loops is the intrinsic: objdump shows vfmadd231ps in
+// them and no call into libm.
+#pragma once
+
+#if !defined(GAC_INCREMENTAL_LANES_ISA)
+#error "define GAC_INCREMENTAL_LANES_ISA (512, 256 or 0) before including candidates_incremental_lanes.h"
+#endif
+#if GAC_INCREMENTAL_LANES_ISA != 0
+#include <immintrin.h>
+#endif
+
+#include <cmath>
+#include <cstring>
+
+#include "host/optim/candidates_incremental_kernel.h"
+
+namespace gac::incremental_lanes {
+namespace {
+
+#if GAC_INCREMENTAL_LANES_ISA == 512
+constexpr int W = 16;
+#elif GAC_INCREMENTAL_LANES_ISA == 256
+constexpr int W = 8;
+#else
+constexpr int W = 4;
+#endif
+static_assert(kIncrementalLanePad % W == 0);
+constexpr int kBlock = 8;  // vectors of examples kept in registers at once
+
+typedef float Vec __attribute__((vector_size(W * sizeof(float)), __may_alias__));
+
+inline Vec splat(float x) { return x - Vec{}; }  // x - (+0) is x for every x, -0 and NaN included
+inline Vec load(const float* p) {
+  Vec v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store(float* p, Vec v) { std::memcpy(p, &v, sizeof v); }
+
+// Lane-wise fma_rn: one rounding, as the reference.
+inline Vec vfma(Vec a, Vec b, Vec c) {
+#if GAC_INCREMENTAL_LANES_ISA == 512
+  return (Vec)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
+#elif GAC_INCREMENTAL_LANES_ISA == 256
+  return (Vec)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
+#else
+  Vec r;
+  for (int l = 0; l < W; ++l) r[l] = std::fma(a[l], b[l], c[l]);  // fma_rn on the host
+  return r;
+#endif
+}
+inline Vec vrelu(Vec v) { return v > 0.0f ? v : Vec{}; }  // relu()
+inline Vec vmax2(Vec a, Vec b) { return b > a ? b : a; }  // max2()
+
+// dense_forward's output unit with weights w (in memory order over the
+// channels of `in`) on B vectors of examples from lane vector v0.
+template <int B>
+void dense_unit(const float* w, float bias, bool relu, const float* const* in, int in_c, int in_hw, int lanes,
+                int v0, float* out) {
+  Vec acc[B];
+  for (int k = 0; k < B; ++k) acc[k] = splat(bias);
+  for (int c = 0; c < in_c; ++c) {
+    const float* row = in[c] + v0 * W;
+    for (int j = 0; j < in_hw; ++j, row += lanes, ++w) {
+      const Vec wv = splat(*w);
+      for (int k = 0; k < B; ++k) acc[k] = vfma(wv, load(row + k * W), acc[k]);
+    }
+  }
+  for (int k = 0; k < B; ++k) store(out + (v0 + k) * W, relu ? vrelu(acc[k]) : acc[k]);
+}
+
+// conv_forward's output pixel (oy, ox) of one channel (weights W_oc) on B vectors of examples.
+template <int B>
+void conv_pixel(const Layer& L, const float* W_oc, float bias, const float* const* in, int oy, int ox, int lanes,
+                int v0, float* out) {
+  const int k = L.k;
+  Vec acc[B];
+  for (int b = 0; b < B; ++b) acc[b] = splat(bias);
+  for (int ic = 0; ic < L.in_c; ++ic)
+    for (int ky = 0; ky < k; ++ky) {
+      const float* row = in[ic] + (static_cast<size_t>(oy + ky) * L.in_w + ox) * lanes + v0 * W;
+      const float* w = W_oc + (ic * k + ky) * k;
+      for (int kx = 0; kx < k; ++kx, row += lanes) {
+        const Vec wv = splat(w[kx]);
+        for (int b = 0; b < B; ++b) acc[b] = vfma(wv, load(row + b * W), acc[b]);
+      }
+    }
+  for (int b = 0; b < B; ++b) store(out + (v0 + b) * W, L.relu ? vrelu(acc[b]) : acc[b]);
+}
+
+// Calls body.template operator()<B>(v0) over the lanes / W vectors in blocks of up to kBlock.
+template <typename Body>
+void over_blocks(int lanes, Body&& body) {
+  const int vectors = lanes / W;
+  int v0 = 0;
+  for (; v0 + kBlock <= vectors; v0 += kBlock) body.template operator()<kBlock>(v0);
+  switch (vectors - v0) {
+    case 7: body.template operator()<7>(v0); break;
+    case 6: body.template operator()<6>(v0); break;
+    case 5: body.template operator()<5>(v0); break;
+    case 4: body.template operator()<4>(v0); break;
+    case 3: body.template operator()<3>(v0); break;
+    case 2: body.template operator()<2>(v0); break;
+    case 1: body.template operator()<1>(v0); break;
+    default: break;
+  }
+}
+
+void layer(const Layer& L, const float* p, const float* const* in, int in_hw, float* const* out, int c_begin,
+           int c_end, int lanes) {
+  static_assert(kBlock == 8, "over_blocks handles remainders below 8");
+  for (int c = c_begin; c < c_end; ++c) {
+    const float bias = L.b_off >= 0 ? p[L.b_off + c] : 0.0f;
+    if (L.kind == LayerKind::dense) {
+      const float* w = p + L.w_off + static_cast<size_t>(c) * L.in_size();
+      const int in_c = L.in_size() / in_hw;
+      over_blocks(lanes, [&]<int B>(int v0) { dense_unit<B>(w, bias, L.relu, in, in_c, in_hw, lanes, v0, out[c]); });
+    } else if (L.kind == LayerKind::conv) {
+      const float* W_oc = p + L.w_off + static_cast<size_t>(c) * L.in_c * L.k * L.k;
+      for (int oy = 0; oy < L.out_h; ++oy)
+        for (int ox = 0; ox < L.out_w; ++ox) {
+          float* o = out[c] + (static_cast<size_t>(oy) * L.out_w + ox) * lanes;
+          over_blocks(lanes, [&]<int B>(int v0) { conv_pixel<B>(L, W_oc, bias, in, oy, ox, lanes, v0, o); });
+        }
+    } else {  // maxpool2, channel by channel
+      for (int y = 0; y < L.out_h; ++y)
+        for (int x = 0; x < L.out_w; ++x) {
+          const float* r0 = in[c] + (static_cast<size_t>(2 * y) * L.in_w + 2 * x) * lanes;
+          const float* r1 = r0 + static_cast<size_t>(L.in_w) * lanes;
+          float* o = out[c] + (static_cast<size_t>(y) * L.out_w + x) * lanes;
+          for (int v = 0; v < lanes; v += W)
+            store(o + v, vmax2(vmax2(load(r0 + v), load(r0 + lanes + v)),
+                               vmax2(load(r1 + v), load(r1 + lanes + v))));
+        }
+    }
+  }
+}
+
+constexpr IncrementalKernel kernel(const char* name) { return {name, &layer}; }
+
+}  // namespace
+}  // namespace gac::incremental_lanes
