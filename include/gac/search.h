@@ -26,6 +26,8 @@
 
 namespace gac {
 
+class Device;  // kernels/device.h
+
 enum class SearchKind { pattern, greedy };
 
 // [optimizer] keys of kind = "pattern" | "greedy". The defaults are the
@@ -50,8 +52,11 @@ int64_t search_check_every(SearchKind kind, const SearchConfig& cfg);
 // Philox key of draw `draw`'s search moves in stream `key`.
 StreamKey search_key(StreamKey key, uint64_t draw);
 
-// threads 0: every core. The result never depends on threads.
+// threads 0: every core. With a device, the candidates are scored there
+// (host/optim/candidates_device.h), else on the CPU's threads. The result
+// never depends on threads or device.
 std::unique_ptr<Optimizer> make_search_optimizer(SearchKind kind, const SearchConfig& cfg, int threads,
-                                                 const std::atomic<int>* stop = nullptr);
+                                                 const std::atomic<int>* stop = nullptr,
+                                                 std::shared_ptr<Device> device = nullptr);
 
 }  // namespace gac
