@@ -19,6 +19,7 @@
 
 #include "host/backends/device_backend.h"
 #include "host/backends/multi_backend.h"
+#include "host/optim/candidates_device.h"
 #include "kernels/cuda_check.h"
 #include "kernels/cuda_select.h"
 #include "kernels/search_kernels.h"
@@ -114,6 +115,16 @@ __global__ void __launch_bounds__(kBlockThreads, 2) block_score_kernel(ScoreArgs
   extern __shared__ __align__(16) float smem[];
   const BlockMemory mem = carve_block_memory(a.plan, kSmemImage, smem, a.act, blockIdx.x);
   block_score_thread(a, mem, blockIdx.x, gridDim.x, threadIdx.x, blockDim.x);
+}
+
+__global__ void __launch_bounds__(kDenseThreads) pattern_candidates_kernel(CandidateArgs a) {
+  pattern_candidate_thread(a, grid_tid(), grid_threads());
+}
+__global__ void __launch_bounds__(kDenseThreads) greedy_candidates_kernel(CandidateArgs a) {
+  greedy_candidate_thread(a, grid_tid(), grid_threads());
+}
+__global__ void __launch_bounds__(kDenseThreads) candidate_scales_kernel(CandidateArgs a) {
+  candidate_scale_thread(a, grid_tid(), grid_threads());
 }
 
 __global__ void __launch_bounds__(kBlockThreads, 2) block_trace_kernel(TraceArgs a) {
@@ -371,6 +382,19 @@ class CudaDevice final : public Device {
     GAC_CUDA_CHECK_LAUNCH();
   }
 
+  void pattern_candidates(int grid, const CandidateArgs& a, int q) override {
+    pattern_candidates_kernel<<<grid, kDenseThreads, 0, stream(q)>>>(a);
+    GAC_CUDA_CHECK_LAUNCH();
+  }
+  void greedy_candidates(int grid, const CandidateArgs& a, int q) override {
+    greedy_candidates_kernel<<<grid, kDenseThreads, 0, stream(q)>>>(a);
+    GAC_CUDA_CHECK_LAUNCH();
+  }
+  void candidate_scales(int grid, const CandidateArgs& a, int q) override {
+    candidate_scales_kernel<<<grid, kDenseThreads, 0, stream(q)>>>(a);
+    GAC_CUDA_CHECK_LAUNCH();
+  }
+
  private:
   cudaStream_t stream(int q) const { return streams_[q].get(); }
 
@@ -447,6 +471,15 @@ std::unique_ptr<Backend> make_cuda_backend(std::string* why_not, bool* no_gpu, c
   for (int d : list)
     factories.push_back([d, options] { return make_device_backend(std::make_unique<CudaDevice>(d), options); });
   return make_multi_backend(std::move(factories));
+}
+
+std::unique_ptr<Device> make_cuda_device(std::string* why_not) {
+  const CudaStatus status = cuda_status();
+  if (!status.why.empty()) {
+    if (why_not) *why_not = status.why;
+    return nullptr;
+  }
+  return std::make_unique<CudaDevice>(0);
 }
 
 std::vector<float> cuda_generate_params(const PriorSpec& prior, StreamKey key, const ModelSpec& m,

@@ -1,6 +1,7 @@
 // What the device backend needs from an accelerator: memory, two in-order
 // queues, copies, a compaction, and the search kernels of
-// kernels/search_kernels.h, kernels/dense_tiles.h and kernels/nested_kernels.h.
+// kernels/search_kernels.h, kernels/dense_tiles.h, kernels/nested_kernels.h
+// and kernels/candidate_kernels.h.
 //
 // host/backends/device_backend.cpp builds the Backend contract
 // (include/gac/backend.h) on top of this interface: launch sizing, the
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "gac/error.h"
+#include "kernels/candidate_kernels.h"
 #include "kernels/dense_tiles.h"
 #include "kernels/nested_kernels.h"
 #include "kernels/search_kernels.h"
@@ -98,6 +100,13 @@ class Device {
   // shared memory block_smem_floats(plan, false) floats (the kernel opts in
   // to more than 48 KB itself).
   virtual void block_trace(int examples, const TraceArgs& a, int queue) = 0;
+
+  // ---- search candidates (kernels/candidate_kernels.h) ----
+  // Blocks of props().dense_threads threads, one thread per item: the
+  // parameters of a.count pattern or greedy candidates, then their scales.
+  virtual void pattern_candidates(int grid, const CandidateArgs& a, int queue) = 0;
+  virtual void greedy_candidates(int grid, const CandidateArgs& a, int queue) = 0;
+  virtual void candidate_scales(int grid, const CandidateArgs& a, int queue) = 0;
 
   // ---- nested sampling (kernels/nested_kernels.h) ----
   // Blocks of props().dense_threads threads, one thread per item: bodies,

@@ -232,6 +232,25 @@ class EmulatedDevice final : public Device {
     });
   }
 
+  void pattern_candidates(int grid, const CandidateArgs& a, int q) override {
+    const size_t threads = dense_grid(grid);
+    queue(q).push_back([=] {
+      for (size_t t = 0; t < threads; ++t) pattern_candidate_thread(a, t, threads);
+    });
+  }
+  void greedy_candidates(int grid, const CandidateArgs& a, int q) override {
+    const size_t threads = dense_grid(grid);
+    queue(q).push_back([=] {
+      for (size_t t = 0; t < threads; ++t) greedy_candidate_thread(a, t, threads);
+    });
+  }
+  void candidate_scales(int grid, const CandidateArgs& a, int q) override {
+    const size_t threads = dense_grid(grid);
+    queue(q).push_back([=] {
+      for (size_t t = 0; t < threads; ++t) candidate_scale_thread(a, t, threads);
+    });
+  }
+
  private:
   using Work = std::vector<std::function<void()>>;
 
@@ -306,21 +325,36 @@ std::unique_ptr<Device> make_emulated_device(const EmulatorConfig& config) {
   return std::make_unique<EmulatedDevice>(config);
 }
 
-std::unique_ptr<Backend> make_emulated_backend(const std::string& variant, std::shared_ptr<EmulatorStats> stats) {
+namespace {
+
+EmulatorConfig variant_config(const std::string& variant) {
   EmulatorConfig config;
-  config.stats = std::move(stats);
-  DeviceBackendOptions options;
-  options.name = variant;
+  config.name = variant;
   if (variant == "emulated_tight") {
     config.block_threads = 3;
     config.dense_threads = 8;
     config.smem_per_block = 24 * 1024;
     config.memory = size_t{8} << 20;
     config.overstate_free_memory = true;
-    options.max_launch = 61;
   } else if (variant != "emulated") {
     throw Error("no emulated device variant '" + variant + "'");
   }
+  return config;
+}
+
+}  // namespace
+
+std::unique_ptr<Device> make_emulated_variant_device(const std::string& variant) {
+  return make_emulated_device(variant_config(variant));
+}
+
+std::unique_ptr<Backend> make_emulated_backend(const std::string& variant, std::shared_ptr<EmulatorStats> stats) {
+  EmulatorConfig config = variant_config(variant);
+  config.name = "emulated";
+  config.stats = std::move(stats);
+  DeviceBackendOptions options;
+  options.name = variant;
+  if (variant == "emulated_tight") options.max_launch = 61;
   return make_device_backend(make_emulated_device(config), options);
 }
 

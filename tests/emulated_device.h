@@ -55,5 +55,7 @@ std::unique_ptr<Device> make_emulated_device(const EmulatorConfig& config = {});
 //                     allocations fail and launches shrink.
 std::unique_ptr<Backend> make_emulated_backend(const std::string& variant,
                                                std::shared_ptr<EmulatorStats> stats = nullptr);
+// The device of such a variant alone (the searches' candidate evaluator drives a Device).
+std::unique_ptr<Device> make_emulated_variant_device(const std::string& variant);
 
 }  // namespace gac

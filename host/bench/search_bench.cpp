@@ -54,7 +54,7 @@ SearchRow measure_search(const Experiment& ex, const std::string& kind, bool inc
   SearchStats stats;
   std::atomic<int> stop{0};
   auto opt = make_search_optimizer(kind == "pattern" ? SearchKind::pattern : SearchKind::greedy, cfg, threads, &stop,
-                                   &stats);
+                                   nullptr, &stats);
   opt->begin_stream(task);
   std::atomic<bool> done{false};
   std::exception_ptr failure;

@@ -2,8 +2,10 @@
 #include "gac/optimizer.h"
 
 #include "gac/config.h"
+#include "gac/error.h"
 #include "gac/search.h"
 #include "gac/sgd.h"
+#include "host/optim/candidates_device.h"
 #include "host/util/parallel_for.h"
 #include "kernels/forward.h"
 
@@ -34,6 +36,19 @@ class SgdOptimizer final : public Optimizer {
   SgdConfig cfg_;
   SgdTrainer trainer_;
 };
+
+// Where a search scores its candidates: exec.backend "cuda" on the GPU (an
+// error without a usable one), "auto" there when one is usable, else (and
+// for "cpu") on the CPU (nullptr).
+std::shared_ptr<Device> search_device(const std::string& backend) {
+  if (backend != "cuda" && backend != "auto") return nullptr;
+  std::string why = "this gac was built without CUDA";
+#if defined(GAC_HAVE_CUDA)
+  if (std::shared_ptr<Device> device = make_cuda_device(&why)) return device;
+#endif
+  if (backend == "cuda") throw Error("--backend cuda: no usable CUDA device for the search: " + why);
+  return nullptr;
+}
 
 }  // namespace
 
@@ -70,7 +85,7 @@ std::unique_ptr<Optimizer> make_optimizer(const RunConfig& cfg, int threads, con
   if (cfg.optimizer == "sgd") return std::make_unique<SgdOptimizer>(cfg.sgd, threads);
   if (cfg.optimizer == "pattern" || cfg.optimizer == "greedy")
     return make_search_optimizer(cfg.optimizer == "pattern" ? SearchKind::pattern : SearchKind::greedy, cfg.search,
-                                 threads, stop);
+                                 threads, stop, search_device(cfg.backend));
   return nullptr;
 }
 

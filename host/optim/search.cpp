@@ -11,6 +11,7 @@
 
 #include "gac/error.h"
 #include "host/optim/candidates.h"
+#include "host/optim/candidates_device.h"
 #include "host/util/parallel_for.h"
 #include "kernels/forward.h"
 #include "kernels/search_moves.h"
@@ -51,8 +52,9 @@ struct SearchState {
 class SearchOptimizer final : public Optimizer {
  public:
   SearchOptimizer(SearchKind kind, const SearchConfig& cfg, int threads, const std::atomic<int>* stop,
-                  SearchStats* stats)
-      : kind_(kind), cfg_(cfg), threads_(threads > 0 ? threads : available_cpus()), stop_(stop), stats_(stats) {}
+                  std::shared_ptr<Device> device, SearchStats* stats)
+      : kind_(kind), cfg_(cfg), threads_(threads > 0 ? threads : available_cpus()), stop_(stop),
+        device_(std::move(device)), stats_(stats) {}
 
   void begin_stream(const StreamTask& task) override {
     const char* what = name();
@@ -68,9 +70,12 @@ class SearchOptimizer final : public Optimizer {
     if (kind_ == SearchKind::greedy && m * ((task.model.n_params + 3) / 4) >= (int64_t{1} << 32))
       throw Error("greedy search: " + std::to_string(m) + " candidates of " + std::to_string(task.model.n_params) +
                   " parameters exceed the Philox counter space (lower optimizer.budget)");
+    device_evaluator_.reset();
     task_ = task;
     candidates_ = m;
     has_stream_ = true;
+    // The device keeps the stream's training set and holds the largest batch (or refuses it) before any search.
+    if (device_) device_evaluator_ = make_device_candidate_evaluator(task_, *device_, m - 1);
   }
 
   TrainCounts train(uint64_t first, uint64_t count, std::vector<TrainedModel>& models) override {
@@ -108,7 +113,8 @@ class SearchOptimizer final : public Optimizer {
     checkpoint_seconds_ = every_seconds;
   }
   std::string description() const override {
-    return std::string(name()) + " (" + std::to_string(threads_) + " threads, budget " +
+    const std::string where = device_ ? "on " + device_->props().name : std::to_string(threads_) + " threads";
+    return std::string(name()) + " (" + where + ", budget " +
            std::to_string(cfg_.budget) + " candidate-examples per batch)";
   }
 
@@ -222,8 +228,10 @@ class SearchOptimizer final : public Optimizer {
     const int n = static_cast<int>(task_.train.size());
     SearchState st;
     st.current.resize(m.n_params);
-    const std::unique_ptr<CandidateEvaluator> ev =
-        make_cpu_candidate_evaluator(task_, threads_, kind_ == SearchKind::pattern && cfg_.incremental);
+    std::unique_ptr<CandidateEvaluator> cpu_ev;
+    if (!device_evaluator_)
+      cpu_ev = make_cpu_candidate_evaluator(task_, threads_, kind_ == SearchKind::pattern && cfg_.incremental);
+    CandidateEvaluator* ev = device_evaluator_ ? device_evaluator_.get() : cpu_ev.get();
     if (sink && restore(sink->load(draw), st)) {
       ev->set_current(st.current);  // its Eval is the one saved: the bits of the run that saved it
     } else {
@@ -269,12 +277,15 @@ class SearchOptimizer final : public Optimizer {
   SearchConfig cfg_;
   int threads_;
   const std::atomic<int>* stop_;
+  std::shared_ptr<Device> device_;
   SearchStats* stats_;
   StreamTask task_;
   int64_t candidates_ = 2;
   bool has_stream_ = false;
   CheckpointSink* checkpoints_ = nullptr;
   double checkpoint_seconds_ = 60;
+  // One search runs at a time (train_one too), so one device evaluator serves them all.
+  mutable std::unique_ptr<CandidateEvaluator> device_evaluator_;
 };
 
 }  // namespace
@@ -292,8 +303,9 @@ StreamKey search_key(StreamKey key, uint64_t draw) {
 }
 
 std::unique_ptr<Optimizer> make_search_optimizer(SearchKind kind, const SearchConfig& cfg, int threads,
-                                                 const std::atomic<int>* stop, SearchStats* stats) {
-  return std::make_unique<SearchOptimizer>(kind, cfg, threads, stop, stats);
+                                                 const std::atomic<int>* stop, std::shared_ptr<Device> device,
+                                                 SearchStats* stats) {
+  return std::make_unique<SearchOptimizer>(kind, cfg, threads, stop, std::move(device), stats);
 }
 
 }  // namespace gac

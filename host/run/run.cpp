@@ -488,14 +488,15 @@ RunOutcome run_experiment(const RunConfig& cfg, const RunOptions& opts, std::ost
 
   RunOutcome outcome;
   // The backend before the store: no usable backend, no run directory.
-  // Optimizers train on the CPU, whatever the backend.
+  // SGD trains on the CPU, whatever the backend; the searches score their
+  // candidates on the GPU when exec.backend picks it (host/optim/optimizer.cpp).
   std::shared_ptr<Backend> backend;
   std::unique_ptr<Optimizer> trainer = make_optimizer(cfg, cfg.threads > 0 ? cfg.threads : available_cpus(), opts.stop);
   const bool trained = trainer != nullptr;  // an optimizer trains from the draws
   if (trained) {
-    if (cfg.backend == "cuda")
+    if (cfg.backend == "cuda" && cfg.optimizer == "sgd")
       outcome.backend_note =
-          optimizer_title(cfg.optimizer) + " trains on the CPU; exec.backend = \"cuda\" applies to guess and check only";
+          optimizer_title(cfg.optimizer) + " trains on the CPU; exec.backend = \"cuda\" applies to guess and check and the searches";
   } else {
     backend = opts.backend ? opts.backend : make_backend(cfg.backend, cfg.threads, &outcome.backend_note, cfg.devices);
   }

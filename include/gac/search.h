@@ -26,6 +26,8 @@
 
 namespace gac {
 
+class Device;  // kernels/device.h
+
 enum class SearchKind { pattern, greedy };
 
 // [optimizer] keys of kind = "pattern" | "greedy". The defaults are the
@@ -58,9 +60,12 @@ struct SearchStats {
   std::atomic<uint64_t> steps{0};       // improvements (calls that moved the current point)
 };
 
-// threads 0: every core. The result never depends on threads. `stats`, when
-// given, is counted into and must outlive the optimizer.
+// threads 0: every core. With a device, the candidates are scored there
+// (host/optim/candidates_device.h), else on the CPU's threads. The result
+// never depends on threads or device. `stats`, when given, is counted into
+// and must outlive the optimizer.
 std::unique_ptr<Optimizer> make_search_optimizer(SearchKind kind, const SearchConfig& cfg, int threads,
-                                                 const std::atomic<int>* stop = nullptr, SearchStats* stats = nullptr);
+                                                 const std::atomic<int>* stop = nullptr,
+                                                 std::shared_ptr<Device> device = nullptr, SearchStats* stats = nullptr);
 
 }  // namespace gac
