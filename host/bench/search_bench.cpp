@@ -96,7 +96,7 @@ void write_table(const std::vector<SearchRow>& rows, const std::string& data, in
   }
   out << "\nsteps: improvements (one per call until the search fits); candidates: slots 1.. of each batch.\n"
          "A search's early calls improve at once and later ones take many batches: steps/s fall as it goes,\n"
-         "so compare steps/s only over the same time from the same start (bench/compare does).\n";
+         "so compare steps/s only over the same time from the same start.\n";
 }
 
 void write_json(const std::vector<SearchRow>& rows, const std::string& data, int threads, std::ostream& out) {

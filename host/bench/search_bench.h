@@ -2,8 +2,7 @@
 // width 1, all 10 classes of an MNIST-shaped IDX set, at the paper's MNIST
 // budgets: candidate evaluations/s and steps (improvements)/s of one search
 // from draw 0 over a fixed time, for pattern search with incremental
-// evaluation on and off and for greedy random search. bench/compare times
-// the paper's own PatternSearchFast and GreedyRandom on the same data.
+// evaluation on and off and for greedy random search.
 #pragma once
 
 #include <iosfwd>
