@@ -14,9 +14,11 @@
 #include "host/optim/candidates.h"
 #include "host/optim/candidates_device.h"
 #include "emulated_device.h"
+#include "search_test_util.h"
 #include "test_util.h"
 
 using namespace gac;
+using gac::test::kink_task;
 
 namespace {
 
@@ -50,15 +52,6 @@ StreamTask random_task(Arch arch, LossKind loss, int n, uint64_t seed) {
   return t;
 }
 
-// As tests/test_search.cpp's: a kink MLP stream whose searches reach training accuracy 1.
-StreamTask kink_task(int n, uint64_t seed) {
-  const RunConfig cfg = parse_config("[data]\nkind = \"kink\"\n[model]\narch = \"mlp\"\nhidden = 6\n"
-                                     "[prior]\nkind = \"uniform\"\n[run]\nseed = " +
-                                         std::to_string(seed) + "\nn = " + std::to_string(n) +
-                                         "\nbins = [0, 10]\nloss = \"raw\"\n",
-                                     "t");
-  return stream_task(prepare_experiment(cfg), n, 0, 0);
-}
 
 void expect_same(const Eval& want, const Eval& got, const char* what, int64_t slot) {
   EXPECT_EQ(std::bit_cast<uint32_t>(want.loss), std::bit_cast<uint32_t>(got.loss))

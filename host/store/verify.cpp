@@ -74,8 +74,11 @@ bool verify_run(const std::filesystem::path& dir, int limit, std::ostream& out) 
   for (const std::string& p : problems) out << "PROBLEM " << one_line(p) << "\n";  // file names may hold anything
 
   const ModelSpec& m = ex.model.spec;
-  // Trained models are re-trained (each draw once, on every core); guess-and-check ones regenerated.
-  const std::unique_ptr<Optimizer> trainer = make_optimizer(ex.cfg, available_cpus());
+  // Trained models are re-trained (each draw once, on every core of the CPU, whatever
+  // backend trained them: the same bits); guess-and-check ones regenerated.
+  RunConfig on_cpu = ex.cfg;
+  on_cpu.backend = "cpu";
+  const std::unique_ptr<Optimizer> trainer = make_optimizer(on_cpu, available_cpus());
   auto backend = make_cpu_backend(0);
   std::vector<float> params(m.n_params), buf0(m.max_activation), buf1(m.max_activation);
   int checked = 0, bad = 0;
