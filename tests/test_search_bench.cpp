@@ -68,6 +68,50 @@ TEST_F(SearchBenchTest, CountsBatchesCandidatesAndStepsOfEachSearch) {
   }
 }
 
+TEST_F(SearchBenchTest, StopsEachSearchAfterItsSteps) {
+  std::mt19937 rng(5);
+  write_idx(dir_, "train", 60, rng);
+  write_idx(dir_, "t10k", 20, rng);
+  SearchBenchOptions o;
+  o.kinds = {"pattern"};
+  o.ns = {20};
+  o.steps = 2;
+  o.seconds = 1e-6;  // ignored with steps
+  o.threads = 2;
+  o.data = dir_.string();
+  o.json = true;
+  std::ostringstream out, log;
+  ASSERT_EQ(run_search_bench(o, out, log), 0);
+  const nlohmann::json j = nlohmann::json::parse(out.str());
+  EXPECT_EQ(j["steps_limit"], 2);
+  ASSERT_EQ(j["searches"].size(), 2u);
+  for (const auto& r : j["searches"]) {
+    // 20 random images cannot be fitted in 2 moves: each search makes exactly its 2 steps.
+    EXPECT_EQ(r["steps"], 2u);
+    EXPECT_FALSE(r["finished"].get<bool>());
+    EXPECT_GE(r["batches"].get<uint64_t>(), 2u);
+  }
+  // Both evaluations search alike (the same bits): the same batches to the same steps.
+  EXPECT_EQ(j["searches"][0]["batches"], j["searches"][1]["batches"]);
+  EXPECT_EQ(j["searches"][0]["candidates"], j["searches"][1]["candidates"]);
+}
+
+TEST(SearchBench, RefusesStepsBelowOne) {
+  SearchBenchOptions o;
+  o.kinds = {"pattern"};
+  o.steps = -1;
+  std::ostringstream out, log;
+  EXPECT_ERROR_MENTIONS(run_search_bench(o, out, log), "--steps must be positive, got -1");
+}
+
+#ifdef GAC_BINARY
+TEST(SearchBench, TheCommandLineRefusesStepsWithSecondsOrWithoutSearch) {
+  test::expect_clear_error(test::run_gac({"bench", "--search", "pattern", "--steps", "2", "--seconds", "1"}),
+                           "--seconds excludes --steps");
+  test::expect_clear_error(test::run_gac({"bench", "--steps", "2"}), "--steps applies to --search only");
+}
+#endif
+
 TEST(SearchBench, AnUnknownSearchIsNamed) {
   SearchBenchOptions o;
   o.kinds = {"annealing"};

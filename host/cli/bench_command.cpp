@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "gac/bench.h"
+#include "gac/error.h"
 #include "host/bench/search_bench.h"
 #include "host/cli/commands.h"
 
@@ -23,7 +24,7 @@ Command add_bench(CLI::App& app) {
   cmd->add_option("--scenario", o.scenarios, "scenario to run (repeatable): " + scenario_list);
   cmd->add_option("--backend", o.backends,
                   "backend to measure (repeatable): cpu, cuda, or one CPU kernel: cpu:scalar, cpu:avx2, cpu:avx512");
-  cmd->add_option("--seconds", o.seconds, "timed seconds per measurement")->check(CLI::PositiveNumber);
+  auto* seconds = cmd->add_option("--seconds", o.seconds, "timed seconds per measurement")->check(CLI::PositiveNumber);
   cmd->add_option("--threads", o.threads, "CPU threads (0 = all cores)")->check(whole_number(0, 4096));
   cmd->add_option("--n", o.ns, "training-set size (repeatable or comma-separated; default: each scenario's)")
       ->check(CLI::PositiveNumber)
@@ -40,7 +41,13 @@ Command add_bench(CLI::App& app) {
       ->delimiter(',');
   cmd->add_option("--search-data", a->search.data,
                   "IDX directory of MNIST's layout for --search (default: Debian's Fashion-MNIST)");
+  cmd->add_option("--steps", a->search.steps,
+                  "with --search: stop each search after this many steps (improvements) instead of --seconds, so "
+                  "runs compare over the same steps from the same start")
+      ->check(CLI::PositiveNumber)
+      ->excludes(seconds);
   return [a] {
+    if (a->search.kinds.empty() && a->search.steps > 0) throw Error("bench: --steps applies to --search only");
     if (!a->search.kinds.empty()) {
       SearchBenchOptions& s = a->search;
       s.ns = a->opts.ns;
