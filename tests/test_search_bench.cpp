@@ -36,24 +36,30 @@ void write_idx(const fs::path& dir, const std::string& stem, uint32_t count, std
   for (uint32_t i = 0; i < count; ++i) labels.put(static_cast<char>(i % 10));
 }
 
-class SearchBenchTest : public test::TempDirTest {};
+class SearchBenchTest : public test::TempDirTest {
+ protected:
+  // `o` with pattern search at n = 20 on a tiny random IDX set, 2 threads: its JSON document.
+  nlohmann::json bench_pattern(SearchBenchOptions o) {
+    std::mt19937 rng(3);
+    write_idx(dir_, "train", 60, rng);
+    write_idx(dir_, "t10k", 20, rng);
+    o.kinds = {"pattern"};
+    o.ns = {20};
+    o.threads = 2;
+    o.data = dir_.string();
+    o.json = true;
+    std::ostringstream out, log;
+    EXPECT_EQ(run_search_bench(o, out, log), 0);
+    return nlohmann::json::parse(out.str());
+  }
+};
 
 }  // namespace
 
 TEST_F(SearchBenchTest, CountsBatchesCandidatesAndStepsOfEachSearch) {
-  std::mt19937 rng(3);
-  write_idx(dir_, "train", 60, rng);
-  write_idx(dir_, "t10k", 20, rng);
   SearchBenchOptions o;
-  o.kinds = {"pattern"};
-  o.ns = {20};
   o.seconds = 0.3;
-  o.threads = 2;
-  o.data = dir_.string();
-  o.json = true;
-  std::ostringstream out, log;
-  ASSERT_EQ(run_search_bench(o, out, log), 0);
-  const nlohmann::json j = nlohmann::json::parse(out.str());
+  const nlohmann::json j = bench_pattern(o);
   ASSERT_EQ(j["searches"].size(), 2u);  // incremental, then full
   EXPECT_EQ(j["searches"][0]["evaluation"], "incremental");
   EXPECT_EQ(j["searches"][1]["evaluation"], "full");
@@ -69,20 +75,10 @@ TEST_F(SearchBenchTest, CountsBatchesCandidatesAndStepsOfEachSearch) {
 }
 
 TEST_F(SearchBenchTest, StopsEachSearchAfterItsSteps) {
-  std::mt19937 rng(5);
-  write_idx(dir_, "train", 60, rng);
-  write_idx(dir_, "t10k", 20, rng);
   SearchBenchOptions o;
-  o.kinds = {"pattern"};
-  o.ns = {20};
   o.steps = 2;
   o.seconds = 1e-6;  // ignored with steps
-  o.threads = 2;
-  o.data = dir_.string();
-  o.json = true;
-  std::ostringstream out, log;
-  ASSERT_EQ(run_search_bench(o, out, log), 0);
-  const nlohmann::json j = nlohmann::json::parse(out.str());
+  const nlohmann::json j = bench_pattern(o);
   EXPECT_EQ(j["steps_limit"], 2);
   ASSERT_EQ(j["searches"].size(), 2u);
   for (const auto& r : j["searches"]) {
