@@ -253,7 +253,8 @@ class CheckpointRunTest : public gac::test::RunDirTest {
 }  // namespace
 
 TEST_F(CheckpointRunTest, SigkillAfterACheckpointThenResumeEqualsAnUninterruptedRun) {
-  const std::vector<std::string> longer = {"--set", "run.repeats=4", "--set", "run.target=18"};
+  const std::vector<std::string> longer = {"--set", "run.repeats=4", "--set", "run.target=18", "--set",
+                                           "optimizer.budget=40000"};
   const double whole_s = run_whole(longer);
   std::vector<std::string> killed = args("killed");
   killed.insert(killed.end(), longer.begin(), longer.end());
@@ -271,7 +272,8 @@ TEST_F(CheckpointRunTest, SigkillAfterACheckpointThenResumeEqualsAnUninterrupted
 
 TEST_F(CheckpointRunTest, SigtermSavesTheSearchInProgressAndARerunEndsIdentically) {
   // More streams and models: a run of seconds, so that the signal lands inside a search.
-  const std::vector<std::string> longer = {"--set", "run.repeats=4", "--set", "run.target=18"};
+  const std::vector<std::string> longer = {"--set", "run.repeats=4", "--set", "run.target=18", "--set",
+                                           "optimizer.budget=40000"};
   const double whole_s = run_whole(longer);
   // A signal between two draws, or in a search's first call, leaves nothing to save: try again.
   bool saved = false;

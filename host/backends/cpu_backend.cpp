@@ -27,13 +27,6 @@ void generate_lanes_scalar(const StreamTask& task, const uint64_t* draws, int la
     for (int i = 0; i < n_params; ++i) P[static_cast<size_t>(i) * lanes + l] = one[i];
   }
 }
-namespace {
-
-struct Scratch {
-  std::vector<float> params, buf0, buf1, logits;
-  Scratch(const ModelSpec& m, size_t n_examples)
-      : params(m.n_params), buf0(m.max_activation), buf1(m.max_activation), logits(n_examples * m.n_classes) {}
-};
 
 const SimdKernel* simd_kernel_named(const std::string& name) {
   __builtin_cpu_init();
@@ -44,6 +37,14 @@ const SimdKernel* simd_kernel_named(const std::string& name) {
   if (name == "auto" || name == "scalar") return nullptr;
   throw Error("cpu kernel '" + name + "' is not available on this CPU or build (try auto, avx512, avx2, scalar)");
 }
+
+namespace {
+
+struct Scratch {
+  std::vector<float> params, buf0, buf1, logits;
+  Scratch(const ModelSpec& m, size_t n_examples)
+      : params(m.n_params), buf0(m.max_activation), buf1(m.max_activation), logits(n_examples * m.n_classes) {}
+};
 
 class CpuBackend final : public Backend {
  public:

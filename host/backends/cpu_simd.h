@@ -14,24 +14,48 @@
 #include <algorithm>
 #include <bit>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "gac/backend.h"
 #include "kernels/forward.h"
+#include "kernels/search_moves.h"
 
 namespace gac {
+
+// Candidates of one greedy-search batch (kernels/search_moves.h:
+// greedy_candidate(current, d, key, counter, slot, r)). A candidate whose
+// partial loss sum already proves its mean loss above `reject_above` may
+// stop early: it cannot win (the search keeps only a lower loss).
+struct GreedyLanes {
+  const float* current;
+  int64_t d;
+  StreamKey key;
+  uint64_t counter;
+  float r;
+  float reject_above;
+};
 
 // One ISA's kernel. evaluate checks draws [first, first + count), appends
 // perfect draws to `hits` in order and returns example evaluations; score
 // fills the test accuracy and loss of each of `draws`; generate only
-// generates the parameters of [first, first + count) (the bench's rate).
+// generates the parameters of [first, first + count) (the bench's rate);
+// greedy evaluates greedy candidates first_slot .. first_slot + lanes - 1 on
+// the training set in full, the mean loss and correct count of each as
+// evaluate_draw's, or loss +inf and correct -1 for one stopped early; for
+// its tests, greedy_params writes those candidates' lane-minor parameters
+// and box_muller is normals_from_bits on `lanes` pairs of words.
 struct SimdKernel {
   const char* name;
   int lanes;
   uint64_t (*evaluate)(const StreamTask& task, uint64_t first, uint64_t count, std::vector<Hit>& hits);
   void (*score)(const StreamTask& task, const uint64_t* draws, size_t count, TestScore* out);
   void (*generate)(const StreamTask& task, uint64_t first, uint64_t count);
+  void (*greedy)(const StreamTask& task, const GreedyLanes& g, int64_t first_slot, float* loss, int* correct);
+  void (*greedy_params)(const GreedyLanes& g, int64_t first_slot, float* P);
+  void (*box_muller)(const uint32_t* a, const uint32_t* b, float* z0, float* z1);
 };
 
 // Models the SIMD kernels handle: at most 64 classes (see lane_logits).
@@ -64,6 +88,23 @@ class AlignedBuffer {
  private:
   std::unique_ptr<float, FreeDeleter> ptr_;
   size_t size_ = 0;
+};
+
+// GCC vectors of W lanes (a vector_size that depends on a template
+// parameter is not allowed, hence one specialization per width).
+template <int W>
+struct LaneVectors;
+template <>
+struct LaneVectors<8> {
+  typedef float F __attribute__((vector_size(32)));
+  typedef int32_t I __attribute__((vector_size(32)));
+  typedef uint32_t U __attribute__((vector_size(32)));
+};
+template <>
+struct LaneVectors<16> {
+  typedef float F __attribute__((vector_size(64)));
+  typedef int32_t I __attribute__((vector_size(64)));
+  typedef uint32_t U __attribute__((vector_size(64)));
 };
 
 template <class V>
@@ -237,6 +278,7 @@ struct Kernel {
     int oc = 0;
     for (; oc + 4 <= L.out_c; oc += 4) conv_channels<BcastIn, BcastW, 4>(L, P, lane, in, out, oc);
     for (; oc + 3 <= L.out_c; oc += 3) conv_channels<BcastIn, BcastW, 3>(L, P, lane, in, out, oc);
+    for (; oc + 2 <= L.out_c; oc += 2) conv_channels<BcastIn, BcastW, 2>(L, P, lane, in, out, oc);  // LeNet w1's 6
     for (; oc < L.out_c; ++oc) conv_channels<BcastIn, BcastW, 1>(L, P, lane, in, out, oc);
   }
 
@@ -469,9 +511,245 @@ struct Kernel {
       }
     }
   }
+
+  // ---- greedy search candidates -----------------------------------------
+  //
+  // Lane l is candidate first_slot + l. GCC vector types give lane-wise IEEE
+  // operators (the build never contracts a * b + c into an FMA), so each
+  // lane performs the scalar steps of kernels/search_moves.h exactly.
+  using VF = typename LaneVectors<W>::F;
+  using VI = typename LaneVectors<W>::I;
+  using VU = typename LaneVectors<W>::U;
+
+  static VF vfma(VF a, VF b, VF c) { return (VF)V::fma((F)a, (F)b, (F)c); }
+  static VF splat(float x) { return x - VF{}; }  // x - (+0) is x, -0 included
+
+  // log_portable for u in [2^-24, 1]: positive normal floats, so none of its
+  // special cases arise.
+  static VF log_unit(VF x) {
+    VI bits = (VI)x;
+    VI e = ((bits >> 23) & 0xFF) - 127;
+    bits = (bits & 0x007FFFFF) | 0x3F800000;
+    VF m = (VF)bits;
+    const VI big = m > 1.41421356f;
+    m = big ? m * 0.5f : m;
+    e = big ? e + 1 : e;
+    const VF s = (m + -1.0f) / (m + 1.0f);
+    const VF s2 = s * s;
+    VF p = splat(1.0f / 11.0f);
+    p = vfma(p, s2, splat(1.0f / 9.0f));
+    p = vfma(p, s2, splat(1.0f / 7.0f));
+    p = vfma(p, s2, splat(1.0f / 5.0f));
+    p = vfma(p, s2, splat(1.0f / 3.0f));
+    const VF ln_m = 2.0f * vfma(s2 * s, p, s);
+    const VF ef = __builtin_convertvector(e, VF);
+    return vfma(ef, splat(0.693145752f), vfma(ef, splat(1.42860677e-06f), ln_m));
+  }
+
+  // sincos_2pi_portable for t in [0, 1).
+  static void sincos_2pi(VF t, VF& c, VF& s) {
+    const VF q4 = t * 4.0f;
+    const VI q = __builtin_convertvector(q4 + 0.5f, VI);  // truncation, as static_cast<int>
+    const VF x = (q4 - __builtin_convertvector(q, VF)) * 1.57079637f;
+    const VF x2 = x * x;
+    VF ps = splat(-1.0f / 39916800.0f);
+    ps = vfma(ps, x2, splat(1.0f / 362880.0f));
+    ps = vfma(ps, x2, splat(-1.0f / 5040.0f));
+    ps = vfma(ps, x2, splat(1.0f / 120.0f));
+    ps = vfma(ps, x2, splat(-1.0f / 6.0f));
+    const VF sin_x = vfma(x2 * x, ps, x);
+    VF pc = splat(1.0f / 479001600.0f);
+    pc = vfma(pc, x2, splat(-1.0f / 3628800.0f));
+    pc = vfma(pc, x2, splat(1.0f / 40320.0f));
+    pc = vfma(pc, x2, splat(-1.0f / 720.0f));
+    pc = vfma(pc, x2, splat(1.0f / 24.0f));
+    pc = vfma(pc, x2, splat(-0.5f));
+    const VF cos_x = vfma(x2, pc, splat(1.0f));
+    const VI quadrant = q & 3;
+    c = quadrant == 0 ? cos_x : quadrant == 1 ? -sin_x : quadrant == 2 ? -cos_x : sin_x;
+    s = quadrant == 0 ? sin_x : quadrant == 1 ? cos_x : quadrant == 2 ? -sin_x : -cos_x;
+  }
+
+  // normals_from_bits (gac/prior.h), lane-wise.
+  static void normals(VU a, VU b, VF& z0, VF& z1) {
+    const VF u1 = __builtin_convertvector((VI)((a >> 8) + 1u), VF) * 0x1.0p-24f;
+    const VF u2 = __builtin_convertvector((VI)(b >> 8), VF) * 0x1.0p-24f;
+    const VF r = (VF)V::sqrt((F)(-2.0f * log_unit(u1)));
+    VF c, s;
+    sincos_2pi(u2, c, s);
+    z0 = r * c;
+    z1 = r * s;
+  }
+
+  // Lane-minor parameters of greedy candidates first_slot .. first_slot + W - 1:
+  // Philox blocks slot * ceil(d / 4) + b, kNB blocks interleaved.
+  static void greedy_generate(const GreedyLanes& g, int64_t first_slot, float* P) {
+    constexpr int kNB = 4;
+    const int64_t blocks = (g.d + 3) / 4;
+    VU slot_base;
+    for (int l = 0; l < W; ++l) slot_base[l] = static_cast<uint32_t>((first_slot + l) * blocks);
+    const VF r = splat(g.r);
+    for (int64_t b0 = 0; b0 < blocks; b0 += kNB) {
+      const int nb = static_cast<int>(std::min<int64_t>(kNB, blocks - b0));
+      I c[kNB][4];
+      for (int k = 0; k < kNB; ++k) {
+        c[k][0] = (I)(slot_base + static_cast<uint32_t>(b0 + k));
+        c[k][1] = V::iset1(kPurposeSearch);
+        c[k][2] = V::iset1(static_cast<uint32_t>(g.counter));
+        c[k][3] = V::iset1(static_cast<uint32_t>(g.counter >> 32));
+      }
+      philox<kNB>(c, g.key.k0, g.key.k1);
+      for (int k = 0; k < nb; ++k) {
+        VF z[4];
+        normals((VU)c[k][0], (VU)c[k][1], z[0], z[1]);
+        normals((VU)c[k][2], (VU)c[k][3], z[2], z[3]);
+        for (int j = 0; j < 4; ++j) {
+          const int64_t p = 4 * (b0 + k) + j;
+          if (p < g.d) V::store(P + p * W, (F)(splat(g.current[p]) + z[j] * r));
+        }
+      }
+    }
+  }
+
+  // Mean training loss and correct count of the W candidates in P, as
+  // evaluate_draw without early rejection: the loss summed in example order.
+  // A lane stops once its partial sum / n exceeds reject_above (float adds
+  // of the non-negative cross-entropies never decrease a sum, and rounding
+  // a quotient is monotone, so its mean loss would too).
+  // Dense layers on kE examples at once: each weight vector is loaded once
+  // for kE examples. A LeNet w1's fc1 holds 30,720 weights, 2 MB in lanes,
+  // more than L2: one example at a time would stream it from L3 per example.
+  static constexpr int kE = 4;
+
+  template <bool BcastIn, int B, int E>
+  static void dense_rows_examples(const Layer& L, const float* P, const float* const* in, float* const* out, int o) {
+    const int n_in = L.in_size();
+    F acc[E][B];
+    for (int k = 0; k < B; ++k) {
+      const F bias = L.b_off >= 0 ? V::load(P + static_cast<size_t>(L.b_off + o + k) * W) : V::zero();
+      for (int e = 0; e < E; ++e) acc[e][k] = bias;
+    }
+    const float* w = P + static_cast<size_t>(L.w_off + o * n_in) * W;
+    for (int i = 0; i < n_in; ++i) {
+      F x[E];
+      for (int e = 0; e < E; ++e) x[e] = in_at<BcastIn>(in[e], i);
+      for (int k = 0; k < B; ++k) {
+        const F wk = V::load(w + (static_cast<size_t>(k) * n_in + i) * W);
+        for (int e = 0; e < E; ++e) acc[e][k] = V::fma(wk, x[e], acc[e][k]);
+      }
+    }
+    for (int e = 0; e < E; ++e)
+      for (int k = 0; k < B; ++k)
+        V::store(out[e] + static_cast<size_t>(o + k) * W, L.relu ? V::relu(acc[e][k]) : acc[e][k]);
+  }
+
+  template <bool BcastIn, int E>
+  static void dense_examples(const Layer& L, const float* P, const float* const* in, float* const* out) {
+    int o = 0;
+    for (; o + 4 <= L.out_c; o += 4) dense_rows_examples<BcastIn, 4, E>(L, P, in, out, o);
+    for (; o < L.out_c; ++o) dense_rows_examples<BcastIn, 1, E>(L, P, in, out, o);
+  }
+
+  // forward_draws on E examples from x (D floats each): the layers before
+  // the trailing dense ones per example, those on all E at once. Example
+  // e's buffers are bufs[0..1] + e * stride; returns its logits in z[e].
+  template <int E>
+  static void forward_draws_examples(const ModelSpec& m, const float* P, const float* x, int D, float* const bufs[2],
+                                     size_t stride, const float** z) {
+    int dense_from = m.n_layers;
+    while (dense_from > 0 && m.layers[dense_from - 1].kind == LayerKind::dense) --dense_from;
+    const float* in[E];
+    float* out[E];
+    for (int e = 0; e < E; ++e) {
+      in[e] = x + static_cast<size_t>(e) * D;
+      for (int l = 0; l < dense_from; ++l) {
+        float* o = bufs[l & 1] + e * stride;
+        l == 0 ? layer<true, false>(m.layers[l], P, -1, in[e], o) : layer<false, false>(m.layers[l], P, -1, in[e], o);
+        in[e] = o;
+      }
+    }
+    for (int l = dense_from; l < m.n_layers; ++l) {
+      for (int e = 0; e < E; ++e) out[e] = bufs[l & 1] + e * stride;
+      l == 0 ? dense_examples<true, E>(m.layers[l], P, in, out) : dense_examples<false, E>(m.layers[l], P, in, out);
+      for (int e = 0; e < E; ++e) in[e] = out[e];
+    }
+    for (int e = 0; e < E; ++e) z[e] = in[e];
+  }
+
+  // Mean training loss and correct count of the W candidates in P, as
+  // evaluate_draw without early rejection: the loss summed in example order.
+  // A lane stops once its partial sum / n exceeds reject_above (float adds
+  // of the non-negative cross-entropies never decrease a sum, and rounding
+  // a quotient is monotone, so its mean loss would too).
+  static void score_lanes(const StreamTask& t, const float* P, float reject_above, Scratch& s, float* loss,
+                          int* correct) {
+    const ModelSpec& m = t.model;
+    const int n = static_cast<int>(t.train.size()), C = m.n_classes, D = m.in_size();
+    const size_t stride = static_cast<size_t>(m.max_activation) * W;
+    float* const bufs[2] = {s.buf0.get(stride * kE), s.buf1.get(stride * kE)};
+    alignas(64) double products[W];
+    if (t.loss == LossKind::normalized) norm_products(m, P, products);
+    float scale[W], sum[W];
+    for (int l = 0; l < W; ++l) {
+      scale[l] = t.loss == LossKind::raw ? 1.0f : static_cast<float>(1.0 / products[l]);
+      sum[l] = 0.0f;
+      correct[l] = 0;
+    }
+    const float nf = static_cast<float>(n);
+    uint32_t alive = W == 32 ? ~0u : (1u << W) - 1u;
+    float lane_logits[64];
+    for (int e0 = 0; e0 < n && alive; e0 += kE) {
+      const int ne = std::min(kE, n - e0);
+      const float* z[kE];
+      const float* x = t.train.x.data() + static_cast<size_t>(e0) * D;
+      if (ne == kE) forward_draws_examples<kE>(m, P, x, D, bufs, stride, z);
+      else
+        for (int e = 0; e < ne; ++e) {  // each in its own buffers: z[e] must outlive the next
+          float* const own[2] = {bufs[0] + e * stride, bufs[1] + e * stride};
+          forward_draws_examples<1>(m, P, x + static_cast<size_t>(e) * D, D, own, stride, z + e);
+        }
+      for (int e = 0; e < ne && alive; ++e) {
+        const int32_t y = t.train.y[e0 + e];
+        const uint32_t right = argmax_is(z[e], C, V::set1(static_cast<float>(y)));
+        for (uint32_t a = alive; a; a &= a - 1) {
+          const int l = std::countr_zero(a);
+          for (int c = 0; c < C; ++c) lane_logits[c] = z[e][c * W + l];
+          sum[l] = add_rn(sum[l], cross_entropy(lane_logits, C, y, scale[l]));
+          correct[l] += (right >> l) & 1u;
+          if (sum[l] / nf > reject_above) alive &= ~(1u << l);
+        }
+      }
+    }
+    for (int l = 0; l < W; ++l) {
+      const bool kept = (alive >> l) & 1u;
+      loss[l] = kept ? sum[l] / nf : HUGE_VALF;
+      if (!kept) correct[l] = -1;
+    }
+  }
+
+  static void box_muller(const uint32_t* a, const uint32_t* b, float* z0, float* z1) {
+    VU va, vb;
+    VF v0, v1;
+    std::memcpy(&va, a, sizeof va);
+    std::memcpy(&vb, b, sizeof vb);
+    normals(va, vb, v0, v1);
+    std::memcpy(z0, &v0, sizeof v0);
+    std::memcpy(z1, &v1, sizeof v1);
+  }
+
+  static void greedy(const StreamTask& t, const GreedyLanes& g, int64_t first_slot, float* loss, int* correct) {
+    thread_local Scratch s;
+    float* P = s.params.get(static_cast<size_t>(t.model.n_params) * W);
+    greedy_generate(g, first_slot, P);
+    score_lanes(t, P, g.reject_above, s, loss, correct);
+  }
 };
 
 }  // namespace simd
+
+// The kernel `name` names (auto, avx512, avx2; nullptr for scalar, or for
+// auto on a CPU without them); an error for one this CPU or build lacks.
+const SimdKernel* simd_kernel_named(const std::string& name);
 
 // Each ISA's kernel, or nullptr when the build did not compile it (the
 // caller also checks that the CPU runs it).

@@ -21,6 +21,7 @@ struct Avx2 {
   static F zero() { return _mm256_setzero_ps(); }
   static F fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
   static F max2(F a, F b) { return _mm256_max_ps(b, a); }  // b > a ? b : a (see cpu_simd_avx512.cpp)
+  static F sqrt(F v) { return _mm256_sqrt_ps(v); }
   static F relu(F v) { return _mm256_max_ps(v, _mm256_setzero_ps()); }
   static M gt(F a, F b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
   static F blend(M m, F if_set, F otherwise) { return _mm256_blendv_ps(otherwise, if_set, m); }
@@ -64,7 +65,8 @@ struct Avx2 {
 };
 
 using K = simd::Kernel<Avx2>;
-const SimdKernel kAvx2{"avx2", Avx2::W, &K::evaluate, &K::score, &K::generate_range};
+const SimdKernel kAvx2{"avx2", Avx2::W, &K::evaluate, &K::score, &K::generate_range, &K::greedy,
+                        &K::greedy_generate, &K::box_muller};
 using N = simd::Nested<Avx2>;
 const NestedSimdKernel kAvx2Nested{"avx2", Avx2::W, &N::bodies, &N::heads};
 

@@ -23,6 +23,8 @@ struct Avx512 {
   // MAXPS returns its first operand when it is greater, else its second:
   // max_ps(b, a) = b > a ? b : a, exactly the scalar max2(a, b) and relu.
   static F max2(F a, F b) { return _mm512_max_ps(b, a); }
+  // maskz: _mm512_sqrt_ps trips GCC 12's -Wuninitialized (_mm512_undefined_ps).
+  static F sqrt(F v) { return _mm512_maskz_sqrt_ps(static_cast<__mmask16>(0xFFFF), v); }
   static F relu(F v) { return _mm512_max_ps(v, _mm512_setzero_ps()); }
   static M gt(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
   static F blend(M m, F if_set, F otherwise) { return _mm512_mask_blend_ps(m, otherwise, if_set); }
@@ -72,7 +74,8 @@ struct Avx512 {
 };
 
 using K = simd::Kernel<Avx512>;
-const SimdKernel kAvx512{"avx512", Avx512::W, &K::evaluate, &K::score, &K::generate_range};
+const SimdKernel kAvx512{"avx512", Avx512::W, &K::evaluate, &K::score, &K::generate_range, &K::greedy,
+                        &K::greedy_generate, &K::box_muller};
 using N = simd::Nested<Avx512>;
 const NestedSimdKernel kAvx512Nested{"avx512", Avx512::W, &N::bodies, &N::heads};
 

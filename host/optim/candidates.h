@@ -5,6 +5,7 @@
 // (CPU, device) gives the same bits; the search only compares them.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -26,12 +27,18 @@ struct PatternBatch {
 };
 
 // Slot s (1 .. count) is greedy_candidate(current, key, counter, s, r) (kernels/search_moves.h).
+// An evaluator may stop a slot early once it proves the slot's loss above
+// reject_above, and report it as kRejected: the search only looks for a
+// loss below the current point's.
 struct GreedyBatch {
   float r;
   StreamKey key;
   uint64_t counter;
   int64_t count;
+  float reject_above = HUGE_VALF;
 };
+
+inline constexpr Eval kRejected{HUGE_VALF, -1};
 
 class CandidateEvaluator {
  public:

@@ -1,9 +1,11 @@
 // The CPU's candidate evaluator (host/optim/candidates.h): every candidate
 // evaluated in full with kernels/forward.h's evaluate_draw, the candidates of
 // a batch spread over the threads, each thread on its own copy of the
-// current point.
+// current point. Greedy batches run on the CPU backend's SIMD kernel where
+// this CPU has one: candidates across the lanes (host/backends/cpu_simd.h).
 #include <string>
 
+#include "host/backends/cpu_simd.h"
 #include "host/optim/candidates.h"
 #include "host/optim/candidates_incremental.h"
 #include "host/util/parallel_for.h"
@@ -76,6 +78,10 @@ class CpuCandidateEvaluator final : public CandidateEvaluator {
 
   void evaluate(const GreedyBatch& b, Eval* out) override {
     const int64_t d = static_cast<int64_t>(current_.size());
+    if (simd_) {
+      evaluate_lanes(b, out);
+      return;
+    }
     parallel_for(threads_, static_cast<uint64_t>(b.count), 1, [&](int t, uint64_t i) {
       Scratch& s = scratch_[t];
       greedy_candidate(current_.data(), d, b.key, b.counter, static_cast<int64_t>(i) + 1, b.r, s.params.data());
@@ -85,6 +91,19 @@ class CpuCandidateEvaluator final : public CandidateEvaluator {
   }
 
  private:
+  // Greedy candidates W at a time, one lane each (host/backends/cpu_simd.h).
+  void evaluate_lanes(const GreedyBatch& b, Eval* out) const {
+    const int W = simd_->lanes;
+    const GreedyLanes g{current_.data(), static_cast<int64_t>(current_.size()), b.key, b.counter, b.r, b.reject_above};
+    parallel_for(threads_, static_cast<uint64_t>((b.count + W - 1) / W), 1, [&](int, uint64_t group) {
+      float loss[32];
+      int correct[32];
+      const int64_t first = static_cast<int64_t>(group) * W;
+      simd_->greedy(task_, g, first + 1, loss, correct);
+      for (int64_t l = 0; l < W && first + l < b.count; ++l) out[first + l] = Eval{loss[l], correct[l]};
+    });
+  }
+
   Eval evaluate(const float* params, Scratch& s) const {
     static const EvaluateFn evaluate_fn = pick_evaluate();
     const DrawResult r = evaluate_fn(task_.model, params, task_.train.x.data(), task_.train.y.data(),
@@ -95,6 +114,7 @@ class CpuCandidateEvaluator final : public CandidateEvaluator {
 
   const StreamTask& task_;
   int threads_;
+  const SimdKernel* simd_ = simd_supports(task_.model) ? simd_kernel_named("auto") : nullptr;
   std::vector<Scratch> scratch_;
   std::vector<float> current_;
 };

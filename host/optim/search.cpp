@@ -187,7 +187,7 @@ class SearchOptimizer final : public Optimizer {
         if (stopping()) return CallEnd::stopped;
         const uint64_t counter = greedy_counter(call, h * kGreedyStallBatches + b);
         const float r = st.radius;
-        ev.evaluate(GreedyBatch{r, key, counter, candidates_ - 1}, evals.data());
+        ev.evaluate(GreedyBatch{r, key, counter, candidates_ - 1, st.eval.loss}, evals.data());
         const int64_t best = best_slot(candidates_ - 1, st.eval, evals);
         if (best) {
           std::vector<float> next(st.current.size());
