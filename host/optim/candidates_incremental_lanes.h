@@ -64,13 +64,18 @@ inline Vec vrelu(Vec v) { return v > 0.0f ? v : Vec{}; }  // relu()
 inline Vec vmax2(Vec a, Vec b) { return b > a ? b : a; }  // max2()
 
 // dense_forward's output unit with weights w (in memory order over the
-// channels of `in`) on B vectors of examples from lane vector v0.
+// channels of `in`) on B vectors of examples from lane vector v0, from input
+// channel c_from on: the sum starts at `from` (the unit's sums before channel
+// c_from) or, without it, at the bias. With `partials`, the sums before each
+// channel c >= c_from go to partials[c * stride].
 template <int B>
-void dense_unit(const float* w, float bias, bool relu, const float* const* in, int in_c, int in_hw, int lanes,
-                int v0, float* out) {
+void dense_unit(const float* w, float bias, bool relu, const float* const* in, int c_from, int in_c, int in_hw,
+                int lanes, int v0, const float* from, float* partials, size_t stride, float* out) {
   Vec acc[B];
-  for (int k = 0; k < B; ++k) acc[k] = splat(bias);
-  for (int c = 0; c < in_c; ++c) {
+  for (int k = 0; k < B; ++k) acc[k] = from ? load(from + (v0 + k) * W) : splat(bias);
+  for (int c = c_from; c < in_c; ++c) {
+    if (partials)
+      for (int k = 0; k < B; ++k) store(partials + c * stride + (v0 + k) * W, acc[k]);
     const float* row = in[c] + v0 * W;
     for (int j = 0; j < in_hw; ++j, row += lanes, ++w) {
       const Vec wv = splat(*w);
@@ -117,16 +122,28 @@ void over_blocks(int lanes, Body&& body) {
   }
 }
 
+void dense(const Layer& L, const float* p, const float* const* in, int in_hw, int c_from, const float* from,
+           float* partials, float* const* out, int o_begin, int o_end, int lanes) {
+  const int in_c = L.in_size() / in_hw;
+  const size_t stride = static_cast<size_t>(L.out_c) * lanes;  // one input channel's partial sums
+  for (int o = o_begin; o < o_end; ++o) {
+    const float* w = p + L.w_off + static_cast<size_t>(o) * L.in_size() + static_cast<size_t>(c_from) * in_hw;
+    const float bias = L.b_off >= 0 ? p[L.b_off + o] : 0.0f;
+    const float* f = from ? from + static_cast<size_t>(o) * lanes : nullptr;
+    float* part = partials ? partials + static_cast<size_t>(o) * lanes : nullptr;
+    over_blocks(lanes, [&]<int B>(int v0) {
+      dense_unit<B>(w, bias, L.relu, in, c_from, in_c, in_hw, lanes, v0, f, part, stride, out[o]);
+    });
+  }
+}
+
 void layer(const Layer& L, const float* p, const float* const* in, int in_hw, float* const* out, int c_begin,
            int c_end, int lanes) {
   static_assert(kBlock == 8, "over_blocks handles remainders below 8");
+  if (L.kind == LayerKind::dense) return dense(L, p, in, in_hw, 0, nullptr, nullptr, out, c_begin, c_end, lanes);
   for (int c = c_begin; c < c_end; ++c) {
     const float bias = L.b_off >= 0 ? p[L.b_off + c] : 0.0f;
-    if (L.kind == LayerKind::dense) {
-      const float* w = p + L.w_off + static_cast<size_t>(c) * L.in_size();
-      const int in_c = L.in_size() / in_hw;
-      over_blocks(lanes, [&]<int B>(int v0) { dense_unit<B>(w, bias, L.relu, in, in_c, in_hw, lanes, v0, out[c]); });
-    } else if (L.kind == LayerKind::conv) {
+    if (L.kind == LayerKind::conv) {
       const float* W_oc = p + L.w_off + static_cast<size_t>(c) * L.in_c * L.k * L.k;
       for (int oy = 0; oy < L.out_h; ++oy)
         for (int ox = 0; ox < L.out_w; ++ox) {
@@ -147,7 +164,7 @@ void layer(const Layer& L, const float* p, const float* const* in, int in_hw, fl
   }
 }
 
-constexpr IncrementalKernel kernel(const char* name) { return {name, &layer}; }
+constexpr IncrementalKernel kernel(const char* name) { return {name, &layer, &dense}; }
 
 }  // namespace
 }  // namespace gac::incremental_lanes
