@@ -24,11 +24,11 @@ uint64_t below(uint64_t bits, uint64_t bound) {
   return static_cast<uint64_t>((static_cast<unsigned __int128>(bits) * bound) >> 64);
 }
 
-// 64-bit word `index` of Philox counter `counter` under a search key.
-uint64_t search_word(StreamKey key, uint64_t counter, uint64_t index) {
-  const U32x4 r = philox_block(key, counter, static_cast<uint32_t>(index / 2), kPurposeSearch);
+// 64-bit word `index` of a search counter's Philox stream, from its block
+// index / 2: words v[0..1] (even index) or v[2..3] (odd).
+uint64_t search_word(const U32x4& block, uint64_t index) {
   const int j = static_cast<int>(index % 2) * 2;
-  return (uint64_t{r.v[j]} << 32) | r.v[j + 1];
+  return (uint64_t{block.v[j]} << 32) | block.v[j + 1];
 }
 
 // Philox counters: pattern search's shuffle `sweep` of call `call`, greedy
@@ -143,10 +143,16 @@ class SearchOptimizer final : public Optimizer {
     return best;
   }
 
-  // The moves 0 .. 2D-1 (parameter move/2, minus when odd) in Fisher-Yates order.
+  // The moves 0 .. 2D-1 (parameter move/2, minus when odd) in Fisher-Yates
+  // order. Words 2b + 1 and 2b are the halves of Philox block b: drawn once.
   static void shuffle_moves(std::vector<uint32_t>& order, StreamKey key, uint64_t counter) {
     for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-    for (uint64_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[below(search_word(key, counter, i), i + 1)]);
+    U32x4 block{};
+    for (uint64_t i = order.size() - 1; i > 0; --i) {
+      if (i % 2 == 1 || i == order.size() - 1)
+        block = philox_block(key, counter, static_cast<uint32_t>(i / 2), kPurposeSearch);
+      std::swap(order[i], order[below(search_word(block, i), i + 1)]);
+    }
   }
 
   CallEnd pattern_call(SearchState& st, StreamKey key, uint64_t call, CandidateEvaluator& ev,
