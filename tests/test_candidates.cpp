@@ -4,6 +4,7 @@
 // runs, and the same models from a whole search; optimizer.incremental parses.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <random>
 
@@ -14,6 +15,7 @@
 #include "host/optim/candidates.h"
 #include "host/optim/candidates_incremental.h"
 #include "host/optim/candidates_incremental_kernel.h"
+#include "kernels/forward.h"
 #include "kernels/search_moves.h"
 
 using namespace gac;
@@ -285,6 +287,44 @@ TEST(IncrementalCandidates, ConfigKeyParsesForPatternOnly) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("optimizer.incremental"), std::string::npos) << e.what();
   }
+}
+
+// The kernels' lane-wise loss against forward.h's argmax and cross_entropy,
+// example by example: ordinary logits, spreads past exp's underflow at -87,
+// ties, huge, infinite and NaN logits, odd scales.
+TEST(IncrementalCandidates, KernelScoreIsCrossEntropyBitForBit) {
+  const int C = 10, lanes = 3 * kIncrementalLanePad;
+  std::mt19937 rng(17);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<std::vector<float>> logits(C, std::vector<float>(lanes));
+  std::vector<int32_t> labels(lanes);
+  for (int e = 0; e < lanes; ++e) {
+    const float spread = e < 16 ? 1.0f : e < 32 ? 300.0f : 1e30f;
+    for (int c = 0; c < C; ++c) logits[c][e] = spread * u(rng);
+    labels[e] = static_cast<int32_t>(rng() % C);
+  }
+  logits[3][1] = logits[5][1];  // a tie: the first index wins
+  logits[0][2] = INFINITY;
+  logits[4][3] = -INFINITY;
+  logits[7][4] = NAN;
+  logits[2][5] = 3.4e38f;
+  for (int c = 0; c < C; ++c) logits[c][6] = 0.0f;
+  std::vector<const float*> channels(C);
+  for (int c = 0; c < C; ++c) channels[c] = logits[c].data();
+  for (const std::string& name : incremental_kernels())
+    for (float scale : {1.0f, 0.37f, 1e-3f, 25.0f}) {
+      std::vector<float> loss(lanes);
+      std::vector<int32_t> hit(lanes);
+      incremental_kernel(name).score(channels.data(), C, labels.data(), scale, loss.data(), hit.data(), lanes);
+      for (int e = 0; e < lanes; ++e) {
+        float z[C];
+        for (int c = 0; c < C; ++c) z[c] = logits[c][e];
+        const float want = cross_entropy(z, C, labels[e], scale);
+        EXPECT_EQ(std::memcmp(&want, &loss[e], sizeof(float)), 0)
+            << name << " scale " << scale << " example " << e << ": " << want << " vs " << loss[e];
+        EXPECT_EQ(hit[e], argmax(z, C) == labels[e] ? 1 : 0) << name << " example " << e;
+      }
+    }
 }
 
 TEST(IncrementalCandidates, UnknownKernelIsRefused) {

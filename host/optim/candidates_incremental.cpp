@@ -29,22 +29,6 @@
 namespace gac {
 namespace {
 
-// Correct count and mean loss of the logits in lanes (channel c = class c)
-// at logit scale `scale`, exactly as evaluate_draw: per example argmax and
-// cross_entropy, summed in example order. `z` holds n_classes floats.
-Eval score_plain(const float* const* logits, const ModelSpec& m, const int32_t* Y, int n, float scale, float* z) {
-  const int C = m.n_classes;
-  Eval r;
-  float sum = 0.0f;
-  for (int e = 0; e < n; ++e) {
-    for (int c = 0; c < C; ++c) z[c] = logits[c][e];
-    if (argmax(z, C) == Y[e]) ++r.correct;
-    sum = add_rn(sum, cross_entropy(z, C, Y[e], scale));
-  }
-  r.loss = sum / static_cast<float>(n);
-  return r;
-}
-
 // One candidate's moved layer's sum of squares (weight_norm's sequential
 // double sum), continued from the weight after the moved one: `left` more
 // squares, x[0], x[1], ..., onto `sq`.
@@ -87,16 +71,11 @@ void finish_chains_plain(SquareChain* c, int count) {
   }
 }
 
-// As candidates_cpu.cpp: with FMA hardware every fma_rn is one instruction
+// As candidates_cpu.cpp: with FMA hardware every dfma_rn is one instruction
 // instead of a call into libm (the same bits); `flatten` inlines every callee
 // so no function compiled for FMA is shared with other callers.
-using ScoreFn = decltype(&score_plain);
 using FinishChainsFn = decltype(&finish_chains_plain);
 #if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx2,fma"), flatten)) Eval score_fma(const float* const* logits, const ModelSpec& m,
-                                                            const int32_t* Y, int n, float scale, float* z) {
-  return score_plain(logits, m, Y, n, scale, z);
-}
 __attribute__((target("avx2,fma"), flatten)) void finish_chains_fma(SquareChain* c, int count) {
   finish_chains_plain(c, count);
 }
@@ -141,7 +120,8 @@ struct LaneBuffer {
 // One thread's copy of the current point, its layers' buffers and the
 // channel pointers a candidate reads (cached channels with its own swapped in).
 struct Scratch {
-  std::vector<float> params, z;
+  std::vector<float> params, loss;  // loss: each example's cross-entropy (kernel's score)
+  std::vector<int32_t> hit;
   std::vector<LaneBuffer> own;
   std::vector<std::vector<float*>> view;
 };
@@ -151,12 +131,13 @@ class IncrementalEvaluator final : public CandidateEvaluator {
   IncrementalEvaluator(const StreamTask& task, int threads, const IncrementalKernel& kernel)
       : task_(task), m_(task.model), kernel_(kernel), threads_(threads), n_(static_cast<int>(task.train.size())),
         lanes_((n_ + kIncrementalLanePad - 1) / kIncrementalLanePad * kIncrementalLanePad), scratch_(threads),
-        score_(has_fma() ? score_fma : score_plain),
         finish_chains_(has_fma() ? finish_chains_fma : finish_chains_plain) {
     const int hw = m_.in_h * m_.in_w, D = m_.in_size();
     input_.resize(m_.in_c, hw, lanes_);
     for (int e = 0; e < n_; ++e)
       for (int i = 0; i < D; ++i) input_.data[static_cast<size_t>(i) * lanes_ + e] = task.train.x[size_t(e) * D + i];
+    labels_.assign(lanes_, 0);
+    std::copy(task.train.y.begin(), task.train.y.end(), labels_.begin());
     cache_.resize(m_.n_layers);
     partials_.resize(m_.n_layers);
     for (int l = 0; l < m_.n_layers; ++l) {
@@ -166,7 +147,8 @@ class IncrementalEvaluator final : public CandidateEvaluator {
       if (l > 0 && L.kind == LayerKind::dense && partial_floats <= kMaxPartialFloats) partials_[l].resize(partial_floats);
     }
     for (Scratch& s : scratch_) {
-      s.z.resize(m_.n_classes);
+      s.loss.resize(lanes_);
+      s.hit.resize(lanes_);
       s.own.resize(m_.n_layers);
       s.view.resize(m_.n_layers);
       for (int l = 0; l < m_.n_layers; ++l) s.own[l].resize(m_.layers[l].out_c, out_hw(l), lanes_);
@@ -203,7 +185,7 @@ class IncrementalEvaluator final : public CandidateEvaluator {
         if (m_.layers[l].w_off >= 0) product = dmul_rn(product, norms_[l]);
       scale_ = static_cast<float>(ddiv_rn(1.0, product));
     }
-    return score_(cache_.back().channels.data(), m_, task_.train.y.data(), n_, scale_, scratch_[0].z.data());
+    return score(cache_.back().channels.data(), scale_, scratch_[0]);
   }
 
   void evaluate(const PatternBatch& b, Eval* out) override {
@@ -329,6 +311,20 @@ class IncrementalEvaluator final : public CandidateEvaluator {
     });
   }
 
+  // The logits' correct count and mean loss at logit scale `scale`, as
+  // evaluate_draw: per example in the kernel, summed in example order.
+  Eval score(const float* const* logits, float scale, Scratch& s) const {
+    kernel_.score(logits, m_.n_classes, labels_.data(), scale, s.loss.data(), s.hit.data(), lanes_);
+    Eval r;
+    float sum = 0.0f;
+    for (int e = 0; e < n_; ++e) {
+      r.correct += s.hit[e];
+      sum = add_rn(sum, s.loss[e]);
+    }
+    r.loss = sum / static_cast<float>(n_);
+    return r;
+  }
+
   Eval evaluate_move(Scratch& s, uint32_t move, float r, float scale) const {
     const int p = static_cast<int>(pattern_move_param(move));
     float& w = s.params[p];
@@ -336,7 +332,7 @@ class IncrementalEvaluator final : public CandidateEvaluator {
     w = pattern_moved(old, move, r);
     const float* const* logits = propagate(param_site(m_, p), s.params.data(), &s);
     w = old;
-    return score_(logits, m_, task_.train.y.data(), n_, scale, s.z.data());
+    return score(logits, scale, s);
   }
 
   const StreamTask& task_;
@@ -344,6 +340,7 @@ class IncrementalEvaluator final : public CandidateEvaluator {
   const IncrementalKernel& kernel_;
   int threads_, n_, lanes_;
   LaneBuffer input_;
+  std::vector<int32_t> labels_;  // the training labels, padded to lanes_
   std::vector<LaneBuffer> cache_;              // the current point's output of every layer
   std::vector<std::vector<float>> partials_;   // dense layers' sums before each input channel (kernel's dense)
   std::vector<double> prefix_;                 // weight j: its layer's sum of squares before j (weight_norm's order)
@@ -354,7 +351,6 @@ class IncrementalEvaluator final : public CandidateEvaluator {
   mutable std::vector<Scratch> scratch_;
   std::vector<SquareChain> chains_;  // a batch's weight moves (candidate_scales)
   std::vector<float> scales_;        // a batch's logit scales
-  ScoreFn score_;
   FinishChainsFn finish_chains_;
   std::unique_ptr<CandidateEvaluator> full_;  // greedy batches
   bool full_synced_ = false;
