@@ -65,26 +65,36 @@ typedef int32_t IVec __attribute__((vector_size(W * sizeof(int32_t)), __may_alia
 inline Vec vrelu(Vec v) { return v > 0.0f ? v : Vec{}; }  // relu()
 inline Vec vmax2(Vec a, Vec b) { return b > a ? b : a; }  // max2()
 
-// dense_forward's output unit with weights w (in memory order over the
-// channels of `in`) on B vectors of examples from lane vector v0, from input
-// channel c_from on: the sum starts at `from` (the unit's sums before channel
-// c_from) or, without it, at the bias. With `partials`, the sums before each
-// channel c >= c_from go to partials[c * stride].
-template <int B>
-void dense_unit(const float* w, float bias, bool relu, const float* const* in, int c_from, int in_c, int in_hw,
-                int lanes, int v0, const float* from, float* partials, size_t stride, float* out) {
-  Vec acc[B];
-  for (int k = 0; k < B; ++k) acc[k] = from ? load(from + (v0 + k) * W) : splat(bias);
+// dense_forward's output units o .. o + U - 1 (weights w, w + w_stride, ...
+// in memory order over the channels of `in`) on B vectors of examples from
+// lane vector v0, from input channel c_from on: each sum starts at `from`
+// (the units' sums before channel c_from, `lanes` apart) or, without it, at
+// the unit's bias. With `partials`, the sums before each channel c >= c_from
+// go to partials[c * stride] (units `lanes` apart). U units at once share
+// each input's loads.
+template <int U, int B>
+void dense_units(const float* w, size_t w_stride, const float* bias, bool relu, const float* const* in, int c_from,
+                 int in_c, int in_hw, int lanes, int v0, const float* from, float* partials, size_t stride,
+                 float* const* out) {
+  Vec acc[U][B];
+  for (int u = 0; u < U; ++u)
+    for (int k = 0; k < B; ++k) acc[u][k] = from ? load(from + u * lanes + (v0 + k) * W) : splat(bias[u]);
   for (int c = c_from; c < in_c; ++c) {
     if (partials)
-      for (int k = 0; k < B; ++k) store(partials + c * stride + (v0 + k) * W, acc[k]);
+      for (int u = 0; u < U; ++u)
+        for (int k = 0; k < B; ++k) store(partials + c * stride + u * lanes + (v0 + k) * W, acc[u][k]);
     const float* row = in[c] + v0 * W;
     for (int j = 0; j < in_hw; ++j, row += lanes, ++w) {
-      const Vec wv = splat(*w);
-      for (int k = 0; k < B; ++k) acc[k] = vfma(wv, load(row + k * W), acc[k]);
+      Vec x[B];
+      for (int k = 0; k < B; ++k) x[k] = load(row + k * W);
+      for (int u = 0; u < U; ++u) {
+        const Vec wv = splat(w[u * w_stride]);
+        for (int k = 0; k < B; ++k) acc[u][k] = vfma(wv, x[k], acc[u][k]);
+      }
     }
   }
-  for (int k = 0; k < B; ++k) store(out + (v0 + k) * W, relu ? vrelu(acc[k]) : acc[k]);
+  for (int u = 0; u < U; ++u)
+    for (int k = 0; k < B; ++k) store(out[u] + (v0 + k) * W, relu ? vrelu(acc[u][k]) : acc[u][k]);
 }
 
 // conv_forward's output pixel (oy, ox) of one channel (weights W_oc) on B vectors of examples.
@@ -124,19 +134,26 @@ void over_blocks(int lanes, Body&& body) {
   }
 }
 
+// Dense units U at a time where the registers hold U x kBlock accumulators (AVX-512's 32).
+constexpr int kDenseUnits = W == 16 ? 2 : 1;
+
 void dense(const Layer& L, const float* p, const float* const* in, int in_hw, int c_from, const float* from,
            float* partials, float* const* out, int o_begin, int o_end, int lanes) {
   const int in_c = L.in_size() / in_hw;
   const size_t stride = static_cast<size_t>(L.out_c) * lanes;  // one input channel's partial sums
-  for (int o = o_begin; o < o_end; ++o) {
+  auto units = [&]<int U>(int o) {
     const float* w = p + L.w_off + static_cast<size_t>(o) * L.in_size() + static_cast<size_t>(c_from) * in_hw;
-    const float bias = L.b_off >= 0 ? p[L.b_off + o] : 0.0f;
+    float bias[U];
+    for (int u = 0; u < U; ++u) bias[u] = L.b_off >= 0 ? p[L.b_off + o + u] : 0.0f;
     const float* f = from ? from + static_cast<size_t>(o) * lanes : nullptr;
     float* part = partials ? partials + static_cast<size_t>(o) * lanes : nullptr;
     over_blocks(lanes, [&]<int B>(int v0) {
-      dense_unit<B>(w, bias, L.relu, in, c_from, in_c, in_hw, lanes, v0, f, part, stride, out[o]);
+      dense_units<U, B>(w, L.in_size(), bias, L.relu, in, c_from, in_c, in_hw, lanes, v0, f, part, stride, out + o);
     });
-  }
+  };
+  int o = o_begin;
+  for (; o + kDenseUnits <= o_end; o += kDenseUnits) units.template operator()<kDenseUnits>(o);
+  for (; o < o_end; ++o) units.template operator()<1>(o);
 }
 
 void layer(const Layer& L, const float* p, const float* const* in, int in_hw, float* const* out, int c_begin,
