@@ -16,13 +16,15 @@
 #include "host/optim/candidates_incremental.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gac/error.h"
 #include "host/optim/candidates_incremental_kernel.h"
-#include "host/util/parallel_for.h"
+#include "host/optim/candidates_incremental_workers.h"
 #include "kernels/forward.h"
 #include "kernels/search_moves.h"
 
@@ -188,10 +190,17 @@ class IncrementalEvaluator final : public CandidateEvaluator {
     return score(cache_.back().channels.data(), scale_, scratch_[0]);
   }
 
+  // One hand-out of work items to the workers: first the groups of norm
+  // chains, then the candidates. A
+  // candidate waits for its chain's group after its forward pass; the groups
+  // were all handed out before it, so each is finished or under way.
   void evaluate(const PatternBatch& b, Eval* out) override {
-    candidate_scales(b);
-    parallel_for(threads_, static_cast<uint64_t>(b.count), 1,
-                 [&](int t, uint64_t i) { out[i] = evaluate_move(scratch_[t], b.moves[i], b.r, scales_[i]); });
+    const uint64_t groups = prepare_chains(b);
+    workers_.run(groups + static_cast<uint64_t>(b.count), [&](int t, uint64_t i) {
+      if (i < groups) return finish_group(i);
+      const int64_t slot = static_cast<int64_t>(i - groups);
+      out[slot] = evaluate_move(scratch_[t], b.moves[slot], b.r, slot);
+    });
   }
 
   // Every parameter moves: nothing to reuse.
@@ -278,12 +287,14 @@ class IncrementalEvaluator final : public CandidateEvaluator {
 
   // scales_[i]: the logit scale of slot i + 1. A weight move continues its
   // layer's sum of squares from the move to the layer's end; the chains run
-  // kChainGroup at a time on a thread, grouped by length, and each layer's
-  // norm enters the product in layer order as in weight_norm_product.
-  void candidate_scales(const PatternBatch& b) {
+  // kChainGroup at a time on a thread, grouped by length (finish_group), and
+  // each layer's norm enters the product in layer order as in
+  // weight_norm_product. Returns the number of groups.
+  uint64_t prepare_chains(const PatternBatch& b) {
     scales_.assign(b.count, scale_);
-    if (task_.loss == LossKind::raw) return;
+    chain_group_.assign(b.count, -1);
     chains_.clear();
+    if (task_.loss == LossKind::raw) return 0;
     for (int64_t i = 0; i < b.count; ++i) {
       const int p = static_cast<int>(pattern_move_param(b.moves[i]));
       const ParamSite site = param_site(m_, p);
@@ -296,19 +307,30 @@ class IncrementalEvaluator final : public CandidateEvaluator {
     std::sort(chains_.begin(), chains_.end(), [](const SquareChain& a, const SquareChain& b) {
       return a.left != b.left ? a.left > b.left : a.slot < b.slot;
     });
-    const uint64_t groups = (chains_.size() + kChainGroup - 1) / kChainGroup;
-    parallel_for(threads_, groups, 1, [&](int, uint64_t g) {
-      SquareChain* c = chains_.data() + g * kChainGroup;
-      const int count = static_cast<int>(std::min<size_t>(kChainGroup, chains_.size() - g * kChainGroup));
-      finish_chains_(c, count);
-      for (int k = 0; k < count; ++k) {
-        double product = 1.0;
-        for (int l = 0; l < m_.n_layers; ++l)
-          if (m_.layers[l].w_off >= 0)
-            product = dmul_rn(product, l == c[k].layer ? ddiv_rn(dsqrt_rn(c[k].sq), m_.norm_divisor) : norms_[l]);
-        scales_[c[k].slot] = static_cast<float>(ddiv_rn(1.0, product));
-      }
-    });
+    for (size_t k = 0; k < chains_.size(); ++k) chain_group_[chains_[k].slot] = static_cast<int>(k / kChainGroup);
+    const size_t groups = (chains_.size() + kChainGroup - 1) / kChainGroup;
+    group_done_ = std::make_unique<std::atomic<bool>[]>(groups);
+    return groups;
+  }
+
+  void finish_group(uint64_t g) {
+    SquareChain* c = chains_.data() + g * kChainGroup;
+    const int count = static_cast<int>(std::min<size_t>(kChainGroup, chains_.size() - g * kChainGroup));
+    finish_chains_(c, count);
+    for (int k = 0; k < count; ++k) {
+      double product = 1.0;
+      for (int l = 0; l < m_.n_layers; ++l)
+        if (m_.layers[l].w_off >= 0)
+          product = dmul_rn(product, l == c[k].layer ? ddiv_rn(dsqrt_rn(c[k].sq), m_.norm_divisor) : norms_[l]);
+      scales_[c[k].slot] = static_cast<float>(ddiv_rn(1.0, product));
+    }
+    group_done_[g].store(true, std::memory_order_release);
+  }
+
+  float scale_of(int64_t slot) const {
+    if (const int g = chain_group_[slot]; g >= 0)
+      while (!group_done_[g].load(std::memory_order_acquire)) std::this_thread::yield();
+    return scales_[slot];
   }
 
   // The logits' correct count and mean loss at logit scale `scale`, as
@@ -325,14 +347,14 @@ class IncrementalEvaluator final : public CandidateEvaluator {
     return r;
   }
 
-  Eval evaluate_move(Scratch& s, uint32_t move, float r, float scale) const {
+  Eval evaluate_move(Scratch& s, uint32_t move, float r, int64_t slot) const {
     const int p = static_cast<int>(pattern_move_param(move));
     float& w = s.params[p];
     const float old = w;
     w = pattern_moved(old, move, r);
     const float* const* logits = propagate(param_site(m_, p), s.params.data(), &s);
     w = old;
-    return score(logits, scale, s);
+    return score(logits, scale_of(slot), s);
   }
 
   const StreamTask& task_;
@@ -351,9 +373,12 @@ class IncrementalEvaluator final : public CandidateEvaluator {
   mutable std::vector<Scratch> scratch_;
   std::vector<SquareChain> chains_;  // a batch's weight moves (candidate_scales)
   std::vector<float> scales_;        // a batch's logit scales
+  std::vector<int> chain_group_;     // a batch's slots' chain groups (-1: none)
+  std::unique_ptr<std::atomic<bool>[]> group_done_;
   FinishChainsFn finish_chains_;
   std::unique_ptr<CandidateEvaluator> full_;  // greedy batches
   bool full_synced_ = false;
+  IncrementalWorkers workers_{threads_};  // last: its threads end before the rest goes
 };
 
 constexpr const char* kKernelNames[] = {"avx512", "avx2", "generic"};  // widest first
