@@ -97,23 +97,34 @@ void dense_units(const float* w, size_t w_stride, const float* bias, bool relu, 
     for (int k = 0; k < B; ++k) store(out[u] + (v0 + k) * W, relu ? vrelu(acc[u][k]) : acc[u][k]);
 }
 
-// conv_forward's output pixel (oy, ox) of one channel (weights W_oc) on B vectors of examples.
-template <int B>
-void conv_pixel(const Layer& L, const float* W_oc, float bias, const float* const* in, int oy, int ox, int lanes,
-                int v0, float* out) {
+// conv_forward's output pixels (oy, ox .. ox + X - 1) of one channel
+// (weights W_oc) on B vectors of examples, each pixel's sum in conv_forward's
+// order. Neighbouring pixels share their input columns: column ox + t feeds
+// pixel ox + x through weight kx = t - x, so each column is loaded once.
+template <int X, int B>
+void conv_pixels(const Layer& L, const float* W_oc, float bias, const float* const* in, int oy, int ox, int lanes,
+                 int v0, float* out) {
   const int k = L.k;
-  Vec acc[B];
-  for (int b = 0; b < B; ++b) acc[b] = splat(bias);
+  Vec acc[X][B];
+  for (int x = 0; x < X; ++x)
+    for (int b = 0; b < B; ++b) acc[x][b] = splat(bias);
   for (int ic = 0; ic < L.in_c; ++ic)
     for (int ky = 0; ky < k; ++ky) {
       const float* row = in[ic] + (static_cast<size_t>(oy + ky) * L.in_w + ox) * lanes + v0 * W;
       const float* w = W_oc + (ic * k + ky) * k;
-      for (int kx = 0; kx < k; ++kx, row += lanes) {
-        const Vec wv = splat(w[kx]);
-        for (int b = 0; b < B; ++b) acc[b] = vfma(wv, load(row + b * W), acc[b]);
+      for (int t = 0; t < k + X - 1; ++t, row += lanes) {
+        Vec col[B];
+        for (int b = 0; b < B; ++b) col[b] = load(row + b * W);
+        for (int x = 0; x < X; ++x)
+          if (t - x >= 0 && t - x < k) {
+            const Vec wv = splat(w[t - x]);
+            for (int b = 0; b < B; ++b) acc[x][b] = vfma(wv, col[b], acc[x][b]);
+          }
       }
     }
-  for (int b = 0; b < B; ++b) store(out + (v0 + b) * W, L.relu ? vrelu(acc[b]) : acc[b]);
+  for (int x = 0; x < X; ++x)
+    for (int b = 0; b < B; ++b)
+      store(out + static_cast<size_t>(x) * lanes + (v0 + b) * W, L.relu ? vrelu(acc[x][b]) : acc[x][b]);
 }
 
 // Calls body.template operator()<B>(v0) over the lanes / W vectors in blocks of up to kBlock.
@@ -134,8 +145,10 @@ void over_blocks(int lanes, Body&& body) {
   }
 }
 
-// Dense units U at a time where the registers hold U x kBlock accumulators (AVX-512's 32).
+// Dense units and conv pixels two at a time where the registers hold 2 x
+// kBlock accumulators (AVX-512's 32).
 constexpr int kDenseUnits = W == 16 ? 2 : 1;
+constexpr int kConvPixels = W == 16 ? 2 : 1;
 
 void dense(const Layer& L, const float* p, const float* const* in, int in_hw, int c_from, const float* from,
            float* partials, float* const* out, int o_begin, int o_end, int lanes) {
@@ -164,11 +177,15 @@ void layer(const Layer& L, const float* p, const float* const* in, int in_hw, fl
     const float bias = L.b_off >= 0 ? p[L.b_off + c] : 0.0f;
     if (L.kind == LayerKind::conv) {
       const float* W_oc = p + L.w_off + static_cast<size_t>(c) * L.in_c * L.k * L.k;
-      for (int oy = 0; oy < L.out_h; ++oy)
-        for (int ox = 0; ox < L.out_w; ++ox) {
-          float* o = out[c] + (static_cast<size_t>(oy) * L.out_w + ox) * lanes;
-          over_blocks(lanes, [&]<int B>(int v0) { conv_pixel<B>(L, W_oc, bias, in, oy, ox, lanes, v0, o); });
-        }
+      auto pixels = [&]<int X>(int oy, int ox) {
+        float* o = out[c] + (static_cast<size_t>(oy) * L.out_w + ox) * lanes;
+        over_blocks(lanes, [&]<int B>(int v0) { conv_pixels<X, B>(L, W_oc, bias, in, oy, ox, lanes, v0, o); });
+      };
+      for (int oy = 0; oy < L.out_h; ++oy) {
+        int ox = 0;
+        for (; ox + kConvPixels <= L.out_w; ox += kConvPixels) pixels.template operator()<kConvPixels>(oy, ox);
+        for (; ox < L.out_w; ++ox) pixels.template operator()<1>(oy, ox);
+      }
     } else {  // maxpool2, channel by channel
       for (int y = 0; y < L.out_h; ++y)
         for (int x = 0; x < L.out_w; ++x) {
