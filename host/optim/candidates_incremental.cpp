@@ -191,9 +191,9 @@ class IncrementalEvaluator final : public CandidateEvaluator {
   }
 
   // One hand-out of work items to the workers: first the groups of norm
-  // chains, then the candidates. A
-  // candidate waits for its chain's group after its forward pass; the groups
-  // were all handed out before it, so each is finished or under way.
+  // chains, then the candidates. A candidate waits for its chain's group
+  // after its forward pass; the groups were all handed out before it, so each
+  // is finished or under way.
   void evaluate(const PatternBatch& b, Eval* out) override {
     const uint64_t groups = prepare_chains(b);
     workers_.run(groups + static_cast<uint64_t>(b.count), [&](int t, uint64_t i) {
@@ -219,7 +219,7 @@ class IncrementalEvaluator final : public CandidateEvaluator {
   int in_hw(int l) const { return l == 0 ? m_.in_h * m_.in_w : out_hw(l - 1); }
   const float* const* input_of(int l) const { return l == 0 ? input_.channels.data() : cache_[l - 1].channels.data(); }
   // Dense layer l's sums before each input channel at the current point, or nullptr (not kept).
-  float* partials(int l) const { return partials_[l].empty() ? nullptr : const_cast<float*>(partials_[l].data()); }
+  float* partials(int l) { return partials_[l].empty() ? nullptr : partials_[l].data(); }
 
   void forward_in_full() {
     for (int l = 0; l < m_.n_layers; ++l) {
@@ -250,12 +250,12 @@ class IncrementalEvaluator final : public CandidateEvaluator {
   // Into the cache with s == nullptr (set_current, partial sums too), else into
   // the thread's buffers, reading unchanged channels from the cache. Returns
   // the logits' channels.
-  const float* const* propagate(const ParamSite& site, const float* params, Scratch* s) const {
+  const float* const* propagate(const ParamSite& site, const float* params, Scratch* s) {
     const float* const* in = input_of(site.layer);
     int changed = site.channel;  // the one channel of the last layer's output that changed; -1: all
     for (int l = site.layer; l < m_.n_layers; ++l) {
       const Layer& L = m_.layers[l];
-      float* const* out = s ? s->own[l].channels.data() : const_cast<float* const*>(cache_[l].channels.data());
+      float* const* out = s ? s->own[l].channels.data() : cache_[l].channels.data();
       if (l == site.layer || (changed >= 0 && L.kind == LayerKind::maxpool2)) {
         const int c = site.channel;
         if (s) {
@@ -347,7 +347,7 @@ class IncrementalEvaluator final : public CandidateEvaluator {
     return r;
   }
 
-  Eval evaluate_move(Scratch& s, uint32_t move, float r, int64_t slot) const {
+  Eval evaluate_move(Scratch& s, uint32_t move, float r, int64_t slot) {
     const int p = static_cast<int>(pattern_move_param(move));
     float& w = s.params[p];
     const float old = w;
@@ -370,7 +370,7 @@ class IncrementalEvaluator final : public CandidateEvaluator {
   float scale_ = 1.0f;
   std::vector<float> current_;
   bool have_current_ = false;
-  mutable std::vector<Scratch> scratch_;
+  std::vector<Scratch> scratch_;
   std::vector<SquareChain> chains_;  // a batch's weight moves (candidate_scales)
   std::vector<float> scales_;        // a batch's logit scales
   std::vector<int> chain_group_;     // a batch's slots' chain groups (-1: none)
