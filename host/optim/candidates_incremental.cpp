@@ -7,7 +7,11 @@
 // map), which a max-pool keeps to channel c0; the first conv or dense layer
 // after that changes in full, and so does everything after it. A candidate
 // therefore recomputes channel c0 up to that layer and the rest in full, into
-// its thread's buffers, reading unchanged channels from the cache.
+// its thread's buffers, reading unchanged channels from the cache. That first
+// layer, when dense, starts each unit from the current point's sum before
+// input channel c0 (kept by set_current) instead of from its bias: the same
+// fmas from there on. The search's next point is one move away, so
+// set_current updates the cache the same way.
 //
 // Where it pays: LeNet's fc layers hold ~90% of its parameters, and a move
 // there skips both convolutions; linear models and MLPs recompute one unit
