@@ -73,31 +73,6 @@ void expect_same_bits(const Eval& full, const Eval& incremental, const std::stri
       << what << ": " << full.loss << " vs " << incremental.loss;
 }
 
-// Every kernel, both loss kinds: set_current, a batch of moves, then set_current to a moved point and again.
-void expect_incremental_is_full(const ModelConfig& model, int in_c, int in_h, int in_w, int classes, int n) {
-  for (LossKind loss : {LossKind::normalized, LossKind::raw})
-    for (const std::string& kernel : incremental_kernels()) {
-      SCOPED_TRACE(kernel + (loss == LossKind::raw ? " raw" : " normalized"));
-      const StreamTask task = random_task(model, in_c, in_h, in_w, classes, n, loss, 7);
-      const std::vector<uint32_t> moves = moves_in_every_tensor(task.model, 11);
-      auto full = make_cpu_candidate_evaluator(task, 2);
-      auto incremental = make_incremental_candidate_evaluator(task, 2, kernel);
-      std::vector<float> point = random_point(task.model, 5);
-      for (int round = 0; round < 2; ++round) {
-        expect_same_bits(full->set_current(point), incremental->set_current(point), "set_current");
-        for (float r : {1.0f, 0.0371f}) {
-          const PatternBatch batch{r, moves.data(), static_cast<int64_t>(moves.size())};
-          std::vector<Eval> a(moves.size()), b(moves.size());
-          full->evaluate(batch, a.data());
-          incremental->evaluate(batch, b.data());
-          for (size_t i = 0; i < moves.size(); ++i)
-            expect_same_bits(a[i], b[i], "round " + std::to_string(round) + " move " + std::to_string(moves[i]));
-        }
-        for (int i = 0; i < 3; ++i) point[moves[i * 7] / 2] += 0.25f;  // a moved point
-      }
-    }
-}
-
 // Each batch of `moves` from the current point, on both evaluators.
 void expect_same_batch(CandidateEvaluator& full, CandidateEvaluator& incremental, const std::vector<uint32_t>& moves,
                        float r, const std::string& what) {
@@ -108,28 +83,53 @@ void expect_same_batch(CandidateEvaluator& full, CandidateEvaluator& incremental
   for (size_t i = 0; i < moves.size(); ++i) expect_same_bits(a[i], b[i], what + " move " + std::to_string(moves[i]));
 }
 
-// The search's walk: set_current to the current point moved by one
-// parameter (the incremental update of the cache), then a batch from there;
-// every kernel, both loss kinds.
-void expect_walk_is_full(const ModelConfig& model, int in_c, int in_h, int in_w, int classes, int n) {
+// body(task, full, incremental) on a random task of `model` for every
+// kernel and both loss kinds.
+template <typename Body>
+void on_every_kernel(const ModelConfig& model, int in_c, int in_h, int in_w, int classes, int n, uint32_t seed,
+                     Body body) {
   for (LossKind loss : {LossKind::normalized, LossKind::raw})
     for (const std::string& kernel : incremental_kernels()) {
       SCOPED_TRACE(kernel + (loss == LossKind::raw ? " raw" : " normalized"));
-      const StreamTask task = random_task(model, in_c, in_h, in_w, classes, n, loss, 9);
-      const std::vector<uint32_t> moves = moves_in_every_tensor(task.model, 13);
+      const StreamTask task = random_task(model, in_c, in_h, in_w, classes, n, loss, seed);
       auto full = make_cpu_candidate_evaluator(task, 2);
       auto incremental = make_incremental_candidate_evaluator(task, 2, kernel);
-      std::vector<float> point = random_point(task.model, 6);
-      expect_same_bits(full->set_current(point), incremental->set_current(point), "set_current");
-      expect_same_bits(full->set_current(point), incremental->set_current(point), "set_current, unchanged");
-      for (uint32_t step : moves) {
-        float& w = point[pattern_move_param(step)];
-        w = pattern_moved(w, step, 0.3f);
-        const std::string what = "after move " + std::to_string(step);
-        expect_same_bits(full->set_current(point), incremental->set_current(point), what);
-        expect_same_batch(*full, *incremental, moves, 0.125f, what);
-      }
+      body(task, *full, *incremental);
     }
+}
+
+// set_current, a batch of moves, then set_current to a moved point and again.
+void expect_incremental_is_full(const ModelConfig& model, int in_c, int in_h, int in_w, int classes, int n) {
+  on_every_kernel(model, in_c, in_h, in_w, classes, n, 7,
+                  [](const StreamTask& task, CandidateEvaluator& full, CandidateEvaluator& incremental) {
+                    const std::vector<uint32_t> moves = moves_in_every_tensor(task.model, 11);
+                    std::vector<float> point = random_point(task.model, 5);
+                    for (int round = 0; round < 2; ++round) {
+                      expect_same_bits(full.set_current(point), incremental.set_current(point), "set_current");
+                      for (float r : {1.0f, 0.0371f})
+                        expect_same_batch(full, incremental, moves, r, "round " + std::to_string(round));
+                      for (int i = 0; i < 3; ++i) point[moves[i * 7] / 2] += 0.25f;  // a moved point
+                    }
+                  });
+}
+
+// The search's walk: set_current to the current point moved by one
+// parameter (the incremental update of the cache), then a batch from there.
+void expect_walk_is_full(const ModelConfig& model, int in_c, int in_h, int in_w, int classes, int n) {
+  on_every_kernel(model, in_c, in_h, in_w, classes, n, 9,
+                  [](const StreamTask& task, CandidateEvaluator& full, CandidateEvaluator& incremental) {
+                    const std::vector<uint32_t> moves = moves_in_every_tensor(task.model, 13);
+                    std::vector<float> point = random_point(task.model, 6);
+                    expect_same_bits(full.set_current(point), incremental.set_current(point), "set_current");
+                    expect_same_bits(full.set_current(point), incremental.set_current(point), "unchanged");
+                    for (uint32_t step : moves) {
+                      float& w = point[pattern_move_param(step)];
+                      w = pattern_moved(w, step, 0.3f);
+                      const std::string what = "after move " + std::to_string(step);
+                      expect_same_bits(full.set_current(point), incremental.set_current(point), what);
+                      expect_same_batch(full, incremental, moves, 0.125f, what);
+                    }
+                  });
 }
 
 }  // namespace
