@@ -4,6 +4,7 @@
 // runs, and the same models from a whole search; optimizer.incremental parses.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <random>
 
@@ -14,6 +15,8 @@
 #include "host/optim/candidates.h"
 #include "host/optim/candidates_incremental.h"
 #include "host/optim/candidates_incremental_kernel.h"
+#include "kernels/forward.h"
+#include "kernels/search_moves.h"
 
 using namespace gac;
 
@@ -70,29 +73,63 @@ void expect_same_bits(const Eval& full, const Eval& incremental, const std::stri
       << what << ": " << full.loss << " vs " << incremental.loss;
 }
 
-// Every kernel, both loss kinds: set_current, a batch of moves, then set_current to a moved point and again.
-void expect_incremental_is_full(const ModelConfig& model, int in_c, int in_h, int in_w, int classes, int n) {
+// Each batch of `moves` from the current point, on both evaluators.
+void expect_same_batch(CandidateEvaluator& full, CandidateEvaluator& incremental, const std::vector<uint32_t>& moves,
+                       float r, const std::string& what) {
+  const PatternBatch batch{r, moves.data(), static_cast<int64_t>(moves.size())};
+  std::vector<Eval> a(moves.size()), b(moves.size());
+  full.evaluate(batch, a.data());
+  incremental.evaluate(batch, b.data());
+  for (size_t i = 0; i < moves.size(); ++i) expect_same_bits(a[i], b[i], what + " move " + std::to_string(moves[i]));
+}
+
+// body(task, full, incremental) on a random task of `model` for every
+// kernel and both loss kinds.
+template <typename Body>
+void on_every_kernel(const ModelConfig& model, int in_c, int in_h, int in_w, int classes, int n, uint32_t seed,
+                     Body body) {
   for (LossKind loss : {LossKind::normalized, LossKind::raw})
     for (const std::string& kernel : incremental_kernels()) {
       SCOPED_TRACE(kernel + (loss == LossKind::raw ? " raw" : " normalized"));
-      const StreamTask task = random_task(model, in_c, in_h, in_w, classes, n, loss, 7);
-      const std::vector<uint32_t> moves = moves_in_every_tensor(task.model, 11);
+      const StreamTask task = random_task(model, in_c, in_h, in_w, classes, n, loss, seed);
       auto full = make_cpu_candidate_evaluator(task, 2);
       auto incremental = make_incremental_candidate_evaluator(task, 2, kernel);
-      std::vector<float> point = random_point(task.model, 5);
-      for (int round = 0; round < 2; ++round) {
-        expect_same_bits(full->set_current(point), incremental->set_current(point), "set_current");
-        for (float r : {1.0f, 0.0371f}) {
-          const PatternBatch batch{r, moves.data(), static_cast<int64_t>(moves.size())};
-          std::vector<Eval> a(moves.size()), b(moves.size());
-          full->evaluate(batch, a.data());
-          incremental->evaluate(batch, b.data());
-          for (size_t i = 0; i < moves.size(); ++i)
-            expect_same_bits(a[i], b[i], "round " + std::to_string(round) + " move " + std::to_string(moves[i]));
-        }
-        for (int i = 0; i < 3; ++i) point[moves[i * 7] / 2] += 0.25f;  // a moved point
-      }
+      body(task, *full, *incremental);
     }
+}
+
+// set_current, a batch of moves, then set_current to a moved point and again.
+void expect_incremental_is_full(const ModelConfig& model, int in_c, int in_h, int in_w, int classes, int n) {
+  on_every_kernel(model, in_c, in_h, in_w, classes, n, 7,
+                  [](const StreamTask& task, CandidateEvaluator& full, CandidateEvaluator& incremental) {
+                    const std::vector<uint32_t> moves = moves_in_every_tensor(task.model, 11);
+                    std::vector<float> point = random_point(task.model, 5);
+                    for (int round = 0; round < 2; ++round) {
+                      expect_same_bits(full.set_current(point), incremental.set_current(point), "set_current");
+                      for (float r : {1.0f, 0.0371f})
+                        expect_same_batch(full, incremental, moves, r, "round " + std::to_string(round));
+                      for (int i = 0; i < 3; ++i) point[moves[i * 7] / 2] += 0.25f;  // a moved point
+                    }
+                  });
+}
+
+// The search's walk: set_current to the current point moved by one
+// parameter (the incremental update of the cache), then a batch from there.
+void expect_walk_is_full(const ModelConfig& model, int in_c, int in_h, int in_w, int classes, int n) {
+  on_every_kernel(model, in_c, in_h, in_w, classes, n, 9,
+                  [](const StreamTask& task, CandidateEvaluator& full, CandidateEvaluator& incremental) {
+                    const std::vector<uint32_t> moves = moves_in_every_tensor(task.model, 13);
+                    std::vector<float> point = random_point(task.model, 6);
+                    expect_same_bits(full.set_current(point), incremental.set_current(point), "set_current");
+                    expect_same_bits(full.set_current(point), incremental.set_current(point), "unchanged");
+                    for (uint32_t step : moves) {
+                      float& w = point[pattern_move_param(step)];
+                      w = pattern_moved(w, step, 0.3f);
+                      const std::string what = "after move " + std::to_string(step);
+                      expect_same_bits(full.set_current(point), incremental.set_current(point), what);
+                      expect_same_batch(full, incremental, moves, 0.125f, what);
+                    }
+                  });
 }
 
 }  // namespace
@@ -121,6 +158,71 @@ TEST(IncrementalCandidates, LenetIsFullEvaluationBitForBit) {
   expect_incremental_is_full(c, 1, 28, 28, 10, 5);  // MNIST-sized
   c.width = 0.25;
   expect_incremental_is_full(c, 3, 32, 32, 10, 17);  // CIFAR-10-sized, narrow
+}
+
+TEST(IncrementalCandidates, SearchWalkIsFullEvaluationBitForBit) {
+  ModelConfig c;
+  c.arch = Arch::mlp;
+  c.hidden = 6;
+  c.layers = 2;
+  expect_walk_is_full(c, 1, 1, 5, 3, 23);
+  c.arch = Arch::lenet;
+  c.width = 0.25;
+  expect_walk_is_full(c, 1, 28, 28, 10, 3);
+}
+
+// The norms' chains run kChainGroup at a time, grouped by length: batches of
+// every size up to three groups and more, ties, repeats, first and last weights.
+TEST(IncrementalCandidates, EveryBatchSizeIsFullEvaluationBitForBit) {
+  ModelConfig c;
+  c.arch = Arch::mlp;
+  c.hidden = 9;
+  c.layers = 2;
+  const StreamTask task = random_task(c, 1, 1, 7, 4, 18, LossKind::normalized, 4);
+  auto full = make_cpu_candidate_evaluator(task, 2);
+  auto incremental = make_incremental_candidate_evaluator(task, 2);
+  const std::vector<float> point = random_point(task.model, 8);
+  full->set_current(point);
+  incremental->set_current(point);
+  std::mt19937 rng(21);
+  const Layer& last = task.model.layers[task.model.n_layers - 1];
+  for (int count = 1; count <= 26; ++count) {
+    std::vector<uint32_t> moves;
+    for (int i = 0; i < count; ++i) moves.push_back(rng() % (2 * static_cast<uint32_t>(task.model.n_params)));
+    moves[0] = 0;                                           // the first weight
+    if (count > 2) moves[2] = 2 * (last.w_off + last.weight_count() - 1) + 1;  // the last weight of the last layer
+    if (count > 3) moves[3] = moves[1];                      // a repeat
+    expect_same_batch(*full, *incremental, moves, 0.5f, "batch of " + std::to_string(count));
+  }
+}
+
+// A hidden unit no example activates, moved by less than keeps it dead: the
+// candidates' logits are the current point's (the evaluator stops early).
+TEST(IncrementalCandidates, DeadUnitMovesAreFullEvaluationBitForBit) {
+  ModelConfig c;
+  c.arch = Arch::mlp;
+  c.hidden = 5;
+  c.layers = 2;
+  c.hidden_bias = true;
+  const StreamTask task = random_task(c, 1, 1, 6, 3, 20, LossKind::normalized, 2);
+  const Layer& first = task.model.layers[0];
+  ASSERT_GE(first.b_off, 0);
+  std::vector<float> point = random_point(task.model, 3);
+  point[first.b_off + 2] = -100.0f;  // unit 2 of the first layer: never above 0 for inputs in [0, 1)
+  std::vector<uint32_t> moves;
+  for (int i = 0; i < first.in_size(); ++i) {
+    moves.push_back(2 * (first.w_off + 2 * first.in_size() + i));
+    moves.push_back(2 * (first.w_off + 2 * first.in_size() + i) + 1);
+  }
+  moves.push_back(2 * (first.b_off + 2));
+  for (LossKind loss : {LossKind::normalized, LossKind::raw}) {
+    StreamTask t = task;
+    t.loss = loss;
+    auto full = make_cpu_candidate_evaluator(t, 2);
+    auto incremental = make_incremental_candidate_evaluator(t, 2);
+    expect_same_bits(full->set_current(point), incremental->set_current(point), "set_current");
+    expect_same_batch(*full, *incremental, moves, 0.5f, loss == LossKind::raw ? "raw" : "normalized");
+  }
 }
 
 TEST(IncrementalCandidates, GreedyBatchesAreEvaluatedInFull) {
@@ -185,6 +287,44 @@ TEST(IncrementalCandidates, ConfigKeyParsesForPatternOnly) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("optimizer.incremental"), std::string::npos) << e.what();
   }
+}
+
+// The kernels' lane-wise loss against forward.h's argmax and cross_entropy,
+// example by example: ordinary logits, spreads past exp's underflow at -87,
+// ties, huge, infinite and NaN logits, odd scales.
+TEST(IncrementalCandidates, KernelScoreIsCrossEntropyBitForBit) {
+  const int C = 10, lanes = 3 * kIncrementalLanePad;
+  std::mt19937 rng(17);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<std::vector<float>> logits(C, std::vector<float>(lanes));
+  std::vector<int32_t> labels(lanes);
+  for (int e = 0; e < lanes; ++e) {
+    const float spread = e < 16 ? 1.0f : e < 32 ? 300.0f : 1e30f;
+    for (int c = 0; c < C; ++c) logits[c][e] = spread * u(rng);
+    labels[e] = static_cast<int32_t>(rng() % C);
+  }
+  logits[3][1] = logits[5][1];  // a tie: the first index wins
+  logits[0][2] = INFINITY;
+  logits[4][3] = -INFINITY;
+  logits[7][4] = NAN;
+  logits[2][5] = 3.4e38f;
+  for (int c = 0; c < C; ++c) logits[c][6] = 0.0f;
+  std::vector<const float*> channels(C);
+  for (int c = 0; c < C; ++c) channels[c] = logits[c].data();
+  for (const std::string& name : incremental_kernels())
+    for (float scale : {1.0f, 0.37f, 1e-3f, 25.0f}) {
+      std::vector<float> loss(lanes);
+      std::vector<int32_t> hit(lanes);
+      incremental_kernel(name).score(channels.data(), C, labels.data(), scale, loss.data(), hit.data(), lanes);
+      for (int e = 0; e < lanes; ++e) {
+        float z[C];
+        for (int c = 0; c < C; ++c) z[c] = logits[c][e];
+        const float want = cross_entropy(z, C, labels[e], scale);
+        EXPECT_EQ(std::memcmp(&want, &loss[e], sizeof(float)), 0)
+            << name << " scale " << scale << " example " << e << ": " << want << " vs " << loss[e];
+        EXPECT_EQ(hit[e], argmax(z, C) == labels[e] ? 1 : 0) << name << " example " << e;
+      }
+    }
 }
 
 TEST(IncrementalCandidates, UnknownKernelIsRefused) {

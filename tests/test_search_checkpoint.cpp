@@ -87,9 +87,11 @@ TEST(SearchCheckpoint, StoppedAtAnyMomentInACallAndResumedGivesTheSameModels) {
   // A stop from another thread lands anywhere, also after a call halved its radius: the
   // checkpoint holds the call's start. The moments vary; the models may not.
   const StreamTask task = kink_task(64, 11);
-  constexpr uint64_t kDraws = 6;
   for (const SearchKind kind : {SearchKind::pattern, SearchKind::greedy}) {
     SCOPED_TRACE(kind == SearchKind::pattern ? "pattern" : "greedy");
+    // Enough draws that the stopper's thread runs before the search ends, also on a
+    // loaded machine (the kink task's pattern search takes ~0.15 ms a draw).
+    const uint64_t kDraws = kind == SearchKind::pattern ? 60 : 6;
     SearchConfig cfg = small_search(80, 400);
     // Pattern: 9 moves a batch, a sweep spans several; greedy: 49 candidates a batch.
     cfg.budget = kind == SearchKind::pattern ? 640 : 3200;

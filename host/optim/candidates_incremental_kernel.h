@@ -10,6 +10,7 @@
 // candidates_incremental_lanes.h), chosen at run time.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,19 @@ struct IncrementalKernel {
   // vector, in memory order); out[c] receives channel c.
   void (*layer)(const Layer& L, const float* params, const float* const* in, int in_hw, float* const* out,
                 int c_begin, int c_end, int lanes);
+  // Units [o_begin, o_end) of dense layer L, each sum continued from input
+  // channel c_from: `from` holds the sums before c_from (unit after unit,
+  // `lanes` each) or is nullptr (c_from = 0: the sums start at the bias).
+  // With `partials` ([in channel][unit][lanes]), the sums before every input
+  // channel c >= c_from are also stored there. Same bits as `layer`.
+  void (*dense)(const Layer& L, const float* params, const float* const* in, int in_hw, int c_from,
+                const float* from, float* partials, float* const* out, int o_begin, int o_end, int lanes);
+  // forward.h's argmax and cross_entropy (at logit scale `scale`) of every
+  // example: logits[c] holds class c's logits in lanes, labels[e] example e's
+  // label (padded to `lanes`); loss[e] gets its cross-entropy, hit[e] 1 where
+  // its argmax is its label, else 0. Same bits as forward.h.
+  void (*score)(const float* const* logits, int n_classes, const int32_t* labels, float scale, float* loss,
+                int32_t* hit, int lanes);
 };
 
 // Each kernel, or nullptr where this build has none for its instruction set.

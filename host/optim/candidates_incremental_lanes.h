@@ -21,6 +21,7 @@
 #endif
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "host/optim/candidates_incremental_kernel.h"
@@ -60,43 +61,70 @@ inline Vec vfma(Vec a, Vec b, Vec c) {
   return r;
 #endif
 }
+typedef int32_t IVec __attribute__((vector_size(W * sizeof(int32_t)), __may_alias__));
 inline Vec vrelu(Vec v) { return v > 0.0f ? v : Vec{}; }  // relu()
 inline Vec vmax2(Vec a, Vec b) { return b > a ? b : a; }  // max2()
 
-// dense_forward's output unit with weights w (in memory order over the
-// channels of `in`) on B vectors of examples from lane vector v0.
-template <int B>
-void dense_unit(const float* w, float bias, bool relu, const float* const* in, int in_c, int in_hw, int lanes,
-                int v0, float* out) {
-  Vec acc[B];
-  for (int k = 0; k < B; ++k) acc[k] = splat(bias);
-  for (int c = 0; c < in_c; ++c) {
+// dense_forward's output units o .. o + U - 1 (weights w, w + w_stride, ...
+// in memory order over the channels of `in`) on B vectors of examples from
+// lane vector v0, from input channel c_from on: each sum starts at `from`
+// (the units' sums before channel c_from, `lanes` apart) or, without it, at
+// the unit's bias. With `partials`, the sums before each channel c >= c_from
+// go to partials[c * stride] (units `lanes` apart). U units at once share
+// each input's loads.
+template <int U, int B>
+void dense_units(const float* w, size_t w_stride, const float* bias, bool relu, const float* const* in, int c_from,
+                 int in_c, int in_hw, int lanes, int v0, const float* from, float* partials, size_t stride,
+                 float* const* out) {
+  Vec acc[U][B];
+  for (int u = 0; u < U; ++u)
+    for (int k = 0; k < B; ++k) acc[u][k] = from ? load(from + u * lanes + (v0 + k) * W) : splat(bias[u]);
+  for (int c = c_from; c < in_c; ++c) {
+    if (partials)
+      for (int u = 0; u < U; ++u)
+        for (int k = 0; k < B; ++k) store(partials + c * stride + u * lanes + (v0 + k) * W, acc[u][k]);
     const float* row = in[c] + v0 * W;
     for (int j = 0; j < in_hw; ++j, row += lanes, ++w) {
-      const Vec wv = splat(*w);
-      for (int k = 0; k < B; ++k) acc[k] = vfma(wv, load(row + k * W), acc[k]);
+      Vec x[B];
+      for (int k = 0; k < B; ++k) x[k] = load(row + k * W);
+      for (int u = 0; u < U; ++u) {
+        const Vec wv = splat(w[u * w_stride]);
+        for (int k = 0; k < B; ++k) acc[u][k] = vfma(wv, x[k], acc[u][k]);
+      }
     }
   }
-  for (int k = 0; k < B; ++k) store(out + (v0 + k) * W, relu ? vrelu(acc[k]) : acc[k]);
+  for (int u = 0; u < U; ++u)
+    for (int k = 0; k < B; ++k) store(out[u] + (v0 + k) * W, relu ? vrelu(acc[u][k]) : acc[u][k]);
 }
 
-// conv_forward's output pixel (oy, ox) of one channel (weights W_oc) on B vectors of examples.
-template <int B>
-void conv_pixel(const Layer& L, const float* W_oc, float bias, const float* const* in, int oy, int ox, int lanes,
-                int v0, float* out) {
+// conv_forward's output pixels (oy, ox .. ox + X - 1) of one channel
+// (weights W_oc) on B vectors of examples, each pixel's sum in conv_forward's
+// order. Neighbouring pixels share their input columns: column ox + t feeds
+// pixel ox + x through weight kx = t - x, so each column is loaded once.
+template <int X, int B>
+void conv_pixels(const Layer& L, const float* W_oc, float bias, const float* const* in, int oy, int ox, int lanes,
+                 int v0, float* out) {
   const int k = L.k;
-  Vec acc[B];
-  for (int b = 0; b < B; ++b) acc[b] = splat(bias);
+  Vec acc[X][B];
+  for (int x = 0; x < X; ++x)
+    for (int b = 0; b < B; ++b) acc[x][b] = splat(bias);
   for (int ic = 0; ic < L.in_c; ++ic)
     for (int ky = 0; ky < k; ++ky) {
       const float* row = in[ic] + (static_cast<size_t>(oy + ky) * L.in_w + ox) * lanes + v0 * W;
       const float* w = W_oc + (ic * k + ky) * k;
-      for (int kx = 0; kx < k; ++kx, row += lanes) {
-        const Vec wv = splat(w[kx]);
-        for (int b = 0; b < B; ++b) acc[b] = vfma(wv, load(row + b * W), acc[b]);
+      for (int t = 0; t < k + X - 1; ++t, row += lanes) {
+        Vec col[B];
+        for (int b = 0; b < B; ++b) col[b] = load(row + b * W);
+        for (int x = 0; x < X; ++x)
+          if (t - x >= 0 && t - x < k) {
+            const Vec wv = splat(w[t - x]);
+            for (int b = 0; b < B; ++b) acc[x][b] = vfma(wv, col[b], acc[x][b]);
+          }
       }
     }
-  for (int b = 0; b < B; ++b) store(out + (v0 + b) * W, L.relu ? vrelu(acc[b]) : acc[b]);
+  for (int x = 0; x < X; ++x)
+    for (int b = 0; b < B; ++b)
+      store(out + static_cast<size_t>(x) * lanes + (v0 + b) * W, L.relu ? vrelu(acc[x][b]) : acc[x][b]);
 }
 
 // Calls body.template operator()<B>(v0) over the lanes / W vectors in blocks of up to kBlock.
@@ -117,22 +145,47 @@ void over_blocks(int lanes, Body&& body) {
   }
 }
 
+// Dense units and conv pixels two at a time where the registers hold 2 x
+// kBlock accumulators (AVX-512's 32).
+constexpr int kDenseUnits = W == 16 ? 2 : 1;
+constexpr int kConvPixels = W == 16 ? 2 : 1;
+
+void dense(const Layer& L, const float* p, const float* const* in, int in_hw, int c_from, const float* from,
+           float* partials, float* const* out, int o_begin, int o_end, int lanes) {
+  const int in_c = L.in_size() / in_hw;
+  const size_t stride = static_cast<size_t>(L.out_c) * lanes;  // one input channel's partial sums
+  auto units = [&]<int U>(int o) {
+    const float* w = p + L.w_off + static_cast<size_t>(o) * L.in_size() + static_cast<size_t>(c_from) * in_hw;
+    float bias[U];
+    for (int u = 0; u < U; ++u) bias[u] = L.b_off >= 0 ? p[L.b_off + o + u] : 0.0f;
+    const float* f = from ? from + static_cast<size_t>(o) * lanes : nullptr;
+    float* part = partials ? partials + static_cast<size_t>(o) * lanes : nullptr;
+    over_blocks(lanes, [&]<int B>(int v0) {
+      dense_units<U, B>(w, L.in_size(), bias, L.relu, in, c_from, in_c, in_hw, lanes, v0, f, part, stride, out + o);
+    });
+  };
+  int o = o_begin;
+  for (; o + kDenseUnits <= o_end; o += kDenseUnits) units.template operator()<kDenseUnits>(o);
+  for (; o < o_end; ++o) units.template operator()<1>(o);
+}
+
 void layer(const Layer& L, const float* p, const float* const* in, int in_hw, float* const* out, int c_begin,
            int c_end, int lanes) {
   static_assert(kBlock == 8, "over_blocks handles remainders below 8");
+  if (L.kind == LayerKind::dense) return dense(L, p, in, in_hw, 0, nullptr, nullptr, out, c_begin, c_end, lanes);
   for (int c = c_begin; c < c_end; ++c) {
     const float bias = L.b_off >= 0 ? p[L.b_off + c] : 0.0f;
-    if (L.kind == LayerKind::dense) {
-      const float* w = p + L.w_off + static_cast<size_t>(c) * L.in_size();
-      const int in_c = L.in_size() / in_hw;
-      over_blocks(lanes, [&]<int B>(int v0) { dense_unit<B>(w, bias, L.relu, in, in_c, in_hw, lanes, v0, out[c]); });
-    } else if (L.kind == LayerKind::conv) {
+    if (L.kind == LayerKind::conv) {
       const float* W_oc = p + L.w_off + static_cast<size_t>(c) * L.in_c * L.k * L.k;
-      for (int oy = 0; oy < L.out_h; ++oy)
-        for (int ox = 0; ox < L.out_w; ++ox) {
-          float* o = out[c] + (static_cast<size_t>(oy) * L.out_w + ox) * lanes;
-          over_blocks(lanes, [&]<int B>(int v0) { conv_pixel<B>(L, W_oc, bias, in, oy, ox, lanes, v0, o); });
-        }
+      auto pixels = [&]<int X>(int oy, int ox) {
+        float* o = out[c] + (static_cast<size_t>(oy) * L.out_w + ox) * lanes;
+        over_blocks(lanes, [&]<int B>(int v0) { conv_pixels<X, B>(L, W_oc, bias, in, oy, ox, lanes, v0, o); });
+      };
+      for (int oy = 0; oy < L.out_h; ++oy) {
+        int ox = 0;
+        for (; ox + kConvPixels <= L.out_w; ox += kConvPixels) pixels.template operator()<kConvPixels>(oy, ox);
+        for (; ox < L.out_w; ++ox) pixels.template operator()<1>(oy, ox);
+      }
     } else {  // maxpool2, channel by channel
       for (int y = 0; y < L.out_h; ++y)
         for (int x = 0; x < L.out_w; ++x) {
@@ -147,7 +200,81 @@ void layer(const Layer& L, const float* p, const float* const* in, int in_hw, fl
   }
 }
 
-constexpr IncrementalKernel kernel(const char* name) { return {name, &layer}; }
+// portable_math.h's exp_portable, lane by lane: each branch computed, then chosen.
+inline Vec vexp(Vec x) {
+  const IVec normal = x > -87.0f;
+  const Vec xs = normal ? x : Vec{};  // the polynomial's lanes, kept in range for the int conversion
+  const Vec k = __builtin_convertvector(__builtin_convertvector(vfma(xs, splat(1.44269504f), xs < 0.0f ? splat(-0.5f)
+                                                                                                       : splat(0.5f)),
+                                                                IVec),
+                                        Vec);
+  const Vec r = vfma(k, splat(-1.42860677e-06f), vfma(k, splat(-0.693145752f), xs));
+  Vec p = splat(1.0f / 5040.0f);
+  p = vfma(p, r, splat(1.0f / 720.0f));
+  p = vfma(p, r, splat(1.0f / 120.0f));
+  p = vfma(p, r, splat(1.0f / 24.0f));
+  p = vfma(p, r, splat(1.0f / 6.0f));
+  p = vfma(p, r, splat(0.5f));
+  p = vfma(p, r, splat(1.0f));
+  p = vfma(p, r, splat(1.0f));
+  const IVec bits = (__builtin_convertvector(k, IVec) + 127) << 23;  // 2^k
+  const Vec e = p * (Vec)bits;
+  return normal ? e : x != x ? x : Vec{};
+}
+
+// portable_math.h's log_portable, lane by lane.
+inline Vec vlog(Vec x) {
+  const IVec normal = (x > 0.0f) & (x <= 3.40282347e38f);
+  IVec bits = (IVec)(normal ? x : splat(1.0f));
+  IVec e = ((bits >> 23) & 0xFF) - 127;  // x > 0: the sign bit is clear
+  bits = (bits & 0x007FFFFF) | 0x3F800000;
+  Vec m = (Vec)bits;
+  const IVec high = m > 1.41421356f;
+  m = high ? m * 0.5f : m;
+  e = high ? e + 1 : e;
+  const Vec s = (m + -1.0f) / (m + 1.0f);
+  const Vec s2 = s * s;
+  Vec p = splat(1.0f / 11.0f);
+  p = vfma(p, s2, splat(1.0f / 9.0f));
+  p = vfma(p, s2, splat(1.0f / 7.0f));
+  p = vfma(p, s2, splat(1.0f / 5.0f));
+  p = vfma(p, s2, splat(1.0f / 3.0f));
+  const Vec s3 = s2 * s;
+  const Vec ln_m = 2.0f * vfma(s3, p, s);
+  const Vec ef = __builtin_convertvector(e, Vec);
+  const Vec ln = vfma(ef, splat(0.693145752f), vfma(ef, splat(1.42860677e-06f), ln_m));
+  const Vec special = x == 0.0f ? splat(-HUGE_VALF) : x > 0.0f ? x : splat(NAN);
+  return normal ? ln : special;
+}
+
+// forward.h's argmax and cross_entropy for every lane (example): loss[e]
+// and hit[e] (1 where the argmax is labels[e]).
+void score(const float* const* logits, int n_classes, const int32_t* labels, float scale, float* loss, int32_t* hit,
+           int lanes) {
+  for (int v = 0; v < lanes; v += W) {
+    IVec label;
+    std::memcpy(&label, labels + v, sizeof label);
+    const Vec z0 = load(logits[0] + v), s = splat(scale);
+    Vec best_z = z0, mx = z0 * s, z_label = z0;
+    IVec best{};
+    for (int c = 1; c < n_classes; ++c) {
+      const Vec z = load(logits[c] + v);
+      const IVec above = z > best_z;
+      best_z = above ? z : best_z;
+      best = above ? c : best;
+      const Vec zs = z * s;
+      mx = zs > mx ? zs : mx;
+      z_label = label == c ? z : z_label;
+    }
+    Vec sum{};
+    for (int c = 0; c < n_classes; ++c) sum = sum + vexp(load(logits[c] + v) * s + -mx);
+    store(loss + v, vlog(sum) + (mx + -(z_label * s)));
+    const IVec h = (best == label) & 1;
+    std::memcpy(hit + v, &h, sizeof h);
+  }
+}
+
+constexpr IncrementalKernel kernel(const char* name) { return {name, &layer, &dense, &score}; }
 
 }  // namespace
 }  // namespace gac::incremental_lanes
