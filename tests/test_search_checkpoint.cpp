@@ -256,7 +256,7 @@ class CheckpointRunTest : public gac::test::RunDirTest {
 
 TEST_F(CheckpointRunTest, SigkillAfterACheckpointThenResumeEqualsAnUninterruptedRun) {
   const std::vector<std::string> longer = {"--set", "run.repeats=4", "--set", "run.target=18", "--set",
-                                           "optimizer.budget=40000"};
+                                           "optimizer.budget=400000", "--set", "run.n=32"};
   const double whole_s = run_whole(longer);
   std::vector<std::string> killed = args("killed");
   killed.insert(killed.end(), longer.begin(), longer.end());
@@ -275,11 +275,11 @@ TEST_F(CheckpointRunTest, SigkillAfterACheckpointThenResumeEqualsAnUninterrupted
 TEST_F(CheckpointRunTest, SigtermSavesTheSearchInProgressAndARerunEndsIdentically) {
   // More streams and models: a run of seconds, so that the signal lands inside a search.
   const std::vector<std::string> longer = {"--set", "run.repeats=4", "--set", "run.target=18", "--set",
-                                           "optimizer.budget=40000"};
+                                           "optimizer.budget=400000", "--set", "run.n=32"};
   const double whole_s = run_whole(longer);
   // A signal between two draws, or in a search's first call, leaves nothing to save: try again.
   bool saved = false;
-  for (int attempt = 0; attempt < 4 && !saved; ++attempt) {
+  for (int attempt = 0; attempt < 6 && !saved; ++attempt) {
     const std::string out = "stopped" + std::to_string(attempt);
     // Checkpoints only at a stop: what is saved comes from the signal alone.
     std::vector<std::string> stopped = args(out, "1e9");
