@@ -15,34 +15,15 @@
 #include "host/optim/candidates.h"
 #include "host/optim/candidates_incremental.h"
 #include "host/optim/candidates_incremental_kernel.h"
+#include "candidate_test_util.h"
 #include "kernels/forward.h"
 #include "kernels/search_moves.h"
 
 using namespace gac;
+using gac::test::random_point;
+using gac::test::random_task;
 
 namespace {
-
-// A task of n random examples (inputs U(0, 1), random labels) for `model`.
-StreamTask random_task(const ModelConfig& model, int in_c, int in_h, int in_w, int classes, int n, LossKind loss,
-                       uint32_t seed) {
-  StreamTask task;
-  task.model = build_model(model, in_c, in_h, in_w, classes).spec;
-  task.loss = loss;
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(0.0f, 1.0f);
-  task.train.x.resize(static_cast<size_t>(n) * task.model.in_size());
-  for (float& v : task.train.x) v = u(rng);
-  for (int e = 0; e < n; ++e) task.train.y.push_back(static_cast<int32_t>(rng() % classes));
-  return task;
-}
-
-std::vector<float> random_point(const ModelSpec& m, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
-  std::vector<float> p(m.n_params);
-  for (float& v : p) v = u(rng);
-  return p;
-}
 
 // Both moves (+r, -r) of the first and last parameter of every tensor, and random ones.
 std::vector<uint32_t> moves_in_every_tensor(const ModelSpec& m, uint32_t seed) {

@@ -20,8 +20,11 @@
 #include "host/optim/candidates.h"
 #include "kernels/forward.h"
 #include "kernels/search_moves.h"
+#include "candidate_test_util.h"
 
 using namespace gac;
+using gac::test::random_point;
+using gac::test::random_task;
 
 namespace {
 
@@ -34,27 +37,6 @@ std::vector<const SimdKernel*> kernels_here() {
     }
   }
   return out;
-}
-
-StreamTask random_task(const ModelConfig& model, int in_c, int in_h, int in_w, int classes, int n, LossKind loss,
-                       uint32_t seed) {
-  StreamTask task;
-  task.model = build_model(model, in_c, in_h, in_w, classes).spec;
-  task.loss = loss;
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(0.0f, 1.0f);
-  task.train.x.resize(static_cast<size_t>(n) * task.model.in_size());
-  for (float& v : task.train.x) v = u(rng);
-  for (int e = 0; e < n; ++e) task.train.y.push_back(static_cast<int32_t>(rng() % classes));
-  return task;
-}
-
-std::vector<float> random_point(int n_params, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
-  std::vector<float> p(n_params);
-  for (float& v : p) v = u(rng);
-  return p;
 }
 
 // The scalar reference's Eval of greedy candidate `slot`.
@@ -74,7 +56,7 @@ void expect_kernels_match_reference(const ModelConfig& model, int in_c, int in_h
   if (kernels.empty()) GTEST_SKIP() << "no SIMD kernel on this CPU or build";
   for (LossKind loss : {LossKind::normalized, LossKind::raw}) {
     const StreamTask task = random_task(model, in_c, in_h, in_w, classes, n, loss, 11 + n);
-    const std::vector<float> current = random_point(task.model.n_params, 5 + n);
+    const std::vector<float> current = random_point(task.model, 5 + n);
     for (const SimdKernel* k : kernels)
       for (float r : {1.0f, 0.0371f})
         for (int64_t first : {int64_t{1}, int64_t{1} + k->lanes, int64_t{1999}}) {
