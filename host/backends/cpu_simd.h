@@ -21,6 +21,7 @@
 
 #include "gac/backend.h"
 #include "kernels/forward.h"
+#include "host/util/lane_math.h"
 #include "kernels/search_moves.h"
 
 namespace gac {
@@ -524,28 +525,6 @@ struct Kernel {
   static VF vfma(VF a, VF b, VF c) { return (VF)V::fma((F)a, (F)b, (F)c); }
   static VF splat(float x) { return x - VF{}; }  // x - (+0) is x, -0 included
 
-  // log_portable for u in [2^-24, 1]: positive normal floats, so none of its
-  // special cases arise.
-  static VF log_unit(VF x) {
-    VI bits = (VI)x;
-    VI e = ((bits >> 23) & 0xFF) - 127;
-    bits = (bits & 0x007FFFFF) | 0x3F800000;
-    VF m = (VF)bits;
-    const VI big = m > 1.41421356f;
-    m = big ? m * 0.5f : m;
-    e = big ? e + 1 : e;
-    const VF s = (m + -1.0f) / (m + 1.0f);
-    const VF s2 = s * s;
-    VF p = splat(1.0f / 11.0f);
-    p = vfma(p, s2, splat(1.0f / 9.0f));
-    p = vfma(p, s2, splat(1.0f / 7.0f));
-    p = vfma(p, s2, splat(1.0f / 5.0f));
-    p = vfma(p, s2, splat(1.0f / 3.0f));
-    const VF ln_m = 2.0f * vfma(s2 * s, p, s);
-    const VF ef = __builtin_convertvector(e, VF);
-    return vfma(ef, splat(0.693145752f), vfma(ef, splat(1.42860677e-06f), ln_m));
-  }
-
   // sincos_2pi_portable for t in [0, 1).
   static void sincos_2pi(VF t, VF& c, VF& s) {
     const VF q4 = t * 4.0f;
@@ -574,7 +553,7 @@ struct Kernel {
   static void normals(VU a, VU b, VF& z0, VF& z1) {
     const VF u1 = __builtin_convertvector((VI)((a >> 8) + 1u), VF) * 0x1.0p-24f;
     const VF u2 = __builtin_convertvector((VI)(b >> 8), VF) * 0x1.0p-24f;
-    const VF r = (VF)V::sqrt((F)(-2.0f * log_unit(u1)));
+    const VF r = (VF)V::sqrt((F)(-2.0f * lane_math::log<VF, VI>(u1, [](VF a, VF b, VF c) { return vfma(a, b, c); })));
     VF c, s;
     sincos_2pi(u2, c, s);
     z0 = r * c;

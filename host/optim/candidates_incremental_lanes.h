@@ -25,6 +25,7 @@
 #include <cstring>
 
 #include "host/optim/candidates_incremental_kernel.h"
+#include "host/util/lane_math.h"
 
 namespace gac::incremental_lanes {
 namespace {
@@ -200,52 +201,11 @@ void layer(const Layer& L, const float* p, const float* const* in, int in_hw, fl
   }
 }
 
-// portable_math.h's exp_portable, lane by lane: each branch computed, then chosen.
-inline Vec vexp(Vec x) {
-  const IVec normal = x > -87.0f;
-  const Vec xs = normal ? x : Vec{};  // the polynomial's lanes, kept in range for the int conversion
-  const Vec k = __builtin_convertvector(__builtin_convertvector(vfma(xs, splat(1.44269504f), xs < 0.0f ? splat(-0.5f)
-                                                                                                       : splat(0.5f)),
-                                                                IVec),
-                                        Vec);
-  const Vec r = vfma(k, splat(-1.42860677e-06f), vfma(k, splat(-0.693145752f), xs));
-  Vec p = splat(1.0f / 5040.0f);
-  p = vfma(p, r, splat(1.0f / 720.0f));
-  p = vfma(p, r, splat(1.0f / 120.0f));
-  p = vfma(p, r, splat(1.0f / 24.0f));
-  p = vfma(p, r, splat(1.0f / 6.0f));
-  p = vfma(p, r, splat(0.5f));
-  p = vfma(p, r, splat(1.0f));
-  p = vfma(p, r, splat(1.0f));
-  const IVec bits = (__builtin_convertvector(k, IVec) + 127) << 23;  // 2^k
-  const Vec e = p * (Vec)bits;
-  return normal ? e : x != x ? x : Vec{};
-}
-
-// portable_math.h's log_portable, lane by lane.
-inline Vec vlog(Vec x) {
-  const IVec normal = (x > 0.0f) & (x <= 3.40282347e38f);
-  IVec bits = (IVec)(normal ? x : splat(1.0f));
-  IVec e = ((bits >> 23) & 0xFF) - 127;  // x > 0: the sign bit is clear
-  bits = (bits & 0x007FFFFF) | 0x3F800000;
-  Vec m = (Vec)bits;
-  const IVec high = m > 1.41421356f;
-  m = high ? m * 0.5f : m;
-  e = high ? e + 1 : e;
-  const Vec s = (m + -1.0f) / (m + 1.0f);
-  const Vec s2 = s * s;
-  Vec p = splat(1.0f / 11.0f);
-  p = vfma(p, s2, splat(1.0f / 9.0f));
-  p = vfma(p, s2, splat(1.0f / 7.0f));
-  p = vfma(p, s2, splat(1.0f / 5.0f));
-  p = vfma(p, s2, splat(1.0f / 3.0f));
-  const Vec s3 = s2 * s;
-  const Vec ln_m = 2.0f * vfma(s3, p, s);
-  const Vec ef = __builtin_convertvector(e, Vec);
-  const Vec ln = vfma(ef, splat(0.693145752f), vfma(ef, splat(1.42860677e-06f), ln_m));
-  const Vec special = x == 0.0f ? splat(-HUGE_VALF) : x > 0.0f ? x : splat(NAN);
-  return normal ? ln : special;
-}
+// portable_math.h's exp_portable and log_portable, lane by lane (host/util/lane_math.h).
+// A closure, not a function pointer: the compiler inlines it into the polynomials.
+constexpr auto kFma = [](Vec a, Vec b, Vec c) { return vfma(a, b, c); };
+inline Vec vexp(Vec x) { return lane_math::exp<Vec, IVec>(x, kFma); }
+inline Vec vlog(Vec x) { return lane_math::log<Vec, IVec>(x, kFma); }
 
 // forward.h's argmax and cross_entropy for every lane (example): loss[e]
 // and hit[e] (1 where the argmax is labels[e]).

@@ -32,6 +32,7 @@
 #include <utility>
 
 #include "host/optim/sgd_kernel.h"
+#include "host/util/lane_math.h"
 
 namespace gac::sgd_lanes {
 namespace {
@@ -79,50 +80,11 @@ inline uint32_t lane_mask(VecI set) {
   return mask;
 }
 
-// exp_portable, step for step.
-inline Vec vexp(Vec x) {
-  const auto in_range = x > -87.0f;
-  const Vec xs = in_range ? x : Vec{};  // out-of-range lanes are replaced below
-  const VecI ki = __builtin_convertvector(vfma(xs, splat(1.44269504f), xs < 0.0f ? splat(-0.5f) : splat(0.5f)), VecI);
-  const Vec k = __builtin_convertvector(ki, Vec);
-  const Vec r = vfma(k, splat(-1.42860677e-06f), vfma(k, splat(-0.693145752f), xs));
-  Vec p = splat(1.0f / 5040.0f);
-  p = vfma(p, r, splat(1.0f / 720.0f));
-  p = vfma(p, r, splat(1.0f / 120.0f));
-  p = vfma(p, r, splat(1.0f / 24.0f));
-  p = vfma(p, r, splat(1.0f / 6.0f));
-  p = vfma(p, r, splat(0.5f));
-  p = vfma(p, r, splat(1.0f));
-  p = vfma(p, r, splat(1.0f));
-  const Vec scale = (Vec)((ki + 127) << 23);  // 2^k
-  return in_range ? p * scale : (x != x ? x : Vec{});
-}
-
-// log_portable, step for step.
-inline Vec vlog(Vec x) {
-  const auto special = ~(x > 0.0f) | (x > 3.40282347e38f);  // not positive (NaN too), or inf
-  const Vec xs = special ? splat(1.0f) : x;
-  VecI bits = (VecI)xs;
-  VecI e = ((bits >> 23) & 0xFF) - 127;
-  bits = (bits & 0x007FFFFF) | 0x3F800000;
-  Vec m = (Vec)bits;
-  const auto big = m > 1.41421356f;
-  m = big ? m * 0.5f : m;
-  e = big ? e + 1 : e;
-  const Vec s = (m + -1.0f) / (m + 1.0f);
-  const Vec s2 = s * s;
-  Vec p = splat(1.0f / 11.0f);
-  p = vfma(p, s2, splat(1.0f / 9.0f));
-  p = vfma(p, s2, splat(1.0f / 7.0f));
-  p = vfma(p, s2, splat(1.0f / 5.0f));
-  p = vfma(p, s2, splat(1.0f / 3.0f));
-  const Vec s3 = s2 * s;
-  const Vec ln_m = 2.0f * vfma(s3, p, s);
-  const Vec ef = __builtin_convertvector(e, Vec);
-  const Vec result = vfma(ef, splat(0.693145752f), vfma(ef, splat(1.42860677e-06f), ln_m));
-  const Vec special_value = x == 0.0f ? splat(-HUGE_VALF) : (x > 0.0f ? x : splat(NAN));
-  return special ? special_value : result;
-}
+// exp_portable and log_portable, step for step (host/util/lane_math.h).
+// A closure, not a function pointer: the compiler inlines it into the polynomials.
+constexpr auto kFma = [](Vec a, Vec b, Vec c) { return vfma(a, b, c); };
+inline Vec vexp(Vec x) { return lane_math::exp<Vec, VecI>(x, kFma); }
+inline Vec vlog(Vec x) { return lane_math::log<Vec, VecI>(x, kFma); }
 
 // Lanes whose argmax (the first maximum) of z[0 .. n_classes) is `label`.
 inline uint32_t argmax_is(const Vec* z, int n_classes, int label) {
