@@ -23,6 +23,7 @@ namespace fs = std::filesystem;
 using namespace gac;
 using gac::test::expect_clear_error;
 using gac::test::fingerprint;
+using gac::test::kill_at_random_moments;
 using gac::test::Result;
 using gac::test::run_gac;
 using gac::test::slurp;
@@ -93,14 +94,7 @@ TEST_F(NestedRunTest, SigkillThenResumeEqualsAnUninterruptedRun) {
   const auto start = std::chrono::steady_clock::now();
   ASSERT_EQ(run_gac(args("whole")).status, 0);
   const double whole_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::mt19937 rng(std::random_device{}());
-  int kills = 0;
-  for (int attempt = 0; attempt < 4; ++attempt) {
-    const double delay = std::uniform_real_distribution<double>(0.15, 0.5)(rng) * whole_s;
-    const Result r = run_gac(args("killed"), delay);
-    if (r.status != -SIGKILL) break;
-    ++kills;
-  }
+  const int kills = kill_at_random_moments(args("killed"), dir_ / "killed", whole_s, 4);
   const Result last = run_gac(args("killed"));
   ASSERT_EQ(last.status, 0) << last.err;
   EXPECT_GT(kills, 0) << "the run always finished before the kill";

@@ -22,6 +22,7 @@ namespace fs = std::filesystem;
 using namespace gac;
 using gac::test::expect_clear_error;
 using gac::test::fingerprint;
+using gac::test::kill_at_random_moments;
 using gac::test::Result;
 using gac::test::run_gac;
 using gac::test::slurp;
@@ -77,17 +78,7 @@ TEST_F(RunTest, SigkillAtRandomMomentsThenResumeEqualsAnUninterruptedRun) {
   const auto start = std::chrono::steady_clock::now();
   ASSERT_EQ(run_gac(args("whole")).status, 0);
   const double whole_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::random_device rd;
-  std::mt19937 rng(rd());
-  int kills = 0;
-  for (int attempt = 0; attempt < 6; ++attempt) {
-    const double delay = std::uniform_real_distribution<double>(0.15, 0.5)(rng) * whole_s;
-    const Result r = run_gac(args("killed"), delay);
-    std::cerr << "attempt " << attempt << ": SIGKILL after " << delay << " s of a " << whole_s << " s run: "
-              << (r.status == -SIGKILL ? "killed" : "finished") << "\n";
-    if (r.status != -SIGKILL) break;
-    ++kills;
-  }
+  const int kills = kill_at_random_moments(args("killed"), dir_ / "killed", whole_s, 6);
   const Result last = run_gac(args("killed"));
   ASSERT_EQ(last.status, 0) << last.err;
   EXPECT_GT(kills, 0) << "the run always finished before the kill";

@@ -180,7 +180,8 @@ TEST_F(SearchRunTest, SigkillThenResumeEqualsAnUninterruptedRun) {
 TEST_F(SearchRunTest, SigtermStopsPromptlyAndARerunCompletesIdentically) {
   // Large batches: one search takes long, so the stop lands inside one. The
   // signal comes at 30% of an uninterrupted run's time; a run that finished
-  // first is tried again in a fresh directory, and one of them must be stopped.
+  // first is tried again in a fresh directory with half the delay, and one of
+  // them must be stopped.
   const fs::path cfg = config("greedy");
   const std::vector<std::string> slow = {"--threads", "1", "--set", "optimizer.budget=4000", "--set",
                                          "optimizer.max_calls=400", "--set", "run.target=24", "--set", "run.n=[8]",
@@ -189,12 +190,13 @@ TEST_F(SearchRunTest, SigtermStopsPromptlyAndARerunCompletesIdentically) {
   ASSERT_EQ(run(cfg, "whole", slow).status, 0);
   const double whole_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   bool stopped = false;
-  for (int attempt = 0; attempt < 3 && !stopped; ++attempt) {
+  double delay = 0.3 * whole_s;
+  for (int attempt = 0; attempt < 4 && !stopped; ++attempt, delay /= 2) {
     std::vector<std::string> args = {"run", cfg.string(), "-o", (dir_ / ("stopped" + std::to_string(attempt))).string(),
                                      "-q"};
     args.insert(args.end(), slow.begin(), slow.end());
-    const auto [r, exit_s] = signal_gac(args, 0.3 * whole_s, SIGTERM);
-    std::cerr << "attempt " << attempt << ": SIGTERM after " << 0.3 * whole_s << " s of a " << whole_s
+    const auto [r, exit_s] = signal_gac(args, delay, SIGTERM);
+    std::cerr << "attempt " << attempt << ": SIGTERM after " << delay << " s of a " << whole_s
               << " s run: exit " << r.status << " " << exit_s << " s later\n";
     if (r.status == 0) continue;  // it finished before the signal
     stopped = true;

@@ -25,6 +25,7 @@ using namespace gac;
 using gac::test::count_lines;
 using gac::test::expect_clear_error;
 using gac::test::fingerprint;
+using gac::test::kill_at_random_moments;
 using gac::test::Result;
 using gac::test::run_gac;
 using gac::test::signal_gac;
@@ -140,16 +141,7 @@ TEST_F(SgdRunTest, ResultsDoNotDependOnBatchOrThreads) {
 TEST_F(SgdRunTest, SigkillAtRandomMomentsThenResumeEqualsAnUninterruptedRun) {
   std::vector<std::string> args;
   const double whole_s = slow_run("killed", &args);
-  std::mt19937 rng(std::random_device{}());
-  int kills = 0;
-  for (int attempt = 0; attempt < 5; ++attempt) {
-    const double delay = std::uniform_real_distribution<double>(0.15, 0.5)(rng) * whole_s;
-    const Result r = run_gac(args, delay);
-    std::cerr << "attempt " << attempt << ": SIGKILL after " << delay << " s of a " << whole_s << " s run: "
-              << (r.status == -SIGKILL ? "killed" : "finished") << "\n";
-    if (r.status != -SIGKILL) break;
-    ++kills;
-  }
+  const int kills = kill_at_random_moments(args, dir_ / "killed", whole_s, 5);
   const Result last = run_gac(args);
   ASSERT_EQ(last.status, 0) << last.err;
   EXPECT_GT(kills, 0) << "the run always finished before the kill";

@@ -20,6 +20,7 @@ namespace fs = std::filesystem;
 using namespace gac;
 using gac::test::expect_clear_error;
 using gac::test::fingerprint;
+using gac::test::interrupt_at_random_moments;
 using gac::test::Result;
 using gac::test::run_gac;
 using gac::test::signal_gac;
@@ -190,16 +191,20 @@ TEST_F(SplitRunTest, SignalsStopPromptlyAndTheRunResumesExactly) {
   ASSERT_EQ(run_gac(args("whole")).status, 0);
   // Signals at random moments within the time a whole run takes (this machine's speed varies).
   const double whole_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::mt19937 rng(std::random_device{}());
-  int stops = 0;
-  for (int signal : {SIGTERM, SIGINT, SIGUSR1, SIGTERM}) {
-    const double after_s = std::uniform_real_distribution<double>(0.1, 0.6)(rng) * whole_s;
-    const Result r = signal_gac(args("stopped"), after_s, signal).result;
-    if (r.status == 0) break;  // finished first
-    EXPECT_EQ(r.status, 75) << r.err;
-    EXPECT_NE(r.err.find(std::string("stopped by SIG") + sigabbrev_np(signal)), std::string::npos) << r.err;
-    ++stops;
-  }
+  const int signals[] = {SIGTERM, SIGINT, SIGUSR1, SIGTERM};
+  int sent = 0;
+  const int stops = interrupt_at_random_moments(
+      dir_ / "stopped", whole_s, 4,
+      [&](double after_s) {
+        const int signal = signals[sent];
+        const Result r = signal_gac(args("stopped"), after_s, signal).result;
+        if (r.status == 0) return false;  // finished first
+        ++sent;
+        EXPECT_EQ(r.status, 75) << r.err;
+        EXPECT_NE(r.err.find(std::string("stopped by SIG") + sigabbrev_np(signal)), std::string::npos) << r.err;
+        return true;
+      },
+      0.1, 0.6);
   ASSERT_EQ(run_gac(args("stopped")).status, 0);
   EXPECT_GT(stops, 0) << "the run always finished before the signal";
   EXPECT_EQ(fingerprint(dir_ / "whole"), fingerprint(dir_ / "stopped"));

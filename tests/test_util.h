@@ -13,6 +13,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iostream>
+#include <random>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -231,6 +233,44 @@ inline Signalled signal_gac(const std::vector<std::string>& args, double after_s
   out.exit_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
   out.result = finish_gac(s);
   return out;
+}
+
+// Interrupts a run at random moments, each between lo and hi times whole_s
+// (the time an uninterrupted run took here), until it finishes on its own or
+// `attempts` interruptions were made. `interrupt(delay)` runs it, interrupts
+// it after `delay` seconds and says whether it was interrupted. This
+// machine's speed swings 2-4x, so a run that finishes before its first
+// interruption is deleted (`out`) and tried again with half the delays.
+// Returns the number of interruptions.
+inline int interrupt_at_random_moments(const std::filesystem::path& out, double whole_s, int attempts,
+                                       const std::function<bool(double)>& interrupt, double lo = 0.15,
+                                       double hi = 0.5) {
+  std::mt19937 rng(std::random_device{}());
+  int interrupted = 0;
+  double scale = 1;
+  for (int fresh_starts = 0; interrupted < attempts && fresh_starts < 5;) {
+    const double delay = std::uniform_real_distribution<double>(lo, hi)(rng) * whole_s * scale;
+    const bool stopped = interrupt(delay);
+    std::cerr << "interrupt after " << delay << " s of a " << whole_s << " s run: "
+              << (stopped ? "interrupted" : "finished") << "\n";
+    if (stopped) {
+      ++interrupted;
+    } else if (interrupted > 0) {
+      break;
+    } else {
+      std::filesystem::remove_all(out);
+      scale /= 2;
+      ++fresh_starts;
+    }
+  }
+  return interrupted;
+}
+
+// The same with SIGKILL: gac's args, the run directory they write.
+inline int kill_at_random_moments(const std::vector<std::string>& args, const std::filesystem::path& out,
+                                  double whole_s, int attempts, double lo = 0.15, double hi = 0.5) {
+  return interrupt_at_random_moments(
+      out, whole_s, attempts, [&](double delay) { return run_gac(args, delay).status == -SIGKILL; }, lo, hi);
 }
 #endif
 
