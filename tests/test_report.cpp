@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "gac/report.h"
@@ -676,12 +677,40 @@ TEST_F(ReportTest, VersusRefusesRunsOfOtherCells) {
   meta.bin_edges = {0.3, 0.4};
   { Store(other, "[run]\n", "{}", meta); }
   EXPECT_ERROR_MENTIONS(compare_runs(*store_, *Store::open_existing(other)),
-                        "has bin edges [0.3,0.35,0.4] but " + other.string() + " has [0.3,0.4]; only runs of the same cells");
+                        "has bin edges [0.3,0.35,0.4] but " + other.string() + " has [0.3,0.4]; only cells of the same bins");
   fs::remove_all(other);
   meta = report_meta();
-  meta.ns = {16, 4};
+  meta.ns = {32, 2};
   { Store(other, "[run]\n", "{}", meta); }
-  EXPECT_ERROR_MENTIONS(compare_runs(*store_, *Store::open_existing(other)), "has sizes n [4,8,16] but " + other.string() + " has [4,16]");
+  EXPECT_ERROR_MENTIONS(compare_runs(*store_, *Store::open_existing(other)),
+                        "has sizes n [4,8,16] but " + other.string() + " has [2,32]; no size n in common");
+  fs::remove_all(other);
+}
+
+TEST_F(ReportTest, VersusComparesTheSizesBothRunsHave) {
+  const fs::path other = dir_.string() + "_other";
+  fs::remove_all(other);
+  RunMeta meta = report_meta();
+  meta.ns = {32, 16, 4};
+  { Store(other, "[run]\n", "{}", meta); }
+  const auto versus = Store::open_existing(other);
+  const Versus v = compare_runs(*store_, *versus);
+  std::set<int> compared;
+  for (const VersusCell& c : v.cells) compared.insert(c.run.n);
+  EXPECT_EQ(compared, (std::set<int>{4, 16}));
+  EXPECT_EQ(v.cells.size(), 2u * 2u);  // 2 bins each
+  EXPECT_EQ(v.sizes_only_in_run, std::vector<int>{8});
+  EXPECT_EQ(v.sizes_only_in_versus, std::vector<int>{32});
+  const std::string table = format_versus(*store_, *versus, ReportFormat::table);
+  EXPECT_NE(table.find("Not compared: n = 8, only in A.\nNot compared: n = 32, only in B.\n"), std::string::npos)
+      << table;
+  const auto json = nlohmann::json::parse(format_versus(*store_, *versus, ReportFormat::json));
+  EXPECT_EQ(json["sizes_only_in_run"], nlohmann::json::array({8}));
+  EXPECT_EQ(json["sizes_only_in_versus"], nlohmann::json::array({32}));
+  EXPECT_EQ(json["cells"].size(), 4u);
+  // The same sizes: nothing left out.
+  EXPECT_TRUE(compare_runs(*store_, *store_).sizes_only_in_run.empty());
+  EXPECT_EQ(format_versus(*store_, *store_, ReportFormat::table).find("Not compared"), std::string::npos);
   fs::remove_all(other);
 }
 

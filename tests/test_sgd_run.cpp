@@ -284,13 +284,23 @@ TEST_F(SgdRunTest, AGuessRunAndAnSgdRunOfTheSameCellsSideBySide) {
   EXPECT_EQ(count_lines(csv.out, ""), 7u + both["pooled"].size());
   EXPECT_EQ(both["pooled"].size(), 3u);
 
-  // Other cells: refused, naming what differs.
+  // Other bins: refused, naming what differs.
   ASSERT_EQ(run(sgd_config(), "bins", {"--set", "run.bins=[0.66, 0.68, 0.69]"}).status, 0);
   expect_clear_error(run_gac({"report", (dir_ / "gac").string(), "--versus", (dir_ / "bins").string()}),
                      "has bin edges [0.66,0.67,0.68,0.69] but " + (dir_ / "bins").string() + " has [0.66,0.68,0.69]");
+  // Other sizes: the sizes both have compare, the same as in the whole run.
   ASSERT_EQ(run(sgd_config(), "ns", {"--set", "run.n=[4]"}).status, 0);
-  expect_clear_error(run_gac({"report", (dir_ / "gac").string(), "--versus", (dir_ / "ns").string()}),
-                     "has sizes n [4,8] but");
+  const Result part_json = run_gac({"report", (dir_ / "gac").string(), "--versus", (dir_ / "ns").string(), "--json"});
+  ASSERT_EQ(part_json.status, 0) << part_json.err;
+  const auto part = nlohmann::json::parse(part_json.out);
+  EXPECT_EQ(part["sizes_only_in_run"], nlohmann::json::array({8}));
+  EXPECT_EQ(part["sizes_only_in_versus"], nlohmann::json::array());
+  ASSERT_EQ(part["cells"].size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(part["cells"][i]["n"], 4);
+    EXPECT_EQ(part["cells"][i]["run"], both["cells"][i]["run"]);
+    EXPECT_EQ(part["cells"][i]["versus"]["test_acc_mean"], both["cells"][i]["versus"]["test_acc_mean"]);
+  }
   expect_clear_error(run_gac({"report", (dir_ / "gac").string(), "--versus", (dir_ / "nothing").string()}),
                      "not a gac run directory");
 }

@@ -1,8 +1,9 @@
-// `gac report RUN --versus OTHER`: two runs of the same cells side by side,
-// with the difference of their mean test accuracies.
+// `gac report RUN --versus OTHER`: the cells of the sizes n two runs share,
+// side by side, with the difference of their mean test accuracies.
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -28,15 +29,37 @@ std::vector<int> sorted(std::vector<int> v) {
   return v;
 }
 
-// Only runs of the same cells compare: the same bin edges and sizes n.
-void check_same_cells(const Store& run, const Store& versus) {
+// The sizes in `a` and not in `b`, in order.
+std::vector<int> sizes_not_in(const std::vector<int>& a, const std::vector<int>& b) {
+  std::vector<int> out;
+  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
+  return out;
+}
+
+// Only cells of the same bin edges compare, and the runs must share a size n.
+// Sets `result`'s sizes of one run only.
+void check_comparable(const Store& run, const Store& versus, Versus& result) {
   const RunMeta &a = run.meta(), &b = versus.meta();
-  const auto refuse = [&](const std::string& what, const std::string& here, const std::string& there) {
+  const auto refuse = [&](const std::string& what, const std::string& here, const std::string& there,
+                          const std::string& why) {
     throw Error("report --versus: " + run.dir().string() + " has " + what + " " + here + " but " +
-                versus.dir().string() + " has " + there + "; only runs of the same cells (sizes n and bins) compare");
+                versus.dir().string() + " has " + there + "; " + why);
   };
-  if (a.bin_edges != b.bin_edges) refuse("bin edges", ordered_json(a.bin_edges).dump(), ordered_json(b.bin_edges).dump());
-  if (sorted(a.ns) != sorted(b.ns)) refuse("sizes n", ordered_json(sorted(a.ns)).dump(), ordered_json(sorted(b.ns)).dump());
+  if (a.bin_edges != b.bin_edges)
+    refuse("bin edges", ordered_json(a.bin_edges).dump(), ordered_json(b.bin_edges).dump(),
+           "only cells of the same bins compare");
+  const std::vector<int> ns_a = sorted(a.ns), ns_b = sorted(b.ns);
+  result.sizes_only_in_run = sizes_not_in(ns_a, ns_b);
+  result.sizes_only_in_versus = sizes_not_in(ns_b, ns_a);
+  if (result.sizes_only_in_run.size() == ns_a.size())
+    refuse("sizes n", ordered_json(ns_a).dump(), ordered_json(ns_b).dump(), "no size n in common to compare");
+}
+
+// "n = 300" or "n = 300, 500".
+std::string sizes_text(const std::vector<int>& ns) {
+  std::string s = "n = ";
+  for (size_t i = 0; i < ns.size(); ++i) s += (i ? ", " : "") + std::to_string(ns[i]);
+  return s;
 }
 
 // "runs/x: SGD from each draw (lr 0.1, ...); 5 repeats, target 10 models per cell and repeat"
@@ -179,7 +202,10 @@ std::string format_versus_table(const Store& run, const Store& versus, const Ver
                     difference_text(d), std::isnan(d.df) ? "-" : printf_string("%.1f", d.df),
                     difference_text(v.paired), v.paired_available ? std::to_string(v.paired_sets) : "-"});
   }
-  return "A = " + run_line(run) + "\nB = " + run_line(versus) + "\n\n" + aligned(rows) +
+  std::string not_compared;
+  for (const auto& [ns, side] : {std::pair{result.sizes_only_in_run, "A"}, {result.sizes_only_in_versus, "B"}})
+    if (!ns.empty()) not_compared += "Not compared: " + sizes_text(ns) + ", only in " + side + ".\n";
+  return "A = " + run_line(run) + "\nB = " + run_line(versus) + "\n" + not_compared + "\n" + aligned(rows) +
          "\nEach run's interval takes its training sets (repeats) as the units (cluster-robust standard error, t with\n"
          "R-1 df). A - B: difference of the mean test accuracies, standard error sqrt(se_A^2 + se_B^2), t interval with\n"
          "the Welch-Satterthwaite df (rounded down); not estimable unless both runs have models of 2 repeats in the cell.\n" +
@@ -294,11 +320,17 @@ std::vector<PooledDifference> pooled_differences(const std::vector<VersusCell>& 
 }  // namespace
 
 Versus compare_runs(const Store& run, const Store& versus) {
-  check_same_cells(run, versus);
-  const std::vector<CellReport> ours = cell_reports(run), theirs = cell_reports(versus);
+  Versus result;
+  check_comparable(run, versus, result);
+  // The cells of the sizes both runs have.
+  const auto shared = [&](std::vector<CellReport> cells, const std::vector<int>& only_here) {
+    std::erase_if(cells, [&](const CellReport& c) { return std::ranges::count(only_here, c.n) > 0; });
+    return cells;
+  };
+  const std::vector<CellReport> ours = shared(cell_reports(run), result.sizes_only_in_run),
+                                theirs = shared(cell_reports(versus), result.sizes_only_in_versus);
   std::map<std::pair<int, int>, const CellReport*> by_cell;
   for (const CellReport& c : theirs) by_cell[{c.n, c.bin}] = &c;
-  Versus result;
   std::vector<VersusCell>& out = result.cells;
   for (const CellReport& c : ours) {
     const auto it = by_cell.find({c.n, c.bin});
@@ -334,6 +366,8 @@ std::string format_versus(const Store& run, const Store& versus, ReportFormat fo
   doc["run"] = run_json(run);
   doc["versus"] = run_json(versus);
   doc["unpaired_reason"] = result.unpaired.empty() ? ordered_json(nullptr) : ordered_json(result.unpaired);
+  doc["sizes_only_in_run"] = result.sizes_only_in_run;
+  doc["sizes_only_in_versus"] = result.sizes_only_in_versus;
   doc["cells"] = rows;
   std::vector<ordered_json> pooled;
   for (const PooledDifference& p : result.pooled) pooled.push_back(pooled_fields(p));

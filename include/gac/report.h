@@ -99,10 +99,13 @@ struct Versus {
   // why the paired difference is not shown, naming the first such stream. A
   // file present in one run only counts as not known to be the same.
   std::string unpaired;
+  // Sizes n that one run has and the other lacks: not compared.
+  std::vector<int> sizes_only_in_run, sizes_only_in_versus;
 };
 
-// Throws gac::Error, naming what differs, unless both runs have the same bin
-// edges and sizes n and hold the same cells.
+// The cells of the sizes n both runs have, side by side. Throws gac::Error,
+// naming what differs, unless both runs have the same bin edges and at
+// least one size n in common, and hold the same cells at those sizes.
 Versus compare_runs(const Store& run, const Store& versus);
 std::string format_versus(const Store& run, const Store& versus, ReportFormat format);
 
