@@ -11,7 +11,7 @@ It is run by `gac plot`; errors end in one line "gac: error: ..." and exit 2.
   width     test accuracy vs model.hidden (MLP; a Figure-2 sweep) or
             model.width (LeNet; Table 6) over the runs, one
             line per optimizer (and per n and bin when there are several)
-  difference  A - B (two runs of the same cells, "versus": <gac report A --versus
+  difference  A - B (two runs of the same bins, "versus": <gac report A --versus
             B --json>): per cell the paired difference by training set with its
             95% interval (Welch's when the runs do not share training sets),
             one line per bin against n, the pooled estimate per n in black

@@ -182,7 +182,7 @@ Command add_plot(CLI::App& app) {
   cmd->add_option("--figure", a->figure,
                   "accuracy: test accuracy vs n per loss bin (default); rate: log10 acceptance rate vs n per bin; "
                   "width: test accuracy vs model.hidden (MLP, Figure 2) or model.width (LeNet, Table 6) over the runs; "
-                  "difference: A - B per cell, paired by training set, for two runs A B of the same cells; "
+                  "difference: A - B per cell, paired by training set, for two runs A B of the same bins (the sizes n both have); "
                   "boundary: what the accepted models decide over the plane, one panel per run (2-D data: kink, slab); "
                   "data: a run's training set over its test points, one panel per run (2-D data; Figure 1)")
       ->check(CLI::IsMember({"accuracy", "rate", "width", "difference", "boundary", "data"}));

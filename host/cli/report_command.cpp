@@ -24,7 +24,7 @@ Command add_report(CLI::App& app) {
   auto* per_repeat =
       cmd->add_flag("--per-repeat", a->per_repeat, "one row per cell and repeat (training set): classes, models, accuracy");
   cmd->add_option("--versus", a->versus,
-                  "another run of the same cells (e.g. SGD against guess and check): both side by side, with the "
+                  "another run of the same bins (e.g. SGD against guess and check): the cells of the sizes n both have side by side, with the "
                   "difference of their mean test accuracies and its 95% interval")
       ->excludes(per_repeat);
   cmd->add_option("--probes", a->probes,
