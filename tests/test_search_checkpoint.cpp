@@ -277,18 +277,24 @@ TEST_F(CheckpointRunTest, SigtermSavesTheSearchInProgressAndARerunEndsIdenticall
   const std::vector<std::string> longer = {"--set", "run.repeats=4", "--set", "run.target=18", "--set",
                                            "optimizer.budget=400000", "--set", "run.n=32"};
   const double whole_s = run_whole(longer);
-  // A signal between two draws, or in a search's first call, leaves nothing to save: try again.
+  // A signal between two draws, or in a search's first call, leaves nothing to save: try again,
+  // later; a run that finished first (this machine's speed swings), sooner.
   bool saved = false;
+  double fraction = 0.3;
   for (int attempt = 0; attempt < 6 && !saved; ++attempt) {
     const std::string out = "stopped" + std::to_string(attempt);
     // Checkpoints only at a stop: what is saved comes from the signal alone.
     std::vector<std::string> stopped = args(out, "1e9");
     stopped.insert(stopped.end(), longer.begin(), longer.end());
-    const auto [r, exit_s] = signal_gac(stopped, (0.3 + 0.15 * attempt) * whole_s, SIGTERM);
-    if (r.status == 0) continue;  // it finished before the signal
+    const auto [r, exit_s] = signal_gac(stopped, fraction * whole_s, SIGTERM);
+    if (r.status == 0) {  // it finished before the signal
+      fraction /= 2;
+      continue;
+    }
     EXPECT_EQ(r.status, 75) << r.err;
     EXPECT_LT(exit_s, 2.0);
     saved = checkpoints(out) == 1;
+    if (!saved) fraction += 0.15;
     if (saved) {
       // A config of another search never reads it: the run directory refuses that config.
       std::vector<std::string> other = stopped;
