@@ -525,37 +525,15 @@ struct Kernel {
   static VF vfma(VF a, VF b, VF c) { return (VF)V::fma((F)a, (F)b, (F)c); }
   static VF splat(float x) { return x - VF{}; }  // x - (+0) is x, -0 included
 
-  // sincos_2pi_portable for t in [0, 1).
-  static void sincos_2pi(VF t, VF& c, VF& s) {
-    const VF q4 = t * 4.0f;
-    const VI q = __builtin_convertvector(q4 + 0.5f, VI);  // truncation, as static_cast<int>
-    const VF x = (q4 - __builtin_convertvector(q, VF)) * 1.57079637f;
-    const VF x2 = x * x;
-    VF ps = splat(-1.0f / 39916800.0f);
-    ps = vfma(ps, x2, splat(1.0f / 362880.0f));
-    ps = vfma(ps, x2, splat(-1.0f / 5040.0f));
-    ps = vfma(ps, x2, splat(1.0f / 120.0f));
-    ps = vfma(ps, x2, splat(-1.0f / 6.0f));
-    const VF sin_x = vfma(x2 * x, ps, x);
-    VF pc = splat(1.0f / 479001600.0f);
-    pc = vfma(pc, x2, splat(-1.0f / 3628800.0f));
-    pc = vfma(pc, x2, splat(1.0f / 40320.0f));
-    pc = vfma(pc, x2, splat(-1.0f / 720.0f));
-    pc = vfma(pc, x2, splat(1.0f / 24.0f));
-    pc = vfma(pc, x2, splat(-0.5f));
-    const VF cos_x = vfma(x2, pc, splat(1.0f));
-    const VI quadrant = q & 3;
-    c = quadrant == 0 ? cos_x : quadrant == 1 ? -sin_x : quadrant == 2 ? -cos_x : sin_x;
-    s = quadrant == 0 ? sin_x : quadrant == 1 ? cos_x : quadrant == 2 ? -sin_x : -cos_x;
-  }
-
   // normals_from_bits (gac/prior.h), lane-wise.
   static void normals(VU a, VU b, VF& z0, VF& z1) {
+    // A closure, not a function pointer: the compiler inlines it into the polynomials.
+    const auto fma = [](VF a, VF b, VF c) { return vfma(a, b, c); };
     const VF u1 = __builtin_convertvector((VI)((a >> 8) + 1u), VF) * 0x1.0p-24f;
     const VF u2 = __builtin_convertvector((VI)(b >> 8), VF) * 0x1.0p-24f;
-    const VF r = (VF)V::sqrt((F)(-2.0f * lane_math::log<VF, VI>(u1, [](VF a, VF b, VF c) { return vfma(a, b, c); })));
+    const VF r = (VF)V::sqrt((F)(-2.0f * lane_math::log<VF, VI>(u1, fma)));
     VF c, s;
-    sincos_2pi(u2, c, s);
+    lane_math::sincos_2pi<VF, VI>(u2, c, s, fma);
     z0 = r * c;
     z1 = r * s;
   }
@@ -590,11 +568,6 @@ struct Kernel {
     }
   }
 
-  // Mean training loss and correct count of the W candidates in P, as
-  // evaluate_draw without early rejection: the loss summed in example order.
-  // A lane stops once its partial sum / n exceeds reject_above (float adds
-  // of the non-negative cross-entropies never decrease a sum, and rounding
-  // a quotient is monotone, so its mean loss would too).
   // Dense layers on kE examples at once: each weight vector is loaded once
   // for kE examples. A LeNet w1's fc1 holds 30,720 weights, 2 MB in lanes,
   // more than L2: one example at a time would stream it from L3 per example.

@@ -1,4 +1,4 @@
-// portable_math.h's exp and log, lane by lane, for GCC vector types: every
+// portable_math.h's exp, log and sincos_2pi, lane by lane, for GCC vector types: every
 // branch computed, then chosen per lane, each lane performing the scalar
 // steps exactly (so the SIMD losses and normals equal the reference's).
 // `fma` is the lane-wise fma_rn of the caller's instruction set.
@@ -59,6 +59,32 @@ inline Vec log(Vec x, Fma fma) {
   const Vec result = fma(ef, splat(0.693145752f), fma(ef, splat(1.42860677e-06f), ln_m));
   const Vec special_value = x == 0.0f ? splat(-HUGE_VALF) : (x > 0.0f ? x : splat(NAN));
   return special ? special_value : result;
+}
+
+// sincos_2pi_portable for the lanes of t, each in [0, 1).
+template <class Vec, class IVec, class Fma>
+inline void sincos_2pi(Vec t, Vec& c, Vec& s, Fma fma) {
+  const auto splat = [](float v) { return v - Vec{}; };
+  const Vec q4 = t * 4.0f;
+  const IVec q = __builtin_convertvector(q4 + 0.5f, IVec);  // truncation, as static_cast<int>
+  const Vec x = (q4 - __builtin_convertvector(q, Vec)) * 1.57079637f;
+  const Vec x2 = x * x;
+  Vec ps = splat(-1.0f / 39916800.0f);
+  ps = fma(ps, x2, splat(1.0f / 362880.0f));
+  ps = fma(ps, x2, splat(-1.0f / 5040.0f));
+  ps = fma(ps, x2, splat(1.0f / 120.0f));
+  ps = fma(ps, x2, splat(-1.0f / 6.0f));
+  const Vec sin_x = fma(x2 * x, ps, x);
+  Vec pc = splat(1.0f / 479001600.0f);
+  pc = fma(pc, x2, splat(-1.0f / 3628800.0f));
+  pc = fma(pc, x2, splat(1.0f / 40320.0f));
+  pc = fma(pc, x2, splat(-1.0f / 720.0f));
+  pc = fma(pc, x2, splat(1.0f / 24.0f));
+  pc = fma(pc, x2, splat(-0.5f));
+  const Vec cos_x = fma(x2, pc, splat(1.0f));
+  const IVec quadrant = q & 3;
+  c = quadrant == 0 ? cos_x : quadrant == 1 ? -sin_x : quadrant == 2 ? -cos_x : sin_x;
+  s = quadrant == 0 ? sin_x : quadrant == 1 ? cos_x : quadrant == 2 ? -sin_x : -cos_x;
 }
 
 }  // namespace
