@@ -2,7 +2,7 @@
 #include "host/optim/candidates_incremental_kernel.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
-#define GAC_INCREMENTAL_LANES_ISA 256
+#define GAC_LANES_ISA 256
 #include "host/optim/candidates_incremental_lanes.h"
 
 const gac::IncrementalKernel* gac::incremental_kernel_avx2() {

@@ -2,7 +2,7 @@
 #include "host/optim/candidates_incremental_kernel.h"
 
 #if defined(__AVX512F__) && defined(__FMA__)
-#define GAC_INCREMENTAL_LANES_ISA 512
+#define GAC_LANES_ISA 512
 #include "host/optim/candidates_incremental_lanes.h"
 
 const gac::IncrementalKernel* gac::incremental_kernel_avx512() {

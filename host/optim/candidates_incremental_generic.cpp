@@ -2,7 +2,7 @@
 // the build's baseline flags: GCC's generic vectors, fma one lane at a time.
 #include "host/optim/candidates_incremental_kernel.h"
 
-#define GAC_INCREMENTAL_LANES_ISA 0
+#define GAC_LANES_ISA 0
 #include "host/optim/candidates_incremental_lanes.h"
 
 const gac::IncrementalKernel* gac::incremental_kernel_generic() {

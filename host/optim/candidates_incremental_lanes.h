@@ -4,67 +4,25 @@
 // example in forward.h's order, so its values are bit-identical to it.
 //
 // Included only by candidates_incremental_{avx512,avx2,generic}.cpp, each
-// compiled with its own instruction set, after defining
-// GAC_INCREMENTAL_LANES_ISA: 512 (AVX-512), 256 (AVX2 + FMA) or 0 (the
-// build's baseline). As in sgd_lanes.h, everything here is in an anonymous
-// namespace and calls no shared inline arithmetic, so no copy compiled for
-// one instruction set can be linked in place of another's. With 512 and 256
+// compiled with its own instruction set, after defining GAC_LANES_ISA
+// (host/util/lane_vec.h: Vec, W and the lane-wise fma, exp and log).
+// Everything here is in an anonymous namespace, as there. With 512 and 256
 // the fma of the hot loops is the intrinsic: objdump shows vfmadd231ps in
 // them and no call into libm.
 #pragma once
 
-#if !defined(GAC_INCREMENTAL_LANES_ISA)
-#error "define GAC_INCREMENTAL_LANES_ISA (512, 256 or 0) before including candidates_incremental_lanes.h"
-#endif
-#if GAC_INCREMENTAL_LANES_ISA != 0
-#include <immintrin.h>
-#endif
-
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 
 #include "host/optim/candidates_incremental_kernel.h"
-#include "host/util/lane_math.h"
+#include "host/util/lane_vec.h"
 
 namespace gac::incremental_lanes {
 namespace {
 
-#if GAC_INCREMENTAL_LANES_ISA == 512
-constexpr int W = 16;
-#elif GAC_INCREMENTAL_LANES_ISA == 256
-constexpr int W = 8;
-#else
-constexpr int W = 4;
-#endif
+using namespace gac::lanes;
 static_assert(kIncrementalLanePad % W == 0);
 constexpr int kBlock = 8;  // vectors of examples kept in registers at once
-
-typedef float Vec __attribute__((vector_size(W * sizeof(float)), __may_alias__));
-
-inline Vec splat(float x) { return x - Vec{}; }  // x - (+0) is x for every x, -0 and NaN included
-inline Vec load(const float* p) {
-  Vec v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store(float* p, Vec v) { std::memcpy(p, &v, sizeof v); }
-
-// Lane-wise fma_rn: one rounding, as the reference.
-inline Vec vfma(Vec a, Vec b, Vec c) {
-#if GAC_INCREMENTAL_LANES_ISA == 512
-  return (Vec)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
-#elif GAC_INCREMENTAL_LANES_ISA == 256
-  return (Vec)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
-#else
-  Vec r;
-  for (int l = 0; l < W; ++l) r[l] = std::fma(a[l], b[l], c[l]);  // fma_rn on the host
-  return r;
-#endif
-}
-typedef int32_t IVec __attribute__((vector_size(W * sizeof(int32_t)), __may_alias__));
-inline Vec vrelu(Vec v) { return v > 0.0f ? v : Vec{}; }  // relu()
-inline Vec vmax2(Vec a, Vec b) { return b > a ? b : a; }  // max2()
 
 // dense_forward's output units o .. o + U - 1 (weights w, w + w_stride, ...
 // in memory order over the channels of `in`) on B vectors of examples from
@@ -200,12 +158,6 @@ void layer(const Layer& L, const float* p, const float* const* in, int in_hw, fl
     }
   }
 }
-
-// portable_math.h's exp_portable and log_portable, lane by lane (host/util/lane_math.h).
-// A closure, not a function pointer: the compiler inlines it into the polynomials.
-constexpr auto kFma = [](Vec a, Vec b, Vec c) { return vfma(a, b, c); };
-inline Vec vexp(Vec x) { return lane_math::exp<Vec, IVec>(x, kFma); }
-inline Vec vlog(Vec x) { return lane_math::log<Vec, IVec>(x, kFma); }
 
 // forward.h's argmax and cross_entropy for every lane (example): loss[e]
 // and hit[e] (1 where the argmax is labels[e]).

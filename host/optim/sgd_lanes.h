@@ -8,83 +8,32 @@
 // reads each example as one value shared by all lanes (SharedIn).
 //
 // Included only by sgd_lanes_{avx512,avx2,generic}.cpp, each compiled with
-// its own instruction set, after defining GAC_SGD_LANES_ISA: 512 (AVX-512),
-// 256 (AVX2 + FMA) or 0 (the build's baseline: SSE2 on plain x86-64). A Vec
-// is one native vector of that instruction set: GCC splits wider ones
-// poorly, often lane by lane (AVX2 on 16 lanes ran 8x slower than on 8).
-//
-// So that no copy compiled for one instruction set can be linked in place of
-// another's, everything here is in an anonymous namespace (each file keeps
-// its own) and calls none of the shared inline arithmetic (a shared inline
-// function is emitted in every file that calls it, and the linker keeps any
-// one of them).
+// its own instruction set, after defining GAC_LANES_ISA (host/util/lane_vec.h:
+// Vec, W and the lane-wise fma, exp and log). Everything here is in an
+// anonymous namespace, as there.
 #pragma once
-
-#if !defined(GAC_SGD_LANES_ISA)
-#error "define GAC_SGD_LANES_ISA (512, 256 or 0) before including sgd_lanes.h"
-#endif
-#if GAC_SGD_LANES_ISA != 0
-#include <immintrin.h>
-#endif
 
 #include <cmath>
 #include <cstdint>
 #include <utility>
 
 #include "host/optim/sgd_kernel.h"
-#include "host/util/lane_math.h"
+#include "host/util/lane_vec.h"
 
 namespace gac::sgd_lanes {
 namespace {
 
-#if GAC_SGD_LANES_ISA == 512
-constexpr int W = 16;
-#elif GAC_SGD_LANES_ISA == 256
-constexpr int W = 8;
-#else
-constexpr int W = 4;
-#endif
+using namespace gac::lanes;
 static_assert(W <= kMaxSgdLanes);
-
-// One float per lane. A GCC vector: +, *, comparisons and ?: are lane-wise
-// IEEE operations, emitted as whatever SIMD instructions the target has.
-typedef float Vec __attribute__((vector_size(W * sizeof(float)), __may_alias__));
-
-// x in every lane (x - (+0) is x for every x, -0 and NaN included).
-inline Vec splat(float x) { return x - Vec{}; }
-
-// Lane-wise fma_rn: one rounding, as the reference.
-inline Vec vfma(Vec a, Vec b, Vec c) {
-#if GAC_SGD_LANES_ISA == 512
-  return (Vec)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
-#elif GAC_SGD_LANES_ISA == 256
-  return (Vec)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
-#else
-  Vec r;
-  for (int l = 0; l < W; ++l) r[l] = std::fma(a[l], b[l], c[l]);  // fma_rn on the host
-  return r;
-#endif
-}
-
-inline Vec vrelu(Vec v) { return v > 0.0f ? v : Vec{}; }     // relu()
-inline Vec vmax2(Vec a, Vec b) { return b > a ? b : a; }     // max2()
 
 // ---- the loss (gac/portable_math.h, kernels/forward.h), lane-wise ----------
 
-typedef int32_t VecI __attribute__((vector_size(W * sizeof(int32_t)), __may_alias__));
-
 // Bit l for each lane l where `set` (a comparison: -1 or 0) is true.
-inline uint32_t lane_mask(VecI set) {
+inline uint32_t lane_mask(IVec set) {
   uint32_t mask = 0;
   for (int l = 0; l < W; ++l) mask |= (set[l] != 0 ? 1u : 0u) << l;
   return mask;
 }
-
-// exp_portable and log_portable, step for step (host/util/lane_math.h).
-// A closure, not a function pointer: the compiler inlines it into the polynomials.
-constexpr auto kFma = [](Vec a, Vec b, Vec c) { return vfma(a, b, c); };
-inline Vec vexp(Vec x) { return lane_math::exp<Vec, VecI>(x, kFma); }
-inline Vec vlog(Vec x) { return lane_math::log<Vec, VecI>(x, kFma); }
 
 // Lanes whose argmax (the first maximum) of z[0 .. n_classes) is `label`.
 inline uint32_t argmax_is(const Vec* z, int n_classes, int label) {
@@ -137,9 +86,9 @@ Vec join(HalfF low, HalfF high, std::index_sequence<I...>) {
 }
 
 inline HalfD dfma(HalfD a, HalfD b, HalfD c) {  // dfma_rn
-#if GAC_SGD_LANES_ISA == 512
+#if GAC_LANES_ISA == 512
   return _mm512_fmadd_pd(a, b, c);
-#elif GAC_SGD_LANES_ISA == 256
+#elif GAC_LANES_ISA == 256
   return _mm256_fmadd_pd(a, b, c);
 #else
   for (int l = 0; l < W / 2; ++l) c[l] = std::fma(a[l], b[l], c[l]);
@@ -148,9 +97,9 @@ inline HalfD dfma(HalfD a, HalfD b, HalfD c) {  // dfma_rn
 }
 
 inline HalfD dsqrt(HalfD a) {  // dsqrt_rn
-#if GAC_SGD_LANES_ISA == 512
+#if GAC_LANES_ISA == 512
   return _mm512_sqrt_pd(a);
-#elif GAC_SGD_LANES_ISA == 256
+#elif GAC_LANES_ISA == 256
   return _mm256_sqrt_pd(a);
 #else
   for (int l = 0; l < W / 2; ++l) a[l] = std::sqrt(a[l]);
@@ -454,7 +403,7 @@ void mean_loss(const SgdProblem& p, SgdScratch s, float* loss) {
 // finite (finite(): v - v == 0).
 uint32_t update(const SgdProblem& p, bool first_step, const Vec* grad, Vec* velocity, Vec* P) {
   const Vec neg_lr = splat(-p.lr), momentum = splat(p.momentum);
-  VecI bad{};
+  IVec bad{};
   for (int i = 0, n = p.model.n_params; i < n; ++i) {
     Vec d = grad[i];
     if (p.momentum != 0.0f) {

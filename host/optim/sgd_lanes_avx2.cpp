@@ -2,7 +2,7 @@
 #include "host/optim/sgd_kernel.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
-#define GAC_SGD_LANES_ISA 256
+#define GAC_LANES_ISA 256
 #include "host/optim/sgd_lanes.h"
 
 const gac::SgdLaneKernel* gac::sgd_kernel_avx2() {

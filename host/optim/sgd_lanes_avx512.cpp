@@ -2,7 +2,7 @@
 #include "host/optim/sgd_kernel.h"
 
 #if defined(__AVX512F__) && defined(__FMA__)
-#define GAC_SGD_LANES_ISA 512
+#define GAC_LANES_ISA 512
 #include "host/optim/sgd_lanes.h"
 
 const gac::SgdLaneKernel* gac::sgd_kernel_avx512() {

@@ -2,7 +2,7 @@
 // generic vectors (SSE2 on plain x86-64) and fma one lane at a time.
 #include "host/optim/sgd_kernel.h"
 
-#define GAC_SGD_LANES_ISA 0
+#define GAC_LANES_ISA 0
 #include "host/optim/sgd_lanes.h"
 
 const gac::SgdLaneKernel* gac::sgd_kernel_generic() {
