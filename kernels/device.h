@@ -120,15 +120,16 @@ class Device {
                              float* hit_loss, int queue) = 0;
 };
 
-// Device memory of `count` T; moves, never copies.
-template <class T>
-class DeviceArray {
+// `count` T allocated through a Device and handed back by its `Free`
+// (release or release_pinned) when released or destroyed; moves, never copies.
+template <class T, void (Device::*Free)(void*)>
+class DeviceOwned {
  public:
-  explicit DeviceArray(Device& device) : device_(&device) {}
-  ~DeviceArray() { release(); }
-  DeviceArray(DeviceArray&& o) noexcept
+  explicit DeviceOwned(Device& device) : device_(&device) {}
+  ~DeviceOwned() { release(); }
+  DeviceOwned(DeviceOwned&& o) noexcept
       : device_(o.device_), ptr_(std::exchange(o.ptr_, nullptr)), count_(std::exchange(o.count_, 0)) {}
-  DeviceArray& operator=(DeviceArray&& o) noexcept {  // frees what it held
+  DeviceOwned& operator=(DeviceOwned&& o) noexcept {  // frees what it held
     if (this != &o) {
       release();
       device_ = o.device_;
@@ -137,84 +138,66 @@ class DeviceArray {
     }
     return *this;
   }
-  DeviceArray(const DeviceArray&) = delete;
-  DeviceArray& operator=(const DeviceArray&) = delete;
+  DeviceOwned(const DeviceOwned&) = delete;
+  DeviceOwned& operator=(const DeviceOwned&) = delete;
 
-  // False (holding nothing) when the device is out of memory.
-  bool try_resize(size_t count) {
-    release();
-    if (count == 0) return true;
-    ptr_ = static_cast<T*>(device_->try_alloc(count * sizeof(T)));
-    if (!ptr_) return false;
-    count_ = count;
-    return true;
-  }
-  // At least `count` elements (the contents are not kept); false, holding
-  // nothing, when the device is out of memory.
-  bool try_grow(size_t count) { return count <= count_ || try_resize(count); }
-  void upload(const T* host, size_t count) {
-    if (count > count_ && !try_resize(count))
-      throw Error("device: out of memory uploading " + std::to_string(count * sizeof(T)) + " bytes");
-    if (count) device_->upload(ptr_, host, count * sizeof(T));
-  }
   void release() {
-    if (ptr_) device_->release(ptr_);
+    if (ptr_) (device_->*Free)(ptr_);
     ptr_ = nullptr;
     count_ = 0;
   }
   T* get() const { return ptr_; }
   size_t size() const { return count_; }
 
- private:
+ protected:
   Device* device_;
   T* ptr_ = nullptr;
   size_t count_ = 0;
 };
 
-// Pinned host memory of `count` T; moves, never copies.
+// Device memory of `count` T.
 template <class T>
-class PinnedArray {
+class DeviceArray : public DeviceOwned<T, &Device::release> {
  public:
-  explicit PinnedArray(Device& device) : device_(&device) {}
-  ~PinnedArray() { release(); }
-  PinnedArray(PinnedArray&& o) noexcept
-      : device_(o.device_), ptr_(std::exchange(o.ptr_, nullptr)), count_(std::exchange(o.count_, 0)) {}
-  PinnedArray& operator=(PinnedArray&& o) noexcept {  // frees what it held
-    if (this != &o) {
-      release();
-      device_ = o.device_;
-      ptr_ = std::exchange(o.ptr_, nullptr);
-      count_ = std::exchange(o.count_, 0);
-    }
-    return *this;
+  using DeviceOwned<T, &Device::release>::DeviceOwned;
+
+  // False (holding nothing) when the device is out of memory.
+  bool try_resize(size_t count) {
+    this->release();
+    if (count == 0) return true;
+    this->ptr_ = static_cast<T*>(this->device_->try_alloc(count * sizeof(T)));
+    if (!this->ptr_) return false;
+    this->count_ = count;
+    return true;
   }
-  PinnedArray(const PinnedArray&) = delete;
-  PinnedArray& operator=(const PinnedArray&) = delete;
+  // At least `count` elements (the contents are not kept); false, holding
+  // nothing, when the device is out of memory.
+  bool try_grow(size_t count) { return count <= this->count_ || try_resize(count); }
+  void upload(const T* host, size_t count) {
+    if (count > this->count_ && !try_resize(count))
+      throw Error("device: out of memory uploading " + std::to_string(count * sizeof(T)) + " bytes");
+    if (count) this->device_->upload(this->ptr_, host, count * sizeof(T));
+  }
+};
+
+// Pinned host memory of `count` T.
+template <class T>
+class PinnedArray : public DeviceOwned<T, &Device::release_pinned> {
+ public:
+  using DeviceOwned<T, &Device::release_pinned>::DeviceOwned;
 
   void resize(size_t count) {
-    release();
+    this->release();
     if (count == 0) return;
-    ptr_ = static_cast<T*>(device_->alloc_pinned(count * sizeof(T)));
-    count_ = count;
+    this->ptr_ = static_cast<T*>(this->device_->alloc_pinned(count * sizeof(T)));
+    this->count_ = count;
   }
   // At least `count` elements: grows (geometrically), never shrinks; the
   // contents are not kept.
   void grow(size_t count) {
-    if (count > count_) resize(std::max(count, 2 * count_));
+    if (count > this->count_) resize(std::max(count, 2 * this->count_));
   }
-  void release() {
-    if (ptr_) device_->release_pinned(ptr_);
-    ptr_ = nullptr;
-    count_ = 0;
-  }
-  T* get() const { return ptr_; }
-  T& operator[](size_t i) const { return ptr_[i]; }
-  size_t size() const { return count_; }
-
- private:
-  Device* device_;
-  T* ptr_ = nullptr;
-  size_t count_ = 0;
+  T& operator[](size_t i) const { return this->ptr_[i]; }
 };
 
 }  // namespace gac
