@@ -374,12 +374,6 @@ StreamTask nested_device_task(const NestedArch& a, PriorKind kind, uint32_t head
   return t;
 }
 
-uint32_t float_bits(float v) {
-  uint32_t b;
-  std::memcpy(&b, &v, sizeof b);
-  return b;
-}
-
 // BackendSuite's set-up on the devices alone.
 class NestedDeviceSuite : public BackendSuite {
  protected:
@@ -397,7 +391,7 @@ class NestedDeviceSuite : public BackendSuite {
     EXPECT_EQ(got.size(), want.size()) << what;
     for (size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
       EXPECT_EQ(got[i].draw, want[i].draw) << what;
-      EXPECT_EQ(float_bits(got[i].loss), float_bits(want[i].loss)) << what << " pair " << want[i].draw;
+      EXPECT_EQ(test::float_bits(got[i].loss), test::float_bits(want[i].loss)) << what << " pair " << want[i].draw;
       EXPECT_EQ(got[i].bin, want[i].bin) << what << " pair " << want[i].draw;
     }
     return want.size();

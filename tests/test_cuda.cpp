@@ -44,19 +44,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-uint32_t bits(float v) {
-  uint32_t b;
-  std::memcpy(&b, &v, sizeof b);
-  return b;
-}
-
-std::vector<float> random_floats(size_t count, uint64_t seed, double lo = -1, double hi = 1) {
-  SplitMix64 rng(seed);
-  std::vector<float> v(count);
-  for (float& x : v) x = static_cast<float>(lo + (hi - lo) * rng.uniform());
-  return v;
-}
-
 Model model_of(Arch arch, int c, int h, int w, int classes, double width = 0.5, int hidden = 10, int layers = 1,
                bool hidden_bias = false) {
   ModelConfig mc;
@@ -95,7 +82,7 @@ TEST(CudaKernelsOnHost, LaneInterleavedDrawsEqualGenerateParams) {
         generate_params(prior, key, draw, np, Strided{lanes.data() + 3, stride});
         generate_params(prior, key, draw, np, ref.data());
         for (int i = 0; i < np; ++i)
-          ASSERT_EQ(bits(lanes[i * stride + 3]), bits(ref[i])) << model.arch_name << " prior " << int(kind) << " param " << i;
+          ASSERT_EQ(test::float_bits(lanes[i * stride + 3]), test::float_bits(ref[i])) << model.arch_name << " prior " << int(kind) << " param " << i;
       }
     }
 }
@@ -107,7 +94,7 @@ TEST(CudaKernelsOnHost, StridedDenseForwardAndLossEqualTheReference) {
     const ModelSpec& m = model.spec;
     ASSERT_TRUE(is_dense_only(m));
     const int n = 9, C = m.n_classes, D = m.in_size();
-    const std::vector<float> X = random_floats(static_cast<size_t>(n) * D, 11);
+    const std::vector<float> X = test::random_floats(static_cast<size_t>(n) * D, 11);
     std::vector<int32_t> Y(n);
     for (int e = 0; e < n; ++e) Y[e] = e % C;
     const size_t stride = 3, slot = 1;
@@ -126,17 +113,17 @@ TEST(CudaKernelsOnHost, StridedDenseForwardAndLossEqualTheReference) {
             const Strided got = dense_model_forward_at(m, ps, X.data() + e * D, a0, a1);
             const float* want = forward_example(m, p.data(), X.data() + e * D, b0.data(), b1.data());
             for (int c = 0; c < C; ++c) {
-              ASSERT_EQ(bits(got[c]), bits(want[c])) << model.arch_name << " draw " << draw << " example " << e;
+              ASSERT_EQ(test::float_bits(got[c]), test::float_bits(want[c])) << model.arch_name << " draw " << draw << " example " << e;
               z[e * C + c] = got[c];
             }
             ASSERT_EQ(argmax_at(got, C), argmax(want, C));
             const float scale = logit_scale(m, p.data(), loss);
-            ASSERT_EQ(bits(cross_entropy_at(got, 0, C, Y[e], scale)), bits(cross_entropy(want, C, Y[e], scale)));
+            ASSERT_EQ(test::float_bits(cross_entropy_at(got, 0, C, Y[e], scale)), test::float_bits(cross_entropy(want, C, Y[e], scale)));
           }
-          ASSERT_EQ(bits(logit_scale_at(m, ps, loss)), bits(logit_scale(m, p.data(), loss)));
+          ASSERT_EQ(test::float_bits(logit_scale_at(m, ps, loss)), test::float_bits(logit_scale(m, p.data(), loss)));
           const DrawResult r = evaluate_draw(m, p.data(), X.data(), Y.data(), n, loss, false, b0.data(), b1.data(),
                                              logits.data());
-          ASSERT_EQ(bits(training_loss_at(m, ps, z, Y.data(), n, loss)), bits(r.loss)) << "draw " << draw;
+          ASSERT_EQ(test::float_bits(training_loss_at(m, ps, z, Y.data(), n, loss)), test::float_bits(r.loss)) << "draw " << draw;
         }
   }
 }
@@ -226,7 +213,7 @@ TEST(CudaKernelsOnHost, BlockForwardEqualsTheReference) {
       }
       HostBlock block(m, plan);
       const int D = m.in_size(), C = m.n_classes, n = 3;
-      const std::vector<float> X = random_floats(static_cast<size_t>(n) * D, 5, -2, 2);
+      const std::vector<float> X = test::random_floats(static_cast<size_t>(n) * D, 5, -2, 2);
       std::vector<float> p(m.n_params), b0(m.max_activation), b1(m.max_activation);
       for (PriorKind kind : kPriors) {
         const PriorSpec prior = prior_of(kind, model);
@@ -235,17 +222,17 @@ TEST(CudaKernelsOnHost, BlockForwardEqualsTheReference) {
           block.generate(prior, key, draw);
           generate_params(prior, key, draw, m.n_params, p.data());
           for (int i = 0; i < m.n_params; ++i)
-            ASSERT_EQ(bits(block.img[image_index(m, plan, i)]), bits(p[i])) << "prior " << int(kind) << " param " << i;
+            ASSERT_EQ(test::float_bits(block.img[image_index(m, plan, i)]), test::float_bits(p[i])) << "prior " << int(kind) << " param " << i;
           for (int e = 0; e < n; ++e) {
             const float* got = block.forward(X.data() + e * D);
             const float* want = forward_example(m, p.data(), X.data() + e * D, b0.data(), b1.data());
             for (int c = 0; c < C; ++c)
-              ASSERT_EQ(bits(got[c]), bits(want[c])) << model.arch_name << " " << m.in_h << "x" << m.in_w
+              ASSERT_EQ(test::float_bits(got[c]), test::float_bits(want[c])) << model.arch_name << " " << m.in_h << "x" << m.in_w
                                                      << (fused ? " fused" : " unfused") << " draw " << draw << " class " << c;
           }
           const double sphere = kind == PriorKind::sphere ? sphere_factor(prior, key, draw, m.n_params) : 1.0;
           for (LossKind loss : {LossKind::normalized, LossKind::raw})
-            ASSERT_EQ(bits(streamed_logit_scale(m, prior, key, draw, sphere, loss)), bits(logit_scale(m, p.data(), loss)))
+            ASSERT_EQ(test::float_bits(streamed_logit_scale(m, prior, key, draw, sphere, loss)), test::float_bits(logit_scale(m, p.data(), loss)))
                 << "prior " << int(kind);
         }
       }
@@ -253,7 +240,7 @@ TEST(CudaKernelsOnHost, BlockForwardEqualsTheReference) {
       for (int threads : {1, 3, 128}) {
         std::vector<float> copy(plan.image_floats, NAN);
         for (int t = 0; t < threads; ++t) block_load_image(m, plan, p.data(), copy.data(), t, threads);
-        for (int i = 0; i < m.n_params; ++i) ASSERT_EQ(bits(copy[image_index(m, plan, i)]), bits(p[i])) << threads;
+        for (int i = 0; i < m.n_params; ++i) ASSERT_EQ(test::float_bits(copy[image_index(m, plan, i)]), test::float_bits(p[i])) << threads;
       }
     }
 }
@@ -277,24 +264,24 @@ TEST(CudaKernelsOnHost, EveryThreadOfABlockDoesItsShare) {
       for (int threads : {2, 3, 33, 128, 1000}) {
         const std::vector<float> many = image_by_threads(other.spec, other_plan, prior, key, 7, threads);
         for (int i = 0; i < other_plan.image_floats; ++i)
-          ASSERT_EQ(bits(one[i]), bits(many[i])) << threads << " threads, prior " << int(kind) << ", image float " << i;
+          ASSERT_EQ(test::float_bits(one[i]), test::float_bits(many[i])) << threads << " threads, prior " << int(kind) << ", image float " << i;
       }
     }
   }
-  std::vector<float> x = random_floats(plan.in_floats, 8);  // the staged layout, padding included
+  std::vector<float> x = test::random_floats(plan.in_floats, 8);  // the staged layout, padding included
   std::vector<float> one(plan.act_floats, NAN), many(plan.act_floats, NAN);
   const Layer& conv1 = m.layers[0];
   for (int t = 0; t < 128; ++t)
     block_conv_pool<5>(conv1, m.layers[1], plan.layers[0], plan.in, img.data(), x.data(), many.data(), t, 128);
   block_conv_pool<5>(conv1, m.layers[1], plan.layers[0], plan.in, img.data(), x.data(), one.data(), 0, 1);
-  for (int i = 0; i < plan.act_floats; ++i) ASSERT_EQ(bits(one[i]), bits(many[i])) << i;
+  for (int i = 0; i < plan.act_floats; ++i) ASSERT_EQ(test::float_bits(one[i]), test::float_bits(many[i])) << i;
   const Layer& fc1 = m.layers[4];
   ASSERT_EQ(fc1.kind, LayerKind::dense);
   const ActLayout& fc1_in = plan.layers[2].out;  // what the fused conv2 + pool step wrote
-  const std::vector<float> in = random_floats(fc1_in.base + fc1.in_size(), 9);
+  const std::vector<float> in = test::random_floats(fc1_in.base + fc1.in_size(), 9);
   for (int t = 0; t < 128; ++t) block_dense(fc1, plan.layers[4], fc1_in, img.data(), in.data(), many.data(), t, 128);
   block_dense(fc1, plan.layers[4], fc1_in, img.data(), in.data(), one.data(), 0, 1);
-  for (int i = 0; i < plan.act_floats; ++i) ASSERT_EQ(bits(one[i]), bits(many[i])) << i;
+  for (int i = 0; i < plan.act_floats; ++i) ASSERT_EQ(test::float_bits(one[i]), test::float_bits(many[i])) << i;
 }
 
 // ---- the backend on a device ----------------------------------------------------
@@ -388,7 +375,7 @@ bins = [0.0, 0.55, 0.6, 0.65, 0.69, 10.0]
   // 1x28x28 images (uniform noise) and labels 0/1 as NPY files.
   RunConfig lenet_config(bool early = true) {
     auto write = [&](const std::string& name, int count, uint64_t seed) {
-      const std::vector<float> x = random_floats(static_cast<size_t>(count) * 784, seed, 0, 1);
+      const std::vector<float> x = test::random_floats(static_cast<size_t>(count) * 784, seed, 0, 1);
       std::vector<int32_t> y(count);
       for (int i = 0; i < count; ++i) y[i] = (i * 7 + static_cast<int>(seed)) % 3 == 0;
       write_file_atomic(dir_ / (name + "_x.npy"), npy_bytes_f32(x.data(), {count, 1, 28, 28}));
@@ -459,7 +446,7 @@ void expect_same_hits(const std::vector<Hit>& cpu, const std::vector<Hit>& cuda,
         failures << "  draw " << d << ": bin " << c->bin << " (cpu loss " << c->loss << ") vs " << g->bin
                  << " (cuda loss " << g->loss << ")\n";
       }
-    } else if (bits(c->loss) != bits(g->loss)) {
+    } else if (test::float_bits(c->loss) != test::float_bits(g->loss)) {
       ++n_fail;
       failures.precision(9);
       failures << "  draw " << d << ": same bin, losses differ: cpu " << c->loss << ", cuda " << g->loss << "\n";
@@ -515,7 +502,7 @@ TEST_P(DeviceBackendTest, EarlyRejectionOnAndOffGiveIdenticalHits) {
       total += early.size();
       for (size_t i = 0; i < early.size(); ++i) {
         EXPECT_EQ(early[i].draw, full[i].draw);
-        EXPECT_EQ(bits(early[i].loss), bits(full[i].loss)) << "draw " << early[i].draw;
+        EXPECT_EQ(test::float_bits(early[i].loss), test::float_bits(full[i].loss)) << "draw " << early[i].draw;
         EXPECT_EQ(early[i].bin, full[i].bin);
       }
       EXPECT_EQ(cf.examples, count * n);
@@ -550,7 +537,7 @@ TEST_P(DeviceBackendTest, CallsSplitAnywhereGiveTheSameHits) {
   ASSERT_EQ(whole.size(), parts.size());
   for (size_t i = 0; i < whole.size(); ++i) {
     EXPECT_EQ(whole[i].draw, parts[i].draw);
-    EXPECT_EQ(bits(whole[i].loss), bits(parts[i].loss));
+    EXPECT_EQ(test::float_bits(whole[i].loss), test::float_bits(parts[i].loss));
   }
 }
 
@@ -595,8 +582,8 @@ TEST_P(DeviceBackendTest, EachLayerEqualsTheReference) {
   for (const Model& model : models) {
     const ModelSpec& m = model.spec;
     const int n = 3, D = m.in_size();
-    const std::vector<float> p = random_floats(m.n_params, ++seed, -0.5, 0.5);
-    const std::vector<float> X = random_floats(static_cast<size_t>(n) * D, ++seed, -2, 2);
+    const std::vector<float> p = test::random_floats(m.n_params, ++seed, -0.5, 0.5);
+    const std::vector<float> X = test::random_floats(static_cast<size_t>(n) * D, ++seed, -2, 2);
     const BlockPlan plan = make_block_plan(m);
     const std::vector<float> got = trace(m, p, X, n);
     ASSERT_EQ(got.size(), static_cast<size_t>(n) * block_trace_floats(m, plan));
@@ -613,7 +600,7 @@ TEST_P(DeviceBackendTest, EachLayerEqualsTheReference) {
         in.swap(out);
         if (plan.layers[l].fuse_pool) continue;  // the device's step ends after the pool
         for (int i = 0; i < L.out_size(); ++i)
-          ASSERT_EQ(bits(step[i]), bits(in[i])) << model.arch_name << " " << m.in_c << "x" << m.in_h << "x" << m.in_w
+          ASSERT_EQ(test::float_bits(step[i]), test::float_bits(in[i])) << model.arch_name << " " << m.in_c << "x" << m.in_h << "x" << m.in_w
                                                 << " layer " << l << " example " << e << " output " << i;
         step += L.out_size();
       }

@@ -18,23 +18,11 @@
 #include "gac/config.h"
 #include "host/backends/device_backend.h"
 #include "emulated_device.h"
+#include "test_util.h"
 
 using namespace gac;
 
 namespace {
-
-uint32_t bits(float v) {
-  uint32_t b;
-  std::memcpy(&b, &v, sizeof b);
-  return b;
-}
-
-std::vector<float> random_floats(size_t count, uint64_t seed, double lo = -1, double hi = 1) {
-  SplitMix64 rng(seed);
-  std::vector<float> v(count);
-  for (float& x : v) x = static_cast<float>(lo + (hi - lo) * rng.uniform());
-  return v;
-}
 
 Model lenet(int c, int h, int w, int classes = 2, double width = 0.5) {
   ModelConfig mc;
@@ -182,8 +170,8 @@ TEST(BlockKernelPieces, TiledConvPoolEqualsConvThenPool) {
       }
       const Layer& P = m.layers[l + 1];
       const BlockLayer& B = plan.layers[l];
-      const std::vector<float> params = random_floats(m.n_params, ++seed, -0.5, 0.5);
-      const std::vector<float> x = random_floats(static_cast<size_t>(L.in_size()), ++seed, -2, 2);
+      const std::vector<float> params = test::random_floats(m.n_params, ++seed, -0.5, 0.5);
+      const std::vector<float> x = test::random_floats(static_cast<size_t>(L.in_size()), ++seed, -2, 2);
       std::vector<float> img(plan.image_floats, NAN);
       block_load_image(m, plan, params.data(), img.data(), 0, 1);
       std::vector<float> staged(in.base + L.in_c * in.plane, NAN);  // NaN padding: read only for dropped outputs
@@ -200,7 +188,7 @@ TEST(BlockKernelPieces, TiledConvPoolEqualsConvThenPool) {
         for (int c = 0; c < P.out_c; ++c)
           for (int y = 0; y < P.out_h; ++y)
             for (int xx = 0; xx < P.out_w; ++xx)
-              ASSERT_EQ(bits(out[B.out.at(c, y, xx)]), bits(want[(c * P.out_h + y) * P.out_w + xx]))
+              ASSERT_EQ(test::float_bits(out[B.out.at(c, y, xx)]), test::float_bits(want[(c * P.out_h + y) * P.out_w + xx]))
                   << m.in_c << "x" << m.in_h << "x" << m.in_w << " layer " << l << ", " << threads << " threads, ("
                   << c << ", " << y << ", " << xx << ")";
       }
@@ -214,7 +202,7 @@ TEST(BlockKernelPieces, StagingFollowsTheLayoutAndAsyncCopiesLandAtTheWait) {
   for (const Model& model : {lenet(1, 28, 28), lenet(1, 29, 31), lenet(3, 32, 32)}) {
     const ModelSpec& m = model.spec;
     const BlockPlan plan = make_block_plan(m);
-    const std::vector<float> x = random_floats(m.in_size(), 3);
+    const std::vector<float> x = test::random_floats(m.in_size(), 3);
     std::vector<float> staged(plan.in_floats, NAN);
     for (int t = 0; t < 5; ++t) block_stage_example(m, plan, x.data(), staged.data(), t, 5);
     // Nothing has arrived before the wait (a GPU gives no such promise either).
@@ -223,7 +211,7 @@ TEST(BlockKernelPieces, StagingFollowsTheLayoutAndAsyncCopiesLandAtTheWait) {
     for (int c = 0; c < m.in_c; ++c)
       for (int y = 0; y < m.in_h; ++y)
         for (int xx = 0; xx < m.in_w; ++xx)
-          ASSERT_EQ(bits(staged[plan.in.at(c, y, xx)]), bits(x[(c * m.in_h + y) * m.in_w + xx]));
+          ASSERT_EQ(test::float_bits(staged[plan.in.at(c, y, xx)]), test::float_bits(x[(c * m.in_h + y) * m.in_w + xx]));
   }
 }
 
@@ -256,12 +244,8 @@ void expect_same_as_cpu(Backend& device, const StreamTask& task, uint64_t count,
   device.begin_stream(task);
   cpu->evaluate(0, count, want);
   device.evaluate(0, count, got);
-  ASSERT_EQ(got.size(), want.size()) << what;
   EXPECT_GT(want.size(), 0u) << what << ": no perfect draw, nothing compared";
-  for (size_t i = 0; i < want.size(); ++i) {
-    EXPECT_EQ(got[i].draw, want[i].draw) << what;
-    EXPECT_EQ(bits(got[i].loss), bits(want[i].loss)) << what << " draw " << want[i].draw;
-  }
+  test::expect_same_hits(want, got, what);
 }
 
 }  // namespace

@@ -83,21 +83,6 @@ std::unique_ptr<Backend> three_devices(int fail_at_launch = -1) {
   return make_multi_backend(std::move(devices), {1, 3, 0.5});
 }
 
-uint32_t bits(float v) {
-  uint32_t b;
-  std::memcpy(&b, &v, sizeof b);
-  return b;
-}
-
-void expect_same(const std::vector<Hit>& want, const std::vector<Hit>& got, const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  for (size_t i = 0; i < want.size(); ++i) {
-    EXPECT_EQ(got[i].draw, want[i].draw) << what;
-    EXPECT_EQ(bits(got[i].loss), bits(want[i].loss)) << what << " draw " << want[i].draw;
-    EXPECT_EQ(got[i].bin, want[i].bin) << what << " draw " << want[i].draw;
-  }
-}
-
 }  // namespace
 
 TEST(MultiDevice, RangesSplitOverThreeDevicesGiveTheCpusHitsBitForBit) {
@@ -120,7 +105,7 @@ TEST(MultiDevice, RangesSplitOverThreeDevicesGiveTheCpusHitsBitForBit) {
         EXPECT_EQ(c.draws, count);
         examples += c.examples;
       }
-      expect_same(want, got, "n=" + std::to_string(n));
+      test::expect_same_hits(want, got, "n=" + std::to_string(n));
       EXPECT_GT(examples, 0u);
       EXPECT_GT(want.size(), 0u) << "no perfect draws: nothing compared";
     }

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -20,8 +21,10 @@
 #include <thread>
 #include <vector>
 
+#include "gac/backend.h"
 #include "gac/config.h"
 #include "gac/error.h"
+#include "gac/philox.h"
 #include "gac/store.h"
 
 namespace gac::test {
@@ -46,6 +49,31 @@ inline std::vector<NestedArch> nested_archs() {
           {"lenet_1x28x28", lenet, 1, 28, 28},
           {"lenet_3x32x32", lenet, 3, 32, 32},
           {"linear", linear, 1, 1, 3}};
+}
+
+// v's bits: float comparisons that must hold bit for bit (-0 and NaN included).
+inline uint32_t float_bits(float v) {
+  uint32_t b;
+  std::memcpy(&b, &v, sizeof b);
+  return b;
+}
+
+// `count` floats uniform in [lo, hi) from SplitMix64(seed).
+inline std::vector<float> random_floats(size_t count, uint64_t seed, double lo = -1, double hi = 1) {
+  SplitMix64 rng(seed);
+  std::vector<float> v(count);
+  for (float& x : v) x = static_cast<float>(lo + (hi - lo) * rng.uniform());
+  return v;
+}
+
+// The same hits: draws, losses bit for bit and bins.
+inline void expect_same_hits(const std::vector<Hit>& want, const std::vector<Hit>& got, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(got[i].draw, want[i].draw) << what;
+    EXPECT_EQ(float_bits(got[i].loss), float_bits(want[i].loss)) << what << " draw " << want[i].draw;
+    EXPECT_EQ(got[i].bin, want[i].bin) << what << " draw " << want[i].draw;
+  }
 }
 
 // The message of the gac::Error `f` throws ("" if it throws none).
