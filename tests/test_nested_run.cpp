@@ -23,7 +23,7 @@ namespace fs = std::filesystem;
 using namespace gac;
 using gac::test::expect_clear_error;
 using gac::test::fingerprint;
-using gac::test::kill_at_random_moments;
+using gac::test::expect_killed_and_resumed_equals;
 using gac::test::Result;
 using gac::test::run_gac;
 using gac::test::slurp;
@@ -94,11 +94,7 @@ TEST_F(NestedRunTest, SigkillThenResumeEqualsAnUninterruptedRun) {
   const auto start = std::chrono::steady_clock::now();
   ASSERT_EQ(run_gac(args("whole")).status, 0);
   const double whole_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const int kills = kill_at_random_moments(args("killed"), dir_ / "killed", whole_s, 4);
-  const Result last = run_gac(args("killed"));
-  ASSERT_EQ(last.status, 0) << last.err;
-  EXPECT_GT(kills, 0) << "the run always finished before the kill";
-  EXPECT_EQ(fingerprint(dir_ / "whole"), fingerprint(dir_ / "killed"));
+  expect_killed_and_resumed_equals(dir_ / "whole", args("killed"), dir_ / "killed", whole_s, 4);
   EXPECT_EQ(same_body_of(dir_ / "whole"), same_body_of(dir_ / "killed"));
 }
 

@@ -22,7 +22,7 @@ namespace fs = std::filesystem;
 using namespace gac;
 using gac::test::expect_clear_error;
 using gac::test::fingerprint;
-using gac::test::kill_at_random_moments;
+using gac::test::expect_killed_and_resumed_equals;
 using gac::test::Result;
 using gac::test::run_gac;
 using gac::test::slurp;
@@ -78,11 +78,7 @@ TEST_F(RunTest, SigkillAtRandomMomentsThenResumeEqualsAnUninterruptedRun) {
   const auto start = std::chrono::steady_clock::now();
   ASSERT_EQ(run_gac(args("whole")).status, 0);
   const double whole_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const int kills = kill_at_random_moments(args("killed"), dir_ / "killed", whole_s, 6);
-  const Result last = run_gac(args("killed"));
-  ASSERT_EQ(last.status, 0) << last.err;
-  EXPECT_GT(kills, 0) << "the run always finished before the kill";
-  EXPECT_EQ(fingerprint(dir_ / "whole"), fingerprint(dir_ / "killed"));
+  expect_killed_and_resumed_equals(dir_ / "whole", args("killed"), dir_ / "killed", whole_s, 6);
 }
 
 TEST_F(RunTest, DifferentConfigOnAnExistingRunIsRefusedAndNothingIsLost) {

@@ -25,7 +25,7 @@ using namespace gac;
 using gac::test::count_lines;
 using gac::test::expect_clear_error;
 using gac::test::fingerprint;
-using gac::test::kill_at_random_moments;
+using gac::test::expect_killed_and_resumed_equals;
 using gac::test::Result;
 using gac::test::run_gac;
 using gac::test::signal_gac;
@@ -141,11 +141,7 @@ TEST_F(SgdRunTest, ResultsDoNotDependOnBatchOrThreads) {
 TEST_F(SgdRunTest, SigkillAtRandomMomentsThenResumeEqualsAnUninterruptedRun) {
   std::vector<std::string> args;
   const double whole_s = slow_run("killed", &args);
-  const int kills = kill_at_random_moments(args, dir_ / "killed", whole_s, 5);
-  const Result last = run_gac(args);
-  ASSERT_EQ(last.status, 0) << last.err;
-  EXPECT_GT(kills, 0) << "the run always finished before the kill";
-  EXPECT_EQ(fingerprint(dir_ / "whole"), fingerprint(dir_ / "killed"));
+  expect_killed_and_resumed_equals(dir_ / "whole", args, dir_ / "killed", whole_s, 5);
 }
 
 TEST_F(SgdRunTest, SigtermStopsPromptlyAndARerunCompletesIdentically) {

@@ -300,6 +300,18 @@ inline int kill_at_random_moments(const std::vector<std::string>& args, const st
   return interrupt_at_random_moments(
       out, whole_s, attempts, [&](double delay) { return run_gac(args, delay).status == -SIGKILL; }, lo, hi);
 }
+
+// Kills the run of `args` (writing `killed`) at random moments, resumes it to
+// its end and expects the bytes of `whole`, the same run uninterrupted, which
+// took whole_s.
+inline void expect_killed_and_resumed_equals(const std::filesystem::path& whole, const std::vector<std::string>& args,
+                                             const std::filesystem::path& killed, double whole_s, int attempts) {
+  const int kills = kill_at_random_moments(args, killed, whole_s, attempts);
+  const Result last = run_gac(args);
+  ASSERT_EQ(last.status, 0) << last.err;
+  EXPECT_GT(kills, 0) << "the run always finished before the kill";
+  EXPECT_EQ(fingerprint(whole), fingerprint(killed));
+}
 #endif
 
 }  // namespace gac::test
