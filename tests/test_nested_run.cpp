@@ -22,8 +22,8 @@
 namespace fs = std::filesystem;
 using namespace gac;
 using gac::test::expect_clear_error;
-using gac::test::fingerprint;
 using gac::test::expect_killed_and_resumed_equals;
+using gac::test::fingerprint;
 using gac::test::Result;
 using gac::test::run_gac;
 using gac::test::slurp;

@@ -24,8 +24,9 @@ namespace fs = std::filesystem;
 using namespace gac;
 using gac::test::count_lines;
 using gac::test::expect_clear_error;
-using gac::test::fingerprint;
 using gac::test::expect_killed_and_resumed_equals;
+using gac::test::fingerprint;
+using gac::test::interrupt_at_random_moments;
 using gac::test::Result;
 using gac::test::run_gac;
 using gac::test::signal_gac;
@@ -147,13 +148,19 @@ TEST_F(SgdRunTest, SigkillAtRandomMomentsThenResumeEqualsAnUninterruptedRun) {
 TEST_F(SgdRunTest, SigtermStopsPromptlyAndARerunCompletesIdentically) {
   std::vector<std::string> args;
   const double whole_s = slow_run("stopped", &args);
-  const auto [r, exit_s] = signal_gac(args, 0.3 * whole_s, SIGTERM);
-  std::cerr << "exited " << exit_s << " s after SIGTERM (the run takes " << whole_s << " s)\n";
-  if (r.status != 0) {  // else it finished first
-    EXPECT_EQ(r.status, 75) << r.err;
-    EXPECT_NE(r.err.find("stopped by SIGTERM"), std::string::npos) << r.err;
-    EXPECT_LT(exit_s, 5.0);
-  }
+  const int stops = interrupt_at_random_moments(
+      dir_ / "stopped", whole_s, 1,
+      [&](double delay) {
+        const auto [r, exit_s] = signal_gac(args, delay, SIGTERM);
+        if (r.status == 0) return false;  // finished first
+        std::cerr << "exited " << exit_s << " s after SIGTERM\n";
+        EXPECT_EQ(r.status, 75) << r.err;
+        EXPECT_NE(r.err.find("stopped by SIGTERM"), std::string::npos) << r.err;
+        EXPECT_LT(exit_s, 5.0);
+        return true;
+      },
+      0.3, 0.3);
+  EXPECT_EQ(stops, 1) << "the run always finished before the signal";
   ASSERT_EQ(run_gac(args).status, 0);
   EXPECT_EQ(fingerprint(dir_ / "whole"), fingerprint(dir_ / "stopped"));
 }
