@@ -220,6 +220,69 @@ max_draws = 200_000_000
   EXPECT_EQ(fingerprint(run), fingerprint(reference));
 }
 
+TEST_F(SlurmTest, SearchTaskPreemptedMidSearchResumesToWhatItsTasksGiveOneAfterAnother) {
+  // Greedy random search, saved after every call (~5 s a task): task 0 is requeued while a
+  // search is under way (again if it stopped between two searches).
+  const fs::path cfg = write_config("greedy.toml", R"(
+[data]
+kind = "kink"
+[model]
+arch = "mlp"
+hidden = 6
+[prior]
+kind = "uniform"
+[optimizer]
+kind = "greedy"
+budget = 400000
+max_calls = 400
+check_every = 5
+[run]
+seed = 3
+n = 32
+repeats = 4
+bins = [0, 10]
+target = 80
+loss = "raw"
+[exec]
+checkpoint_seconds = 0
+)");
+  const fs::path run = dir_ / "greedy";
+  const std::vector<std::string> ids = submit(cfg.string() + " -o " + run.string() + " --tasks 2 --cpus-per-task 1");
+  ASSERT_EQ(ids.size(), 1u);
+  const std::string task0 = ids[0] + "_0";
+  const fs::path shard0 = run / "shards" / "0";
+  auto saved_searches = [&] {
+    return fs::exists(shard0 / "ledger.sqlite") ? Store::open_existing(shard0)->checkpointed_draws().size() : 0;
+  };
+  bool saved = false;
+  int preemptions = 0;
+  for (; preemptions < 3 && !saved; ++preemptions) {
+    const uint64_t before = draws_of(shard0);
+    wait_until([&] { return job_states(task0).empty() || (job_states(task0) == "RUNNING\n" && draws_of(shard0) > before); },
+               "task 0 to make progress", run);
+    ASSERT_FALSE(job_states(task0).empty()) << "task 0 ended before it was preempted:\n"
+                                             << sh("cat " + run.string() + "/slurm/logs/*_0.*").out;
+    EXPECT_EQ(sh("scontrol requeue " + task0).status, 0);
+    wait_until([&] { return job_states(task0) == "PENDING\n"; }, "task 0 to be requeued", run, 120);
+    saved = saved_searches() > 0;
+    std::this_thread::sleep_for(std::chrono::seconds(2));  // as in TaskPreemptedTwice...
+    EXPECT_EQ(sh("scontrol update JobId=" + task0 + " StartTime=now").status, 0);
+  }
+  EXPECT_TRUE(saved) << "task 0 never stopped inside a search";
+  std::cerr << preemptions << " preemption(s) of task 0\n";
+  wait_for_jobs(ids, run);
+  EXPECT_NE(sh("cat " + run.string() + "/slurm/logs/*_0.out").out.find("exited with 75"), std::string::npos);
+  const Shell merged = sh(gac_binary() + " merge " + run.string());
+  ASSERT_EQ(merged.status, 0) << merged.err;
+  EXPECT_EQ(saved_searches(), 0u);  // a finished task keeps none
+
+  const fs::path local = dir_ / "local";
+  run_tasks_one_after_another(cfg.string(), 2, local);
+  EXPECT_EQ(fingerprint(run), fingerprint(local));
+  const Shell verify = sh(gac_binary() + " verify " + run.string() + " --limit 20");
+  EXPECT_EQ(verify.status, 0) << verify.out << verify.err;
+}
+
 TEST_F(SlurmTest, BadTasksMissingSbatchAndSbatchErrorsAreOneClearLine) {
   const std::string quickstart = source("configs/quickstart.toml");
   const std::string out = " -o " + (dir_ / "run").string();
