@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Table 4's per-training-set results, kept in the repository so that sets
+computed in different sessions (or on different machines) add up.
+
+  table4_results.py export DIR --optimizer NAME [--build REV]   CSV rows of a run's models
+  table4_results.py summary CSV [--against BASE]                 the table and paired differences
+
+A training set is (seed, n, repeat): the same for every optimizer, so each set's
+model can be paired with the other optimizers' models of the same set. Every
+search and SGD run is a pure function of its key, so a set exported twice must
+give the same weights (their SHA-256 is compared); `summary` refuses otherwise.
+The statistics are gac report's: per (optimizer, n) the mean and sample std of
+the sets' test accuracies with a t interval, and per pair of optimizers the
+mean of the per-set differences with a t interval over the sets both have.
+Standard library only.
+"""
+import argparse
+import csv
+import hashlib
+import itertools
+import math
+import sqlite3
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+FIELDS = ["optimizer", "n", "repeat", "test_acc", "test_loss", "train_loss", "search_calls", "search_radius",
+          "seconds", "weights_sha256", "build"]
+
+# Two-sided 95% quantiles of Student's t, df = 1..30 (host/report/stats.cpp).
+T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+
+
+def t975(df):
+    if df <= 30:
+        return T975[df - 1]
+    z, v = 1.959963984540054, float(df)  # Cornish-Fisher, as stats.cpp
+    return (z + (z**3 + z) / (4 * v) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * v * v) +
+            (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * v**3))
+
+
+def fail(message):
+    sys.exit(f"table4_results: {message}")
+
+
+def export(args):
+    ledger = Path(args.dir) / "ledger.sqlite"
+    if not ledger.is_file():
+        fail(f"{args.dir}: no ledger.sqlite: not a gac run directory")
+    db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
+    rows = db.execute("SELECT m.n, m.repeat, m.test_acc, m.test_loss, m.train_loss, m.search_calls, m.search_radius,"
+                      " s.seconds, m.file, s.status FROM models m JOIN streams s USING (n, repeat, shard)"
+                      " ORDER BY m.n, m.repeat, m.shard, m.draw").fetchall()
+    out = csv.writer(sys.stdout, lineterminator="\n")
+    if args.header:
+        out.writerow(FIELDS)
+    for n, repeat, test_acc, test_loss, train_loss, calls, radius, seconds, file, status in rows:
+        if status != "filled":  # a model of a set still searching for more: not final yet
+            continue
+        sha = hashlib.sha256((Path(args.dir) / file).read_bytes()).hexdigest()
+        out.writerow([args.optimizer, n, repeat, repr(test_acc), repr(test_loss), repr(train_loss),
+                      "" if calls is None else calls, "" if radius is None else repr(radius),
+                      f"{seconds:.1f}", sha, args.build])
+
+
+def load(path):
+    """{(optimizer, n): {repeat: row}}, a set exported twice kept once (same weights required)."""
+    cells = defaultdict(dict)
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames != FIELDS:
+            fail(f"{path}: expected the columns {','.join(FIELDS)}")
+        for line, row in enumerate(reader, start=2):
+            key, repeat = (row["optimizer"], int(row["n"])), int(row["repeat"])
+            seen = cells[key].get(repeat)
+            if seen and seen["weights_sha256"] != row["weights_sha256"]:
+                fail(f"{path}:{line}: {key[0]} n = {key[1]} set {repeat} has two different models "
+                     f"(builds {seen['build']} and {row['build']}): the runs are not the same")
+            cells[key].setdefault(repeat, row)
+    return cells
+
+
+def interval(values):
+    k = len(values)
+    mean = sum(values) / k
+    if k < 2:
+        return mean, math.nan, (math.nan, math.nan)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (k - 1))
+    half = t975(k - 1) * sd / math.sqrt(k)
+    return mean, sd, (mean - half, mean + half)
+
+
+def calls_range(rows):
+    calls = sorted(int(r["search_calls"]) for r in rows if r["search_calls"])
+    return f"{calls[0]:,}–{calls[-1]:,}" if calls else "–"
+
+
+def summary(args):
+    cells = load(args.csv)
+    print("| n | optimizer | sets | test accuracy (mean ± std) | 95% CI (sets as the unit) | calls per search |")
+    print("|---|---|---|---|---|---|")
+    for (opt, n) in sorted(cells, key=lambda k: (k[1], k[0] != args.against, k[0])):
+        sets = cells[(opt, n)]
+        mean, sd, (lo, hi) = interval([float(r["test_acc"]) for r in sets.values()])
+        lo, hi = max(lo, 0.0), min(hi, 1.0)  # an accuracy's interval, as gac report clips it
+        spread = f" ± {sd:.4f}" if len(sets) > 1 else ""
+        ci = f"[{lo:.4f}, {hi:.4f}]" if len(sets) > 1 else "– (one set)"
+        print(f"| {n} | {opt} | {len(sets)} | {mean:.4f}{spread} | {ci} | {calls_range(sets.values())} |")
+    print()
+    print("Paired by training set (optimizer minus the other), 95% t interval over the sets both have:")
+    others = sorted({opt for opt, _ in cells} - {args.against})
+    pairs = [(a, args.against) for a in others] + list(itertools.combinations(others, 2))
+    for n in sorted({n for _, n in cells}):
+        for a, b in pairs:
+            common = sorted(cells[(a, n)].keys() & cells[(b, n)].keys()) if (a, n) in cells and (b, n) in cells else []
+            if not common:
+                continue
+            d = [float(cells[(a, n)][r]["test_acc"]) - float(cells[(b, n)][r]["test_acc"]) for r in common]
+            mean, _, (lo, hi) = interval(d)
+            ci = f"[{lo:+.4f}, {hi:+.4f}]" if len(d) > 1 else "(one set: no interval)"
+            print(f"- n = {n}, {a} − {b}: {mean:+.4f} {ci} over {len(d)} set{'s' if len(d) > 1 else ''}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    e = sub.add_parser("export", help="CSV rows of a run directory's models")
+    e.add_argument("dir")
+    e.add_argument("--optimizer", required=True, help="the name its rows carry (sgd, pattern, greedy)")
+    e.add_argument("--build", default="", help="the gac commit that ran it")
+    e.add_argument("--header", action="store_true", help="write the header line first")
+    s = sub.add_parser("summary", help="the table and paired differences of a results CSV")
+    s.add_argument("csv")
+    s.add_argument("--against", default="sgd", help="the optimizer the others are paired against (default sgd)")
+    args = parser.parse_args()
+    export(args) if args.command == "export" else summary(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""scripts/table4_results.py against gac itself.
+
+  table4_results_test.py GAC SOURCE_DIR
+
+Two small search runs of the same training sets (the kink MLP, pattern and
+greedy search, 5 sets at n = 4 and 8) are exported to one CSV; `summary`
+must give gac report's per-cell means and intervals and `report --versus`'s
+paired differences. A set exported twice counts once; the same set with
+other weights, a CSV of other columns and a directory that is no run are
+each refused with one line naming the problem.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+GAC, SOURCE = sys.argv[1], sys.argv[2]
+SCRIPT = os.path.join(SOURCE, "scripts", "table4_results.py")
+failures = []
+
+
+def check(ok, what):
+    if not ok:
+        failures.append(what)
+        print(f"FAIL: {what}")
+
+
+def run(cmd):
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def script(*args):
+    return run([sys.executable, SCRIPT, *args])
+
+
+def expect_refused(args, needle):
+    r = script(*args)
+    lines = r.stderr.strip().splitlines()
+    check(r.returncode != 0 and len(lines) == 1 and needle in r.stderr,
+          f"{' '.join(args)}: expected one error line with '{needle}', got rc {r.returncode}: {r.stderr!r}")
+
+
+CONFIG = """[data]
+kind = "kink"
+[model]
+arch = "mlp"
+hidden = 6
+[prior]
+kind = "uniform"
+[optimizer]
+kind = "{kind}"
+budget = 80
+max_calls = 400
+check_every = 5
+[run]
+seed = 3
+n = [4, 8]
+repeats = 5
+bins = [0, 10]
+target = 1
+loss = "raw"
+"""
+
+with tempfile.TemporaryDirectory() as tmp:
+    csv_path = os.path.join(tmp, "results.csv")
+    for i, kind in enumerate(["pattern", "greedy"]):
+        cfg = os.path.join(tmp, kind + ".toml")
+        with open(cfg, "w") as f:
+            f.write(CONFIG.format(kind=kind))
+        r = run([GAC, "run", cfg, "-o", os.path.join(tmp, kind), "-q"])
+        if r.returncode != 0:
+            sys.exit(f"gac run {kind} failed: {r.stderr}")
+        e = script("export", os.path.join(tmp, kind), "--optimizer", kind, "--build", "test",
+                   *(["--header"] if i == 0 else []))
+        check(e.returncode == 0, f"export {kind}: {e.stderr}")
+        check(len(e.stdout.strip().splitlines()) == 10 + (i == 0), f"export {kind}: 10 sets expected:\n{e.stdout}")
+        with open(csv_path, "a") as f:
+            f.write(e.stdout)
+
+    s = script("summary", csv_path, "--against", "pattern")
+    check(s.returncode == 0, f"summary: {s.stderr}")
+    rows = {(m[1], int(m[0])): m for m in re.findall(
+        r"^\| (\d+) \| (\w+) \| 5 \| (0\.\d{4}) ± (0\.\d{4}) \| \[(\d\.\d{4}), (\d\.\d{4})\] \|", s.stdout, re.M)}
+    pairs = {int(m[0]): m[1:] for m in re.findall(
+        r"^- n = (\d+), greedy − pattern: ([+-]\d\.\d{4}) \[([+-]\d\.\d{4}), ([+-]\d\.\d{4})\] over 5 sets$",
+        s.stdout, re.M)}
+    check(len(rows) == 4 and len(pairs) == 2, f"summary: 4 cells and 2 pairs expected:\n{s.stdout}")
+
+    versus = json.loads(run([GAC, "report", os.path.join(tmp, "greedy"), "--versus", os.path.join(tmp, "pattern"),
+                             "--json"]).stdout)
+    for cell in versus["cells"]:
+        n = cell["n"]
+        for side in ("run", "versus"):
+            c = cell[side]
+            want = [f"{c['test_acc_mean']:.4f}", f"{c['test_acc_ci_lo']:.4f}", f"{c['test_acc_ci_hi']:.4f}"]
+            got = rows.get((c["optimizer"], n))
+            check(got is not None and [got[2], got[4], got[5]] == want,
+                  f"n = {n} {c['optimizer']}: summary {got} against gac report {want}")
+        p = cell["paired"]
+        want = [f"{p['test_acc']:+.4f}", f"{p['ci_lo']:+.4f}", f"{p['ci_hi']:+.4f}"]
+        check(list(pairs.get(n, ())) == want, f"n = {n} paired: summary {pairs.get(n)} against report --versus {want}")
+
+    # The same sets exported again count once.
+    with open(csv_path) as f:
+        lines = f.read().splitlines()
+    with open(csv_path, "a") as f:
+        f.write("\n".join(lines[1:6]) + "\n")
+    again = script("summary", csv_path, "--against", "pattern")
+    check(again.stdout == s.stdout, f"a set exported twice changed the summary:\n{again.stdout}")
+
+    # The same set with other weights: the runs disagree.
+    with open(csv_path, "a") as f:
+        f.write(re.sub(r",[0-9a-f]{64},", "," + "0" * 64 + ",", lines[1]) + "\n")
+    expect_refused(["summary", csv_path], "has two different models")
+
+    bad = os.path.join(tmp, "bad.csv")
+    with open(bad, "w") as f:
+        f.write("n,repeat,test_acc\n100,0,0.5\n")
+    expect_refused(["summary", bad], "expected the columns")
+    expect_refused(["export", tmp, "--optimizer", "x"], "not a gac run directory")
+
+if failures:
+    sys.exit(f"{len(failures)} failure(s)")
+print("table4_results: summary matches gac report and report --versus")
