@@ -134,7 +134,10 @@ def main():
     s.add_argument("csv")
     s.add_argument("--against", default="sgd", help="the optimizer the others are paired against (default sgd)")
     args = parser.parse_args()
-    export(args) if args.command == "export" else summary(args)
+    try:
+        export(args) if args.command == "export" else summary(args)
+    except (OSError, ValueError, sqlite3.Error) as e:  # an unreadable file, a value that is no number
+        fail(f"{args.command}: {e}")
 
 
 if __name__ == "__main__":

@@ -120,6 +120,11 @@ with tempfile.TemporaryDirectory() as tmp:
     with open(bad, "w") as f:
         f.write("n,repeat,test_acc\n100,0,0.5\n")
     expect_refused(["summary", bad], "expected the columns")
+    with open(bad, "w") as f:
+        f.write(",".join(["optimizer", "n", "repeat", "test_acc", "test_loss", "train_loss", "search_calls",
+                          "search_radius", "seconds", "weights_sha256", "build"]) + "\nsgd,100,0,abc,,,,,,x,y\n")
+    expect_refused(["summary", bad], "could not convert string to float: 'abc'")
+    expect_refused(["summary", os.path.join(tmp, "missing.csv")], "No such file")
     expect_refused(["export", tmp, "--optimizer", "x"], "not a gac run directory")
 
 if failures:
