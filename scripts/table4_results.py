@@ -2,8 +2,9 @@
 """Table 4's per-training-set results, kept in the repository so that sets
 computed in different sessions (or on different machines) add up.
 
-  table4_results.py export DIR --optimizer NAME [--build REV]   CSV rows of a run's models
-  table4_results.py summary CSV [--against BASE]                 the table and paired differences
+  table4_results.py export DIR --optimizer NAME [--build REV]            CSV rows of a run's models
+  table4_results.py add DIR --optimizer NAME [--build REV] --to CSV      merge them into a results CSV
+  table4_results.py summary CSV [--against BASE]                          the table and paired differences
 
 A training set is (seed, n, repeat): the same for every optimizer, so each set's
 model can be paired with the other optimizers' models of the same set. Every
@@ -19,8 +20,10 @@ import csv
 import hashlib
 import itertools
 import math
+import os
 import sqlite3
 import sys
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -44,40 +47,82 @@ def fail(message):
     sys.exit(f"table4_results: {message}")
 
 
-def export(args):
-    ledger = Path(args.dir) / "ledger.sqlite"
+def export_rows(run_dir, optimizer, build):
+    """One CSV row (strings, FIELDS' order) per model of a run's filled sets."""
+    ledger = Path(run_dir) / "ledger.sqlite"
     if not ledger.is_file():
-        fail(f"{args.dir}: no ledger.sqlite: not a gac run directory")
+        fail(f"{run_dir}: no ledger.sqlite: not a gac run directory")
     db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
     rows = db.execute("SELECT m.n, m.repeat, m.test_acc, m.test_loss, m.train_loss, m.search_calls, m.search_radius,"
                       " s.seconds, m.file, s.status FROM models m JOIN streams s USING (n, repeat, shard)"
                       " ORDER BY m.n, m.repeat, m.shard, m.draw").fetchall()
-    out = csv.writer(sys.stdout, lineterminator="\n")
-    if args.header:
-        out.writerow(FIELDS)
+    out = []
     for n, repeat, test_acc, test_loss, train_loss, calls, radius, seconds, file, status in rows:
         if status != "filled":  # a model of a set still searching for more: not final yet
             continue
-        sha = hashlib.sha256((Path(args.dir) / file).read_bytes()).hexdigest()
-        out.writerow([args.optimizer, n, repeat, repr(test_acc), repr(test_loss), repr(train_loss),
-                      "" if calls is None else calls, "" if radius is None else repr(radius),
-                      f"{seconds:.1f}", sha, args.build])
+        sha = hashlib.sha256((Path(run_dir) / file).read_bytes()).hexdigest()
+        out.append([optimizer, str(n), str(repeat), repr(test_acc), repr(test_loss), repr(train_loss),
+                    "" if calls is None else str(calls), "" if radius is None else repr(radius),
+                    f"{seconds:.1f}", sha, build])
+    return out
+
+
+def export(args):
+    out = csv.writer(sys.stdout, lineterminator="\n")
+    if args.header:
+        out.writerow(FIELDS)
+    out.writerows(export_rows(args.dir, args.optimizer, args.build))
+
+
+def read_rows(path):
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames != FIELDS:
+            fail(f"{path}: expected the columns {','.join(FIELDS)}")
+        return list(reader)
+
+
+def set_name(row):
+    return f"{row['optimizer']} n = {row['n']} set {row['repeat']}"
+
+
+def add(args):
+    """Merges a run's rows into the CSV: new sets added, sets already there checked, the file kept sorted."""
+    rows = read_rows(args.to) if Path(args.to).exists() else []
+    by_set = {(r["optimizer"], int(r["n"]), int(r["repeat"])): r for r in rows}
+    added = same = 0
+    for values in export_rows(args.dir, args.optimizer, args.build):
+        row = dict(zip(FIELDS, values))
+        seen = by_set.get((row["optimizer"], int(row["n"]), int(row["repeat"])))
+        if seen is None:
+            rows.append(row)
+            added += 1
+        elif seen["weights_sha256"] == row["weights_sha256"]:
+            same += 1
+        else:
+            fail(f"{args.to}: {set_name(row)} is there with other weights (build {seen['build']}): "
+                 "the runs are not the same; nothing written")
+    order = {"sgd": 0, "pattern": 1, "greedy": 2}
+    rows.sort(key=lambda r: (int(r["n"]), order.get(r["optimizer"], 3), r["optimizer"], int(r["repeat"])))
+    target = Path(args.to)
+    with tempfile.NamedTemporaryFile("w", newline="", dir=target.parent or ".", delete=False) as tmp:
+        writer = csv.DictWriter(tmp, FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp.name, target)  # a reader sees the old file or the new one, never half of one
+    print(f"{args.to}: {added} set{'s' if added != 1 else ''} added, {same} already there with the same weights")
 
 
 def load(path):
     """{(optimizer, n): {repeat: row}}, a set exported twice kept once (same weights required)."""
     cells = defaultdict(dict)
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames != FIELDS:
-            fail(f"{path}: expected the columns {','.join(FIELDS)}")
-        for line, row in enumerate(reader, start=2):
-            key, repeat = (row["optimizer"], int(row["n"])), int(row["repeat"])
-            seen = cells[key].get(repeat)
-            if seen and seen["weights_sha256"] != row["weights_sha256"]:
-                fail(f"{path}:{line}: {key[0]} n = {key[1]} set {repeat} has two different models "
-                     f"(builds {seen['build']} and {row['build']}): the runs are not the same")
-            cells[key].setdefault(repeat, row)
+    for line, row in enumerate(read_rows(path), start=2):
+        key, repeat = (row["optimizer"], int(row["n"])), int(row["repeat"])
+        seen = cells[key].get(repeat)
+        if seen and seen["weights_sha256"] != row["weights_sha256"]:
+            fail(f"{path}:{line}: {set_name(row)} has two different models "
+                 f"(builds {seen['build']} and {row['build']}): the runs are not the same")
+        cells[key].setdefault(repeat, row)
     return cells
 
 
@@ -125,17 +170,20 @@ def summary(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    e = sub.add_parser("export", help="CSV rows of a run directory's models")
-    e.add_argument("dir")
-    e.add_argument("--optimizer", required=True, help="the name its rows carry (sgd, pattern, greedy)")
-    e.add_argument("--build", default="", help="the gac commit that ran it")
+    run = argparse.ArgumentParser(add_help=False)  # what export and add read: a run and its labels
+    run.add_argument("dir")
+    run.add_argument("--optimizer", required=True, help="the name its rows carry (sgd, pattern, greedy)")
+    run.add_argument("--build", default="", help="the gac commit that ran it")
+    e = sub.add_parser("export", parents=[run], help="CSV rows of a run directory's models")
     e.add_argument("--header", action="store_true", help="write the header line first")
+    a = sub.add_parser("add", parents=[run], help="merge a run directory's models into a results CSV (kept sorted)")
+    a.add_argument("--to", required=True, help="the CSV (created if missing; sets already there must match)")
     s = sub.add_parser("summary", help="the table and paired differences of a results CSV")
     s.add_argument("csv")
     s.add_argument("--against", default="sgd", help="the optimizer the others are paired against (default sgd)")
     args = parser.parse_args()
     try:
-        export(args) if args.command == "export" else summary(args)
+        {"export": export, "add": add, "summary": summary}[args.command](args)
     except (OSError, ValueError, sqlite3.Error) as e:  # an unreadable file, a value that is no number
         fail(f"{args.command}: {e}")
 

@@ -6,7 +6,8 @@
 Two small search runs of the same training sets (the kink MLP, pattern and
 greedy search, 5 sets at n = 4 and 8) are exported to one CSV; `summary`
 must give gac report's per-cell means and intervals and `report --versus`'s
-paired differences. A set exported twice counts once; the same set with
+paired differences; `add` merges the runs into one sorted CSV with the same
+summary. A set exported twice counts once; the same set with
 other weights, a CSV of other columns and a directory that is no run are
 each refused with one line naming the problem.
 """
@@ -102,6 +103,26 @@ with tempfile.TemporaryDirectory() as tmp:
         p = cell["paired"]
         want = [f"{p['test_acc']:+.4f}", f"{p['ci_lo']:+.4f}", f"{p['ci_hi']:+.4f}"]
         check(list(pairs.get(n, ())) == want, f"n = {n} paired: summary {pairs.get(n)} against report --versus {want}")
+
+    # add: the same table from either run order, the file sorted; adding again changes nothing.
+    added = os.path.join(tmp, "added.csv")
+    for kind in ["greedy", "pattern"]:
+        a = script("add", os.path.join(tmp, kind), "--optimizer", kind, "--build", "test", "--to", added)
+        check(a.returncode == 0 and "10 sets added, 0 already there" in a.stdout, f"add {kind}: {a.stdout}{a.stderr}")
+    with open(added) as f:
+        added_text = f.read()
+    keys = [tuple(line.split(",")[:3]) for line in added_text.splitlines()[1:]]
+    check(keys == sorted(keys, key=lambda k: (int(k[1]), k[0] != "pattern", int(k[2]))) and len(keys) == 20,
+          f"add: 20 rows sorted by n, optimizer and set expected:\n{added_text}")
+    check(script("summary", added, "--against", "pattern").stdout == s.stdout, "add: the summary differs from export's")
+    a = script("add", os.path.join(tmp, "greedy"), "--optimizer", "greedy", "--to", added)
+    check(a.returncode == 0 and "0 sets added, 10 already there" in a.stdout, f"add again: {a.stdout}{a.stderr}")
+    with open(added, "w") as f:
+        f.write(re.sub(r",[0-9a-f]{64},", "," + "0" * 64 + ",", added_text, count=1))
+    expect_refused(["add", os.path.join(tmp, "pattern"), "--optimizer", "pattern", "--to", added],
+                   "is there with other weights")
+    with open(added) as f:
+        check("0" * 64 in f.read(), "a refused add rewrote the CSV")
 
     # The same sets exported again count once.
     with open(csv_path) as f:
