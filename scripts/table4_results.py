@@ -86,6 +86,12 @@ def set_name(row):
     return f"{row['optimizer']} n = {row['n']} set {row['repeat']}"
 
 
+def optimizer_rank(name, first="sgd"):
+    """Table 4's order: the baseline, then pattern and greedy search, then any other by name."""
+    order = ["pattern", "greedy"]
+    return (0 if name == first else 1 + order.index(name) if name in order else 3, name)
+
+
 def add(args):
     """Merges a run's rows into the CSV: new sets added, sets already there checked, the file kept sorted."""
     rows = read_rows(args.to) if Path(args.to).exists() else []
@@ -102,8 +108,7 @@ def add(args):
         else:
             fail(f"{args.to}: {set_name(row)} is there with other weights (build {seen['build']}): "
                  "the runs are not the same; nothing written")
-    order = {"sgd": 0, "pattern": 1, "greedy": 2}
-    rows.sort(key=lambda r: (int(r["n"]), order.get(r["optimizer"], 3), r["optimizer"], int(r["repeat"])))
+    rows.sort(key=lambda r: (int(r["n"]), *optimizer_rank(r["optimizer"]), int(r["repeat"])))
     target = Path(args.to)
     with tempfile.NamedTemporaryFile("w", newline="", dir=target.parent or ".", delete=False) as tmp:
         writer = csv.DictWriter(tmp, FIELDS, lineterminator="\n")
@@ -145,7 +150,7 @@ def summary(args):
     cells = load(args.csv)
     print("| n | optimizer | sets | test accuracy (mean ± std) | 95% CI (sets as the unit) | calls per search |")
     print("|---|---|---|---|---|---|")
-    for (opt, n) in sorted(cells, key=lambda k: (k[1], k[0] != args.against, k[0])):
+    for (opt, n) in sorted(cells, key=lambda k: (k[1], *optimizer_rank(k[0], args.against))):
         sets = cells[(opt, n)]
         mean, sd, (lo, hi) = interval([float(r["test_acc"]) for r in sets.values()])
         lo, hi = max(lo, 0.0), min(hi, 1.0)  # an accuracy's interval, as gac report clips it
