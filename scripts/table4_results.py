@@ -143,7 +143,9 @@ def interval(values):
 
 def calls_range(rows):
     calls = sorted(int(r["search_calls"]) for r in rows if r["search_calls"])
-    return f"{calls[0]:,}–{calls[-1]:,}" if calls else "–"
+    if not calls:
+        return "–"
+    return f"{calls[0]:,}" if calls[0] == calls[-1] else f"{calls[0]:,}–{calls[-1]:,}"
 
 
 def summary(args):
@@ -168,8 +170,8 @@ def summary(args):
                 continue
             d = [float(cells[(a, n)][r]["test_acc"]) - float(cells[(b, n)][r]["test_acc"]) for r in common]
             mean, _, (lo, hi) = interval(d)
-            ci = f"[{lo:+.4f}, {hi:+.4f}]" if len(d) > 1 else "(one set: no interval)"
-            print(f"- n = {n}, {a} − {b}: {mean:+.4f} {ci} over {len(d)} set{'s' if len(d) > 1 else ''}")
+            over = f"[{lo:+.4f}, {hi:+.4f}] over {len(d)} sets" if len(d) > 1 else "on one set (no interval)"
+            print(f"- n = {n}, {a} − {b}: {mean:+.4f} {over}")
 
 
 def main():
