@@ -94,6 +94,8 @@ def optimizer_rank(name, first="sgd"):
 
 def add(args):
     """Merges a run's rows into the CSV: new sets added, sets already there checked, the file kept sorted."""
+    if Path(args.to).exists():
+        load(args.to)  # a CSV already holding two different models of one set is refused, as summary does
     rows = read_rows(args.to) if Path(args.to).exists() else []
     by_set = {(r["optimizer"], int(r["n"]), int(r["repeat"])): r for r in rows}
     added = same = 0

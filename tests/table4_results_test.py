@@ -123,6 +123,10 @@ with tempfile.TemporaryDirectory() as tmp:
                    "is there with other weights")
     with open(added) as f:
         check("0" * 64 in f.read(), "a refused add rewrote the CSV")
+    with open(added, "w") as f:  # a CSV that already holds two models of one set
+        f.write(added_text + re.sub(r",[0-9a-f]{64},", "," + "0" * 64 + ",", added_text.splitlines()[1]) + "\n")
+    expect_refused(["add", os.path.join(tmp, "pattern"), "--optimizer", "pattern", "--to", added],
+                   "has two different models")
 
     # The same sets exported again count once.
     with open(csv_path) as f:
