@@ -9,7 +9,8 @@ must give gac report's per-cell means and intervals and `report --versus`'s
 paired differences; `add` merges the runs into one sorted CSV with the same
 summary. A set exported twice counts once; the same set with
 other weights, a CSV of other columns and a directory that is no run are
-each refused with one line naming the problem.
+each refused with one line naming the problem. The rows of
+docs/reproduction.md's Table 4 marked CSV are the shipped CSV's summary.
 """
 import json
 import os
@@ -151,6 +152,20 @@ with tempfile.TemporaryDirectory() as tmp:
     expect_refused(["summary", bad], "could not convert string to float: 'abc'")
     expect_refused(["summary", os.path.join(tmp, "missing.csv")], "No such file")
     expect_refused(["export", tmp, "--optimizer", "x"], "not a gac run directory")
+
+# The shipped CSV and docs/reproduction.md agree: the table's rows marked CSV
+# are exactly the cells `summary` prints from docs/results/table4_mnist.csv.
+NAMES = {"sgd": "SGD", "pattern": "pattern search", "greedy": "greedy random search"}
+CELL = r"\| (\d+) \| ([^|]+?) \|{} (\d+) \| ([^|]+?) \| ([^|]+?) \| ([^|]+?) \|$"
+shipped = script("summary", os.path.join(SOURCE, "docs", "results", "table4_mnist.csv"))
+check(shipped.returncode == 0, f"summary of the shipped CSV failed: {shipped.stderr!r}")
+from_csv = {(m[1], NAMES.get(m[2], m[2])) + m.groups()[2:]
+            for m in (re.match(CELL.format(""), line) for line in shipped.stdout.splitlines()) if m}
+with open(os.path.join(SOURCE, "docs", "reproduction.md")) as f:
+    in_docs = {m.groups() for m in (re.match(CELL.format(" CSV \\|"), line) for line in f.read().splitlines()) if m}
+check(from_csv and from_csv == in_docs,
+      f"docs/reproduction.md's CSV rows differ from the shipped CSV's summary: only in the CSV "
+      f"{sorted(from_csv - in_docs)}, only in the docs {sorted(in_docs - from_csv)}")
 
 if failures:
     sys.exit(f"{len(failures)} failure(s)")
