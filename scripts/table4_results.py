@@ -2,12 +2,18 @@
 """Table 4's per-training-set results, kept in the repository so that sets
 computed in different sessions (or on different machines) add up.
 
-  table4_results.py export DIR --optimizer NAME [--build REV]            CSV rows of a run's models
-  table4_results.py add DIR --optimizer NAME [--build REV] --to CSV      merge them into a results CSV
+  table4_results.py export DIR [--optimizer NAME] [--build REV]          CSV rows of a run's models
+  table4_results.py add DIR [--optimizer NAME] [--build REV] --to CSV    merge them into a results CSV
   table4_results.py summary CSV [--against BASE]                          the table and paired differences
 
-A training set is (seed, n, repeat): the same for every optimizer, so each set's
-model can be paired with the other optimizers' models of the same set. Every
+A training set is (seed, n, repeat) of one training data: the same for every
+optimizer, so each set's model can be paired with the other optimizers' models
+of the same set. Each row carries what it was trained on (data_key: the run's
+[data] settings but the path, and its data files' sizes and CRCs) and how
+(config_key: the rest of the run's identity but the sizes, repeats, shards and
+seed): all rows of a CSV must share one data_key, and all rows of one optimizer
+one config_key, so that runs of other data or settings are refused, not mixed
+in. The optimizer is the run's own (--optimizer, if given, must name it). Every
 search and SGD run is a pure function of its key, so a set exported twice must
 give the same weights (their SHA-256 is compared); `summary` refuses otherwise.
 The statistics are gac report's: per (optimizer, n) the mean and sample std of
@@ -19,16 +25,21 @@ import argparse
 import csv
 import hashlib
 import itertools
+import json
 import math
 import os
 import sqlite3
 import sys
 import tempfile
+import tomllib
 from collections import defaultdict
 from pathlib import Path
 
-FIELDS = ["optimizer", "n", "repeat", "test_acc", "test_loss", "train_loss", "search_calls", "search_radius",
-          "seconds", "weights_sha256", "build"]
+FIELDS = ["optimizer", "n", "seed", "repeat", "test_acc", "test_loss", "train_loss", "search_calls", "search_radius",
+          "seconds", "weights_sha256", "data_key", "config_key", "build"]
+
+# Keys of a run's identity (its config.toml) that vary between the runs of one table: not in config_key.
+PER_RUN = {"n", "repeats", "shard", "shards", "seed"}
 
 # Two-sided 95% quantiles of Student's t, df = 1..30 (host/report/stats.cpp).
 T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
@@ -47,12 +58,35 @@ def fail(message):
     sys.exit(f"table4_results: {message}")
 
 
+def digest(value):
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def run_identity(run_dir, db):
+    """(optimizer, seed, data_key, config_key) of a run directory."""
+    with open(Path(run_dir) / "config.toml", "rb") as f:
+        config = tomllib.load(f)
+    meta = dict(db.execute("SELECT key, value FROM meta"))
+    if "run_meta" not in meta:
+        fail(f"{run_dir}: its ledger has no run_meta: not a gac run directory")
+    optimizer = json.loads(meta["run_meta"])["optimizer"]
+    files = sorted([Path(f["path"]).name, f["size"], f["crc32"]] for f in json.loads(meta.get("data_files", "[]")))
+    data = {k: v for k, v in config.pop("data", {}).items() if k != "path"}  # the same files anywhere
+    run = config.get("run", {})
+    seed = run.get("seed", 0)
+    config["run"] = {k: v for k, v in run.items() if k not in PER_RUN}
+    return optimizer, seed, digest({"data": data, "files": files}), digest(config)
+
+
 def export_rows(run_dir, optimizer, build):
     """One CSV row (strings, FIELDS' order) per model of a run's filled sets."""
     ledger = Path(run_dir) / "ledger.sqlite"
     if not ledger.is_file():
         fail(f"{run_dir}: no ledger.sqlite: not a gac run directory")
     db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
+    ran, seed, data_key, config_key = run_identity(run_dir, db)
+    if optimizer and optimizer != ran:
+        fail(f"{run_dir} ran {ran}, not {optimizer}")
     rows = db.execute("SELECT m.n, m.repeat, m.test_acc, m.test_loss, m.train_loss, m.search_calls, m.search_radius,"
                       " s.seconds, m.file, s.status FROM models m JOIN streams s USING (n, repeat, shard)"
                       " ORDER BY m.n, m.repeat, m.shard, m.draw").fetchall()
@@ -61,9 +95,9 @@ def export_rows(run_dir, optimizer, build):
         if status != "filled":  # a model of a set still searching for more: not final yet
             continue
         sha = hashlib.sha256((Path(run_dir) / file).read_bytes()).hexdigest()
-        out.append([optimizer, str(n), str(repeat), repr(test_acc), repr(test_loss), repr(train_loss),
+        out.append([ran, str(n), str(seed), str(repeat), repr(test_acc), repr(test_loss), repr(train_loss),
                     "" if calls is None else str(calls), "" if radius is None else repr(radius),
-                    f"{seconds:.1f}", sha, build])
+                    f"{seconds:.1f}", sha, data_key, config_key, build])
     return out
 
 
@@ -82,8 +116,29 @@ def read_rows(path):
         return list(reader)
 
 
+def set_key(row):
+    return row["optimizer"], int(row["n"]), int(row["seed"]), int(row["repeat"])
+
+
 def set_name(row):
-    return f"{row['optimizer']} n = {row['n']} set {row['repeat']}"
+    return f"{row['optimizer']} n = {row['n']} seed {row['seed']} set {row['repeat']}"
+
+
+def check_comparable(rows, path):
+    """All rows of one training data, each optimizer's rows of one configuration."""
+    data_keys, config_keys = {}, {}
+    for row in rows:
+        data_keys.setdefault(row["data_key"], row)
+        config_keys.setdefault(row["optimizer"], {}).setdefault(row["config_key"], row)
+    if len(data_keys) > 1:
+        a, b = list(data_keys.values())[:2]
+        fail(f"{path}: {set_name(a)} and {set_name(b)} were trained on other data "
+             f"(data_key {a['data_key']} and {b['data_key']}): they do not pair")
+    for optimizer, keys in config_keys.items():
+        if len(keys) > 1:
+            a, b = list(keys.values())[:2]
+            fail(f"{path}: {optimizer} rows of two configurations (config_key {a['config_key']} and "
+                 f"{b['config_key']}, e.g. {set_name(a)} and {set_name(b)}): one table, one {optimizer}")
 
 
 def optimizer_rank(name, first="sgd"):
@@ -97,11 +152,12 @@ def add(args):
     if Path(args.to).exists():
         load(args.to)  # a CSV already holding two different models of one set is refused, as summary does
     rows = read_rows(args.to) if Path(args.to).exists() else []
-    by_set = {(r["optimizer"], int(r["n"]), int(r["repeat"])): r for r in rows}
+    by_set = {set_key(r): r for r in rows}
+    new_rows = [dict(zip(FIELDS, values)) for values in export_rows(args.dir, args.optimizer, args.build)]
+    check_comparable(rows + new_rows, f"{args.dir} into {args.to}")  # before the weights: other data, other weights
     added = same = 0
-    for values in export_rows(args.dir, args.optimizer, args.build):
-        row = dict(zip(FIELDS, values))
-        seen = by_set.get((row["optimizer"], int(row["n"]), int(row["repeat"])))
+    for row in new_rows:
+        seen = by_set.get(set_key(row))
         if seen is None:
             rows.append(row)
             added += 1
@@ -110,7 +166,7 @@ def add(args):
         else:
             fail(f"{args.to}: {set_name(row)} is there with other weights (build {seen['build']}): "
                  "the runs are not the same; nothing written")
-    rows.sort(key=lambda r: (int(r["n"]), *optimizer_rank(r["optimizer"]), int(r["repeat"])))
+    rows.sort(key=lambda r: (int(r["n"]), *optimizer_rank(r["optimizer"]), int(r["seed"]), int(r["repeat"])))
     target = Path(args.to)
     with tempfile.NamedTemporaryFile("w", newline="", dir=target.parent or ".", delete=False) as tmp:
         writer = csv.DictWriter(tmp, FIELDS, lineterminator="\n")
@@ -121,10 +177,12 @@ def add(args):
 
 
 def load(path):
-    """{(optimizer, n): {repeat: row}}, a set exported twice kept once (same weights required)."""
+    """{(optimizer, n): {(seed, repeat): row}}, a set exported twice kept once (same weights required)."""
     cells = defaultdict(dict)
-    for line, row in enumerate(read_rows(path), start=2):
-        key, repeat = (row["optimizer"], int(row["n"])), int(row["repeat"])
+    rows = read_rows(path)
+    check_comparable(rows, path)
+    for line, row in enumerate(rows, start=2):
+        key, repeat = (row["optimizer"], int(row["n"])), (int(row["seed"]), int(row["repeat"]))
         seen = cells[key].get(repeat)
         if seen and seen["weights_sha256"] != row["weights_sha256"]:
             fail(f"{path}:{line}: {set_name(row)} has two different models "
@@ -181,7 +239,7 @@ def main():
     sub = parser.add_subparsers(dest="command", required=True)
     run = argparse.ArgumentParser(add_help=False)  # what export and add read: a run and its labels
     run.add_argument("dir")
-    run.add_argument("--optimizer", required=True, help="the name its rows carry (sgd, pattern, greedy)")
+    run.add_argument("--optimizer", help="the optimizer the run must have used (sgd, pattern, greedy); its rows carry it")
     run.add_argument("--build", default="", help="the gac commit that ran it")
     e = sub.add_parser("export", parents=[run], help="CSV rows of a run directory's models")
     e.add_argument("--header", action="store_true", help="write the header line first")
@@ -193,7 +251,7 @@ def main():
     args = parser.parse_args()
     try:
         {"export": export, "add": add, "summary": summary}[args.command](args)
-    except (OSError, ValueError, sqlite3.Error) as e:  # an unreadable file, a value that is no number
+    except (OSError, ValueError, sqlite3.Error, tomllib.TOMLDecodeError) as e:  # an unreadable file, a value that is no number
         fail(f"{args.command}: {e}")
 
 

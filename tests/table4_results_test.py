@@ -7,11 +7,14 @@ Two small search runs of the same training sets (the kink MLP, pattern and
 greedy search, 5 sets at n = 4 and 8) are exported to one CSV; `summary`
 must give gac report's per-cell means and intervals and `report --versus`'s
 paired differences; `add` merges the runs into one sorted CSV with the same
-summary. A set exported twice counts once; the same set with
-other weights, a CSV of other columns and a directory that is no run are
-each refused with one line naming the problem. The rows of
+summary. A set exported twice counts once; sets of another seed pair only
+with their own seed. The same set with other weights, a run labelled with
+another optimizer, a run on other data or of another configuration, a CSV of
+other columns and a directory that is no run are each refused with one line
+naming the problem. The rows of
 docs/reproduction.md's Table 4 marked CSV are the shipped CSV's summary.
 """
+import csv
 import json
 import os
 import re
@@ -66,15 +69,20 @@ target = 1
 loss = "raw"
 """
 
+def gac_run(tmp, name, config):
+    cfg = os.path.join(tmp, name + ".toml")
+    with open(cfg, "w") as f:
+        f.write(config)
+    r = run([GAC, "run", cfg, "-o", os.path.join(tmp, name), "-q"])
+    if r.returncode != 0:
+        sys.exit(f"gac run {name} failed: {r.stderr}")
+    return os.path.join(tmp, name)
+
+
 with tempfile.TemporaryDirectory() as tmp:
     csv_path = os.path.join(tmp, "results.csv")
     for i, kind in enumerate(["pattern", "greedy"]):
-        cfg = os.path.join(tmp, kind + ".toml")
-        with open(cfg, "w") as f:
-            f.write(CONFIG.format(kind=kind))
-        r = run([GAC, "run", cfg, "-o", os.path.join(tmp, kind), "-q"])
-        if r.returncode != 0:
-            sys.exit(f"gac run {kind} failed: {r.stderr}")
+        gac_run(tmp, kind, CONFIG.format(kind=kind))
         e = script("export", os.path.join(tmp, kind), "--optimizer", kind, "--build", "test",
                    *(["--header"] if i == 0 else []))
         check(e.returncode == 0, f"export {kind}: {e.stderr}")
@@ -112,12 +120,33 @@ with tempfile.TemporaryDirectory() as tmp:
         check(a.returncode == 0 and "10 sets added, 0 already there" in a.stdout, f"add {kind}: {a.stdout}{a.stderr}")
     with open(added) as f:
         added_text = f.read()
-    keys = [tuple(line.split(",")[:3]) for line in added_text.splitlines()[1:]]
+    keys = [(r["optimizer"], r["n"], r["repeat"]) for r in csv.DictReader(added_text.splitlines())]
     check(keys == sorted(keys, key=lambda k: (int(k[1]), k[0] != "pattern", int(k[2]))) and len(keys) == 20,
           f"add: 20 rows sorted by n, optimizer and set expected:\n{added_text}")
     check(script("summary", added, "--against", "pattern").stdout == s.stdout, "add: the summary differs from export's")
-    a = script("add", os.path.join(tmp, "greedy"), "--optimizer", "greedy", "--to", added)
+    a = script("add", os.path.join(tmp, "greedy"), "--to", added)  # the optimizer is the run's own
     check(a.returncode == 0 and "0 sets added, 10 already there" in a.stdout, f"add again: {a.stdout}{a.stderr}")
+
+    # Sets of another seed are other sets: they pair only with sets of that seed.
+    seeded = os.path.join(tmp, "seeded.csv")
+    with open(seeded, "w") as f:
+        f.write(added_text)
+    seed4 = gac_run(tmp, "seed4", CONFIG.format(kind="pattern").replace("seed = 3", "seed = 4")
+                    .replace("n = [4, 8]", "n = [4]").replace("repeats = 5", "repeats = 2"))
+    a = script("add", seed4, "--to", seeded)
+    s4 = script("summary", seeded, "--against", "pattern").stdout
+    check(a.returncode == 0 and "| 4 | pattern | 7 |" in s4 and "n = 4, greedy − pattern: " in s4
+          and s4.count(" over 5 sets") == 2, f"a second seed: 7 pattern sets at n = 4, pairs over 5:\n{a.stderr}{s4}")
+
+    # Runs that are not the table's: labelled wrong, on other data, of another configuration.
+    expect_refused(["export", os.path.join(tmp, "greedy"), "--optimizer", "pattern"], "ran greedy, not pattern")
+    other_data = gac_run(tmp, "other_data", CONFIG.format(kind="greedy").replace('kind = "kink"',
+                                                                                   'kind = "kink"\nmargin = 0.3'))
+    expect_refused(["add", other_data, "--to", added], "were trained on other data")
+    other_config = gac_run(tmp, "other_config", CONFIG.format(kind="greedy").replace("budget = 80", "budget = 40"))
+    expect_refused(["add", other_config, "--to", added], "greedy rows of two configurations")
+    with open(added) as f:
+        check(f.read() == added_text, "a refused add rewrote the CSV")
     with open(added, "w") as f:
         f.write(re.sub(r",[0-9a-f]{64},", "," + "0" * 64 + ",", added_text, count=1))
     expect_refused(["add", os.path.join(tmp, "pattern"), "--optimizer", "pattern", "--to", added],
@@ -147,8 +176,9 @@ with tempfile.TemporaryDirectory() as tmp:
         f.write("n,repeat,test_acc\n100,0,0.5\n")
     expect_refused(["summary", bad], "expected the columns")
     with open(bad, "w") as f:
-        f.write(",".join(["optimizer", "n", "repeat", "test_acc", "test_loss", "train_loss", "search_calls",
-                          "search_radius", "seconds", "weights_sha256", "build"]) + "\nsgd,100,0,abc,,,,,,x,y\n")
+        f.write(",".join(["optimizer", "n", "seed", "repeat", "test_acc", "test_loss", "train_loss", "search_calls",
+                          "search_radius", "seconds", "weights_sha256", "data_key", "config_key", "build"])
+                + "\nsgd,100,0,0,abc,,,,,,x,d,c,y\n")
     expect_refused(["summary", bad], "could not convert string to float: 'abc'")
     expect_refused(["summary", os.path.join(tmp, "missing.csv")], "No such file")
     expect_refused(["export", tmp, "--optimizer", "x"], "not a gac run directory")
