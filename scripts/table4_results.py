@@ -149,12 +149,11 @@ def optimizer_rank(name, first="sgd"):
 
 def add(args):
     """Merges a run's rows into the CSV: new sets added, sets already there checked, the file kept sorted."""
-    if Path(args.to).exists():
-        load(args.to)  # a CSV already holding two different models of one set is refused, as summary does
     rows = read_rows(args.to) if Path(args.to).exists() else []
-    by_set = {set_key(r): r for r in rows}
     new_rows = [dict(zip(FIELDS, values)) for values in export_rows(args.dir, args.optimizer, args.build)]
     check_comparable(rows + new_rows, f"{args.dir} into {args.to}")  # before the weights: other data, other weights
+    index_sets(rows, args.to)  # a CSV already holding two different models of one set is refused, as summary does
+    by_set = {set_key(r): r for r in rows}
     added = same = 0
     for row in new_rows:
         seen = by_set.get(set_key(row))
@@ -177,10 +176,14 @@ def add(args):
 
 
 def load(path):
-    """{(optimizer, n): {(seed, repeat): row}}, a set exported twice kept once (same weights required)."""
-    cells = defaultdict(dict)
     rows = read_rows(path)
     check_comparable(rows, path)
+    return index_sets(rows, path)
+
+
+def index_sets(rows, path):
+    """{(optimizer, n): {(seed, repeat): row}}, a set exported twice kept once (same weights required)."""
+    cells = defaultdict(dict)
     for line, row in enumerate(rows, start=2):
         key, repeat = (row["optimizer"], int(row["n"])), (int(row["seed"]), int(row["repeat"]))
         seen = cells[key].get(repeat)
@@ -251,7 +254,7 @@ def main():
     args = parser.parse_args()
     try:
         {"export": export, "add": add, "summary": summary}[args.command](args)
-    except (OSError, ValueError, sqlite3.Error, tomllib.TOMLDecodeError) as e:  # an unreadable file, a value that is no number
+    except (OSError, ValueError, sqlite3.Error, tomllib.TOMLDecodeError) as e:  # unreadable file, no number
         fail(f"{args.command}: {e}")
 
 
