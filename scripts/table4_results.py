@@ -116,8 +116,9 @@ def read_rows(path):
         return list(reader)
 
 
-def set_key(row):
-    return row["optimizer"], int(row["n"]), int(row["seed"]), int(row["repeat"])
+def cell_and_set(row):
+    """Where a row sits: its table cell (optimizer, n) and its training set (seed, repeat)."""
+    return (row["optimizer"], int(row["n"])), (int(row["seed"]), int(row["repeat"]))
 
 
 def set_name(row):
@@ -152,11 +153,11 @@ def add(args):
     rows = read_rows(args.to) if Path(args.to).exists() else []
     new_rows = [dict(zip(FIELDS, values)) for values in export_rows(args.dir, args.optimizer, args.build)]
     check_comparable(rows + new_rows, f"{args.dir} into {args.to}")  # before the weights: other data, other weights
-    index_sets(rows, args.to)  # a CSV already holding two different models of one set is refused, as summary does
-    by_set = {set_key(r): r for r in rows}
+    cells = index_sets(rows, args.to)  # a CSV already holding two different models of one set is refused, as summary does
     added = same = 0
     for row in new_rows:
-        seen = by_set.get(set_key(row))
+        cell, training_set = cell_and_set(row)
+        seen = cells[cell].get(training_set)
         if seen is None:
             rows.append(row)
             added += 1
@@ -185,12 +186,12 @@ def index_sets(rows, path):
     """{(optimizer, n): {(seed, repeat): row}}, a set exported twice kept once (same weights required)."""
     cells = defaultdict(dict)
     for line, row in enumerate(rows, start=2):
-        key, repeat = (row["optimizer"], int(row["n"])), (int(row["seed"]), int(row["repeat"]))
-        seen = cells[key].get(repeat)
+        cell, training_set = cell_and_set(row)
+        seen = cells[cell].get(training_set)
         if seen and seen["weights_sha256"] != row["weights_sha256"]:
             fail(f"{path}:{line}: {set_name(row)} has two different models "
                  f"(builds {seen['build']} and {row['build']}): the runs are not the same")
-        cells[key].setdefault(repeat, row)
+        cells[cell].setdefault(training_set, row)
     return cells
 
 
