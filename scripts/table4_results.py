@@ -5,6 +5,7 @@ computed in different sessions (or on different machines) add up.
   table4_results.py export DIR [--optimizer NAME] [--build REV]          CSV rows of a run's models
   table4_results.py add DIR [--optimizer NAME] [--build REV] --to CSV    merge them into a results CSV
   table4_results.py summary CSV [--against BASE]                          the table and paired differences
+  table4_results.py plot CSV -o PNG [--against BASE] [--title T]         the same as a figure (matplotlib)
 
 A training set is (seed, n, repeat) of one training data: the same for every
 optimizer, so each set's model can be paired with the other optimizers' models
@@ -19,7 +20,7 @@ give the same weights (their SHA-256 is compared); `summary` refuses otherwise.
 The statistics are gac report's: per (optimizer, n) the mean and sample std of
 the sets' test accuracies with a t interval, and per pair of optimizers the
 mean of the per-set differences with a t interval over the sets both have.
-Standard library only.
+Standard library only, but for `plot` (matplotlib).
 """
 import argparse
 import csv
@@ -212,30 +213,90 @@ def calls_range(rows):
     return f"{calls[0]:,}" if calls[0] == calls[-1] else f"{calls[0]:,}–{calls[-1]:,}"
 
 
+def cell_table(cells, against):
+    """Per cell in Table 4's order: (n, optimizer, sets, mean, sd, (lo, hi)), the interval clipped to [0, 1]."""
+    out = []
+    for (opt, n) in sorted(cells, key=lambda k: (k[1], *optimizer_rank(k[0], against))):
+        sets = cells[(opt, n)]
+        mean, sd, (lo, hi) = interval([float(r["test_acc"]) for r in sets.values()])
+        out.append((n, opt, sets, mean, sd, (max(lo, 0.0), min(hi, 1.0))))  # an accuracy's interval, as gac report
+    return out
+
+
+def paired_table(cells, against):
+    """Per n and pair (a, b), a minus b over the sets both have: (n, a, b, sets, mean, (lo, hi))."""
+    others = sorted({opt for opt, _ in cells} - {against})
+    pairs = [(a, against) for a in others] + list(itertools.combinations(others, 2))
+    out = []
+    for n in sorted({n for _, n in cells}):
+        for a, b in pairs:
+            common = sorted(cells[(a, n)].keys() & cells[(b, n)].keys()) if (a, n) in cells and (b, n) in cells else []
+            if common:
+                d = [float(cells[(a, n)][r]["test_acc"]) - float(cells[(b, n)][r]["test_acc"]) for r in common]
+                mean, _, ci = interval(d)
+                out.append((n, a, b, len(d), mean, ci))
+    return out
+
+
 def summary(args):
     cells = load(args.csv)
     print("| n | optimizer | sets | test accuracy (mean ± std) | 95% CI (sets as the unit) | calls per search |")
     print("|---|---|---|---|---|---|")
-    for (opt, n) in sorted(cells, key=lambda k: (k[1], *optimizer_rank(k[0], args.against))):
-        sets = cells[(opt, n)]
-        mean, sd, (lo, hi) = interval([float(r["test_acc"]) for r in sets.values()])
-        lo, hi = max(lo, 0.0), min(hi, 1.0)  # an accuracy's interval, as gac report clips it
+    for n, opt, sets, mean, sd, (lo, hi) in cell_table(cells, args.against):
         spread = f" ± {sd:.4f}" if len(sets) > 1 else ""
         ci = f"[{lo:.4f}, {hi:.4f}]" if len(sets) > 1 else "– (one set)"
         print(f"| {n} | {opt} | {len(sets)} | {mean:.4f}{spread} | {ci} | {calls_range(sets.values())} |")
     print()
     print("Paired by training set (optimizer minus the other), 95% t interval over the sets both have:")
-    others = sorted({opt for opt, _ in cells} - {args.against})
-    pairs = [(a, args.against) for a in others] + list(itertools.combinations(others, 2))
-    for n in sorted({n for _, n in cells}):
-        for a, b in pairs:
-            common = sorted(cells[(a, n)].keys() & cells[(b, n)].keys()) if (a, n) in cells and (b, n) in cells else []
-            if not common:
-                continue
-            d = [float(cells[(a, n)][r]["test_acc"]) - float(cells[(b, n)][r]["test_acc"]) for r in common]
-            mean, _, (lo, hi) = interval(d)
-            over = f"[{lo:+.4f}, {hi:+.4f}] over {len(d)} sets" if len(d) > 1 else "on one set (no interval)"
-            print(f"- n = {n}, {a} − {b}: {mean:+.4f} {over}")
+    for n, a, b, k, mean, (lo, hi) in paired_table(cells, args.against):
+        over = f"[{lo:+.4f}, {hi:+.4f}] over {k} sets" if k > 1 else "on one set (no interval)"
+        print(f"- n = {n}, {a} − {b}: {mean:+.4f} {over}")
+
+
+def plot(args):
+    """Test accuracy against n per optimizer, and each optimizer minus the baseline paired by set (matplotlib)."""
+    cells = load(args.csv)
+    try:
+        import matplotlib
+        matplotlib.use("Agg")  # files only: no display needed
+        import matplotlib.pyplot as plt
+    except ImportError:
+        fail(f"plot needs matplotlib for {sys.executable}: install Debian's python3-matplotlib")
+    table, paired = cell_table(cells, args.against), paired_table(cells, args.against)
+    optimizers = sorted({opt for _, opt, *_ in table}, key=lambda o: optimizer_rank(o, args.against))
+    sizes = sorted({n for n, *_ in table})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    def shift(i, count):  # side by side on the log axis, not on top of one another
+        return 1 + 0.03 * (i - (count - 1) / 2)
+
+    for i, opt in enumerate(optimizers):
+        rows = [r for r in table if r[1] == opt]
+        counts = [len(r[2]) for r in rows]
+        sets = (f"{counts[0]} sets at each n" if len(set(counts)) == 1 else
+                " / ".join(map(str, counts)) + " sets at n = " + " / ".join(str(r[0]) for r in rows))
+        left.errorbar([r[0] * shift(i, len(optimizers)) for r in rows], [r[3] for r in rows],
+                      yerr=[[r[3] - r[5][0] for r in rows], [r[5][1] - r[3] for r in rows]],
+                      marker="o", capsize=3, color=f"C{i}", label=f"{opt} ({sets})")
+    for i, opt in enumerate(o for o in optimizers if o != args.against):
+        diffs = [p for p in paired if p[1] == opt and p[2] == args.against]
+        right.errorbar([p[0] * shift(i, len(optimizers) - 1) for p in diffs], [100 * p[4] for p in diffs],
+                       yerr=[[100 * (p[4] - p[5][0]) for p in diffs], [100 * (p[5][1] - p[4]) for p in diffs]],
+                       marker="o", capsize=3, color=f"C{optimizers.index(opt)}", label=f"{opt} − {args.against}")
+    right.axhline(0, color="black", linewidth=0.8)
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.set_xticks(sizes, [str(n) for n in sizes])
+        ax.minorticks_off()
+        ax.set_xlabel("training set size n")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    left.set_ylabel("test accuracy (mean, 95% t interval over sets)")
+    right.set_ylabel(f"minus {args.against}, paired by set (points, 95% t interval)")
+    if args.title:
+        fig.suptitle(args.title)
+    fig.tight_layout()
+    fig.savefig(args.output, dpi=110)
+    print(f"{args.output}: {len(table)} cells, {sum(1 for p in paired if p[2] == args.against)} paired differences")
 
 
 def main():
@@ -252,9 +313,14 @@ def main():
     s = sub.add_parser("summary", help="the table and paired differences of a results CSV")
     s.add_argument("csv")
     s.add_argument("--against", default="sgd", help="the optimizer the others are paired against (default sgd)")
+    p = sub.add_parser("plot", help="the table as a figure: accuracy against n, and paired differences")
+    p.add_argument("csv")
+    p.add_argument("-o", "--output", required=True, help="the image to write (PNG, SVG, PDF: by its suffix)")
+    p.add_argument("--against", default="sgd", help="the optimizer the others are paired against (default sgd)")
+    p.add_argument("--title", default="", help="a title over both panels")
     args = parser.parse_args()
     try:
-        {"export": export, "add": add, "summary": summary}[args.command](args)
+        {"export": export, "add": add, "summary": summary, "plot": plot}[args.command](args)
     except (OSError, ValueError, sqlite3.Error, tomllib.TOMLDecodeError) as e:  # unreadable file, no number
         fail(f"{args.command}: {e}")
 

@@ -11,7 +11,7 @@ summary. A set exported twice counts once; sets of another seed pair only
 with their own seed. The same set with other weights, a run labelled with
 another optimizer, a run on other data or of another configuration, a CSV of
 other columns and a directory that is no run are each refused with one line
-naming the problem. The rows of
+naming the problem. `plot` draws the same cells and pairs. The rows of
 docs/reproduction.md's Table 4 marked CSV are the shipped CSV's summary.
 """
 import csv
@@ -112,6 +112,15 @@ with tempfile.TemporaryDirectory() as tmp:
         p = cell["paired"]
         want = [f"{p['test_acc']:+.4f}", f"{p['ci_lo']:+.4f}", f"{p['ci_hi']:+.4f}"]
         check(list(pairs.get(n, ())) == want, f"n = {n} paired: summary {pairs.get(n)} against report --versus {want}")
+
+    # plot: the same cells and pairs as a PNG; an image it cannot write is one error line.
+    png = os.path.join(tmp, "table4.png")
+    pl = script("plot", csv_path, "--against", "pattern", "-o", png, "--title", "test")
+    with open(png if os.path.exists(png) else os.devnull, "rb") as f:
+        magic = f.read(8)
+    check(pl.returncode == 0 and "4 cells, 2 paired differences" in pl.stdout and magic == b"\x89PNG\r\n\x1a\n",
+          f"plot: a PNG of 4 cells and 2 pairs expected: rc {pl.returncode} {pl.stdout!r} {pl.stderr!r}")
+    expect_refused(["plot", csv_path, "-o", os.path.join(tmp, "no_such_dir", "t.png")], "No such file")
 
     # add: the same table from either run order, the file sorted; adding again changes nothing.
     added = os.path.join(tmp, "added.csv")
