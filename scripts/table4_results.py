@@ -266,6 +266,7 @@ def plot(args):
     optimizers = sorted({opt for _, opt, *_ in table}, key=lambda o: optimizer_rank(o, args.against))
     sizes = sorted({n for n, *_ in table})
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+
     def shift(i, count):  # side by side on the log axis, not on top of one another
         return 1 + 0.03 * (i - (count - 1) / 2)
 
@@ -310,13 +311,12 @@ def main():
     e.add_argument("--header", action="store_true", help="write the header line first")
     a = sub.add_parser("add", parents=[run], help="merge a run directory's models into a results CSV (kept sorted)")
     a.add_argument("--to", required=True, help="the CSV (created if missing; sets already there must match)")
-    s = sub.add_parser("summary", help="the table and paired differences of a results CSV")
-    s.add_argument("csv")
-    s.add_argument("--against", default="sgd", help="the optimizer the others are paired against (default sgd)")
-    p = sub.add_parser("plot", help="the table as a figure: accuracy against n, and paired differences")
-    p.add_argument("csv")
+    table = argparse.ArgumentParser(add_help=False)  # what summary and plot read: a results CSV and its baseline
+    table.add_argument("csv")
+    table.add_argument("--against", default="sgd", help="the optimizer the others are paired against (default sgd)")
+    sub.add_parser("summary", parents=[table], help="the table and paired differences of a results CSV")
+    p = sub.add_parser("plot", parents=[table], help="the table as a figure: accuracy against n, and paired differences")
     p.add_argument("-o", "--output", required=True, help="the image to write (PNG, SVG, PDF: by its suffix)")
-    p.add_argument("--against", default="sgd", help="the optimizer the others are paired against (default sgd)")
     p.add_argument("--title", default="", help="a title over both panels")
     args = parser.parse_args()
     try:
