@@ -11,7 +11,8 @@ summary. A set exported twice counts once; sets of another seed pair only
 with their own seed. The same set with other weights, a run labelled with
 another optimizer, a run on other data or of another configuration, a CSV of
 other columns and a directory that is no run are each refused with one line
-naming the problem. `plot` draws the same cells and pairs. The rows of
+naming the problem. `plot` draws the same cells and pairs, and
+without matplotlib or a writable path says so in one line. The rows of
 docs/reproduction.md's Table 4 marked CSV are the shipped CSV's summary.
 """
 import csv
@@ -121,6 +122,9 @@ with tempfile.TemporaryDirectory() as tmp:
     check(pl.returncode == 0 and "4 cells, 2 paired differences" in pl.stdout and magic == b"\x89PNG\r\n\x1a\n",
           f"plot: a PNG of 4 cells and 2 pairs expected: rc {pl.returncode} {pl.stdout!r} {pl.stderr!r}")
     expect_refused(["plot", csv_path, "-o", os.path.join(tmp, "no_such_dir", "t.png")], "No such file")
+    nompl = run([sys.executable, "-S", SCRIPT, "plot", csv_path, "-o", png])  # -S: no site-packages, no matplotlib
+    check(nompl.returncode != 0 and nompl.stderr.count("\n") == 1 and "plot needs matplotlib" in nompl.stderr,
+          f"plot without matplotlib: one error line expected, got rc {nompl.returncode}: {nompl.stderr!r}")
 
     # add: the same table from either run order, the file sorted; adding again changes nothing.
     added = os.path.join(tmp, "added.csv")
