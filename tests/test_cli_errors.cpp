@@ -125,6 +125,23 @@ TEST_F(CliErrorTest, ANumberOptionThatIsNotAWholeNumberSaysSo) {
   }
 }
 
+TEST_F(CliErrorTest, ADeviceListOnTheCommandLineIsCheckedLikeTheConfigKey) {
+  // Even where no GPU is used (the CPU backend ignores the list), a typo is an error, not a silent run.
+  for (const auto& [bad, why] : {std::pair{"foo", "expected \"all\" or device numbers"}, std::pair{"0,0", "device 0 is listed twice"}})
+    for (const char* command : {"run", "info"}) {
+      const Result r = run_gac({command, quickstart_, "-o", (dir_ / "run").string(), "--devices", bad});
+      EXPECT_EQ(r.status, 2) << command << " " << bad;
+      EXPECT_NE(r.err.find(std::string("gac: error: --devices: ") + why), std::string::npos) << r.err;
+    }
+  EXPECT_FALSE(fs::exists(dir_ / "run"));
+}
+
+TEST_F(CliErrorTest, SyntheticDataWithoutTestPointsIsRefused) {
+  // Test accuracy over no points would read 0 in every cell.
+  expect_clear_error(run({"data.test_size=0"}), "config: data.test_size: 0 is out of range [1, ");
+  EXPECT_FALSE(fs::exists(dir_ / "run" / "ledger.sqlite"));
+}
+
 TEST_F(CliErrorTest, RawBytesInMessagesAreEscapedOntoOneLine) {
   expect_clear_error(run({"data.kind=a\nb\x01\xc3\xa9"}), "config: data.kind: 'a\\nb\\x01\xc3\xa9' is not one of");
   const fs::path odd = dir_ / "new\nline\x1b[31m\xff.toml";

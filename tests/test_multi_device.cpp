@@ -185,4 +185,11 @@ TEST(MultiDevice, DeviceListsAreCheckedWithClearErrors) {
     EXPECT_ERROR_MENTIONS(parse_device_list(bad, 2), "expected \"all\" or device numbers");
   EXPECT_ERROR_MENTIONS(parse_config("", "t.toml", {"exec.devices=\"0,x\""}), "exec.devices");
   EXPECT_EQ(parse_config("", "t.toml", {"exec.devices=\"1,0\""}).devices, "1,0");
+  // TOML's own spellings of the same lists.
+  EXPECT_EQ(parse_config("", "t.toml", {"exec.devices=2"}).devices, "2");
+  EXPECT_EQ(parse_config("", "t.toml", {"exec.devices=[1, 0]"}).devices, "1,0");
+  EXPECT_ERROR_MENTIONS(parse_config("", "t.toml", {"exec.devices=[0, 0]"}), "exec.devices: device 0 is listed twice");
+  EXPECT_ERROR_MENTIONS(parse_config("", "t.toml", {"exec.devices=[]"}), "exec.devices: must not be empty");
+  EXPECT_ERROR_MENTIONS(parse_config("", "t.toml", {"exec.devices=-1"}), "exec.devices: -1 is out of range");
+  EXPECT_ERROR_MENTIONS(parse_config("", "t.toml", {"exec.devices=true"}), "exec.devices: expected \"all\", a device number");
 }

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "host/config/device_list.h"
+
 namespace gac::cli {
 
 CLI::Validator whole_number(long long lo, long long hi) {
@@ -23,7 +25,8 @@ void add_config_options(CLI::App* cmd, ConfigArgs& a, bool config_required) {
   cmd->add_option("--set", a.sets, "override a config key: section.key=value (repeatable)");
   cmd->add_option("--backend", a.backend, "auto, cpu or cuda (default: exec.backend, auto)")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  cmd->add_option("--devices", a.devices, "the GPUs to drive: all, or numbers as 0,2 (default: exec.devices, all)");
+  cmd->add_option("--devices", a.devices, "the GPUs to drive: all, or numbers as 0,2 (default: exec.devices, all)")
+      ->check(CLI::Validator(device_list_problem, "all|0,2,..."));
   cmd->add_option("--threads", a.threads, "CPU threads (0 = all cores)")->check(whole_number(0, 4096));
 }
 

@@ -90,6 +90,23 @@ std::vector<double> get_number_list(const toml::node& v, const std::string& key)
   return out;
 }
 
+// exec.devices as written, "all" or "0,2"; a device number or an array of them
+// (as 0 or [0, 2], the natural TOML) reads as the same text.
+std::string get_device_list(const toml::node& v, const std::string& key) {
+  std::string text;
+  if (v.is_string()) text = v.as_string()->get();
+  else if (v.is_integer() || v.is_array()) {
+    for (const int d : get_int_list(v, key, 0, 999999)) {
+      if (!text.empty()) text += ',';
+      text += std::to_string(d);
+    }
+  } else {
+    bad(key, "expected \"all\", a device number or an array of them, got " + type_name(v));
+  }
+  if (const std::string why = device_list_problem(text); !why.empty()) bad(key, why);
+  return text;
+}
+
 // Readers of a checked value for the table below, each called as read(value, key).
 auto integer(int64_t lo, int64_t hi) {
   return [lo, hi](const toml::node& v, const std::string& k) { return get_int(v, k, lo, hi); };
@@ -205,7 +222,7 @@ const std::vector<ConfigKey>& config_keys() {
                             }),
        npy_csv, Written::identity, [](const RunConfig& c) { return !c.data.shape.empty(); }},
       {"data.standardize", stored(FIELD(data.standardize), get_bool), npy_csv},
-      {"data.test_size", stored(FIELD(data.test_size), integer(0, 1 << 30)), {"data.kind", {"kink", "slab"}}},
+      {"data.test_size", stored(FIELD(data.test_size), integer(1, 1 << 30)), {"data.kind", {"kink", "slab"}}},
       {"data.margin", stored(FIELD(data.margin), get_positive), {"data.kind", {"kink"}}},
       // [model]
       {"model.arch", named(FIELD(model.arch), std::vector{Arch::linear, Arch::mlp, Arch::lenet}, arch_name)},
@@ -269,11 +286,7 @@ const std::vector<ConfigKey>& config_keys() {
        {}, Written::resolved},
       // [exec]: how to run, never what is found
       {"exec.backend", stored(FIELD(backend), choice({"auto", "cpu", "cuda"})), {}, Written::resolved},
-      {"exec.devices", stored(FIELD(devices), get_string,
-                              [](const RunConfig& c, const std::string& k) {
-                                if (const std::string why = device_list_problem(c.devices); !why.empty()) bad(k, why);
-                              }),
-       {}, Written::resolved},
+      {"exec.devices", stored(FIELD(devices), get_device_list), {}, Written::resolved},
       {"exec.threads", stored(FIELD(threads), integer(0, 4096)), {}, Written::resolved},
       {"exec.batch", stored(FIELD(batch), integer(0, int64_t{1} << 32)), {}, Written::resolved},
       {"exec.commit_bytes", stored(FIELD(commit_bytes), integer(1, int64_t{1} << 50)), {}, Written::resolved},

@@ -33,7 +33,7 @@ Examples gather(const Examples& from, int dim, const std::vector<size_t>& rows, 
 
 // A synthetic split's only requirement, whatever its seed: n + test_size points in the pool.
 void check_synthetic_size(const Dataset& data, int test_size, int n) {
-  if (test_size < 0) fail("test_size = " + num(test_size) + " must not be negative");
+  if (test_size < 1) fail("test_size = " + num(test_size) + " must be at least 1 (test accuracy needs test points)");
   const size_t pool = data.train.size(), need = static_cast<size_t>(n) + static_cast<size_t>(test_size);
   if (need > pool)
     fail("n = " + num(n) + " plus test_size = " + num(test_size) + " needs " + num(need) + " points but the " + data.name +
