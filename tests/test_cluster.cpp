@@ -229,3 +229,35 @@ TEST_F(SlurmFilesTest, RefusesADirectoryOfAnotherRunOrSplit) {
   options_.dir = dir_ / "with space";
   EXPECT_ERROR_MENTIONS(write_slurm_files(cfg_, options_), "#SBATCH");
 }
+
+TEST_F(SlurmFilesTest, SbatchValuesStayOneWordOnOneLineAndTimeLimitsAreSlurms) {
+  // A newline in a value would end the #SBATCH comment and run the rest as a command of the script.
+  const auto refused = [&](SlurmOptions o, const std::string& needle) {
+    EXPECT_ERROR_MENTIONS(write_slurm_files(cfg_, o), needle);
+    EXPECT_FALSE(fs::exists(options_.dir)) << "nothing is written for " << needle;
+  };
+  SlurmOptions o = options_;
+  o.partition = "gpu\ntouch /tmp/gac-injected";
+  refused(o, "--partition: 'gpu\ntouch /tmp/gac-injected' holds a control character");
+  o = options_;
+  o.job_name = "my job";
+  refused(o, "--job-name: 'my job' holds a blank or a quote");
+  o = options_;
+  o.sbatch_lines = {"--mail-type=END\nrm -rf ~"};
+  refused(o, "--sbatch: '--mail-type=END\nrm -rf ~' holds a control character");
+  for (const char* bad : {"abc", "1-", "1:", "1:2:3:4", "-5", "1-2-3", "1.5", ""}) {
+    o = options_;
+    o.time = bad;
+    if (*bad) refused(o, std::string("--time: '") + bad + "' is not a SLURM time limit");
+  }
+  for (const char* good : {"30", "30:00", "2:30:00", "1-12", "1-12:30", "1-12:30:00", "UNLIMITED"}) {
+    o = options_;
+    o.time = good;
+    const SlurmFiles files = write_slurm_files(cfg_, o);
+    EXPECT_NE(slurp(files.script).find(std::string("#SBATCH --time=") + good + "\n"), std::string::npos) << good;
+    fs::remove_all(options_.dir);
+  }
+  o = options_;
+  o.sbatch_lines = {"#SBATCH --mail-user=a@b.c --mail-type=END"};  // a raw line may hold blanks
+  EXPECT_NE(slurp(write_slurm_files(cfg_, o).script).find("#SBATCH --mail-user=a@b.c --mail-type=END\n"), std::string::npos);
+}

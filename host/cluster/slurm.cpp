@@ -37,6 +37,37 @@ void check_sbatch_path(const fs::path& path) {
     throw Error("cannot use " + text + " in #SBATCH lines (it holds a blank or a quote); choose another directory");
 }
 
+// An #SBATCH value on one line, one word: a newline would end the comment and
+// run the rest as a command of the script; sbatch splits a line at blanks.
+void check_sbatch_value(const std::string& option, const std::string& value, bool blanks_allowed) {
+  for (const unsigned char c : value) {
+    if (c < 0x20 || c == 0x7f)
+      throw Error("--" + option + ": '" + value + "' holds a control character (a newline?); #SBATCH values are one line");
+    if (!blanks_allowed && (c == ' ' || c == '"' || c == '\''))
+      throw Error("--" + option + ": '" + value + "' holds a blank or a quote, which sbatch would split or strip");
+  }
+}
+
+// SLURM's time formats: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S (whole numbers), or UNLIMITED / INFINITE.
+void check_time_limit(const std::string& time) {
+  if (time == "UNLIMITED" || time == "INFINITE" || time == "unlimited" || time == "infinite") return;
+  const size_t dash = time.find('-');
+  const std::string days = dash == std::string::npos ? "" : time.substr(0, dash);
+  const std::string clock = dash == std::string::npos ? time : time.substr(dash + 1);
+  std::vector<std::string> fields;
+  std::stringstream in(clock);
+  for (std::string field; std::getline(in, field, ':');) fields.push_back(field);
+  if (!clock.empty() && clock.back() == ':') fields.push_back("");
+  const auto whole = [](const std::string& f) {
+    return !f.empty() && f.size() <= 9 && std::all_of(f.begin(), f.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  const bool ok = (dash == std::string::npos || whole(days)) && !fields.empty() && fields.size() <= 3 &&
+                  std::all_of(fields.begin(), fields.end(), whole);
+  if (!ok)
+    throw Error("--time: '" + time +
+                "' is not a SLURM time limit (minutes, M:S, H:M:S, D-H, D-H:M, D-H:M:S, or UNLIMITED)");
+}
+
 // Whether DIR may take this split run: empty, or holding this run's own
 // files (a merged run's, with its lock file and a killed writer's temporaries).
 void check_directory(const fs::path& dir, const RunConfig& whole) {
@@ -246,6 +277,13 @@ SlurmFiles write_slurm_files(const RunConfig& cfg, const SlurmOptions& options) 
   const fs::path dir = fs::absolute(options.dir).lexically_normal();
   check_sbatch_path(dir);
   check_sbatch_path(fs::current_path());
+  const std::vector<std::pair<const char*, const std::string*>> values = {
+      {"job-name", &options.job_name}, {"partition", &options.partition}, {"time", &options.time},
+      {"account", &options.account},   {"qos", &options.qos},             {"mem", &options.mem},
+      {"gpus-per-task", &options.gpus_per_task}, {"gres", &options.gres}, {"constraint", &options.constraint}};
+  for (const auto& [option, value] : values) check_sbatch_value(option, *value, false);
+  for (const std::string& line : options.sbatch_lines) check_sbatch_value("sbatch", line, true);
+  if (!options.time.empty()) check_time_limit(options.time);
   RunConfig whole = cfg;
   whole.tasks = options.tasks;
   whole.task = -1;
