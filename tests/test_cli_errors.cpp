@@ -106,6 +106,12 @@ TEST_F(CliErrorTest, ADirectoryAsTheConfigIsRefused) {
   EXPECT_FALSE(fs::exists(dir_ / "run"));
 }
 
+TEST_F(CliErrorTest, AnEndlessConfigIsRefusedNotReadUntilMemoryRunsOut) {
+  expect_clear_error(run_gac({"run", "/dev/zero", "-o", (dir_ / "run").string()}),
+                     "config: /dev/zero is larger than 16 MiB; a config is a small TOML file");
+  EXPECT_FALSE(fs::exists(dir_ / "run"));
+}
+
 TEST_F(CliErrorTest, AKeyForAnotherDataKindIsRefused) {
   expect_clear_error(run({"data.label_column=1"}), "data.label_column: does not apply to data.kind = \"kink\"");
 }

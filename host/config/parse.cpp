@@ -142,9 +142,17 @@ RunConfig load_config(const std::filesystem::path& path, const std::vector<std::
     throw Error("config: " + path.string() + " is a directory, not a config file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("config: cannot read " + path.string() + ": " + std::strerror(errno));
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_config(text.str(), path.string(), overrides);
+  // Read in pieces up to a bound, so that /dev/zero or a runaway pipe is refused, not read until memory runs out.
+  constexpr size_t kMaxConfigBytes = size_t{16} << 20;
+  std::string text;
+  char piece[1 << 16];
+  while (in.read(piece, sizeof piece) || in.gcount() > 0) {
+    text.append(piece, static_cast<size_t>(in.gcount()));
+    if (text.size() > kMaxConfigBytes)
+      throw Error("config: " + path.string() + " is larger than 16 MiB; a config is a small TOML file");
+  }
+  if (in.bad()) throw Error("config: cannot read " + path.string() + ": " + std::strerror(errno));
+  return parse_config(text, path.string(), overrides);
 }
 
 }  // namespace gac
