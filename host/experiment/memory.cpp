@@ -26,12 +26,6 @@ uint64_t read_number(const char* path, const std::string& key) {
   return rest >> v ? v : 0;
 }
 
-std::string gib(uint64_t bytes) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f GiB", static_cast<double>(bytes) / (1ull << 30));
-  return text;
-}
-
 }  // namespace
 
 uint64_t cpu_run_bytes(const ModelSpec& m, int threads, uint64_t n_train, uint64_t n_test) {

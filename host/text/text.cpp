@@ -25,6 +25,12 @@ std::string grouped(int64_t v) {
   return out;
 }
 
+std::string gib(uint64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f GiB", static_cast<double>(bytes) / (1ull << 30));
+  return text;
+}
+
 namespace {
 
 // Length of the valid UTF-8 sequence of a non-ASCII character starting at

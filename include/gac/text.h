@@ -17,6 +17,9 @@ std::string shortest(float v);  // the float's own shortest form: 0.1f is "0.1"
 // An integer with thousands separators: 2,147,483,647.
 std::string grouped(int64_t v);
 
+// Bytes in GiB with one decimal: "1.5 GiB".
+std::string gib(uint64_t bytes);
+
 // True when `text` is well-formed UTF-8 (ASCII included).
 bool valid_utf8(std::string_view text);
 
