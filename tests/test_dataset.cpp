@@ -29,6 +29,7 @@
 #include "gac/run.h"
 #include "gac/store.h"
 #include "gac/verify.h"
+#include "host/data/raw_data.h"
 #include "tests/test_util.h"
 
 using namespace gac;
@@ -668,6 +669,19 @@ TEST_F(DatasetTest, ErrorTruncatedGzip) {
   const fs::path path = dir_ / "train-images-idx3-ubyte.gz";
   fs::resize_file(path, fs::file_size(path) - 6);
   EXPECT_ERROR_MENTIONS(load_dataset(idx_config()), "train-images-idx3-ubyte.gz: truncated");
+}
+
+TEST_F(DatasetTest, ErrorAFileLargerThanMemoryAllowsIsRefusedBeforeItIsHeld) {
+  // A gzip bomb: 4 MiB of zeros in a few KiB. With a 1 MiB limit it is refused
+  // while decompressing, as a 2 MiB raw file is before it is read.
+  write_gz(dir_ / "bomb.gz", Bytes(4 << 20, 0));
+  EXPECT_LT(fs::file_size(dir_ / "bomb.gz"), 64u << 10);
+  EXPECT_ERROR_MENTIONS(data_detail::read_file_bytes(dir_ / "bomb.gz", 1 << 20),
+                        "bomb.gz: it decompresses to more than this process can hold (0.0 GiB: a fifth of the memory");
+  write_file(dir_ / "big", Bytes(2 << 20, 7));
+  EXPECT_ERROR_MENTIONS(data_detail::read_file_bytes(dir_ / "big", 1 << 20), "big: 0.0 GiB is more than this process can hold");
+  EXPECT_EQ(data_detail::read_file_bytes(dir_ / "bomb.gz", 8 << 20).size(), 4u << 20);  // within the limit: read
+  EXPECT_EQ(data_detail::read_file_bytes(dir_ / "big", 0).size(), 2u << 20);            // 0: no limit
 }
 
 TEST_F(DatasetTest, ErrorCorruptIdxMagic) {

@@ -7,6 +7,9 @@
 #include <cmath>
 #include <fstream>
 
+#include "gac/memory.h"
+#include "gac/text.h"
+
 namespace gac::data_detail {
 
 namespace fs = std::filesystem;
@@ -24,14 +27,24 @@ void require_directory(const std::string& dir, const std::string& kind) {
 
 namespace {
 
-std::vector<uint8_t> read_gz_bytes(const fs::path& path) {
+[[noreturn]] void too_large(const fs::path& path, const std::string& what, uint64_t max_bytes) {
+  fail(path.string() + ": " + what + " more than this process can hold (" + gib(max_bytes) +
+       ": a fifth of the memory available, for the bytes and their float32 examples)");
+}
+
+std::vector<uint8_t> read_gz_bytes(const fs::path& path, uint64_t max_bytes) {
   gzFile f = gzopen(path.c_str(), "rb");
   if (!f) fail(path.string() + ": cannot open");
   std::vector<uint8_t> bytes;
   std::vector<uint8_t> chunk(1 << 20);
   int got;
-  while ((got = gzread(f, chunk.data(), static_cast<unsigned>(chunk.size()))) > 0)
+  while ((got = gzread(f, chunk.data(), static_cast<unsigned>(chunk.size()))) > 0) {
     bytes.insert(bytes.end(), chunk.begin(), chunk.begin() + got);
+    if (max_bytes && bytes.size() > max_bytes) {
+      gzclose(f);
+      too_large(path, "it decompresses to", max_bytes);
+    }
+  }
   // gzread reports a cut-off stream only through gzerror (Z_BUF_ERROR), and
   // passes a file that is not gzip at all through unchanged: check both.
   int err = Z_OK;
@@ -47,13 +60,16 @@ std::vector<uint8_t> read_gz_bytes(const fs::path& path) {
 
 }  // namespace
 
-std::vector<uint8_t> read_file_bytes(const fs::path& path) {
+uint64_t data_bytes_limit() { return available_memory_bytes() / 5; }
+
+std::vector<uint8_t> read_file_bytes(const fs::path& path, uint64_t max_bytes) {
   require_file(path);
-  if (path.extension() == ".gz") return read_gz_bytes(path);
+  if (path.extension() == ".gz") return read_gz_bytes(path, max_bytes);
   std::ifstream in(path, std::ios::binary);
   std::error_code ec;
   const auto size = fs::file_size(path, ec);
   if (!in || ec) fail(path.string() + ": cannot open");
+  if (max_bytes && size > max_bytes) too_large(path, gib(size) + " is", max_bytes);
   std::vector<uint8_t> bytes(size);
   in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));
   if (static_cast<uint64_t>(in.gcount()) != size) fail(path.string() + ": read error");

@@ -46,8 +46,13 @@ RawData<double> load_csv(const DataConfig& cfg);
 // What the readers share (raw_data.cpp).
 void require_file(const std::filesystem::path& path);
 void require_directory(const std::string& dir, const std::string& kind);
-// The whole content of a file; a name ending in ".gz" is decompressed.
-std::vector<uint8_t> read_file_bytes(const std::filesystem::path& path);
+// The most bytes of one data file this process can hold: a fifth of the
+// memory available (the bytes, and the float32 examples made of them), 0 when unknown.
+uint64_t data_bytes_limit();
+// The whole content of a file; a name ending in ".gz" is decompressed. More
+// than `max_bytes` (0: no limit) is refused before it is held: a small gzip
+// bomb must be a clear error, not the OOM killer.
+std::vector<uint8_t> read_file_bytes(const std::filesystem::path& path, uint64_t max_bytes = data_bytes_limit());
 // data.shape ([c, h, w]), when given, replaces the shape found in the file.
 void apply_config_shape(const std::vector<int>& cfg_shape, RawData<double>& raw, const std::string& file);
 // A label stored as a number: it must be an integer that fits an int.
