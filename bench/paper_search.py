@@ -27,12 +27,14 @@ on stdout: candidates/s = batches x (M - 1) / seconds.
 import argparse
 import contextlib
 import gzip
-import importlib.util
 import json
 import os
 import random
 import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+from paper_code import load_paper_utils  # noqa: E402
 
 BUDGETS = {"pattern": 10000, "greedy": 200000}  # configs/table4/mnist_*.yaml: model_count_times_batch_size
 CLASSES = 10
@@ -89,20 +91,6 @@ def training_set(args, np, torch):
     order = np.sort(np.concatenate(picks))
     x = ((scaled[order] - mean) / std).astype(np.float32)[:, None, :, :]
     return torch.from_numpy(x), torch.from_numpy(labels[order].astype(np.int64))
-
-
-def load_paper(paper):
-    path = os.path.join(paper, "utils.py")
-    if not os.path.isfile(path):
-        fail(f"no utils.py in {paper} (--paper takes a checkout of github.com/Ping-C/optimizer)")
-    os.environ.setdefault("MPLBACKEND", "Agg")  # utils.py imports matplotlib.pyplot
-    try:
-        spec = importlib.util.spec_from_file_location("paper_utils", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module.LeNetModels
-    except Exception as e:  # an import error, a syntax error, no LeNetModels: all one message
-        fail(f"cannot load the paper's LeNetModels from {path}: {type(e).__name__}: {e}")
 
 
 def time_search(kind, LeNetModels, x, y, steps, seed, torch):
@@ -167,7 +155,7 @@ def parse_args(argv):
 
 def main(argv):
     args = parse_args(argv)
-    LeNetModels = load_paper(args.paper)
+    LeNetModels = load_paper_utils(args.paper, fail, ["LeNetModels"]).LeNetModels
     try:
         import numpy as np
         import torch

@@ -24,12 +24,13 @@ stream, then a summary; exit 0 when every model agrees, 1 when one does not,
 """
 import argparse
 import gzip
-import importlib.util
 import json
 import os
 import sqlite3
 import sys
 import tomllib
+
+from paper_code import load_paper_utils
 
 LOSS_RTOL = 2e-5
 ACTIVATION_BUDGET = 1 << 27  # floats of the widest activation per chunk of examples (512 MB)
@@ -45,20 +46,6 @@ try:
     import torch
 except ImportError as e:
     fail(f"needs numpy and PyTorch ({e.name} is missing: apt-get install python3-torch)")
-
-
-def load_paper(paper):
-    path = os.path.join(paper, "utils.py")
-    if not os.path.isfile(path):
-        fail(f"no utils.py in {paper} (--paper takes a checkout of github.com/Ping-C/optimizer)")
-    os.environ.setdefault("MPLBACKEND", "Agg")  # utils.py imports matplotlib.pyplot
-    try:
-        spec = importlib.util.spec_from_file_location("paper_utils", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    except Exception as e:  # an import error, a syntax error: one message
-        fail(f"cannot load the paper's utils.py from {path}: {type(e).__name__}: {e}")
 
 
 # ---- The run ---------------------------------------------------------------------------------------------
@@ -284,7 +271,7 @@ def main(argv):
     if args.limit is not None and args.limit < 1 or args.batch < 1:
         fail("--limit and --batch must be at least 1")
     run = Run(args.run)
-    paper = load_paper(args.paper)
+    paper = load_paper_utils(args.paper, fail, ["calculate_loss_acc", "MLPModels", "LinearModels", "LeNetModels"])
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     streams = run.streams(args.limit)
     if not streams:
