@@ -50,16 +50,23 @@ except ImportError as e:
 
 # ---- The run ---------------------------------------------------------------------------------------------
 
+def read_file(path, parse, mode):
+    """parse(open file), or one error naming the file."""
+    try:
+        with open(path, "r" + mode) as f:
+            return parse(f)
+    except (OSError, ValueError) as e:  # JSON and TOML errors are ValueErrors
+        fail(f"{path}: cannot read ({type(e).__name__}: {e})")
+
+
 class Run:
     def __init__(self, path):
         self.path = path
         for name in ("layout.json", "config.toml", "ledger.sqlite"):
             if not os.path.isfile(os.path.join(path, name)):
                 fail(f"{path} is not a gac run directory (no {name})")
-        with open(os.path.join(path, "layout.json")) as f:
-            self.layout = json.load(f)
-        with open(os.path.join(path, "config.toml"), "rb") as f:
-            self.config = tomllib.load(f)
+        self.layout = read_file(os.path.join(path, "layout.json"), json.load, "")
+        self.config = read_file(os.path.join(path, "config.toml"), tomllib.load, "b")
         self.db = sqlite3.connect(f"file:{os.path.join(path, 'ledger.sqlite')}?mode=ro", uri=True)
         self.edges = json.loads(self.db.execute("SELECT value FROM meta WHERE key = 'run_meta'").fetchone()[0])["bin_edges"]
 
@@ -68,7 +75,10 @@ class Run:
 
     def tensors(self, file):
         """The stored model's tensors by state_dict name."""
-        flat = np.load(os.path.join(self.path, file))
+        try:
+            flat = np.load(os.path.join(self.path, file))
+        except (OSError, ValueError) as e:
+            fail(f"{os.path.join(self.path, file)}: cannot read the stored model ({e}); gac verify lists what is damaged")
         if flat.dtype != np.float32 or flat.shape != (self.layout["n_params"],):
             fail(f"{file}: expected {self.layout['n_params']} float32 values, got {flat.dtype} {flat.shape}")
         return {t["name"]: flat[t["offset"]:t["offset"] + t["size"]].reshape(t["shape"]) for t in self.layout["tensors"]}
@@ -153,8 +163,7 @@ class StreamData:
             return
         x, labels = test_files
         rows = np.load(stem + "test_rows.npy")
-        with open(stem + "source.json") as f:
-            source = json.load(f)
+        source = read_file(stem + "source.json", json.load, "")
         x = x[rows].reshape(len(rows), -1).astype(np.float32)
         if source["mean"]:  # one mean and std per channel, or per feature of flat data
             groups = len(source["mean"])
@@ -261,6 +270,13 @@ def plural(count, noun):
 
 
 def main(argv):
+    try:
+        return rescore(argv)
+    except (OSError, ValueError, KeyError, sqlite3.Error) as e:  # a damaged run directory
+        fail(f"{type(e).__name__}: {e}")
+
+
+def rescore(argv):
     ap = argparse.ArgumentParser(prog="paper_rescore.py", description=__doc__.split("\n\n")[0])
     ap.add_argument("run", help="a gac run directory")
     ap.add_argument("--paper", required=True, help="a checkout of github.com/Ping-C/optimizer (its utils.py)")

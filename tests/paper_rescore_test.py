@@ -15,7 +15,8 @@ are re-scored by the paper's own utils.py too.
 Small runs of the MLP (kink, two hidden layers), the linear model and LeNet
 (IDX files written here, classes drawn per training set, so the test rows and
 statistics must be rebuilt) must agree on every model; a model whose last layer
-is negated must be named; bad input is one line and exit 2.
+is negated must be named; bad input (a damaged run directory too) is one line
+and exit 2.
 """
 import json
 import os
@@ -227,6 +228,13 @@ def main():
         expect_error(runs["mlp"], tmp, f"no utils.py in {tmp}")
         expect_error(data, stand_in, f"{data} is not a gac run directory")
         expect_error((runs["mlp"], "--limit", "0"), stand_in, "--limit and --batch must be at least 1")
+        damaged = os.path.join(tmp, "damaged")
+        shutil.copytree(runs["mlp"], damaged)
+        os.remove(os.path.join(damaged, "data", "n4_r1_train_x.npy"))
+        expect_error(damaged, stand_in, "n4_r1_train_x.npy")
+        with open(os.path.join(damaged, "layout.json"), "w") as f:
+            f.write("{")
+        expect_error(damaged, stand_in, "layout.json: cannot read (JSONDecodeError")
         moved = os.path.join(tmp, "moved")
         os.rename(data, moved)
         expect_error(runs["linear"], stand_in, "missing data file")
