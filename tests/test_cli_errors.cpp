@@ -3,6 +3,7 @@
 // config, values beyond float32, raw bytes in messages; and what `info`
 // prints for synthetic data and for image data that is absent.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -110,6 +111,17 @@ TEST_F(CliErrorTest, AnEndlessConfigIsRefusedNotReadUntilMemoryRunsOut) {
   expect_clear_error(run_gac({"run", "/dev/zero", "-o", (dir_ / "run").string()}),
                      "config: /dev/zero is larger than 16 MiB; a config is a small TOML file");
   EXPECT_FALSE(fs::exists(dir_ / "run"));
+}
+
+TEST_F(CliErrorTest, OutputThatCannotBeWrittenIsAnErrorNotAShortFile) {
+  ASSERT_EQ(run({"run.n=[2]", "run.repeats=1", "run.target=3"}).status, 0);
+  const std::string err = (dir_ / "err").string();
+  for (const std::string& command : {"report " + (dir_ / "run").string() + " --csv", std::string("info")}) {
+    const int status = std::system((std::string(GAC_BINARY) + " " + command + " > /dev/full 2> " + err).c_str());
+    ASSERT_TRUE(WIFEXITED(status)) << command;
+    EXPECT_EQ(WEXITSTATUS(status), 2) << command;
+    EXPECT_EQ(slurp(err), "gac: error: cannot write the output to standard output: No space left on device\n") << command;
+  }
 }
 
 TEST_F(CliErrorTest, AKeyForAnotherDataKindIsRefused) {

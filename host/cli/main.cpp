@@ -1,7 +1,10 @@
 // gac: guess-and-check training. One binary, CLI11 subcommands, one file each.
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <map>
 
@@ -23,6 +26,15 @@ void choose_openblas_kernels_for_bench(int argc, char** argv) {
   if (!core) return;
   setenv("OPENBLAS_CORETYPE", core, 1);
   execv("/proc/self/exe", argv);  // on failure, carry on with the default kernels
+}
+
+// What a command printed must have reached stdout: `gac report --csv > f` on a
+// full disk is an error, not a short file and exit 0.
+int check_output_written(int status) {
+  std::cout.flush();
+  if (std::fflush(stdout) == 0 && !std::ferror(stdout) && std::cout) return status;
+  std::cerr << "gac: error: cannot write the output to standard output: " << std::strerror(errno) << "\n";
+  return status == 0 ? kExitError : status;
 }
 
 int main(int argc, char** argv) {
@@ -50,7 +62,7 @@ int main(int argc, char** argv) {
   }
   try {
     for (const auto& [name, command] : commands)
-      if (app.got_subcommand(name)) return command();
+      if (app.got_subcommand(name)) return check_output_written(command());
   } catch (const Error& e) {
     std::cerr << "gac: error: " << one_line(e.what()) << "\n";
     return kExitError;
