@@ -1,7 +1,8 @@
 // Inputs that used to crash or mislead, each now one clear line: models too
-// large to count in 32 bits or to fit in memory, a directory given as the
-// config, values beyond float32, raw bytes in messages; and what `info`
-// prints for synthetic data and for image data that is absent.
+// large to count in 32 bits or to fit in memory, a directory or an endless
+// file given as the config, values beyond float32, raw bytes in messages, a
+// device list that is not one, no test points, standard output that cannot be
+// written; and what `info` prints for synthetic data and for absent image data.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
