@@ -18,6 +18,9 @@ inline std::string human_count(double v) {
   return buf;
 }
 
+// A count the same way, but below 1000 as the whole number it is ("7", not "7.00").
+inline std::string human_integer(uint64_t v) { return v < 1000 ? std::to_string(v) : human_count(static_cast<double>(v)); }
+
 // `decimals` digits after the point ("%.*f"); "-" for NaN and infinity.
 inline std::string fixed(double v, int decimals) {
   if (!std::isfinite(v)) return "-";

@@ -113,7 +113,7 @@ void Progress::update(const std::vector<UnitRun>& units, size_t current, double 
   line << "[" << duration_text(since_start) << "] stream " << current + 1 << "/" << units.size() << " (n=" << u.unit.n
        << " repeat " << u.unit.repeat + 1 << "/" << repeats_;
   if (u.unit.shard > 0) line << " shard " << u.unit.shard;
-  line << ") " << human_count(static_cast<double>(u.st.draws)) << " draws, " << human_count(rate) << "/s, bins";
+  line << ") " << human_integer(u.st.draws) << " draws, " << human_count(rate) << "/s, bins";
   for (int stored : u.st.stored) line << " " << stored << "/" << u.unit.target;
   if (u.st.status != "running") line << " " << u.st.status;
   RunEstimate e = estimate(units, bins_, pool_all_n_);

@@ -461,7 +461,7 @@ void summarize(const TaskRun& run, const RunConfig& cfg, const RunOutcome& outco
   const RunEstimate e = estimate(run.units(), static_cast<int>(cfg.bins.size()) - 1);
   const std::string totals = std::to_string(e.done) + "/" + std::to_string(run.units().size()) + " streams done, " +
                              std::to_string(e.models) + "/" + std::to_string(e.wanted) + " models, " +
-                             human_count(static_cast<double>(e.draws)) + " draws";
+                             human_integer(e.draws) + " draws";
   if (outcome.complete) {
     if (progress)
       log << "gac: finished: " << totals << " in " << duration_text(seconds) << " (" << outcome.commits << " commits)\n";
