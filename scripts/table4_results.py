@@ -270,6 +270,10 @@ def plot(args):
     def shift(i, count):  # side by side on the log axis, not on top of one another
         return 1 + 0.03 * (i - (count - 1) / 2)
 
+    def hollow(ax, points, colour):  # a point of one set has no interval: drawn open, not as a mean
+        if points:
+            ax.plot(*zip(*points), linestyle="none", marker="o", markerfacecolor="white", color=f"C{colour}", zorder=3)
+
     for i, opt in enumerate(optimizers):
         rows = [r for r in table if r[1] == opt]
         counts = [len(r[2]) for r in rows]
@@ -278,11 +282,14 @@ def plot(args):
         left.errorbar([r[0] * shift(i, len(optimizers)) for r in rows], [r[3] for r in rows],
                       yerr=[[r[3] - r[5][0] for r in rows], [r[5][1] - r[3] for r in rows]],
                       marker="o", capsize=3, color=f"C{i}", label=f"{opt} ({sets})")
+        hollow(left, [(r[0] * shift(i, len(optimizers)), r[3]) for r in rows if not math.isfinite(r[5][0])], i)
     for i, opt in enumerate(o for o in optimizers if o != args.against):
         diffs = [p for p in paired if p[1] == opt and p[2] == args.against]
         right.errorbar([p[0] * shift(i, len(optimizers) - 1) for p in diffs], [100 * p[4] for p in diffs],
                        yerr=[[100 * (p[4] - p[5][0]) for p in diffs], [100 * (p[5][1] - p[4]) for p in diffs]],
                        marker="o", capsize=3, color=f"C{optimizers.index(opt)}", label=f"{opt} − {args.against}")
+        hollow(right, [(p[0] * shift(i, len(optimizers) - 1), 100 * p[4]) for p in diffs if not math.isfinite(p[5][0])],
+               optimizers.index(opt))
     right.axhline(0, color="black", linewidth=0.8)
     for ax in (left, right):
         ax.set_xscale("log")
