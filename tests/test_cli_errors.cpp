@@ -112,6 +112,13 @@ TEST_F(CliErrorTest, AnEndlessConfigIsRefusedNotReadUntilMemoryRunsOut) {
   expect_clear_error(run_gac({"run", "/dev/zero", "-o", (dir_ / "run").string()}),
                      "config: /dev/zero is larger than 16 MiB; a config is a small TOML file");
   EXPECT_FALSE(fs::exists(dir_ / "run"));
+  // A run directory whose config.toml became endless: resuming and verifying refuse it the same way.
+  ASSERT_EQ(run({"run.n=[2]", "run.repeats=1", "run.target=2"}).status, 0);
+  fs::remove(dir_ / "run" / "config.toml");
+  fs::create_symlink("/dev/zero", dir_ / "run" / "config.toml");
+  const std::string why = (dir_ / "run" / "config.toml").string() + " is larger than 16 MiB";
+  expect_clear_error(run({"run.n=[2]", "run.repeats=1", "run.target=2"}), why);
+  expect_clear_error(run_gac({"verify", (dir_ / "run").string()}), why);
 }
 
 TEST_F(CliErrorTest, OutputThatCannotBeWrittenIsAnErrorNotAShortFile) {

@@ -15,6 +15,7 @@
 #include "gac/text.h"
 #include "host/config/keys.h"
 #include "host/config/toml_guard.h"
+#include "host/util/small_file.h"
 
 namespace gac {
 namespace {
@@ -140,18 +141,7 @@ RunConfig load_config(const std::filesystem::path& path, const std::vector<std::
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
     throw Error("config: " + path.string() + " is a directory, not a config file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("config: cannot read " + path.string() + ": " + std::strerror(errno));
-  // Read in pieces up to a bound, so that /dev/zero or a runaway pipe is refused, not read until memory runs out.
-  constexpr size_t kMaxConfigBytes = size_t{16} << 20;
-  std::string text;
-  char piece[1 << 16];
-  while (in.read(piece, sizeof piece) || in.gcount() > 0) {
-    text.append(piece, static_cast<size_t>(in.gcount()));
-    if (text.size() > kMaxConfigBytes)
-      throw Error("config: " + path.string() + " is larger than 16 MiB; a config is a small TOML file");
-  }
-  if (in.bad()) throw Error("config: cannot read " + path.string() + ": " + std::strerror(errno));
+  const std::string text = read_small_file(path, "config: ", "a config is a small TOML file");
   return parse_config(text, path.string(), overrides);
 }
 

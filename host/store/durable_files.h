@@ -7,9 +7,6 @@
 
 namespace gac::store_detail {
 
-// The whole content of a file.
-std::string read_text(const std::filesystem::path& path);
-
 // Makes the entries of `dir` (a file renamed into it) durable.
 void fsync_directory(const std::filesystem::path& dir);
 

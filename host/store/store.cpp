@@ -31,6 +31,7 @@
 #include "host/store/durable_files.h"
 #include "host/store/ledger_schema.h"
 #include "host/store/sqlite.h"
+#include "host/util/small_file.h"
 
 namespace gac {
 
@@ -39,6 +40,10 @@ using nlohmann::json;
 using namespace store_detail;
 
 namespace {
+
+std::string read_config_toml(const fs::path& dir) {
+  return read_small_file(dir / "config.toml", "", "a run's config.toml is a small TOML file");
+}
 
 // True when every entry of `dir` is one a gac run creates before its ledger
 // exists: a run interrupted while being set up can be set up again. A split
@@ -186,7 +191,7 @@ Store::Store(const fs::path& dir, const std::string& config_toml, const std::str
   // Everything below runs as the directory's only writer.
   const bool existing = fs::exists(ledger);
   if (existing) {
-    const std::string stored = read_text(dir / "config.toml");
+    const std::string stored = read_config_toml(dir);
     const std::string problem = check                   ? check(stored)
                                 : stored == config_toml ? ""
                                                         : "first difference: " + first_difference(stored, config_toml);
@@ -257,7 +262,7 @@ std::unique_ptr<Store> Store::open_existing(const fs::path& dir) {
 
 const fs::path& Store::dir() const { return impl_->dir; }
 const RunMeta& Store::meta() const { return impl_->meta; }
-std::string Store::config_toml() const { return read_text(impl_->dir / "config.toml"); }
+std::string Store::config_toml() const { return read_config_toml(impl_->dir); }
 
 std::optional<StreamState> Store::load_state(int n, int repeat, int shard) const {
   Statement q(*impl_->db, "SELECT " + stream_columns(impl_->schema) + " FROM streams WHERE n = ? AND repeat = ? AND shard = ?");
