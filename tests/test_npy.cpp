@@ -143,6 +143,19 @@ TEST_F(NpyTest, TruncatedDataRefused) {
   EXPECT_ERROR_MENTIONS(read_npy(p), p.string() + ": truncated: expected 40 bytes, found 34");
 }
 
+TEST_F(NpyTest, OnlyTheAnnouncedDataIsRead) {
+  // numpy.load ignores bytes after the data; a sparse file can claim a terabyte
+  // of them, which must not be read (this test would run out of memory).
+  const std::vector<float> values = {1.0f, 2.0f, 3.0f};
+  const fs::path p = write("long.npy", npy_bytes_f32(values.data(), {3}));
+  fs::resize_file(p, uint64_t{1} << 40);
+  const NpyArray a = read_npy(p);
+  EXPECT_EQ(a.data, (std::vector<double>{1.0, 2.0, 3.0}));
+  // A header announcing more data than the file holds is refused before anything is allocated.
+  const fs::path huge = write("huge.npy", handmade(1, "{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000,), }", "x"));
+  EXPECT_ERROR_MENTIONS(read_npy(huge), huge.string() + ": truncated: expected 8000000000000 bytes, found 1");
+}
+
 TEST_F(NpyTest, TruncatedHeaderRefused) {
   const std::vector<float> values(3, 1.0f);
   const fs::path p = write("cut.npy", npy_bytes_f32(values.data(), {3}).substr(0, 30));

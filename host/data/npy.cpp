@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cctype>
 #include <cerrno>
@@ -201,18 +202,36 @@ void convert_data(DType t, const char* src, size_t count, std::vector<double>& o
   }
 }
 
-std::string read_binary_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) throw Error(path.string() + ": cannot open: " + errno_text());
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throw Error(path.string() + ": cannot read: not a regular file");
-  const std::streamoff size = in.tellg();
-  std::string bytes(static_cast<size_t>(size), '\0');  // one read: data files can be large
-  in.seekg(0);
-  if (!in.read(bytes.data(), static_cast<std::streamsize>(bytes.size())))
-    throw Error(path.string() + ": read error: " + errno_text());
-  return bytes;
-}
+// A .npy file read piece by piece: the header, then exactly the data it
+// announces. Bytes after the data (numpy.load ignores them, however many:
+// a sparse file can claim terabytes) are never read.
+class NpyFile {
+ public:
+  explicit NpyFile(const std::filesystem::path& path) : name_(path.string()), in_(path, std::ios::binary) {
+    if (!in_) throw Error(name_ + ": cannot open: " + errno_text());
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) throw Error(name_ + ": cannot read: not a regular file");
+    size_ = std::filesystem::file_size(path, ec);
+    if (ec) throw Error(name_ + ": cannot read: " + ec.message());
+  }
+
+  uint64_t left() const { return size_ - read_; }
+
+  // Up to `count` bytes (fewer at the end of the file).
+  std::string read(uint64_t count) {
+    std::string bytes(static_cast<size_t>(std::min(count, left())), '\0');
+    in_.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (in_.bad()) throw Error(name_ + ": read error: " + errno_text());
+    bytes.resize(static_cast<size_t>(in_.gcount()));
+    read_ += bytes.size();
+    return bytes;
+  }
+
+ private:
+  std::string name_;
+  std::ifstream in_;
+  uint64_t size_ = 0, read_ = 0;
+};
 
 uint32_t read_le(const std::string& bytes, size_t offset, size_t width) {
   uint32_t v = 0;
@@ -275,21 +294,22 @@ struct Fd {
 
 NpyArray read_npy(const std::filesystem::path& path) {
   const std::string file = path.string();
-  const std::string bytes = read_binary_file(path);
-  if (bytes.size() < kMagic.size() + 2 || bytes.compare(0, kMagic.size(), kMagic) != 0)
+  NpyFile in(path);
+  const std::string start = in.read(kMagic.size() + 2);
+  if (start.size() < kMagic.size() + 2 || start.compare(0, kMagic.size(), kMagic) != 0)
     throw Error(file + ": not a .npy file");
 
-  const int major = static_cast<unsigned char>(bytes[6]);
+  const int major = static_cast<unsigned char>(start[6]);
   if (major < 1 || major > 3)
     throw Error(file + ": unsupported .npy format version " + std::to_string(major) + "." +
-                std::to_string(static_cast<unsigned char>(bytes[7])));
+                std::to_string(static_cast<unsigned char>(start[7])));
   const size_t len_width = major == 1 ? 2 : 4;
-  const size_t header_start = 8 + len_width;
-  if (bytes.size() < header_start) throw Error(file + ": truncated .npy header");
-  const size_t header_len = read_le(bytes, 8, len_width);
-  if (bytes.size() < header_start + header_len) throw Error(file + ": truncated .npy header");
+  const std::string length = in.read(len_width);
+  if (length.size() < len_width) throw Error(file + ": truncated .npy header");
+  const size_t header_len = read_le(length, 0, len_width);
+  if (header_len > in.left()) throw Error(file + ": truncated .npy header");
 
-  const std::string header = bytes.substr(header_start, header_len);
+  const std::string header = in.read(header_len);
   const auto dict = HeaderParser(header, file).parse_dict();
   auto field = [&](const char* key, HeaderValue::Kind kind) -> const HeaderValue& {
     auto it = dict.find(key);
@@ -306,11 +326,11 @@ NpyArray read_npy(const std::filesystem::path& path) {
   out.shape = field("shape", HeaderValue::tuple).items;
   const uint64_t count = element_count(out.shape, file);
   const uint64_t expected = count * dtype.size;
-  const uint64_t found = bytes.size() - header_start - header_len;
-  // Like numpy.load, bytes after the data are ignored.
-  if (found < expected)
-    throw Error(file + ": truncated: expected " + std::to_string(expected) + " bytes, found " + std::to_string(found));
-  convert_data(dtype, bytes.data() + header_start + header_len, count, out.data);
+  // Like numpy.load, bytes after the data are ignored (and not read).
+  if (in.left() < expected)
+    throw Error(file + ": truncated: expected " + std::to_string(expected) + " bytes, found " + std::to_string(in.left()));
+  const std::string data = in.read(expected);
+  convert_data(dtype, data.data(), count, out.data);
   return out;
 }
 
