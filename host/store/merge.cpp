@@ -155,7 +155,9 @@ MergeSummary merge_shards(const fs::path& dir, bool partial) {
   RunMeta meta = tasks.front().store->meta();
   meta.shard = -1;
   const std::string config_file = (dir / "config.toml").string();
-  Store merged(dir, identity_toml(whole), read_small_file(tasks.front().dir / "layout.json", "", "a run's layout.json is a small JSON file"), meta,
+  const std::string layout =
+      read_small_file(tasks.front().dir / "layout.json", "", "a run's layout.json is a small JSON file");
+  Store merged(dir, identity_toml(whole), layout, meta,
                [&](const std::string& stored) { return extension_problem(parse_config(stored, config_file), whole); });
   for (const TaskDir& t : tasks) {
     copy_training_sets(t, dir);
