@@ -168,8 +168,10 @@ DirectoryDamage inspect_run_directory(const Store& store, const std::string& lay
   d.ledger = ledger_problems(store, models);
 
   std::error_code ec;
-  d.layout_differs = !fs::is_regular_file(dir / "layout.json", ec) ||
-                     fs::file_size(dir / "layout.json", ec) != layout_json.size() || file_text(dir / "layout.json") != layout_json;
+  // The size first: a file of another size differs, however large (it is never read).
+  const fs::path layout = dir / "layout.json";
+  d.layout_differs = !fs::is_regular_file(layout, ec) || fs::file_size(layout, ec) != layout_json.size() ||
+                     file_text(layout) != layout_json;
 
   std::set<std::string> named;  // weights files the rows name
   for (const StoredModel& m : models) named.insert(m.file);
